@@ -1,0 +1,198 @@
+"""The ``analyze`` command: Docker's answers from a data root, with no daemon.
+
+Commands that stand in for a Docker command print what the Docker 28 CLI
+prints and exit as it does; damage in the evidence goes to stderr as
+``analyze: warning: FILE: reason`` lines.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, NoReturn
+
+import click
+
+from .errors import AnalyzerError, DaemonError
+from .model import Store
+
+
+@dataclass
+class Context:
+    data_root: str
+    now: float
+    _loaded: tuple | None = field(default=None, repr=False)
+
+    def load(self):
+        """(root, store), read once; diagnostics go to stderr as they are found."""
+        if self._loaded is None:
+            from .sources import load
+            root, store = load(self.data_root)
+            for diag in store.diagnostics:
+                warn(str(diag))
+            self._loaded = (root, store)
+        return self._loaded
+
+    @property
+    def store(self) -> Store:
+        return self.load()[1]
+
+    @property
+    def root(self):
+        return self.load()[0]
+
+
+def warn(message: str) -> None:
+    click.echo(f"analyze: warning: {message}", err=True)
+
+
+def daemon_error(err: DaemonError) -> NoReturn:
+    """What the Docker CLI does with an error response: stderr, exit 1."""
+    click.echo(f"Error response from daemon: {err}", err=True)
+    sys.exit(1)
+
+
+def parse_as_of(value: str | None) -> float:
+    if value is None:
+        return time.time()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from .gotime import parse_rfc3339_ns
+    try:
+        return parse_rfc3339_ns(value) / 1e9
+    except ValueError:
+        raise click.BadParameter(f"not RFC 3339 or Unix seconds: {value!r}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-root", default="/var/lib/docker", show_default=True,
+              help="Docker data root: a directory, or a .tar/.tar.gz/.tar.zst of one.")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="The 'now' of relative times and 'until' filters (RFC 3339 or Unix seconds).")
+@click.pass_context
+def main(ctx: click.Context, data_root: str, as_of: str | None) -> None:
+    """Offline analyzer for Docker's on-disk storage."""
+    ctx.obj = Context(data_root=data_root, now=parse_as_of(as_of))
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@main.command("ls")
+@click.option("-a", "--all", "all_images", is_flag=True, help="Show all images (default hides intermediate images)")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--digests", is_flag=True, help="Show digests")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json"]))
+@click.argument("repository", required=False)
+@pass_context
+def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_trunc: bool,
+               filters: tuple[str, ...], fmt: str, repository: str | None) -> None:
+    """List images, as `docker image ls`."""
+    from .engines.listing import BadFilter, list_images, parse_filters
+    from .render.images import render_images
+    try:
+        parsed = parse_filters(filters)
+    except BadFilter as exc:
+        raise click.BadParameter(str(exc), param_hint="'-f' / '--filter'") from None
+    if repository:
+        parsed.setdefault("reference", []).append(repository)
+    try:
+        summaries = list_images(ctx.store, parsed, all_images)
+    except DaemonError as exc:
+        daemon_error(exc)
+    click.echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
+                             fmt=fmt, now=ctx.now), nl=False)
+
+
+@main.command("ps")
+@click.option("-a", "--all", "all_containers", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json"]))
+@pass_context
+def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+    """List containers, as `docker ps`."""
+    from .render.containers import render_ps, select
+    store = ctx.store
+    click.echo(render_ps(store, select(store, all_containers), quiet=quiet, no_trunc=no_trunc,
+                         fmt=fmt, now=ctx.now), nl=False)
+
+
+@main.command("history")
+@click.option("-H", "--human", type=bool, default=True, show_default=True,
+              help="Print sizes and dates in human readable format")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.argument("image")
+@pass_context
+def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, image: str) -> None:
+    """Show the history of an image, as `docker image history`."""
+    from .engines.resolve import get_image
+    from .render.history import image_history, render_history
+    try:
+        img = get_image(ctx.store, image)
+    except DaemonError as exc:
+        daemon_error(exc)
+    click.echo(render_history(image_history(ctx.store, img), human=human, no_trunc=no_trunc,
+                              quiet=quiet, now=ctx.now), nl=False)
+
+
+@main.command("inspect")
+@click.argument("images", nargs=-1, required=True)
+@pass_context
+def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
+    """Show an image as `docker image inspect` does, plus its layers and containers."""
+    import os
+    from .engines.resolve import get_image
+    from .render.inspect import inspect_image
+    from .render.jsonfmt import go_json_indent
+    from .sources.layerusage import layer_allocated
+    found, errors = [], []
+    for name in images:
+        try:
+            img = get_image(ctx.store, name)
+        except DaemonError as exc:
+            errors.append(str(exc))
+            continue
+        allocated = layer_allocated(ctx.root, ctx.store, img)
+        found.append(inspect_image(ctx.store, img, os.path.abspath(ctx.data_root), allocated))
+    click.echo(go_json_indent(found) if found else "[]")
+    if errors:
+        for message in errors:
+            click.echo(f"Error response from daemon: {message}", err=True)
+        sys.exit(1)
+
+
+@main.command("df")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
+@pass_context
+def df_command(ctx: Context, verbose: bool) -> None:
+    """Show disk usage, as `docker system df`."""
+    from .engines.diskusage import system_disk_usage
+    from .render.df import render_summary, render_verbose
+    from .sources.layerusage import container_sizes, volume_sizes
+    root, store = ctx.load()
+    du = system_disk_usage(store, container_sizes(root, store), volume_sizes(root, store))
+    text = render_verbose(store, du, ctx.now) if verbose else render_summary(du)
+    click.echo(text, nl=False)
+
+
+def run(entry: Callable[..., object] = main) -> None:
+    try:
+        entry(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except DaemonError as exc:
+        daemon_error(exc)
+    except AnalyzerError as exc:
+        click.echo(f"analyze: error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,77 @@
+"""``docker system df``: what the daemon counts, from the model and measured sizes.
+
+References: moby v20.10 daemon/disk_usage.go (SystemDiskUsage),
+daemon/images/images.go (LayerDiskUsage, getLayerRefs, Images with extra attrs).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..ids import ChainID
+from ..model import BuildCacheRecord, Container, Store, Volume
+from .listing import ImageSummary, list_images, shared_sizes
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUsage:
+    container: Container
+    size_rw: int
+    size_root_fs: int
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeUsage:
+    volume: Volume
+    size: int
+    ref_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    layers_size: int
+    images: list[ImageSummary]
+    containers: list[ContainerUsage]
+    volumes: list[VolumeUsage]
+    build_cache: tuple[BuildCacheRecord, ...]
+
+
+def layer_refs(store: Store) -> dict[ChainID, int]:
+    # moby: getLayerRefs — images that are untagged and have children are skipped.
+    counts: dict[ChainID, int] = {}
+    children = store.children
+    for image in store.images.values():
+        if not store.refs(image.id) and image.id in children:
+            continue
+        for layer in store.chain(image.top_layer):
+            counts[layer.chain_id] = counts.get(layer.chain_id, 0) + 1
+    return counts
+
+
+def system_disk_usage(store: Store, size_rw: Mapping[str, int],
+                      volume_sizes: Mapping[str, int]) -> DiskUsage:
+    """size_rw by container ID (-1 unknown); volume_sizes by volume name (-1 unknown)."""
+    refs = layer_refs(store)
+    layers_size = sum(layer.diff_size for layer in store.layers.values() if layer.chain_id in refs)
+    summaries = list_images(store, {}, False)
+    shared = shared_sizes(store, [s.image for s in summaries])
+    by_image = store.containers_by_image
+    images = [dataclasses.replace(s, containers=len(by_image.get(s.id, ())),
+                                  shared_size=shared[s.id]) for s in summaries]
+    from ..gotime import parse_rfc3339_ns
+    ctrs = sorted(store.containers.values(), key=lambda c: (-parse_rfc3339_ns(c.created), c.id))
+    containers = []
+    for ctr in ctrs:
+        rw = size_rw.get(ctr.id, -1)
+        image = store.images.get(ctr.image_id)
+        root_fs = (store.image_size(image) if image else 0) + max(rw, 0)
+        containers.append(ContainerUsage(ctr, rw, root_fs))
+    volumes = []
+    for vol in store.volumes:
+        if vol.driver != "local" or vol.options:
+            continue                    # moby: LocalVolumesSize skips volumes with options
+        refcount = sum(1 for c in store.containers.values()
+                       for m in c.mounts if m.get("Name") == vol.name)
+        volumes.append(VolumeUsage(vol, volume_sizes.get(vol.name, -1), refcount))
+    return DiskUsage(layers_size, images, containers, volumes, store.build_cache)

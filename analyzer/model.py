@@ -1,0 +1,273 @@
+"""The in-memory model of a Docker data root: plain immutable data.
+
+Readers in ``sources/`` build a :class:`Store`; engines read it and never touch
+the disk. Every object carries ``source``, its path relative to the data root,
+so that a diagnostic can name the file at fault.
+
+References: moby image/store.go (images, parents, children), layer/layer_store.go
+(reference counts), reference/store.go (references sorted by normalized string),
+container/container.go and container/state.go.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Mapping
+
+from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID, MountID
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """Damage or oddity in the evidence: ``analyze: warning: SOURCE: MESSAGE``."""
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One entry of repositories.json: a tag or a digest reference to an image.
+
+    ``familiar`` is Docker's FamiliarString (``busybox:latest``,
+    ``busybox@sha256:…``), ``name`` its FamiliarName, ``normalized`` the full
+    form (``docker.io/library/busybox:latest``) that Docker sorts by.
+    """
+    name: str
+    familiar: str
+    normalized: str
+    image_id: ImageID
+    is_digest: bool
+    source: str = "repositories.json"
+
+    @property
+    def tag(self) -> str | None:
+        return None if self.is_digest else self.familiar[len(self.name) + 1:]
+
+    @property
+    def digest(self) -> str | None:
+        return self.familiar[len(self.name) + 1:] if self.is_digest else None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image of the image store: its config, parsed, and its metadata."""
+    id: ImageID
+    config: Mapping[str, Any]
+    diff_ids: tuple[DiffID, ...]
+    top_layer: ChainID | None          # chain ID of all diff_ids; None for no layers
+    parent: ImageID | None             # imagedb/metadata parent (legacy builds, commit)
+    created: str | None                # the config's RFC 3339 "created", as written
+    created_ns: int                    # Unix nanoseconds; 0 when absent
+    last_updated: str | None
+    source: str
+
+    @property
+    def created_unix(self) -> int:
+        """Seconds, as the daemon's image summary gives them (Go Time.Unix floors)."""
+        return self.created_ns // 1_000_000_000
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        cfg = self.config.get("config") or {}
+        return cfg.get("Labels") or {}
+
+    @property
+    def has_config(self) -> bool:
+        return self.config.get("config") is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """A read-only layer of the layer store (``layerdb/sha256/<chain>``)."""
+    chain_id: ChainID
+    diff_id: DiffID
+    parent: ChainID | None
+    cache_id: CacheID
+    diff_size: int                     # the layer's own ``size`` file (DiffSize)
+    has_tar_split: bool
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A container's read-write layer (``layerdb/mounts/<name>``)."""
+    name: str                          # the container ID, or a builder's random ID
+    mount_id: MountID
+    init_id: MountID | None
+    parent: ChainID | None             # the image's top layer
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    id: ContainerID
+    name: str                          # without the leading "/"
+    image_id: ImageID
+    image: str                         # Config.Image: what the user typed
+    created: str
+    path: str
+    args: tuple[str, ...]
+    running: bool
+    paused: bool
+    restarting: bool
+    dead: bool
+    removal_in_progress: bool
+    exit_code: int
+    started_at: str
+    finished_at: str
+    health: str | None
+    labels: Mapping[str, str]
+    ports: tuple[str, ...]
+    mounts: tuple[Mapping[str, Any], ...]
+    size_rw: int | None                # bytes of the RW layer's diff, None if unknown
+    source: str
+
+    @property
+    def state(self) -> str:
+        # moby: container/state.go StateString
+        if self.running:
+            if self.paused:
+                return "paused"
+            if self.restarting:
+                return "restarting"
+            return "running"
+        if self.removal_in_progress:
+            return "removing"
+        if self.dead:
+            return "dead"
+        if self.started_at.startswith("0001-01-01") or not self.started_at:
+            return "created"
+        return "exited"
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    name: str
+    driver: str
+    options: Mapping[str, str]
+    size: int                          # -1 when unknown
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildCacheRecord:
+    """A BuildKit cache record, as ``docker system df -v`` lists them."""
+    id: str
+    cache_type: str
+    size: int
+    created_at: str
+    last_used_at: str | None
+    usage_count: int
+    in_use: bool
+    shared: bool
+    description: str
+    layer_chain_ids: tuple[ChainID, ...]  # layer store entries this record holds
+    source: str
+
+
+@dataclass(frozen=True)
+class Store:
+    """Everything read from one data root.
+
+    Indexes are derived once, lazily, from the plain fields; nothing here reads
+    the disk. ``without`` gives a new store for planners that remove things.
+    """
+    driver: str
+    images: Mapping[ImageID, Image]
+    layers: Mapping[ChainID, Layer]
+    references: tuple[Reference, ...]
+    containers: Mapping[ContainerID, Container] = field(default_factory=dict)
+    mounts: Mapping[str, Mount] = field(default_factory=dict)
+    volumes: tuple[Volume, ...] = ()
+    build_cache: tuple[BuildCacheRecord, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    # Allocated bytes per cache ID / mount ID, when the reader could measure them.
+    driver_usage: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def refs_by_image(self) -> Mapping[ImageID, tuple[Reference, ...]]:
+        """References of each image, sorted by normalized string (moby References)."""
+        grouped: dict[ImageID, list[Reference]] = {}
+        for ref in self.references:
+            grouped.setdefault(ref.image_id, []).append(ref)
+        return {k: tuple(sorted(v, key=lambda r: r.normalized)) for k, v in grouped.items()}
+
+    @cached_property
+    def children(self) -> Mapping[ImageID, tuple[ImageID, ...]]:
+        kids: dict[ImageID, list[ImageID]] = {}
+        for img in self.images.values():
+            if img.parent is not None and img.parent in self.images:
+                kids.setdefault(img.parent, []).append(img.id)
+        return {k: tuple(v) for k, v in kids.items()}
+
+    @cached_property
+    def containers_by_image(self) -> Mapping[ImageID, tuple[Container, ...]]:
+        by: dict[ImageID, list[Container]] = {}
+        for ctr in self.containers.values():
+            by.setdefault(ctr.image_id, []).append(ctr)
+        return {k: tuple(v) for k, v in by.items()}
+
+    def refs(self, image_id: ImageID) -> tuple[Reference, ...]:
+        return self.refs_by_image.get(image_id, ())
+
+    def chain(self, top: ChainID | None) -> list[Layer]:
+        """The layers of a chain, top first; stops at a missing layer."""
+        out: list[Layer] = []
+        while top is not None:
+            layer = self.layers.get(top)
+            if layer is None:
+                break
+            out.append(layer)
+            top = layer.parent
+        return out
+
+    @cached_property
+    def _chain_sizes(self) -> dict[ChainID, int]:
+        return {}
+
+    def size(self, top: ChainID | None) -> int:
+        """Cumulative size of a chain (moby roLayer.Size)."""
+        if top is None:
+            return 0
+        memo = self._chain_sizes
+        hit = memo.get(top)
+        if hit is not None:
+            return hit
+        pending: list[Layer] = []
+        total = 0
+        cur: ChainID | None = top
+        while cur is not None:
+            if cur in memo:
+                total = memo[cur]
+                break
+            layer = self.layers.get(cur)
+            if layer is None:
+                break
+            pending.append(layer)
+            cur = layer.parent
+        for layer in reversed(pending):
+            total += layer.diff_size
+            memo[layer.chain_id] = total
+        return total
+
+    def image_size(self, image: Image) -> int:
+        return self.size(image.top_layer)
+
+    @cached_property
+    def layer_refcounts(self) -> Mapping[ChainID, int]:
+        # moby: layer/layer_store.go — one count per image top, per child layer,
+        # and per container mount whose parent it is.
+        counts: dict[ChainID, int] = {}
+        for layer in self.layers.values():
+            if layer.parent is not None:
+                counts[layer.parent] = counts.get(layer.parent, 0) + 1
+        for mount in self.mounts.values():
+            if mount.parent is not None:
+                counts[mount.parent] = counts.get(mount.parent, 0) + 1
+        for img in self.images.values():
+            if img.top_layer is not None:
+                counts[img.top_layer] = counts.get(img.top_layer, 0) + 1
+        return counts

@@ -1,0 +1,96 @@
+"""``docker system df [-v]`` as the Docker 28 CLI prints it.
+
+References: docker/cli cli/command/formatter/disk_usage.go (DiskUsageContext,
+verboseWriteTable, the Active/Reclaimable methods), cli/command/system/df.go.
+"""
+from __future__ import annotations
+
+from ..engines.diskusage import DiskUsage
+from ..gotime import parse_rfc3339_ns
+from ..ids import short_id
+from ..model import Store
+from .containers import command_line, display_image, status
+from .images import created_since, _is_dangling
+from .. import reference as refs
+from .table import render_table
+from .units import ellipsis, go_quote, human_duration, human_size
+
+ACTIVE_STATES = ("running", "paused", "restarting")
+
+
+def _percent(reclaimable: int, total: int) -> str:
+    if total > 0:
+        return f"{human_size(reclaimable)} ({reclaimable * 100 // total}%)"
+    return human_size(reclaimable)
+
+
+def builder_size(du: DiskUsage) -> int:
+    return sum(r.size for r in du.build_cache if not r.shared)
+
+
+def render_summary(du: DiskUsage) -> str:
+    used = sum(s.size - s.shared_size for s in du.images
+               if s.containers != 0 and s.size != -1 and s.shared_size != -1)
+    images = ["Images", str(len(du.images)), str(sum(1 for s in du.images if s.containers > 0)),
+              human_size(du.layers_size), _percent(du.layers_size - used, du.layers_size)]
+    total_rw = sum(max(c.size_rw, 0) for c in du.containers)
+    idle_rw = sum(max(c.size_rw, 0) for c in du.containers
+                  if c.container.state not in ACTIVE_STATES)
+    containers = ["Containers", str(len(du.containers)),
+                  str(sum(1 for c in du.containers if c.container.state in ACTIVE_STATES)),
+                  human_size(total_rw), _percent(idle_rw, total_rw)]
+    vol_total = sum(v.size for v in du.volumes if v.size != -1)
+    vol_idle = sum(v.size for v in du.volumes if v.size != -1 and v.ref_count == 0)
+    volumes = ["Local Volumes", str(len(du.volumes)),
+               str(sum(1 for v in du.volumes if v.ref_count > 0)),
+               human_size(vol_total), _percent(vol_idle, vol_total)]
+    bsize = builder_size(du)
+    in_use = sum(r.size for r in du.build_cache if r.in_use and not r.shared)
+    cache = ["Build Cache", str(len(du.build_cache)),
+             str(sum(1 for r in du.build_cache if r.in_use)),
+             human_size(bsize), human_size(bsize - in_use)]
+    return render_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                        [images, containers, volumes, cache])
+
+
+def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
+    out = ["Images space usage:\n\n"]
+    rows = []
+    for s in du.images:
+        repo, tag = "<none>", "<none>"
+        if s.repo_tags and not _is_dangling(s):
+            repo, tag = refs.split_familiar_tag(s.repo_tags[0])
+        shared = "N/A" if s.shared_size == -1 else human_size(s.shared_size)
+        unique = "N/A" if s.shared_size == -1 else human_size(s.size - s.shared_size)
+        rows.append([repo, tag, short_id(s.id), created_since(s.image.created_unix, now),
+                     human_size(s.size, 3), shared, unique, str(s.containers)])
+    out.append(render_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE",
+                             "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"], rows))
+    out.append("\nContainers space usage:\n\n")
+    rows = []
+    for cu in du.containers:
+        c = cu.container
+        local = sum(1 for m in c.mounts if m.get("Driver") == "local")
+        created = human_duration(now - parse_rfc3339_ns(c.created) // 1_000_000_000) + " ago"
+        rows.append([short_id(c.id), display_image(store, c, True),
+                     go_quote(ellipsis(command_line(c), 20)), str(local),
+                     human_size(cu.size_rw, 3), created, status(c, now), c.name])
+    out.append(render_table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
+                             "CREATED", "STATUS", "NAMES"], rows))
+    out.append("\nLocal Volumes space usage:\n\n")
+    rows = [[v.volume.name, str(v.ref_count), human_size(v.size)]
+            for v in sorted(du.volumes, key=lambda v: v.volume.name)]
+    out.append(render_table(["VOLUME NAME", "LINKS", "SIZE"], rows))
+    out.append(f"\nBuild cache usage: {human_size(builder_size(du))}\n\n")
+    rows = []
+    records = sorted(du.build_cache, key=lambda r: (r.last_used_at is not None,
+                                                     r.last_used_at or "", r.id))
+    for r in records:
+        last_used = human_duration(now - parse_rfc3339_ns(r.last_used_at) / 1e9) + " ago" \
+            if r.last_used_at else ""
+        rows.append([r.id, r.cache_type, human_size(r.size),
+                     human_duration(now - parse_rfc3339_ns(r.created_at) / 1e9) + " ago",
+                     last_used, str(r.usage_count), "true" if r.shared else "false"])
+    out.append(render_table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED",
+                             "USAGE", "SHARED"], rows))
+    return "".join(out)

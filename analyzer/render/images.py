@@ -1,0 +1,114 @@
+"""``docker image ls`` rows, as the Docker 28 CLI expands and prints them.
+
+References: docker/cli cli/command/formatter/image.go (imageFormat,
+imageFormatTaggedAndDigest, isDangling, imageContext), cli/command/image/list.go.
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from .. import reference as refs
+from ..engines.listing import NONE_DIGEST, NONE_TAG, ImageSummary
+from ..ids import short_id
+from .jsonfmt import go_json
+from .table import render_table
+from .units import human_duration, human_size
+
+NONE = "<none>"
+
+
+def _is_dangling(s: ImageSummary) -> bool:
+    if not s.repo_tags and not s.repo_digests:
+        return True
+    return s.repo_tags == (NONE_TAG,) and s.repo_digests == (NONE_DIGEST,)
+
+
+def expand_rows(s: ImageSummary, with_digest: bool) -> list[tuple[str, str, str]]:
+    """(repository, tag, digest) rows of one image.
+
+    Docker walks its repository maps in Go map order (random); here repositories
+    come in the order of the image's sorted references.
+    """
+    if _is_dangling(s):
+        return [(NONE, NONE, NONE)]
+    tags: dict[str, list[str]] = {}
+    for ref in s.repo_tags:
+        name, tag = refs.split_familiar_tag(ref)
+        tags.setdefault(name, []).append(tag)
+    digests: dict[str, list[str]] = {}
+    for ref in s.repo_digests:
+        name, _, digest = ref.rpartition("@")
+        digests.setdefault(name, []).append(digest)
+    rows: list[tuple[str, str, str]] = []
+    for repo, repo_tags in tags.items():
+        repo_digests = digests.pop(repo, [])
+        if not with_digest:
+            repo_digests = []
+        for tag in repo_tags:
+            if not repo_digests:
+                rows.append((repo, tag, NONE))
+            else:
+                rows.extend((repo, tag, d) for d in repo_digests)
+    for repo, repo_digests in digests.items():
+        if with_digest:
+            rows.extend((repo, NONE, d) for d in repo_digests)
+        else:
+            rows.append((repo, NONE, ""))
+    return rows
+
+
+def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bool,
+                  no_trunc: bool, fmt: str, now: float) -> str:
+    def image_id(s: ImageSummary) -> str:
+        return s.id if no_trunc else short_id(s.id)
+
+    if quiet:
+        return "".join(f"{image_id(s)}\n" for s in summaries
+                       for _ in expand_rows(s, digests))
+    if fmt == "json":
+        lines = []
+        for s in summaries:
+            for repo, tag, digest in expand_rows(s, True):
+                lines.append(go_json(_json_row(s, repo, tag, digest, image_id(s), now)) + "\n")
+        return "".join(lines)
+    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + \
+        ["IMAGE ID", "CREATED", "SIZE"]
+    rows = []
+    for s in summaries:
+        created = created_since(s.image.created_unix, now)
+        size = human_size(s.size, 3)
+        for repo, tag, digest in expand_rows(s, digests):
+            rows.append([repo, tag] + ([digest] if digests else []) +
+                        [image_id(s), created, size])
+    return render_table(header, rows)
+
+
+def created_since(created_unix: int, now: float) -> str:
+    return human_duration(now - created_unix) + " ago"
+
+
+def created_at(created_unix: int) -> str:
+    """Go time.Unix(x, 0).String() in the local zone: ``2006-01-02 15:04:05 -0700 MST``."""
+    t = time.localtime(created_unix)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (t.tm_zone or "")
+
+
+def _json_row(s: ImageSummary, repo: str, tag: str, digest: str, image_id: str,
+              now: float) -> dict[str, str]:
+    containers = "N/A" if s.containers == -1 else str(s.containers)
+    shared = "N/A" if s.shared_size == -1 else human_size(s.shared_size)
+    unique = "N/A" if s.shared_size == -1 or s.size == -1 else human_size(s.size - s.shared_size)
+    return {
+        "Containers": containers,
+        "CreatedAt": created_at(s.image.created_unix),
+        "CreatedSince": created_since(s.image.created_unix, now),
+        "Digest": digest,
+        "ID": image_id,
+        "Repository": repo,
+        "SharedSize": shared,
+        "Size": human_size(s.size, 3),
+        "Tag": tag,
+        "UniqueSize": unique,
+        "VirtualSize": human_size(s.size),
+    }

@@ -1,0 +1,122 @@
+"""``docker image inspect``: the daemon's ImageInspect object, plus where the layers live.
+
+The daemon decodes the config into Go structs and encodes them again, so fields
+come out in struct order with Go's zero values; this module does the same from
+the parsed config.
+
+References: moby v20.10 api/types/types.go (ImageInspect), daemon/images/image_inspect.go,
+api/types/container/config.go (Config), image/image.go (V1Image),
+daemon/graphdriver/overlay2/overlay.go (GetMetadata).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..model import Image, Store
+
+# (json name, omitempty, zero value) in container.Config field order.
+_CONTAINER_CONFIG: tuple[tuple[str, bool, Any], ...] = (
+    ("Hostname", False, ""), ("Domainname", False, ""), ("User", False, ""),
+    ("AttachStdin", False, False), ("AttachStdout", False, False),
+    ("AttachStderr", False, False), ("ExposedPorts", True, None), ("Tty", False, False),
+    ("OpenStdin", False, False), ("StdinOnce", False, False), ("Env", False, None),
+    ("Cmd", False, None), ("Healthcheck", True, None), ("ArgsEscaped", True, False),
+    ("Image", False, ""), ("Volumes", False, None), ("WorkingDir", False, ""),
+    ("Entrypoint", False, None), ("NetworkDisabled", True, False),
+    ("MacAddress", True, ""), ("OnBuild", False, None), ("Labels", False, None),
+    ("StopSignal", True, ""), ("StopTimeout", True, None), ("Shell", True, None),
+)
+_HEALTHCHECK = (("Test", True, None), ("Interval", True, 0), ("Timeout", True, 0),
+                ("StartPeriod", True, 0), ("Retries", True, 0))
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _is_empty(value: Any, zero: Any) -> bool:
+    # Go omitempty: false, 0, "", nil, and empty maps/slices.
+    return value is None or value == zero or (isinstance(value, (list, dict)) and not value)
+
+
+def _struct(raw: Mapping[str, Any] | None, schema) -> dict[str, Any]:
+    raw = raw or {}
+    out: dict[str, Any] = {}
+    for name, omitempty, zero in schema:
+        value = _lookup(raw, name)
+        if value is None:
+            value = zero
+        if name == "Healthcheck" and value is not None:
+            value = _struct(value, _HEALTHCHECK)
+        if omitempty and _is_empty(value, zero):
+            continue
+        out[name] = value
+    return out
+
+
+def _lookup(raw: Mapping[str, Any], name: str) -> Any:
+    # Go's decoder matches field names case-insensitively.
+    if name in raw:
+        return raw[name]
+    lower = name.lower()
+    for key, value in raw.items():
+        if key.lower() == lower:
+            return value
+    return None
+
+
+def container_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    return _struct(raw, _CONTAINER_CONFIG)
+
+
+def graph_driver(store: Store, image: Image, data_root: str) -> dict[str, Any]:
+    """GraphDriver as overlay2's GetMetadata gives it, with paths under data_root."""
+    chain = store.chain(image.top_layer)
+    if not chain or store.driver != "overlay2":
+        return {"Data": None, "Name": store.driver}
+    base = f"{data_root.rstrip('/')}/overlay2"
+    top = chain[0].cache_id
+    data = {"MergedDir": f"{base}/{top}/merged", "UpperDir": f"{base}/{top}/diff",
+            "WorkDir": f"{base}/{top}/work"}
+    if len(chain) > 1:
+        data["LowerDir"] = ":".join(f"{base}/{layer.cache_id}/diff" for layer in chain[1:])
+    return {"Data": dict(sorted(data.items())), "Name": store.driver}
+
+
+def inspect_image(store: Store, image: Image, data_root: str,
+                  allocated: Mapping[str, int] | None = None) -> dict[str, Any]:
+    cfg = image.config
+    refs = store.refs(image.id)
+    size = store.image_size(image)
+    out: dict[str, Any] = {
+        "Id": image.id,
+        "RepoTags": [r.familiar for r in refs if not r.is_digest],
+        "RepoDigests": [r.familiar for r in refs if r.is_digest],
+        "Parent": image.parent or "",
+        "Comment": cfg.get("comment") or "",
+        "Created": image.created or GO_ZERO_TIME,
+        "Container": cfg.get("container") or "",
+        "ContainerConfig": container_config(cfg.get("container_config")),
+        "DockerVersion": cfg.get("docker_version") or "",
+        "Author": cfg.get("author") or "",
+        "Config": container_config(cfg["config"]) if cfg.get("config") is not None else None,
+        "Architecture": cfg.get("architecture") or "",
+    }
+    if cfg.get("variant"):
+        out["Variant"] = cfg["variant"]
+    out["Os"] = cfg.get("os") or ""
+    if cfg.get("os.version"):
+        out["OsVersion"] = cfg["os.version"]
+    out["Size"] = size
+    out["VirtualSize"] = size
+    out["GraphDriver"] = graph_driver(store, image, data_root)
+    rootfs: dict[str, Any] = {"Type": (cfg.get("rootfs") or {}).get("type") or ""}
+    if image.diff_ids:
+        rootfs["Layers"] = list(image.diff_ids)
+    out["RootFS"] = rootfs
+    out["Metadata"] = {"LastTagTime": image.last_updated or GO_ZERO_TIME}
+    # What Docker does not show: the layer store entries and who uses the image.
+    out["AnalyzerLayers"] = [
+        {"ChainID": layer.chain_id, "DiffID": layer.diff_id, "CacheID": layer.cache_id,
+         "Size": layer.diff_size,
+         "AllocatedBytes": None if allocated is None else allocated.get(layer.chain_id)}
+        for layer in reversed(store.chain(image.top_layer))]
+    out["AnalyzerContainers"] = sorted(c.id for c in store.containers_by_image.get(image.id, ()))
+    return out

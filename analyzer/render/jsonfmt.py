@@ -1,0 +1,37 @@
+"""JSON as Go's encoding/json writes it.
+
+Go escapes ``<``, ``>`` and ``&`` (HTML-safe) and U+2028/U+2029 inside strings;
+these characters never occur outside strings in JSON, so a byte replacement on
+orjson's output is exact.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
+            ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
+
+
+def _escape(data: bytes) -> str:
+    for raw, esc in _ESCAPES:
+        if raw in data:
+            data = data.replace(raw, esc)
+    return data.decode()
+
+
+def go_json(obj: Any, sort_keys: bool = True) -> str:
+    """Compact, as json.Marshal (keys sorted, as Go sorts map keys)."""
+    return _escape(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS if sort_keys else 0))
+
+
+def go_json_indent(obj: Any) -> str:
+    """Indented with 4 spaces, as the CLI's json.Indent prints inspect output."""
+    text = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
+    # orjson indents by two; Docker by four.
+    lines = []
+    for line in text.split(b"\n"):
+        stripped = line.lstrip(b" ")
+        lines.append(b" " * (2 * (len(line) - len(stripped))) + stripped)
+    return _escape(b"\n".join(lines))

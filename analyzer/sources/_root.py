@@ -1,0 +1,471 @@
+"""The one way evidence is read: a data root opened read-only, no way out of it.
+
+Two backends with one interface: a directory (a live ``/var/lib/docker`` or a
+mounted snapshot) and a tar archive of one (``.tar``, ``.tar.gz``, ``.tar.zst``),
+indexed in one streaming pass without extracting.
+
+Directory safety does not cost a path walk per file: a directory is resolved
+once, component by component with ``O_NOFOLLOW``, and its fd is kept; files are
+opened relative to it, again with ``O_NOFOLLOW``. Nothing is ever opened for
+writing, and ``O_NOATIME`` keeps even the access times of the evidence as they
+were where the kernel allows it. A symbolic link is never followed: readers
+that care about one (``overlay2/l/*``) read its target with ``readlink`` and
+check it themselves.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+import tarfile
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..errors import EvidenceError, UnsafePathError
+
+# Metadata files are small; a size read from the evidence is never trusted
+# beyond these.
+SMALL_LIMIT = 64 * 1024
+JSON_LIMIT = 64 * 1024 * 1024
+
+_O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+_O_DIR = _O_READ | os.O_DIRECTORY
+
+
+def _noatime_flag() -> int:
+    return getattr(os, "O_NOATIME", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """What readers need of ``lstat``; archives fill it from tar headers."""
+    mode: int
+    size: int
+    allocated: int        # st_blocks * 512; for an archive, an estimate
+    ino: int
+    dev: int
+    nlink: int
+    uid: int
+    gid: int
+    mtime_ns: int
+
+    @property
+    def is_dir(self) -> bool:
+        return stat_mod.S_ISDIR(self.mode)
+
+    @property
+    def is_reg(self) -> bool:
+        return stat_mod.S_ISREG(self.mode)
+
+    @property
+    def is_link(self) -> bool:
+        return stat_mod.S_ISLNK(self.mode)
+
+
+def _split(rel: str) -> list[str]:
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafePathError(rel, "path leads out of the data root")
+    return parts
+
+
+def _stat_of(st: os.stat_result) -> Stat:
+    return Stat(st.st_mode, st.st_size, st.st_blocks * 512, st.st_ino, st.st_dev,
+                st.st_nlink, st.st_uid, st.st_gid, st.st_mtime_ns)
+
+
+class EvidenceRoot:
+    """Interface of both backends. Paths are relative to the data root, '/'-separated."""
+
+    kind: str              # "directory" or "archive"
+    path: str              # what the user named
+    usage_is_estimate: bool
+
+    def read(self, rel: str, limit: int = SMALL_LIMIT) -> bytes | None:
+        """The bytes of a regular file, or None if absent. Larger than limit: EvidenceError."""
+        raise NotImplementedError
+
+    def listdir(self, rel: str) -> list[str] | None:
+        """Names in a directory (unsorted), or None if absent."""
+        raise NotImplementedError
+
+    def lstat(self, rel: str) -> Stat | None:
+        raise NotImplementedError
+
+    def readlink(self, rel: str) -> str | None:
+        raise NotImplementedError
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        """Every entry below rel (rel itself first), paths relative to the root; no links followed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "EvidenceRoot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DirectoryRoot(EvidenceRoot):
+    kind = "directory"
+    usage_is_estimate = False
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self._root_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
+        except OSError as exc:
+            raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
+        self._dirs: dict[str, int] = {"": self._root_fd}
+        self._extra: list[int] = []
+        self._file_flags = _O_READ | _noatime_flag()
+
+    # -- directory fds, resolved once -------------------------------------------------
+    def _dir_fd(self, parts: list[str]) -> int | None:
+        key = "/".join(parts)
+        fd = self._dirs.get(key)
+        if fd is not None:
+            return fd
+        parent = self._dir_fd(parts[:-1])
+        if parent is None:
+            return None
+        try:
+            fd = os.open(parts[-1], _O_DIR, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(key) from None
+            raise EvidenceError(key, exc.strerror or str(exc)) from None
+        # Only directories near the top are worth keeping: the per-layer ones
+        # are many and each is visited once.
+        if len(self._dirs) < 4096:
+            self._dirs[key] = fd
+        else:
+            self._extra.append(fd)
+        return fd
+
+    def _link_error(self, rel: str) -> EvidenceError:
+        target = self.readlink(rel)
+        return UnsafePathError(rel, f"is a symbolic link to {target!r}; not followed")
+
+    def _locate(self, rel: str) -> tuple[int | None, str]:
+        parts = _split(rel)
+        if not parts:
+            raise EvidenceError(rel, "not a file")
+        return self._dir_fd(parts[:-1]), parts[-1]
+
+    def open_fd(self, rel: str) -> int:
+        """A read-only fd of a regular file (the caller closes it). For hashing content."""
+        dir_fd, name = self._locate(rel)
+        if dir_fd is None:
+            raise EvidenceError(rel, "no such file")
+        try:
+            fd = self._open_file(name, dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(rel) from None
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise EvidenceError(rel, "not a regular file")
+        return fd
+
+    def _open_file(self, name: str, dir_fd: int) -> int:
+        try:
+            return os.open(name, self._file_flags, dir_fd=dir_fd)
+        except PermissionError:
+            # O_NOATIME needs ownership or CAP_FOWNER; without it, read normally.
+            if not self._file_flags & _noatime_flag():
+                raise
+            self._file_flags &= ~_noatime_flag()
+            return os.open(name, self._file_flags, dir_fd=dir_fd)
+
+    def read(self, rel: str, limit: int = SMALL_LIMIT) -> bytes | None:
+        dir_fd, name = self._locate(rel)
+        if dir_fd is None:
+            return None
+        return self._read_at(dir_fd, name, rel, limit)
+
+    def _read_at(self, dir_fd: int, name: str, rel: str, limit: int) -> bytes | None:
+        try:
+            fd = self._open_file(name, dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(rel) from None
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+        try:
+            data = os.read(fd, limit + 1)
+            if len(data) > limit:
+                raise EvidenceError(rel, f"larger than {limit} bytes; not read")
+            if not data and not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+                raise EvidenceError(rel, "not a regular file")
+            # os.read may return less than asked for on large files.
+            while len(data) < limit + 1:
+                more = os.read(fd, limit + 1 - len(data))
+                if not more:
+                    break
+                data += more
+            if len(data) > limit:
+                raise EvidenceError(rel, f"larger than {limit} bytes; not read")
+            return data
+        except IsADirectoryError:
+            raise EvidenceError(rel, "is a directory, not a file") from None
+        finally:
+            os.close(fd)
+
+    def read_many(self, rel_dir: str, names: tuple[str, ...],
+                  limit: int = SMALL_LIMIT) -> list[bytes | None] | None:
+        """Read several small files of one directory with one resolution of it.
+
+        The hot path of loading a big layer store: one directory open, then
+        one open per file relative to it. None if the directory is absent.
+        """
+        parts = _split(rel_dir)
+        parent = self._dir_fd(parts[:-1]) if parts else None
+        if parts and parent is None:
+            return None
+        try:
+            fd = os.open(parts[-1], _O_DIR, dir_fd=parent) if parts else self._root_fd
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(rel_dir) from None
+            raise EvidenceError(rel_dir, exc.strerror or str(exc)) from None
+        try:
+            return [self._read_at(fd, n, f"{rel_dir}/{n}", limit) for n in names]
+        finally:
+            if parts:
+                os.close(fd)
+
+    def listdir(self, rel: str) -> list[str] | None:
+        parts = _split(rel)
+        fd = self._dir_fd(parts)
+        if fd is None:
+            return None
+        return os.listdir(fd)
+
+    def lstat(self, rel: str) -> Stat | None:
+        parts = _split(rel)
+        if not parts:
+            return _stat_of(os.fstat(self._root_fd))
+        dir_fd = self._dir_fd(parts[:-1])
+        if dir_fd is None:
+            return None
+        try:
+            return _stat_of(os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False))
+        except FileNotFoundError:
+            return None
+
+    def readlink(self, rel: str) -> str | None:
+        parts = _split(rel)
+        dir_fd = self._dir_fd(parts[:-1])
+        if dir_fd is None:
+            return None
+        try:
+            return os.readlink(parts[-1], dir_fd=dir_fd)
+        except OSError:
+            return None
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        top = self.lstat(rel)
+        if top is None:
+            return
+        yield rel, top
+        if top.is_dir:
+            parts = _split(rel)
+            parent = self._dir_fd(parts[:-1]) if parts else None
+            fd = os.open(parts[-1], _O_DIR, dir_fd=parent) if parts else os.dup(self._root_fd)
+            yield from self._walk_fd(fd, rel)
+
+    def _walk_fd(self, fd: int, rel: str) -> Iterator[tuple[str, Stat]]:
+        # scandir over an fd gives lstat results relative to it: no path walks,
+        # and links are never followed.
+        try:
+            with os.scandir(fd) as it:
+                entries = [(e.name, _stat_of(e.stat(follow_symlinks=False))) for e in it]
+        except OSError:
+            os.close(fd)
+            raise
+        try:
+            for name, st in entries:
+                path = f"{rel}/{name}"
+                yield path, st
+                if st.is_dir:
+                    try:
+                        sub = os.open(name, _O_DIR, dir_fd=fd)
+                    except OSError:
+                        continue
+                    yield from self._walk_fd(sub, path)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        for fd in set(self._dirs.values()) | set(self._extra):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._dirs.clear()
+
+
+# -- archives ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Member:
+    stat: Stat
+    linkname: str
+    data: bytes | None
+
+
+class ArchiveRoot(EvidenceRoot):
+    """A tar of a data root, indexed in one streaming pass.
+
+    Compressed archives cannot seek, so contents are kept for the files the
+    model is built from (metadata, configs, small files) and only headers for
+    layer contents. Disk usage is estimated from member sizes rounded to 4 KiB
+    blocks (tar keeps no allocation), and every figure built on it says so.
+    """
+    kind = "archive"
+    usage_is_estimate = True
+
+    # Layer and volume contents are not needed to build the model.
+    _CONTENT_DIRS = ("/diff/", "/_data/", "/rootfs/")
+
+    def __init__(self, path: str, keep_limit: int = JSON_LIMIT):
+        self.path = path
+        self._members: dict[str, _Member] = {"": _Member(_dir_stat(0), "", None)}
+        self._children: dict[str, set[str]] = {"": set()}
+        try:
+            with _open_tar_stream(path) as tf:
+                ino = 1
+                for info in tf:
+                    rel = "/".join(_split(info.name))
+                    ino += 1
+                    keep = info.isreg() and info.size <= keep_limit and not any(
+                        d in f"/{rel}" for d in self._CONTENT_DIRS)
+                    data = None
+                    if keep:
+                        fobj = tf.extractfile(info)
+                        data = fobj.read() if fobj is not None else b""
+                    self._add(rel, info, ino, data)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise EvidenceError(path, f"cannot read archive: {exc}") from None
+
+    def _add(self, rel: str, info: tarfile.TarInfo, ino: int, data: bytes | None) -> None:
+        mode = info.mode & 0o7777
+        if info.isdir():
+            mode |= stat_mod.S_IFDIR
+        elif info.issym():
+            mode |= stat_mod.S_IFLNK
+        elif info.ischr():
+            mode |= stat_mod.S_IFCHR
+        elif info.isblk():
+            mode |= stat_mod.S_IFBLK
+        elif info.isfifo():
+            mode |= stat_mod.S_IFIFO
+        else:
+            mode |= stat_mod.S_IFREG
+        size = info.size if info.isreg() else 0
+        if info.islnk():
+            target = "/".join(_split(info.linkname))
+            other = self._members.get(target)
+            if other is not None:
+                st = other.stat
+                other.stat = Stat(st.mode, st.size, st.allocated, st.ino, st.dev,
+                                  st.nlink + 1, st.uid, st.gid, st.mtime_ns)
+                self._members[rel] = _Member(other.stat, "", other.data)
+                self._link_child(rel)
+                return
+        allocated = (size + 4095) // 4096 * 4096
+        if info.isdir():
+            allocated = 4096
+        st = Stat(mode, size, allocated, ino, 0, 1, info.uid, info.gid,
+                  int(info.mtime) * 1_000_000_000)
+        self._members[rel] = _Member(st, info.linkname if info.issym() else "", data)
+        self._link_child(rel)
+
+    def _link_child(self, rel: str) -> None:
+        parent, _, name = rel.rpartition("/")
+        # Archives may omit directory entries; make the parents exist.
+        while True:
+            self._children.setdefault(parent, set()).add(name)
+            if parent in self._members:
+                break
+            self._members[parent] = _Member(_dir_stat(0), "", None)
+            parent, _, name = parent.rpartition("/")
+
+    def _get(self, rel: str) -> _Member | None:
+        return self._members.get("/".join(_split(rel)))
+
+    def read(self, rel: str, limit: int = SMALL_LIMIT) -> bytes | None:
+        m = self._get(rel)
+        if m is None:
+            return None
+        if m.stat.is_link:
+            raise UnsafePathError(rel, f"is a symbolic link to {m.linkname!r}; not followed")
+        if m.stat.is_dir:
+            raise EvidenceError(rel, "is a directory, not a file")
+        if m.data is None:
+            raise EvidenceError(rel, "content not kept from the archive")
+        if len(m.data) > limit:
+            raise EvidenceError(rel, f"larger than {limit} bytes; not read")
+        return m.data
+
+    def listdir(self, rel: str) -> list[str] | None:
+        key = "/".join(_split(rel))
+        m = self._members.get(key)
+        if m is None or not m.stat.is_dir:
+            return None
+        return list(self._children.get(key, ()))
+
+    def lstat(self, rel: str) -> Stat | None:
+        m = self._get(rel)
+        return None if m is None else m.stat
+
+    def readlink(self, rel: str) -> str | None:
+        m = self._get(rel)
+        return m.linkname if m is not None and m.stat.is_link else None
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        key = "/".join(_split(rel))
+        m = self._members.get(key)
+        if m is None:
+            return
+        yield rel, m.stat
+        for name in self._children.get(key, ()):
+            yield from self.walk(f"{key}/{name}" if key else name)
+
+
+def _dir_stat(ino: int) -> Stat:
+    return Stat(stat_mod.S_IFDIR | 0o755, 0, 4096, ino, 0, 1, 0, 0, 0)
+
+
+def _open_tar_stream(path: str) -> tarfile.TarFile:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    raw = os.fdopen(fd, "rb", buffering=1 << 20)
+    head = raw.peek(4)[:4]
+    if head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return tarfile.open(fileobj=stream, mode="r|")
+    if head[:2] == b"\x1f\x8b":
+        return tarfile.open(fileobj=raw, mode="r|gz")
+    return tarfile.open(fileobj=raw, mode="r|")
+
+
+def open_root(path: str) -> EvidenceRoot:
+    """Open a data root: a directory, or a tar archive of one."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
+    if stat_mod.S_ISDIR(st.st_mode):
+        return DirectoryRoot(path)
+    return ArchiveRoot(path)

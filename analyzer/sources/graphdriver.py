@@ -1,0 +1,285 @@
+"""The graph-driver image store: what every driver shares under ``image/<driver>/``.
+
+Reads the reference store (repositories.json), the image store (imagedb), the
+layer store (layerdb: layers and container mounts) and containers/, and builds
+a :class:`~analyzer.model.Store`. Loads tolerantly, as dockerd's restore does:
+what it would skip is skipped, but each skip leaves a Diagnostic.
+
+References: moby reference/store.go, image/store.go (restore), image/fs.go,
+layer/layer_store.go (loadLayer, loadMount), layer/filestore.go,
+container/container.go (FromDisk).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .. import reference as refs
+from ..errors import AnalyzerError, EvidenceError
+from ..gotime import parse_rfc3339_ns
+from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
+                   chain_id_from_parent, digest_of, is_digest, is_hex64)
+from ..model import Container, Diagnostic, Image, Layer, Mount, Reference, Store, Volume
+from ._root import JSON_LIMIT, EvidenceRoot
+
+_LAYER_FILES = ("diff", "size", "cache-id", "parent")
+_MOUNT_FILES = ("mount-id", "init-id", "parent")
+_META_FILES = ("parent", "lastUpdated")
+
+
+class _Loader:
+    def __init__(self, root: EvidenceRoot, driver: str):
+        self.root = root
+        self.driver = driver
+        self.base = f"image/{driver}"
+        self.diagnostics: list[Diagnostic] = []
+
+    def warn(self, source: str, message: str) -> None:
+        self.diagnostics.append(Diagnostic(source, message))
+
+    def read_text(self, rel: str) -> str | None:
+        try:
+            data = self.root.read(rel)
+        except EvidenceError as exc:
+            self.warn(exc.path, exc.reason)
+            return None
+        return None if data is None else data.decode("utf-8", "replace").strip()
+
+    # -- reference store ---------------------------------------------------------------
+    def references(self, images: dict[ImageID, Image]) -> tuple[Reference, ...]:
+        rel = f"{self.base}/repositories.json"
+        try:
+            data = self.root.read(rel, JSON_LIMIT)
+        except EvidenceError as exc:
+            self.warn(exc.path, exc.reason)
+            return ()
+        if data is None:
+            return ()
+        try:
+            repos = orjson.loads(data).get("Repositories") or {}
+        except (orjson.JSONDecodeError, AttributeError) as exc:
+            self.warn(rel, f"not valid JSON: {exc}")
+            return ()
+        out: list[Reference] = []
+        for name, entries in repos.items():
+            if not isinstance(entries, dict):
+                self.warn(rel, f"repository {name!r} is not an object")
+                continue
+            for key, image_id in entries.items():
+                if not isinstance(image_id, str) or image_id not in images:
+                    # moby: reference/store.go — references to missing images are kept
+                    # in the file but resolve to nothing; the daemon drops them on load.
+                    self.warn(rel, f"{key} names an image not in the image store: {image_id}")
+                    continue
+                try:
+                    out.append(refs.store_reference(name, key, ImageID(image_id)))
+                except AnalyzerError as exc:
+                    self.warn(rel, f"{key}: {exc}")
+        return tuple(out)
+
+    # -- image store ------------------------------------------------------------------
+    def images(self, layers: dict[ChainID, Layer]) -> dict[ImageID, Image]:
+        content = f"{self.base}/imagedb/content/sha256"
+        names = self.root.listdir(content) or []
+        out: dict[ImageID, Image] = {}
+        for hexid in names:
+            if not is_hex64(hexid):
+                continue                      # dockerd skips non-digest names silently
+            img = self.image(hexid, f"{content}/{hexid}", layers)
+            if img is not None:
+                out[img.id] = img
+        return out
+
+    def image(self, hexid: str, rel: str, layers: dict[ChainID, Layer]) -> Image | None:
+        try:
+            data = self.root.read(rel, JSON_LIMIT)
+        except EvidenceError as exc:
+            self.warn(exc.path, exc.reason)
+            return None
+        if data is None:
+            return None
+        image_id = ImageID("sha256:" + hexid)
+        if digest_of(data) != image_id:
+            # moby: image/fs.go get — "failed to verify image"; the daemon skips it.
+            self.warn(rel, f"config digest mismatch: want={image_id} got={digest_of(data)}")
+            return None
+        try:
+            config = orjson.loads(data)
+            diff_ids = tuple(DiffID(d) for d in (config.get("rootfs") or {}).get("diff_ids") or ())
+        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            self.warn(rel, f"config is not valid image JSON: {exc}")
+            return None
+        top: ChainID | None = None
+        for diff_id in diff_ids:
+            top = chain_id_from_parent(top, diff_id)
+        if top is not None and top not in layers:
+            # moby: image/store.go restore — images whose chain is missing are not loaded.
+            self.warn(rel, f"layer chain {top} is missing from the layer store; image skipped")
+            return None
+        meta = self.root.read_many(f"{self.base}/imagedb/metadata/sha256/{hexid}", _META_FILES) \
+            if hasattr(self.root, "read_many") else None
+        if meta is None:
+            meta = [self.root.read(f"{self.base}/imagedb/metadata/sha256/{hexid}/{n}")
+                    for n in _META_FILES]
+        parent_raw, last_updated = (None if m is None else m.decode().strip() for m in meta)
+        parent = ImageID(parent_raw) if parent_raw else None
+        if parent is not None and not is_digest(parent):
+            self.warn(f"{self.base}/imagedb/metadata/sha256/{hexid}/parent",
+                      f"not an image ID: {parent_raw!r}")
+            parent = None
+        created = config.get("created")
+        return Image(
+            id=image_id, config=config, diff_ids=diff_ids, top_layer=top, parent=parent,
+            created=created if isinstance(created, str) else None,
+            created_ns=_unix_ns(created), last_updated=last_updated or None,
+            source=rel)
+
+    # -- layer store ------------------------------------------------------------------
+    def layers(self) -> dict[ChainID, Layer]:
+        base = f"{self.base}/layerdb/sha256"
+        out: dict[ChainID, Layer] = {}
+        for hexid in self.root.listdir(base) or []:
+            if not is_hex64(hexid):
+                continue                      # "-removing" orphans and tmp dirs: skipped by dockerd
+            layer = self.layer(hexid, f"{base}/{hexid}")
+            if layer is not None:
+                out[layer.chain_id] = layer
+        for layer in out.values():
+            if layer.parent is not None and layer.parent not in out:
+                self.warn(layer.source, f"parent layer {layer.parent} is missing")
+        return out
+
+    def layer(self, hexid: str, rel: str) -> Layer | None:
+        files = self._read_dir(rel, _LAYER_FILES + ("tar-split.json.gz",), probe_last=True)
+        if files is None:
+            return None
+        diff, size, cache_id, parent, tar_split = files
+        chain_id = ChainID("sha256:" + hexid)
+        if not diff or not is_digest(diff) or not cache_id:
+            self.warn(rel, "incomplete layer metadata (diff or cache-id); layer skipped")
+            return None
+        parent_id = ChainID(parent) if parent else None
+        expect = chain_id_from_parent(parent_id, DiffID(diff))
+        if expect != chain_id:
+            self.warn(rel, f"chain ID mismatch: want={chain_id} got={expect}")
+        try:
+            diff_size = int(size) if size else 0
+        except ValueError:
+            self.warn(f"{rel}/size", f"not a number: {size!r}")
+            diff_size = 0
+        return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
+                     cache_id=CacheID(cache_id), diff_size=diff_size,
+                     has_tar_split=tar_split is not None, source=rel)
+
+    def _read_dir(self, rel: str, names: tuple[str, ...], probe_last: bool = False
+                  ) -> list[str | None] | None:
+        """Small text files of one directory; with probe_last, the last one is only checked for."""
+        entries = self.root.listdir(rel)
+        if entries is None:
+            return None
+        present = set(entries)
+        wanted = names[:-1] if probe_last else names
+        try:
+            if hasattr(self.root, "read_many"):
+                raw = self.root.read_many(rel, tuple(n for n in wanted if n in present)) or []
+                got = dict(zip((n for n in wanted if n in present), raw))
+            else:
+                got = {n: self.root.read(f"{rel}/{n}") for n in wanted if n in present}
+        except EvidenceError as exc:
+            self.warn(exc.path, exc.reason)
+            return None
+        out: list[str | None] = [
+            None if got.get(n) is None else got[n].decode("utf-8", "replace").strip()
+            for n in wanted]
+        if probe_last:
+            out.append("" if names[-1] in present else None)
+        return out
+
+    def mounts(self) -> dict[str, Mount]:
+        base = f"{self.base}/layerdb/mounts"
+        out: dict[str, Mount] = {}
+        for name in self.root.listdir(base) or []:
+            rel = f"{base}/{name}"
+            files = self._read_dir(rel, _MOUNT_FILES)
+            if files is None:
+                continue
+            mount_id, init_id, parent = files
+            if not mount_id:
+                self.warn(rel, "no mount-id; mount skipped")
+                continue
+            out[name] = Mount(name=name, mount_id=MountID(mount_id),
+                              init_id=MountID(init_id) if init_id else None,
+                              parent=ChainID(parent) if parent else None, source=rel)
+        return out
+
+    # -- containers -------------------------------------------------------------------
+    def containers(self) -> dict[ContainerID, Container]:
+        out: dict[ContainerID, Container] = {}
+        for cid in self.root.listdir("containers") or []:
+            rel = f"containers/{cid}/config.v2.json"
+            try:
+                data = self.root.read(rel, JSON_LIMIT)
+            except EvidenceError as exc:
+                self.warn(exc.path, exc.reason)
+                continue
+            if data is None:
+                continue
+            try:
+                ctr = _container(orjson.loads(data), rel)
+            except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError) as exc:
+                self.warn(rel, f"not a valid container config: {exc}")
+                continue
+            if ctr.id != cid:
+                self.warn(rel, f"ID {ctr.id} does not match its directory")
+            out[ctr.id] = ctr
+        return out
+
+    def volumes(self) -> tuple[Volume, ...]:
+        out = []
+        for name in self.root.listdir("volumes") or []:
+            st = self.root.lstat(f"volumes/{name}")
+            if st is None or not st.is_dir:
+                continue                      # metadata.db, backingFsBlockDev
+            out.append(Volume(name=name, driver="local", options={}, size=-1,
+                              source=f"volumes/{name}"))
+        return tuple(out)
+
+
+def _container(cfg: dict[str, Any], rel: str) -> Container:
+    state = cfg.get("State") or {}
+    user = cfg.get("Config") or {}
+    health = (state.get("Health") or {}).get("Status") if state.get("Health") else None
+    ports = tuple(sorted((user.get("ExposedPorts") or {}).keys()))
+    return Container(
+        id=ContainerID(cfg["ID"]), name=(cfg.get("Name") or "").lstrip("/"),
+        image_id=ImageID(cfg.get("Image") or ""), image=user.get("Image") or "",
+        created=cfg.get("Created") or "", path=cfg.get("Path") or "",
+        args=tuple(cfg.get("Args") or ()), running=bool(state.get("Running")),
+        paused=bool(state.get("Paused")), restarting=bool(state.get("Restarting")),
+        dead=bool(state.get("Dead")), removal_in_progress=bool(state.get("RemovalInProgress")),
+        exit_code=int(state.get("ExitCode") or 0), started_at=state.get("StartedAt") or "",
+        finished_at=state.get("FinishedAt") or "", health=health,
+        labels=user.get("Labels") or {}, ports=ports,
+        mounts=tuple((cfg.get("MountPoints") or {}).values()), size_rw=None, source=rel)
+
+
+def _unix_ns(created: object) -> int:
+    """Unix nanoseconds of an RFC 3339 string; 0 when absent or unreadable."""
+    if not isinstance(created, str) or not created:
+        return 0
+    try:
+        return parse_rfc3339_ns(created)
+    except ValueError:
+        return 0
+
+
+def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:
+    """Build the model from ``image/<driver>/`` and ``containers/``."""
+    loader = _Loader(root, driver)
+    layers = loader.layers()
+    images = loader.images(layers)
+    references = loader.references(images)
+    return Store(driver=driver, images=images, layers=layers, references=references,
+                 containers=loader.containers(), mounts=loader.mounts(),
+                 volumes=loader.volumes(), diagnostics=tuple(loader.diagnostics))
