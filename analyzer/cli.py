@@ -181,6 +181,99 @@ def df_command(ctx: Context, verbose: bool) -> None:
     click.echo(text, nl=False)
 
 
+def _build_cache_holds(store: Store) -> list:
+    return [c for record in store.build_cache for c in record.layer_chain_ids]
+
+
+def _price(ctx: Context, plan):
+    """The plan's bytes, measured on the evidence."""
+    from .engines.reclaim import price, repositories_json_size
+    from .sources.layerusage import RemovalMeter
+    root, store = ctx.load()
+    meter = RemovalMeter(root, store)
+    untagged = {id(r) for r in plan.untagged}
+    remaining = [r for r in store.references if id(r) not in untagged]
+    return price(store, plan, layer_bytes=meter.layer_bytes, freed_bytes=meter.freed_bytes,
+                 repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
+                 estimate=root.usage_is_estimate)
+
+
+@main.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Force removal of the image")
+@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents")
+@click.argument("images", nargs=-1, required=True)
+@pass_context
+def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
+    """Print what `docker image rm` would print; changes nothing."""
+    from .engines.rmi import format_rm, plan_rmi
+    store = ctx.store
+    plan = plan_rmi(store, images, force=force, prune=not no_prune,
+                    build_cache_holds=_build_cache_holds(store))
+    out, err, code = format_rm(plan, force)
+    click.echo(out, nl=False)
+    click.echo(err, nl=False, err=True)
+    sys.exit(code)
+
+
+@main.command("reclaim")
+@click.option("-f", "--force", is_flag=True, help="As `docker image rm -f`")
+@click.option("--no-prune", is_flag=True, help="As `docker image rm --no-prune`")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
+@click.argument("images", nargs=-1, required=True)
+@pass_context
+def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
+                    images: tuple[str, ...]) -> None:
+    """The exact layers and bytes `docker image rm` would free, and what holds the rest."""
+    from .engines.reclaim import to_json
+    from .engines.rmi import plan_rmi
+    from .render.reclaim import render_reclaim
+    store = ctx.store
+    plan = plan_rmi(store, images, force=force, prune=not no_prune,
+                    build_cache_holds=_build_cache_holds(store))
+    result = _price(ctx, plan)
+    if as_json:
+        from .render.jsonfmt import go_json
+        warnings = [str(d) for d in store.diagnostics]
+        click.echo(go_json(to_json(result, warnings), sort_keys=False))
+    else:
+        click.echo(render_reclaim(store, result), nl=False)
+        for message in result.errors:
+            click.echo(f"Error response from daemon: {message}", err=True)
+    sys.exit(1 if plan.errors and not (force and all(o.not_found for o in plan.errors)) else 0)
+
+
+@main.command("prune")
+@click.option("-a", "--all", "all_images", is_flag=True, help="Remove all unused images, not just dangling ones")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
+@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
+@click.option("--json", "as_json", is_flag=True, help="The same fields as `reclaim --json`")
+@pass_context
+def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], force: bool,
+                  as_json: bool) -> None:
+    """Dry run of `docker image prune`: its output, and the bytes it would really free."""
+    from .engines.listing import BadFilter, parse_filters
+    from .engines.prune import format_prune, plan_prune
+    from .engines.reclaim import to_json
+    try:
+        pairs = [(k, v) for k, vs in parse_filters(filters).items() for v in vs]
+    except BadFilter as exc:
+        raise click.BadParameter(str(exc), param_hint="'--filter'") from None
+    store = ctx.store
+    try:
+        plan, records, space = plan_prune(store, all_images, pairs, ctx.now,
+                                          build_cache_holds=_build_cache_holds(store))
+    except DaemonError as exc:
+        daemon_error(exc)
+    if as_json:
+        from .render.jsonfmt import go_json
+        result = _price(ctx, plan)
+        warnings = [str(d) for d in store.diagnostics]
+        click.echo(go_json(to_json(result, warnings, {"space_reclaimed": space}),
+                           sort_keys=False))
+        return
+    click.echo(format_prune(records, space), nl=False)
+
+
 def run(entry: Callable[..., object] = main) -> None:
     try:
         entry(standalone_mode=False)

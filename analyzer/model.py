@@ -87,7 +87,6 @@ class Layer:
     parent: ChainID | None
     cache_id: CacheID
     diff_size: int                     # the layer's own ``size`` file (DiffSize)
-    has_tar_split: bool
     source: str
 
 
@@ -271,3 +270,107 @@ class Store:
             if img.top_layer is not None:
                 counts[img.top_layer] = counts.get(img.top_layer, 0) + 1
         return counts
+
+
+# -- devicemapper: the thin pool and Docker's devices in it ------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ThinLeaf:
+    """One leaf of a thin device's mapping tree, its entries kept as stored.
+
+    ``keys`` are the virtual blocks, ``values`` ``data_block << 24 | time``
+    (dm-thin-metadata.c pack_block_time); both little-endian u64 arrays. Kept raw
+    so that bulk accounting runs over them without a Python object per mapping.
+    """
+    block: int                         # metadata block number
+    keys: bytes
+    values: bytes
+
+    @property
+    def nr_entries(self) -> int:
+        return len(self.keys) // 8
+
+
+@dataclass(frozen=True, slots=True)
+class ThinDevice:
+    """A thin device of the pool: its details and the leaves of its mapping tree."""
+    device_id: int
+    mapped_blocks: int                 # disk_device_details: what thin_ls prints
+    transaction_id: int                # the pool's transaction ID when it was created
+    creation_time: int
+    snapshotted_time: int
+    leaves: tuple[int, ...]            # leaf blocks in key order; snapshots share them
+    complete: bool                     # False when part of its mapping tree is unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class DataSpaceMap:
+    """The pool's data space map: a reference count per data block.
+
+    ``counts`` has one byte per block: 0, 1, 2, or 3 for "three or more", whose
+    count is in the ref-count tree (``overflow``, leaves of le32 counts).
+    """
+    nr_blocks: int
+    nr_allocated: int
+    counts: bytes
+    overflow: tuple[ThinLeaf, ...]
+
+
+@dataclass(frozen=True)
+class ThinPool:
+    """A dm-thin pool as its metadata describes it (no kernel needed)."""
+    source: str
+    transaction_id: int                # superblock trans_id (set_transaction_id)
+    time: int                          # snapshot counter
+    data_block_size: int               # in 512-byte sectors
+    nr_data_blocks: int
+    metadata_nr_blocks: int
+    metadata_nr_allocated: int
+    held_root: int                     # a metadata snapshot's superblock, 0 if none
+    needs_check: bool
+    devices: Mapping[int, ThinDevice]
+    leaves: Mapping[int, ThinLeaf]
+    data_space_map: DataSpaceMap | None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def data_block_bytes(self) -> int:
+        return self.data_block_size * 512
+
+
+@dataclass(frozen=True, slots=True)
+class DevInfo:
+    """``devicemapper/metadata/<hash>``: a thin device Docker made (moby devmapper devInfo).
+
+    The hash is the layer's cache ID, a container's mount ID or ``<mount ID>-init``;
+    the base device has hash "" and the file name ``base``.
+    """
+    hash: str
+    device_id: int
+    size: int                          # bytes of the thin device
+    transaction_id: int                # the open transaction that created it
+    initialized: bool
+    deleted: bool                      # deferred deletion pending: still in the pool
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSet:
+    """Docker's devicemapper metadata directory: devices and set-level files."""
+    devices: Mapping[str, DevInfo]
+    next_device_id: int | None = None
+    base_device_uuid: str | None = None
+    base_device_filesystem: str | None = None
+    open_transaction_id: int | None = None       # transaction-metadata
+    transaction_device_hash: str | None = None
+    transaction_device_id: int | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostFile:
+    """A loop-lvm pool file as the host holds it."""
+    source: str
+    apparent_bytes: int                # st_size
+    allocated_bytes: int               # st_blocks * 512
+    extents: tuple[tuple[int, int], ...]  # (offset, length) of data, by SEEK_DATA/SEEK_HOLE

@@ -103,4 +103,6 @@ def _char_width(ch: str) -> int:
 
 
 def _width(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return sum(_char_width(c) for c in text)

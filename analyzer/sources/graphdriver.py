@@ -34,6 +34,7 @@ class _Loader:
         self.driver = driver
         self.base = f"image/{driver}"
         self.diagnostics: list[Diagnostic] = []
+        self._chains: dict[tuple[ChainID | None, DiffID], ChainID] = {}
 
     def warn(self, source: str, message: str) -> None:
         self.diagnostics.append(Diagnostic(source, message))
@@ -78,6 +79,18 @@ class _Loader:
                     self.warn(rel, f"{key}: {exc}")
         return tuple(out)
 
+    def top_chain(self, diff_ids: tuple[DiffID, ...]) -> ChainID | None:
+        """ChainID of a whole rootfs; images share base chains, so prefixes are memoized."""
+        top: ChainID | None = None
+        memo = self._chains
+        for diff_id in diff_ids:
+            key = (top, diff_id)
+            nxt = memo.get(key)
+            if nxt is None:
+                nxt = memo[key] = chain_id_from_parent(top, diff_id)
+            top = nxt
+        return top
+
     # -- image store ------------------------------------------------------------------
     def images(self, layers: dict[ChainID, Layer]) -> dict[ImageID, Image]:
         content = f"{self.base}/imagedb/content/sha256"
@@ -110,19 +123,13 @@ class _Loader:
         except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
             self.warn(rel, f"config is not valid image JSON: {exc}")
             return None
-        top: ChainID | None = None
-        for diff_id in diff_ids:
-            top = chain_id_from_parent(top, diff_id)
+        top = self.top_chain(diff_ids)
         if top is not None and top not in layers:
             # moby: image/store.go restore — images whose chain is missing are not loaded.
             self.warn(rel, f"layer chain {top} is missing from the layer store; image skipped")
             return None
-        meta = self.root.read_many(f"{self.base}/imagedb/metadata/sha256/{hexid}", _META_FILES) \
-            if hasattr(self.root, "read_many") else None
-        if meta is None:
-            meta = [self.root.read(f"{self.base}/imagedb/metadata/sha256/{hexid}/{n}")
-                    for n in _META_FILES]
-        parent_raw, last_updated = (None if m is None else m.decode().strip() for m in meta)
+        meta = self._read_dir(f"{self.base}/imagedb/metadata/sha256/{hexid}", _META_FILES)
+        parent_raw, last_updated = meta if meta is not None else (None, None)
         parent = ImageID(parent_raw) if parent_raw else None
         if parent is not None and not is_digest(parent):
             self.warn(f"{self.base}/imagedb/metadata/sha256/{hexid}/parent",
@@ -151,10 +158,10 @@ class _Loader:
         return out
 
     def layer(self, hexid: str, rel: str) -> Layer | None:
-        files = self._read_dir(rel, _LAYER_FILES + ("tar-split.json.gz",), probe_last=True)
+        files = self._read_dir(rel, _LAYER_FILES)
         if files is None:
             return None
-        diff, size, cache_id, parent, tar_split = files
+        diff, size, cache_id, parent = files
         chain_id = ChainID("sha256:" + hexid)
         if not diff or not is_digest(diff) or not cache_id:
             self.warn(rel, "incomplete layer metadata (diff or cache-id); layer skipped")
@@ -169,32 +176,16 @@ class _Loader:
             self.warn(f"{rel}/size", f"not a number: {size!r}")
             diff_size = 0
         return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
-                     cache_id=CacheID(cache_id), diff_size=diff_size,
-                     has_tar_split=tar_split is not None, source=rel)
+                     cache_id=CacheID(cache_id), diff_size=diff_size, source=rel)
 
-    def _read_dir(self, rel: str, names: tuple[str, ...], probe_last: bool = False
-                  ) -> list[str | None] | None:
-        """Small text files of one directory; with probe_last, the last one is only checked for."""
-        entries = self.root.listdir(rel)
-        if entries is None:
-            return None
-        present = set(entries)
-        wanted = names[:-1] if probe_last else names
+    def _read_dir(self, rel: str, names: tuple[str, ...]) -> list[str | None] | None:
+        """Small text files of one directory, None for each one absent."""
         try:
-            if hasattr(self.root, "read_many"):
-                raw = self.root.read_many(rel, tuple(n for n in wanted if n in present)) or []
-                got = dict(zip((n for n in wanted if n in present), raw))
-            else:
-                got = {n: self.root.read(f"{rel}/{n}") for n in wanted if n in present}
+            got = self.root.read_many(rel, names)
         except EvidenceError as exc:
             self.warn(exc.path, exc.reason)
             return None
-        out: list[str | None] = [
-            None if got.get(n) is None else got[n].decode("utf-8", "replace").strip()
-            for n in wanted]
-        if probe_last:
-            out.append("" if names[-1] in present else None)
-        return out
+        return [got[n].decode("utf-8", "replace").strip() if n in got else None for n in names]
 
     def mounts(self) -> dict[str, Mount]:
         base = f"{self.base}/layerdb/mounts"

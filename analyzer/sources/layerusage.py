@@ -35,3 +35,41 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:
 
 def volume_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:
     return {v.name: directory_size(root, f"volumes/{v.name}/_data") for v in store.volumes}
+
+
+class RemovalMeter:
+    """Measures, through the opener, the files the daemon removes with layers and images."""
+
+    def __init__(self, root: EvidenceRoot, store: Store):
+        self.root = root
+        self.store = store
+        self._paths: dict[ChainID, list[str]] = {}
+
+    def layer_paths(self, chain_id: ChainID) -> list[str]:
+        paths = self._paths.get(chain_id)
+        if paths is None:
+            layer = self.store.layers[chain_id]
+            paths = self._paths[chain_id] = \
+                layer_paths(self.root, self.store.driver, layer.cache_id) + [layer.source]
+        return paths
+
+    def image_paths(self, image_id: str) -> list[str]:
+        hexid = image_id.partition(":")[2]
+        base = f"image/{self.store.driver}/imagedb"
+        return [f"{base}/content/sha256/{hexid}", f"{base}/metadata/sha256/{hexid}"]
+
+    def layer_bytes(self, chain_id: ChainID) -> int:
+        return inode_usage(self.root, self.layer_paths(chain_id)).total_bytes()
+
+    def freed_bytes(self, chain_ids, image_ids) -> int:
+        paths = [p for c in chain_ids for p in self.layer_paths(c)]
+        paths += [p for i in image_ids for p in self.image_paths(i)]
+        return inode_usage(self.root, paths).freed_bytes()
+
+    def repositories_delta(self, new_size: int) -> int:
+        """Allocated bytes repositories.json loses when rewritten at new_size bytes."""
+        st = self.root.lstat(f"image/{self.store.driver}/repositories.json")
+        if st is None:
+            return 0
+        block = 4096
+        return st.allocated - (new_size + block - 1) // block * block

@@ -1,0 +1,1 @@
+"""Pure functions of the model: resolution, the rmi/prune planner, listing, usage."""

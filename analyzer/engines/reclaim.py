@@ -1,0 +1,98 @@
+"""What a removal really frees: the rmi plan priced in bytes on disk.
+
+The planner says which images go and which layers are released; this module
+adds up the allocated bytes the daemon's removals would free — each layer's
+driver directory, its ``l/`` link and its layer store entry, each image's
+config and metadata — counting every inode once and a hard-linked file only
+when all its links go, as ``du`` sees it. Pure: the measurements come in.
+
+References: moby layer/layer_store.go (deleteLayer), daemon/graphdriver/overlay2
+(Remove), image/store.go (Delete), reference/store.go (save).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+from ..ids import ChainID, ImageID
+from ..model import Reference, Store
+from .rmi import Holder, Plan
+
+
+@dataclass(frozen=True, slots=True)
+class LayerBytes:
+    chain_id: ChainID
+    diff_id: str
+    cache_id: str
+    bytes: int                    # allocated bytes of this layer's files alone
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLayer:
+    chain_id: ChainID
+    bytes: int
+    held_by: tuple[Holder, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaim:
+    untagged: tuple[str, ...]
+    deleted_images: tuple[ImageID, ...]
+    deleted_layers: tuple[LayerBytes, ...]
+    held_layers: tuple[HeldLayer, ...]
+    bytes_freed: int
+    errors: tuple[str, ...]
+    estimate: bool                # measured from an archive: sizes, not allocation
+
+
+def repositories_json_size(references: Iterable[Reference]) -> int:
+    """Bytes of repositories.json as refStore.save writes it (json.Marshal, keys sorted)."""
+    repos: dict[str, dict[str, str]] = {}
+    for ref in references:
+        repos.setdefault(ref.name, {})[ref.familiar] = ref.image_id
+    import orjson
+    return len(orjson.dumps({"Repositories": repos}, option=orjson.OPT_SORT_KEYS))
+
+
+def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
+          freed_bytes: Callable[[Sequence[ChainID], Sequence[ImageID]], int],
+          repositories_delta: int, estimate: bool) -> Reclaim:
+    """Put bytes on a plan.
+
+    Args:
+        layer_bytes: allocated bytes of one layer's own files.
+        freed_bytes: allocated bytes that go when these layers and images go
+            together (inodes counted once, hard links only with all their links).
+        repositories_delta: bytes repositories.json loses when rewritten.
+    """
+    released = plan.released_layers
+    deleted = tuple(LayerBytes(c, store.layers[c].diff_id, store.layers[c].cache_id,
+                               layer_bytes(c)) for c in released)
+    held = tuple(HeldLayer(c, layer_bytes(c), holders)
+                 for c, holders in plan.held_layers.items())
+    total = freed_bytes(released, plan.deleted_images) + repositories_delta
+    return Reclaim(
+        untagged=tuple(r.value for r in plan.records if r.kind == "Untagged"),
+        deleted_images=plan.deleted_images, deleted_layers=deleted, held_layers=held,
+        bytes_freed=max(total, 0), errors=tuple(o.message for o in plan.errors),
+        estimate=estimate)
+
+
+def to_json(result: Reclaim, warnings: Sequence[str], extra: Mapping | None = None) -> dict:
+    out = {
+        "untagged": list(result.untagged),
+        "deleted_images": list(result.deleted_images),
+        "deleted_layers": [{"chain_id": l.chain_id, "diff_id": l.diff_id,
+                            "cache_id": l.cache_id, "bytes": l.bytes}
+                           for l in result.deleted_layers],
+        "held_layers": [{"chain_id": h.chain_id, "bytes": h.bytes,
+                         "held_by": [{"kind": k.kind, "id": k.id} for k in h.held_by]}
+                        for h in result.held_layers],
+        "bytes_freed": result.bytes_freed,
+        "bytes_are_estimate": result.estimate,
+        "errors": list(result.errors),
+        "warnings": list(warnings),
+    }
+    if extra:
+        out.update(extra)
+    return out

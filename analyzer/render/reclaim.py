@@ -1,0 +1,48 @@
+"""The human view of ``reclaim`` and ``prune --json``'s sibling: what goes, what stays, and why."""
+from __future__ import annotations
+
+from ..engines.reclaim import Reclaim
+from ..ids import short_id
+from ..model import Store
+from .table import render_table
+from .units import human_size
+
+
+def _holder(store: Store, kind: str, ident: str) -> str:
+    if kind == "image":
+        refs = store.refs(ident)
+        name = next((r.familiar for r in refs if not r.is_digest), None)
+        return f"image {name} ({short_id(ident)})" if name else f"image {short_id(ident)}"
+    if kind == "container":
+        ctr = store.containers.get(ident)
+        state = f", {ctr.state}" if ctr is not None else ""
+        name = f" {ctr.name}" if ctr is not None else ""
+        return f"container{name} ({short_id(ident)}{state})"
+    if kind == "build-cache":
+        return f"build cache {ident}"
+    return f"{kind} {short_id(ident)}"
+
+
+def render_reclaim(store: Store, result: Reclaim) -> str:
+    out = []
+    if result.untagged:
+        out.append("Untags:   " + ", ".join(result.untagged) + "\n")
+    if result.deleted_images:
+        out.append("Deletes:  " + ", ".join(short_id(i) for i in result.deleted_images)
+                   + f" ({len(result.deleted_images)} image(s), "
+                   f"{len(result.deleted_layers)} layer(s))\n")
+    rows = [[short_id(l.chain_id), short_id(l.diff_id), l.cache_id[:12],
+             human_size(l.bytes), "freed"] for l in result.deleted_layers]
+    for h in result.held_layers:
+        why = ", ".join(_holder(store, k.kind, k.id) for k in h.held_by[:3])
+        if len(h.held_by) > 3:
+            why += f", and {len(h.held_by) - 3} more"
+        layer = store.layers[h.chain_id]
+        rows.append([short_id(h.chain_id), short_id(layer.diff_id), layer.cache_id[:12],
+                     human_size(h.bytes), f"kept: {why}"])
+    if rows:
+        out.append("\n" + render_table(["LAYER", "DIFF ID", "CACHE ID", "ON DISK", "FATE"], rows))
+    approx = " (estimated from archive sizes)" if result.estimate else ""
+    out.append(f"\nWould free: {human_size(result.bytes_freed)} "
+               f"({result.bytes_freed} bytes){approx}\n")
+    return "".join(out)
