@@ -1,0 +1,37 @@
+/* Shared between the C files of _fastdigest; not part of its API. */
+#ifndef ANALYZER_FD_INTERNAL_H
+#define ANALYZER_FD_INTERNAL_H
+
+#include "fastdigest.h"
+
+#if defined(__x86_64__)
+#define FD_X86 1
+#endif
+
+/* Which paths fd_setup chose; read by every call, written only by fd_setup. */
+extern int fd_use_sha_ni;
+extern int fd_use_pclmul;
+
+/* FIPS 180-4 section 4.2.2. */
+extern const uint32_t fd_sha256_k[64];
+
+/* The CRC on its "raw" register, i.e. without Go's pre- and post-inversion (crc64.Update
+ * does crc = ^crc before and after the table loop). */
+void fd_crc64_tables_init(void);
+uint64_t fd_crc64_raw_table(uint64_t raw, const uint8_t *p, size_t n);
+
+/* Once, from fd_setup: hash_fd's SIGBUS handler (see hashfd.c). */
+void fd_hash_fd_init(void);
+
+#ifdef FD_X86
+int fd_x86_detect_sha_ni(void);
+int fd_x86_detect_pclmul(void);
+void fd_x86_init(void);
+void fd_x86_sha256_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks);
+/* n >= 64 */
+uint64_t fd_x86_crc64_raw(uint64_t raw, const uint8_t *p, size_t n);
+/* SHA-256 blocks and the raw CRC of the same nblocks * 64 bytes, nblocks >= 1. */
+uint64_t fd_x86_sha256_crc64_raw(uint32_t h[8], uint64_t raw, const uint8_t *p, size_t nblocks);
+#endif
+
+#endif
