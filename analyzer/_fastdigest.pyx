@@ -260,3 +260,65 @@ def thin_mark(flags, values, unsigned bit, /):
     finally:
         PyBuffer_Release(&fview)
     return outside
+
+
+# -- many small files, for loading metadata -------------------------------------------
+
+from libc.stdlib cimport free, malloc
+
+cdef extern from "readfiles.h" nogil:
+    ctypedef struct rf_arena:
+        unsigned char *data
+        size_t len
+        size_t cap
+    int rf_have_openat2()
+    int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, int oflags,
+                      rf_arena *arena, size_t *offsets, size_t *lens, int *errs)
+
+
+def have_openat2():
+    """True when paths are opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)."""
+    return bool(rf_have_openat2())
+
+
+def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
+    """Read each of ``paths`` (bytes, relative to dir_fd) whole, with the GIL released.
+
+    Returns a list holding, for each path, its contents (bytes) or an errno (int):
+    ENOENT for an absent file, ELOOP for a link, EXDEV for a path out of dir_fd,
+    EFBIG past ``limit`` bytes. Without openat2 (have_openat2() is False) each path
+    must be a single name.
+    """
+    cdef size_t n = len(paths), i
+    cdef size_t slots = n if n else 1
+    cdef const char **cpaths = <const char **>malloc(slots * sizeof(char *))
+    cdef size_t *offsets = <size_t *>malloc(slots * sizeof(size_t))
+    cdef size_t *lens = <size_t *>malloc(slots * sizeof(size_t))
+    cdef int *errs = <int *>malloc(slots * sizeof(int))
+    cdef rf_arena arena
+    cdef int rc
+    arena.data = NULL
+    arena.len = 0
+    arena.cap = 0
+    try:
+        if not cpaths or not offsets or not lens or not errs:
+            raise MemoryError()
+        for i in range(n):
+            cpaths[i] = <bytes>paths[i]          # the list keeps each bytes alive
+        with nogil:
+            rc = rf_read_files(dir_fd, cpaths, n, limit, oflags, &arena, offsets, lens, errs)
+        if rc < 0:
+            raise MemoryError()
+        out = [None] * n
+        for i in range(n):
+            if errs[i]:
+                out[i] = errs[i]
+            else:
+                out[i] = (<char *>arena.data)[offsets[i]:offsets[i] + lens[i]] if lens[i] else b""
+        return out
+    finally:
+        free(cpaths)
+        free(offsets)
+        free(lens)
+        free(errs)
+        free(arena.data)

@@ -88,6 +88,15 @@ def _make_openat2():
 _openat2 = _make_openat2()
 
 
+def _native_reader():
+    """_fastdigest.read_files when the native module and openat2 are both here."""
+    try:
+        from .. import _fastdigest
+    except ImportError:
+        return None
+    return _fastdigest.read_files if _fastdigest.have_openat2() else None
+
+
 @dataclass(frozen=True, slots=True)
 class Stat:
     """What readers need of ``lstat``; archives fill it from tar headers."""
@@ -100,6 +109,7 @@ class Stat:
     uid: int
     gid: int
     mtime_ns: int
+    rdev: int = 0         # device number of a block or character device
 
     @property
     def is_dir(self) -> bool:
@@ -123,7 +133,7 @@ def _split(rel: str) -> list[str]:
 
 def _stat_of(st: os.stat_result) -> Stat:
     return Stat(st.st_mode, st.st_size, st.st_blocks * 512, st.st_ino, st.st_dev,
-                st.st_nlink, st.st_uid, st.st_gid, st.st_mtime_ns)
+                st.st_nlink, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_rdev)
 
 
 class EvidenceRoot:
@@ -141,10 +151,16 @@ class EvidenceRoot:
         """Names in a directory (unsorted), or None if absent."""
         raise NotImplementedError
 
-    def read_many(self, rel_dir: str, names: tuple[str, ...], limit: int = SMALL_LIMIT
-                  ) -> dict[str, bytes]:
-        """The contents of those of ``names`` present in a directory (none if it is absent)."""
-        raise NotImplementedError
+    def read_files(self, rels: list[str], limit: int = SMALL_LIMIT
+                   ) -> list[bytes | None | EvidenceError]:
+        """Many files at once: each one's bytes, None if absent, or the error reading it."""
+        out: list[bytes | None | EvidenceError] = []
+        for rel in rels:
+            try:
+                out.append(self.read(rel, limit))
+            except EvidenceError as exc:
+                out.append(exc)
+        return out
 
     def lstat(self, rel: str) -> Stat | None:
         raise NotImplementedError
@@ -293,34 +309,37 @@ class DirectoryRoot(EvidenceRoot):
         finally:
             os.close(fd)
 
-    def read_many(self, rel_dir: str, names: tuple[str, ...], limit: int = SMALL_LIMIT
-                  ) -> dict[str, bytes]:
-        """The contents of those of ``names`` present in one directory.
+    def read_files(self, rels: list[str], limit: int = SMALL_LIMIT
+                   ) -> list[bytes | None | EvidenceError]:
+        """One native call for all (openat2 beneath the root, GIL released) where it can."""
+        native = _native_reader()
+        if native is None:
+            return super().read_files(rels, limit)
+        # openat2 keeps every path beneath the root, ".." and links included.
+        paths = [rel.encode("utf-8", "surrogateescape") for rel in rels]
+        results = native(self._root_fd, paths, limit, self._file_flags)
+        out: list[bytes | None | EvidenceError] = []
+        for rel, got in zip(rels, results):
+            if type(got) is bytes:
+                out.append(got)
+            elif got in (errno.ENOENT, errno.ENOTDIR):
+                out.append(None)
+            else:
+                out.append(self._errno_error(rel, got))
+        return out
 
-        The hot path of loading a big layer store: with openat2, one open and
-        one read per file; without, one directory open more.
-        """
-        if _openat2 is not None:
-            base = "/".join(_split(rel_dir))
-            got = {}
-            for name in names:
-                path = f"{base}/{name}"
-                data = self._read_at(self._root_fd, path, path, limit)
-                if data is not None:
-                    got[name] = data
-            return got
-        fd = self._open_dir(_split(rel_dir))
-        if fd is None:
-            return {}
-        try:
-            got = {}
-            for name in names:
-                data = self._read_at(fd, name, f"{rel_dir}/{name}", limit)
-                if data is not None:
-                    got[name] = data
-            return got
-        finally:
-            os.close(fd)
+    def _errno_error(self, rel: str, err: int) -> EvidenceError:
+        if err == errno.ELOOP:
+            return self._link_error(rel)
+        if err == errno.EXDEV:
+            return UnsafePathError(rel, "path leads out of the data root")
+        if err == errno.EFBIG:
+            return EvidenceError(rel, "too large; not read")
+        if err == errno.EISDIR:
+            return EvidenceError(rel, "is a directory, not a file")
+        if err == errno.EINVAL:
+            return EvidenceError(rel, "not a regular file")
+        return EvidenceError(rel, os.strerror(err))
 
     def listdir(self, rel: str) -> list[str] | None:
         fd = self._open_dir(_split(rel))
@@ -384,6 +403,49 @@ class DirectoryRoot(EvidenceRoot):
                     yield from self._walk_fd(sub, path)
         finally:
             os.close(fd)
+
+    def subroot(self, rel: str) -> "DirectoryRoot | None":
+        """A root of its own at directory rel (None if absent), reached without links.
+
+        It keeps its own directory cache, so a thread can read one layer's files
+        while another thread reads another's.
+        """
+        fd = self._open_dir(_split(rel))
+        if fd is None:
+            return None
+        sub = DirectoryRoot.__new__(DirectoryRoot)
+        sub.path = f"{self.path}/{rel}"
+        sub._root_fd = fd
+        sub._dirs = {"": fd}
+        sub._extra = []
+        sub._file_flags = self._file_flags
+        return sub
+
+    def xattrs(self, rel: str) -> dict[str, bytes] | None:
+        """Extended attributes of an entry (of any type, links not followed), None if absent.
+
+        There is no l*xattr relative to a directory fd, so the name is looked up below
+        /proc/self/fd/<dir fd>: the directory was reached without links, and the last
+        component is not followed either.
+        """
+        parts = _split(rel)
+        if not parts:
+            target: int | str = self._root_fd
+        else:
+            dir_fd = self._dir_fd(parts[:-1])
+            if dir_fd is None:
+                return None
+            target = f"/proc/self/fd/{dir_fd}/{parts[-1]}"
+        follow = isinstance(target, int)       # an fd: nothing left to follow
+        try:
+            names = os.listxattr(target, follow_symlinks=follow)
+            return {n: os.getxattr(target, n, follow_symlinks=follow) for n in names}
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ENOTSUP, errno.ENODATA):
+                return {}
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
 
     def close(self) -> None:
         for fd in set(self._dirs.values()) | set(self._extra):
@@ -496,15 +558,6 @@ class ArchiveRoot(EvidenceRoot):
         if len(m.data) > limit:
             raise EvidenceError(rel, f"larger than {limit} bytes; not read")
         return m.data
-
-    def read_many(self, rel_dir: str, names: tuple[str, ...], limit: int = SMALL_LIMIT
-                  ) -> dict[str, bytes]:
-        got = {}
-        for name in names:
-            data = self.read(f"{rel_dir}/{name}", limit)
-            if data is not None:
-                got[name] = data
-        return got
 
     def listdir(self, rel: str) -> list[str] | None:
         key = "/".join(_split(rel))

@@ -94,24 +94,39 @@ class _Loader:
     # -- image store ------------------------------------------------------------------
     def images(self, layers: dict[ChainID, Layer]) -> dict[ImageID, Image]:
         content = f"{self.base}/imagedb/content/sha256"
-        names = self.root.listdir(content) or []
+        # dockerd skips names that are not digests silently.
+        names = [n for n in self.root.listdir(content) or () if is_hex64(n)]
+        configs = self.root.read_files([f"{content}/{n}" for n in names], JSON_LIMIT)
+        metadata = self._read_files(f"{self.base}/imagedb/metadata/sha256", names, _META_FILES)
         out: dict[ImageID, Image] = {}
-        for hexid in names:
-            if not is_hex64(hexid):
-                continue                      # dockerd skips non-digest names silently
-            img = self.image(hexid, f"{content}/{hexid}", layers)
-            if img is not None:
-                out[img.id] = img
+        for hexid, data, meta in zip(names, configs, metadata):
+            rel = f"{content}/{hexid}"
+            if isinstance(data, EvidenceError):
+                self.warn(data.path, data.reason)
+            elif data is not None:
+                img = self.image(hexid, rel, data, meta, layers)
+                if img is not None:
+                    out[img.id] = img
         return out
 
-    def image(self, hexid: str, rel: str, layers: dict[ChainID, Layer]) -> Image | None:
-        try:
-            data = self.root.read(rel, JSON_LIMIT)
-        except EvidenceError as exc:
-            self.warn(exc.path, exc.reason)
-            return None
-        if data is None:
-            return None
+    def _read_files(self, base: str, dirs: list[str], names: tuple[str, ...]
+                    ) -> list[list[str | None]]:
+        """Small text files ``base/<dir>/<name>``, for each dir a list by name (None: absent)."""
+        got = self.root.read_files([f"{base}/{d}/{n}" for d in dirs for n in names])
+        out = []
+        k = len(names)
+        for i in range(len(dirs)):
+            row: list[str | None] = []
+            for item in got[i * k:(i + 1) * k]:
+                if isinstance(item, EvidenceError):
+                    self.warn(item.path, item.reason)
+                    item = None
+                row.append(None if item is None else item.decode("utf-8", "replace").strip())
+            out.append(row)
+        return out
+
+    def image(self, hexid: str, rel: str, data: bytes, meta: list[str | None],
+              layers: dict[ChainID, Layer]) -> Image | None:
         image_id = ImageID("sha256:" + hexid)
         if digest_of(data) != image_id:
             # moby: image/fs.go get — "failed to verify image"; the daemon skips it.
@@ -128,8 +143,7 @@ class _Loader:
             # moby: image/store.go restore — images whose chain is missing are not loaded.
             self.warn(rel, f"layer chain {top} is missing from the layer store; image skipped")
             return None
-        meta = self._read_dir(f"{self.base}/imagedb/metadata/sha256/{hexid}", _META_FILES)
-        parent_raw, last_updated = meta if meta is not None else (None, None)
+        parent_raw, last_updated = meta
         parent = ImageID(parent_raw) if parent_raw else None
         if parent is not None and not is_digest(parent):
             self.warn(f"{self.base}/imagedb/metadata/sha256/{hexid}/parent",
@@ -145,11 +159,11 @@ class _Loader:
     # -- layer store ------------------------------------------------------------------
     def layers(self) -> dict[ChainID, Layer]:
         base = f"{self.base}/layerdb/sha256"
+        # "-removing" orphans and tmp dirs: skipped by dockerd.
+        names = [n for n in self.root.listdir(base) or () if is_hex64(n)]
         out: dict[ChainID, Layer] = {}
-        for hexid in self.root.listdir(base) or []:
-            if not is_hex64(hexid):
-                continue                      # "-removing" orphans and tmp dirs: skipped by dockerd
-            layer = self.layer(hexid, f"{base}/{hexid}")
+        for hexid, files in zip(names, self._read_files(base, names, _LAYER_FILES)):
+            layer = self.layer(hexid, f"{base}/{hexid}", files)
             if layer is not None:
                 out[layer.chain_id] = layer
         for layer in out.values():
@@ -157,10 +171,7 @@ class _Loader:
                 self.warn(layer.source, f"parent layer {layer.parent} is missing")
         return out
 
-    def layer(self, hexid: str, rel: str) -> Layer | None:
-        files = self._read_dir(rel, _LAYER_FILES)
-        if files is None:
-            return None
+    def layer(self, hexid: str, rel: str, files: list[str | None]) -> Layer | None:
         diff, size, cache_id, parent = files
         chain_id = ChainID("sha256:" + hexid)
         if not diff or not is_digest(diff) or not cache_id:
@@ -178,23 +189,12 @@ class _Loader:
         return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
                      cache_id=CacheID(cache_id), diff_size=diff_size, source=rel)
 
-    def _read_dir(self, rel: str, names: tuple[str, ...]) -> list[str | None] | None:
-        """Small text files of one directory, None for each one absent."""
-        try:
-            got = self.root.read_many(rel, names)
-        except EvidenceError as exc:
-            self.warn(exc.path, exc.reason)
-            return None
-        return [got[n].decode("utf-8", "replace").strip() if n in got else None for n in names]
-
     def mounts(self) -> dict[str, Mount]:
         base = f"{self.base}/layerdb/mounts"
+        names = self.root.listdir(base) or []
         out: dict[str, Mount] = {}
-        for name in self.root.listdir(base) or []:
+        for name, files in zip(names, self._read_files(base, names, _MOUNT_FILES)):
             rel = f"{base}/{name}"
-            files = self._read_dir(rel, _MOUNT_FILES)
-            if files is None:
-                continue
             mount_id, init_id, parent = files
             if not mount_id:
                 self.warn(rel, "no mount-id; mount skipped")

@@ -1,0 +1,186 @@
+"""What ``verify`` reads: image configs, tar-split files, and each layer's own files.
+
+Everything goes through the safe opener (sources/_root.py): a layer's directory is
+reached without following links and gets a root of its own, so one thread per layer
+reads with no shared state; files are opened below it with ``O_NOFOLLOW``, extended
+attributes are read without following the last component, and device nodes are only
+ever stat'ed, never opened.
+
+References: moby image/fs.go (imagedb content), layer/filestore.go (TarSplitReader),
+distribution/metadata/v2_metadata_service.go (v2metadata-by-diffid),
+distribution/metadata/v1_id_service.go and diffid-by-digest; daemon/graphdriver/
+overlay2/overlay.go (the layer's files live in ``<cache-id>/diff``).
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import threading
+from typing import Iterator, NamedTuple
+
+import orjson
+
+from .. import digest
+from ..errors import EvidenceError
+from ..ids import DiffID, ImageID, hex_part, is_hex64
+from ..model import Layer
+from ._root import JSON_LIMIT, DirectoryRoot, EvidenceRoot
+from .overlay2 import diff_dir
+from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs
+
+TAR_SPLIT = "tar-split.json.gz"
+_CHUNK = 1 << 20
+
+
+class DiskEntry(NamedTuple):
+    """One entry of a layer's directory as lstat and the xattr calls see it."""
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    dev: int
+    ino: int
+    nlink: int
+    rdev: int
+    link: str | None                   # a symbolic link's target
+    xattrs: dict[str, bytes]
+
+
+class LayerFiles:
+    """One layer's files, for one thread. Close it when done."""
+
+    def __init__(self, root: DirectoryRoot, layer: Layer, lock: threading.Lock, driver: str):
+        self._root = root
+        self._lock = lock
+        self._layer = layer
+        self.diff_path = diff_dir(driver, layer.cache_id)
+        with lock:
+            self._files = root.subroot(self.diff_path)
+        self.present = self._files is not None
+        self.tar_split_path = f"{layer.source}/{TAR_SPLIT}"
+
+    def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
+        """The tar-split entries as (segment run, file entry, its header or why not), or None
+        when the layer has no tar-split file. Raises MalformedError as damage is met."""
+        with self._lock:
+            if self._root.lstat(self.tar_split_path) is None:
+                return None
+            fd = self._root.open_fd(self.tar_split_path)
+        return self._members(fd)
+
+    def _members(self, fd: int) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
+        headers = HeaderReader()
+        try:
+            for run, entry in iter_runs(_chunks(fd), self.tar_split_path):
+                if entry is None:
+                    yield run, None, None
+                    continue
+                try:
+                    header: TarHeader | str = headers.read(run)
+                except ValueError as exc:
+                    header = str(exc)
+                yield run, entry, header
+        finally:
+            os.close(fd)
+
+    def entries(self) -> dict[str, DiskEntry]:
+        """Every entry of the layer's directory by path ("" for its root), links not followed."""
+        files = self._files
+        assert files is not None
+        out: dict[str, DiskEntry] = {}
+        for path, st in files.walk(""):
+            path = path.lstrip("/")
+            link = files.readlink(path) if stat_mod.S_ISLNK(st.mode) else None
+            out[path] = DiskEntry(st.mode, st.uid, st.gid, st.size, st.dev, st.ino, st.nlink,
+                                  st.rdev, link, files.xattrs(path) or {})
+        return out
+
+    def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int, int]:
+        """Feed a regular file's whole content to sha: (CRC-64/GO-ISO, bytes read).
+
+        Raises EvidenceError when it cannot be opened as a regular file.
+        """
+        files = self._files
+        assert files is not None
+        fd = files.open_fd(path)
+        try:
+            return digest.hash_fd(fd, 0, -1, sha)
+        except OSError as exc:
+            raise EvidenceError(path, exc.strerror or str(exc)) from None
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+            self._files = None
+
+
+def _chunks(fd: int) -> Iterator[bytes]:
+    offset = 0
+    while True:
+        chunk = os.pread(fd, _CHUNK, offset)
+        if not chunk:
+            return
+        offset += len(chunk)
+        yield chunk
+
+
+class StoreFiles:
+    """The image and layer store files verify reads, from a directory data root."""
+
+    def __init__(self, root: EvidenceRoot, driver: str):
+        if not isinstance(root, DirectoryRoot):
+            raise EvidenceError(root.path, "verify reads a data root directory, not an archive; "
+                                           "extract it first")
+        self._root = root
+        self._driver = driver
+        self._base = f"image/{driver}"
+        self._lock = threading.Lock()
+        self._by_diff: dict[str, list[str]] | None = None
+
+    def image_ids(self) -> list[ImageID]:
+        """Every image the image store holds a config for, loadable or not."""
+        names = self._root.listdir(f"{self._base}/imagedb/content/sha256") or []
+        return sorted(ImageID("sha256:" + n) for n in names if is_hex64(n))
+
+    def image_config(self, image_id: ImageID) -> bytes | None:
+        """The raw config bytes, as the image ID was computed from them."""
+        with self._lock:
+            return self._root.read(
+                f"{self._base}/imagedb/content/sha256/{hex_part(image_id)}", JSON_LIMIT)
+
+    def compressed_digests(self, diff_id: DiffID) -> tuple[str, ...]:
+        """Registry blob digests known for a diff ID (pulled or pushed layers only)."""
+        found = set(self._diffid_by_digest().get(diff_id, ()))
+        rel = f"{self._base}/distribution/v2metadata-by-diffid/sha256/{hex_part(diff_id)}"
+        try:
+            with self._lock:
+                data = self._root.read(rel, JSON_LIMIT)
+            for item in orjson.loads(data) if data else ():
+                if isinstance(item, dict) and isinstance(item.get("Digest"), str):
+                    found.add(item["Digest"])
+        except (EvidenceError, orjson.JSONDecodeError, TypeError):
+            pass                    # a hint only: damage here changes no verdict
+        return tuple(sorted(found))
+
+    def _diffid_by_digest(self) -> dict[str, list[str]]:
+        with self._lock:
+            if self._by_diff is None:
+                rel = f"{self._base}/distribution/diffid-by-digest/sha256"
+                by_diff: dict[str, list[str]] = {}
+                for name in self._root.listdir(rel) or []:
+                    if not is_hex64(name):
+                        continue
+                    try:
+                        data = self._root.read(f"{rel}/{name}")
+                    except EvidenceError:
+                        continue
+                    if data:
+                        by_diff.setdefault(data.decode("ascii", "replace").strip(),
+                                           []).append("sha256:" + name)
+                self._by_diff = by_diff
+            return self._by_diff
+
+    def layer(self, layer: Layer) -> LayerFiles:
+        return LayerFiles(self._root, layer, self._lock, self._driver)

@@ -1,0 +1,340 @@
+"""tar-split: the layer store's recipe for rebuilding a layer's tar stream byte for byte.
+
+``layerdb/sha256/<chain>/tar-split.json.gz`` is gzip'd JSON, one ``storage.Entry`` a
+line: type 2 ("segment") holds raw archive bytes (headers, padding, the end-of-archive
+blocks), type 1 ("file") names a member whose content lives in the layer's files and
+records its size and CRC-64. Reading is streaming: memory grows with the number of
+members, never with the bytes of the layer.
+
+Segment bytes are handed out in runs (all segments between two file entries joined),
+so a caller feeds its hash once per member, and the run before a file entry is exactly
+what holds that member's headers: :class:`HeaderReader` parses them (ustar, GNU long
+names, PAX records) the way Go's ``archive/tar`` reader does.
+
+References: tar-split tar/storage/entry.go (Entry, GetName, name_raw), tar/storage/
+packer.go (jsonUnpacker.Next: ErrDuplicatePath on cleaned names), tar/asm/
+disassemble.go (what each segment holds), tar/asm/assemble.go (WriteOutputTarStream);
+Go archive/tar reader.go (Next, readHeader, parsePAX, handleRegularFile), format.go,
+strconv.go (parseNumeric), common.go (isHeaderOnlyType).
+"""
+from __future__ import annotations
+
+import binascii
+import posixpath
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping
+
+import orjson
+
+from ..errors import MalformedError
+
+FILE_TYPE = 1        # storage.FileType
+SEGMENT_TYPE = 2     # storage.SegmentType
+
+BLOCK = 512
+_INFLATE_STEP = 1 << 20          # decompressed bytes per step: bounds memory on zero-heavy input
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A type-1 entry: one archive member whose content is read from the layer's files.
+
+    ``name`` is the member's path as tar-split recorded it (``GetName``), decoded with
+    surrogateescape so non-UTF-8 bytes (``name_raw``) survive a round trip to the
+    filesystem; ``crc`` is the CRC-64/GO-ISO of its content, None when ``size`` is 0.
+    """
+    name: str
+    size: int
+    crc: int | None
+    position: int
+
+
+def clean_name(name: str) -> str:
+    """Go's filepath.Clean: what tar-split compares for duplicates and Docker extracts to."""
+    cleaned = posixpath.normpath(name) if name else "."
+    # normpath keeps a POSIX-reserved leading "//"; Go collapses it.
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
+    """gzip, member after member (Go's gzip.Reader is multistream), checked to the trailer."""
+    d = zlib.decompressobj(wbits=31)
+    started = False
+    try:
+        for chunk in chunks:
+            while chunk:
+                if d.eof:
+                    # Another member follows (Go reads concatenated members as one stream).
+                    chunk, d = d.unused_data + chunk, zlib.decompressobj(wbits=31)
+                started = True
+                out = d.decompress(chunk, _INFLATE_STEP)
+                if out:
+                    yield out
+                chunk = d.unconsumed_tail
+        while not d.eof and started:
+            out = d.decompress(b"", _INFLATE_STEP)
+            if not out:
+                break
+            yield out
+        if d.eof and d.unused_data:
+            # The trailing member arrived in the same chunk as the end of the previous one.
+            yield from _inflate((d.unused_data,), source)
+            return
+    except zlib.error as exc:
+        raise MalformedError(source, f"not valid gzip: {exc}") from None
+    if not started:
+        raise MalformedError(source, "empty file, not gzip")
+    if not d.eof:
+        raise MalformedError(source, "gzip stream is truncated")
+
+
+def _lines(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
+    tail = b""
+    for block in _inflate(chunks, source):
+        parts = (tail + block).split(b"\n") if tail else block.split(b"\n")
+        tail = parts.pop()
+        yield from parts
+    if tail.strip():
+        yield tail
+
+
+def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, FileEntry | None]]:
+    """The entries of a tar-split file, as (segment bytes before the entry, entry).
+
+    Consecutive segments are joined into one bytes object; the last pair is (the
+    trailing segments, None). Raises MalformedError for bad gzip, JSON, base64, an
+    unknown type, a file entry without a name, or a duplicate cleaned name (which
+    tar-split itself refuses: ErrDuplicatePath).
+
+    Args:
+        chunks: the compressed file, in pieces of any size.
+        source: the file's path relative to the data root, for errors.
+    """
+    segments: list[bytes] = []
+    seen: set[str] = set()
+    a2b = binascii.a2b_base64
+    for number, line in enumerate(_lines(chunks, source), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = orjson.loads(line)
+            kind = entry["type"]
+            payload = entry.get("payload")
+            if kind == SEGMENT_TYPE:
+                if payload:
+                    segments.append(a2b(payload, strict_mode=True))
+                continue
+            if kind != FILE_TYPE:
+                raise MalformedError(source, f"line {number}: unknown entry type {kind!r}")
+            yield b"".join(segments), _file_entry(entry, payload, number, source, seen)
+            segments = []
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise MalformedError(source, f"line {number}: not a tar-split entry: {exc}") from None
+        except binascii.Error as exc:
+            raise MalformedError(source, f"line {number}: bad base64 payload: {exc}") from None
+    yield b"".join(segments), None
+
+
+def _file_entry(entry: dict, payload: str | None, number: int, source: str,
+                seen: set[str]) -> FileEntry:
+    raw = entry.get("name_raw")
+    if raw:
+        # storage.Entry.GetName: name_raw (base64 of the bytes) wins when present.
+        name = binascii.a2b_base64(raw, strict_mode=True).decode("utf-8", "surrogateescape")
+    else:
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise MalformedError(source, f"line {number}: file entry without a name")
+    size = entry.get("size") or 0
+    if not isinstance(size, int) or size < 0:
+        raise MalformedError(source, f"line {number}: bad size {size!r}")
+    crc = None
+    if payload:
+        digest = binascii.a2b_base64(payload, strict_mode=True)
+        if len(digest) != 8:
+            raise MalformedError(source, f"line {number}: checksum of {len(digest)} bytes, not 8")
+        crc = int.from_bytes(digest, "big")
+    elif size:
+        raise MalformedError(source, f"line {number}: {name!r} has {size} bytes but no checksum")
+    key = clean_name(name)
+    if key in seen:
+        raise MalformedError(source, f"line {number}: duplicate path {name!r}")
+    seen.add(key)
+    return FileEntry(name, size, crc, entry.get("position", -1))
+
+
+# -- tar headers inside the segments ----------------------------------------------------
+
+# Go archive/tar format.go: the ustar header block (V7 fields, then the ustar extension;
+# GNU keeps atime/ctime where ustar keeps the prefix, STAR a 131-byte prefix).
+USTAR_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
+MAGIC_USTAR, VERSION_USTAR = b"ustar\x00", b"00"
+MAGIC_GNU, VERSION_GNU = b"ustar ", b" \x00"
+TRAILER_STAR = b"tar\x00"
+
+TYPE_REG, TYPE_REGA, TYPE_LINK, TYPE_SYMLINK = "0", "\x00", "1", "2"
+TYPE_CHAR, TYPE_BLOCK, TYPE_DIR, TYPE_FIFO, TYPE_CONT = "3", "4", "5", "6", "7"
+TYPE_XHEADER, TYPE_XGLOBAL = "x", "g"
+TYPE_GNU_LONGNAME, TYPE_GNU_LONGLINK = "L", "K"
+# Go common.go isHeaderOnlyType: members that carry no data whatever their size field says.
+HEADER_ONLY = frozenset((TYPE_LINK, TYPE_SYMLINK, TYPE_CHAR, TYPE_BLOCK, TYPE_DIR, TYPE_FIFO))
+PAX_XATTR = "SCHILY.xattr."
+
+
+@dataclass(frozen=True, slots=True)
+class TarHeader:
+    """A member's header as Go's tar reader returns it (extensions applied)."""
+    typeflag: str
+    name: str                      # surrogateescape-decoded bytes
+    linkname: str
+    mode: int                      # permission and set-ID bits as written (& 0o7777 on disk)
+    uid: int
+    gid: int
+    size: int
+    devmajor: int
+    devminor: int
+    xattrs: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def _pad(size: int) -> int:
+    return -size % BLOCK
+
+
+def _cstr(field_: bytes) -> bytes:
+    end = field_.find(b"\x00")
+    return field_ if end < 0 else field_[:end]
+
+
+def _numeric(field_: bytes, what: str) -> int:
+    """Go strconv.go parseNumeric: base-256 when the high bit is set, else octal text."""
+    if field_ and field_[0] & 0x80:
+        value = int.from_bytes(field_, "big")
+        if field_[0] & 0x40:                     # negative two's complement
+            value -= 1 << (8 * len(field_))
+        else:
+            value &= (1 << (8 * len(field_) - 1)) - 1
+        return value
+    text = _cstr(field_).strip(b" ")
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise ValueError(f"bad {what} field {field_!r}") from None
+
+
+def _checksum_ok(block: bytes, stored: bytes) -> bool:
+    # Go reader.go readHeader: unsigned or signed sum, the checksum field as spaces.
+    want = _numeric(stored, "checksum")
+    unsigned = sum(block[:148]) + 8 * 0x20 + sum(block[156:])
+    if want == unsigned:
+        return True
+    signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 8 * 0x20
+    return want == signed
+
+
+def parse_pax(data: bytes) -> dict[str, bytes]:
+    """PAX extended header records ``"%d %s=%s\\n"`` (Go parsePAX), values as raw bytes."""
+    records: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            if not data[pos:].strip(b"\x00"):
+                break                           # NUL padding after the last record
+            raise ValueError("PAX record without a length")
+        length = int(data[pos:space])
+        record = data[space + 1:pos + length]
+        if length <= space - pos or not record.endswith(b"\n") or b"=" not in record:
+            raise ValueError(f"bad PAX record {data[pos:pos + length]!r}")
+        key, _, value = record[:-1].partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value
+        pos += length
+    return records
+
+
+class HeaderReader:
+    """Reads each member's headers from the segment run before its file entry.
+
+    Go's reader consumes the previous member's padding at the start of the next
+    ``Next()``, so a run starts with that padding, then any GNU long-name/link and
+    PAX headers with their data, then the member's own header block. Only the global
+    PAX header ('g') is returned as a member of its own, and its padding is left for
+    the next call, as Go does.
+    """
+
+    def __init__(self) -> None:
+        self._skip = 0
+
+    def read(self, run: bytes) -> TarHeader:
+        """The header of the member the run precedes. Raises ValueError if unreadable."""
+        pos, self._skip = self._skip, 0
+        pax: dict[str, bytes] = {}
+        long_name = long_link = None
+        while True:
+            if pos + BLOCK > len(run):
+                raise ValueError("the segment ends inside a header")
+            block = run[pos:pos + BLOCK]
+            pos += BLOCK
+            fields = USTAR_HEADER.unpack(block)
+            (name, mode, uid, gid, size_f, _mtime, chksum, typeflag, linkname, magic, version,
+             _uname, _gname, devmajor, devminor, prefix) = fields
+            if not _checksum_ok(block, chksum):
+                raise ValueError("header checksum does not match")
+            kind = typeflag.decode("latin-1")
+            size = _numeric(size_f, "size")
+            if kind in (TYPE_XHEADER, TYPE_XGLOBAL, TYPE_GNU_LONGNAME, TYPE_GNU_LONGLINK):
+                data = run[pos:pos + size]
+                if len(data) != size:
+                    raise ValueError("the segment ends inside an extended header")
+                if kind == TYPE_XGLOBAL:
+                    self._skip = _pad(size)
+                    return TarHeader(kind, _decode(_cstr(name)), "", 0, 0, 0, 0, 0, 0,
+                                     _xattrs(parse_pax(data)))
+                pos += size + _pad(size)
+                if kind == TYPE_XHEADER:
+                    pax.update(parse_pax(data))
+                elif kind == TYPE_GNU_LONGNAME:
+                    long_name = _cstr(data)
+                else:
+                    long_link = _cstr(data)
+                continue
+            full_name = _cstr(name)
+            if magic == MAGIC_USTAR and version == VERSION_USTAR:
+                # USTAR/PAX: prefix joins the name; STAR keeps a shorter prefix.
+                pre = _cstr(prefix[:131] if block[508:512] == TRAILER_STAR else prefix)
+                if pre:
+                    full_name = pre + b"/" + full_name
+            link = _cstr(linkname)
+            hdr = {"uid": _numeric(uid, "uid"), "gid": _numeric(gid, "gid"), "size": size}
+            # Go reader.go Next: PAX records first, then GNU long names win.
+            full_name = pax.get("path", full_name)
+            link = pax.get("linkpath", link)
+            for key in ("uid", "gid", "size"):
+                if key in pax:
+                    hdr[key] = int(pax[key])
+            if long_name is not None:
+                full_name = long_name
+            if long_link is not None:
+                link = long_link
+            if kind == TYPE_REGA:
+                # Legacy archives mark directories with a trailing slash only.
+                kind = TYPE_DIR if full_name.endswith(b"/") else TYPE_REG
+            physical = 0 if kind in HEADER_ONLY else hdr["size"]
+            self._skip = _pad(physical)
+            return TarHeader(kind, _decode(full_name), _decode(link),
+                             _numeric(mode, "mode"), hdr["uid"], hdr["gid"], hdr["size"],
+                             _numeric(devmajor, "devmajor"), _numeric(devminor, "devminor"),
+                             _xattrs(pax))
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _xattrs(pax: Mapping[str, bytes]) -> dict[str, bytes]:
+    # Go reader.go mergePAX: SCHILY.xattr.<name> records become Header.Xattrs, which
+    # Docker's createTarFile sets with lsetxattr.
+    return {k[len(PAX_XATTR):]: v for k, v in pax.items() if k.startswith(PAX_XATTR)}
