@@ -189,6 +189,9 @@ class DirectoryRoot(EvidenceRoot):
     def __init__(self, path: str):
         self.path = path
         try:
+            self._root_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY
+                                    | _noatime_flag())
+        except PermissionError:
             self._root_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
         except OSError as exc:
             raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
@@ -230,7 +233,7 @@ class DirectoryRoot(EvidenceRoot):
             return None
         key = "/".join(parts)
         try:
-            return os.open(parts[-1], _O_DIR, dir_fd=parent)
+            return self._open_file(parts[-1], parent, _O_DIR)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return None
@@ -264,17 +267,17 @@ class DirectoryRoot(EvidenceRoot):
             raise EvidenceError(rel, "not a regular file")
         return fd
 
-    def _open_file(self, name: str, dir_fd: int) -> int:
-        """Open a file below dir_fd: a path through openat2, else one name."""
+    def _open_file(self, name: str, dir_fd: int, flags: int = _O_READ) -> int:
+        """Open below dir_fd (a path through openat2, else one name), without touching atime."""
         opener = _openat2 or (lambda d, n, f: os.open(n, f, dir_fd=d))
         try:
-            return opener(dir_fd, name, self._file_flags)
+            return opener(dir_fd, name, flags | (self._file_flags & _noatime_flag()))
         except PermissionError:
             # O_NOATIME needs ownership or CAP_FOWNER; without it, read normally.
             if not self._file_flags & _noatime_flag():
                 raise
             self._file_flags &= ~_noatime_flag()
-            return opener(dir_fd, name, self._file_flags)
+            return opener(dir_fd, name, flags)
 
     def read(self, rel: str, limit: int = SMALL_LIMIT) -> bytes | None:
         if _openat2 is not None:
@@ -397,7 +400,7 @@ class DirectoryRoot(EvidenceRoot):
                 yield path, st
                 if st.is_dir:
                     try:
-                        sub = os.open(name, _O_DIR, dir_fd=fd)
+                        sub = self._open_file(name, fd, _O_DIR)
                     except OSError:
                         continue
                     yield from self._walk_fd(sub, path)

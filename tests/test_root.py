@@ -1,0 +1,136 @@
+"""The evidence opener: read-only, nothing outside the root, the same answers from a tar."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import zstandard
+
+from analyzer.errors import EvidenceError, UnsafePathError
+from analyzer.sources._root import ArchiveRoot, DirectoryRoot, open_root
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE = os.path.join(REPO, "examples", "sample-root.tar.gz")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f").write_bytes(b"hello")
+    (root / "a" / "big").write_bytes(b"x" * 100)
+    (tmp_path / "outside").write_bytes(b"secret")
+    os.symlink("../../outside", root / "a" / "escape")
+    os.symlink("b", root / "a" / "inner")
+    os.link(root / "a" / "b" / "f", root / "a" / "hard")
+    return root
+
+
+def test_directory_reads_and_refuses_links(tree):
+    r = DirectoryRoot(str(tree))
+    assert r.read("a/b/f") == b"hello"
+    assert r.read("a/b/missing") is None
+    assert r.read("nope/f") is None
+    with pytest.raises(UnsafePathError):
+        r.read("a/escape")
+    with pytest.raises(UnsafePathError):
+        r.read("a/inner/f")                  # a link inside the root is not followed either
+    with pytest.raises(UnsafePathError):
+        r.read("a/../../outside")
+    with pytest.raises(EvidenceError):
+        r.read("a/big", limit=10)
+    assert r.readlink("a/escape") == "../../outside"
+
+
+def test_read_files_reports_each_path(tree):
+    r = DirectoryRoot(str(tree))
+    got = r.read_files(["a/b/f", "a/missing", "a/escape", "a/inner/f", "../outside", "a/big"],
+                       limit=50)
+    assert got[0] == b"hello" and got[1] is None
+    assert all(isinstance(g, UnsafePathError) for g in got[2:5])
+    assert isinstance(got[5], EvidenceError)
+
+
+def test_walk_does_not_follow_links_and_sees_hard_links(tree):
+    r = DirectoryRoot(str(tree))
+    paths = {p: st for p, st in r.walk("a")}
+    assert "a/escape" in paths and paths["a/escape"].is_link
+    assert not any(p.startswith("a/inner/") for p in paths)
+    assert paths["a/hard"].ino == paths["a/b/f"].ino and paths["a/hard"].nlink == 2
+
+
+def _tar_of(tree, compress: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.add(str(tree), arcname=".")
+    data = buf.getvalue()
+    if compress == "gz":
+        import gzip
+        return gzip.compress(data)
+    if compress == "zst":
+        return zstandard.ZstdCompressor().compress(data)
+    return data
+
+
+@pytest.mark.parametrize("compress", ["", "gz", "zst"])
+def test_archive_answers_as_the_directory(tree, tmp_path, compress):
+    path = tmp_path / f"root.tar.{compress or 'plain'}"
+    path.write_bytes(_tar_of(tree, compress))
+    r = open_root(str(path))
+    assert isinstance(r, ArchiveRoot) and r.usage_is_estimate
+    assert r.read("a/b/f") == b"hello"
+    assert r.read("a/missing") is None
+    with pytest.raises(UnsafePathError):
+        r.read("a/escape")
+    assert sorted(r.listdir("a")) == sorted(os.listdir(tree / "a"))
+    st = dict(r.walk("a"))
+    assert st["a/hard"].ino == st["a/b/f"].ino and st["a/b/f"].nlink == 2
+
+
+def _signature(root: str) -> dict:
+    """Everything a write would change: metadata (atime included) and contents.
+
+    A symbolic link's atime is left out: readlink(2), which verify needs to compare
+    a link's target, counts as an access to the kernel (mount evidence noatime).
+    """
+    sig = {}
+
+    def walk(dirpath: str) -> None:
+        # O_NOATIME: the signature itself must not touch what it measures.
+        fd = os.open(dirpath, os.O_RDONLY | os.O_DIRECTORY | os.O_NOATIME)
+        try:
+            entries = list(os.scandir(fd))
+        finally:
+            os.close(fd)
+        for entry in entries:
+            p = os.path.join(dirpath, entry.name)
+            st = os.lstat(p)
+            atime = None if entry.is_symlink() else st.st_atime_ns
+            sig[p] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, atime, st.st_nlink)
+            if entry.is_dir(follow_symlinks=False):
+                walk(p)
+
+    walk(root)
+    return sig
+
+
+def test_commands_never_write_to_the_evidence(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(SAMPLE) as tf:
+        tf.extractall(root, filter="fully_trusted")
+    # Accesses show under relatime only while atime is older than mtime: make it so.
+    for p in _signature(str(root)):
+        st = os.lstat(p)
+        os.utime(p, ns=(st.st_mtime_ns - 10**9, st.st_mtime_ns), follow_symlinks=False)
+    before = _signature(str(root))
+    for args in (["ls", "-a"], ["ps", "-a"], ["df", "-v"], ["history", "centos"],
+                 ["inspect", "centos"], ["rm", "-f", "centos", "redis:alpine"],
+                 ["reclaim", "--json", "nginx"], ["prune", "-a", "--json"], ["verify"]):
+        subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root), *args],
+                       cwd=REPO, capture_output=True, check=False)
+    assert _signature(str(root)) == before
