@@ -274,6 +274,79 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     click.echo(format_prune(records, space), nl=False)
 
 
+@main.command("slack")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
+@click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False),
+              help="Pool metadata to read instead of the loop file (a copy of a direct-lvm "
+                   "metadata device)")
+@pass_context
+def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> None:
+    """devicemapper pool: apparent, allocated, mapped and slack bytes."""
+    from .engines.slack import slack_report
+    from .errors import UnsupportedLayoutError
+    from .render.slack import render_slack
+    from .sources import devicemapper
+    from .sources._root import open_root
+    root = open_root(ctx.data_root)
+    if not devicemapper.detect(root):
+        raise UnsupportedLayoutError(root.path, "not a devicemapper data root; slack "
+                                                "measures a devicemapper thin pool")
+    store = None
+    if root.lstat(f"image/{devicemapper.DRIVER}") is not None:
+        store = devicemapper.read_graphdriver_store(root, devicemapper.DRIVER)
+    device_set = devicemapper.read_device_set(root)
+    pool, meta = devicemapper.read_pool(root, metadata_file)
+    data = devicemapper.host_file(root, devicemapper.DATA_FILE)
+    report = slack_report(pool, device_set, data, meta, store)
+    warnings = list(store.diagnostics if store else ()) + list(report.warnings)
+    for diag in warnings:
+        warn(str(diag))
+    if as_json:
+        from .render.jsonfmt import go_json
+        out = report.to_json()
+        out["warnings"] = [str(d) for d in warnings]
+        click.echo(go_json(out, sort_keys=False))
+    else:
+        click.echo(render_slack(report), nl=False)
+
+
+@main.command("verify")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Layers verified at once (default: CPUs)")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only what failed")
+@click.argument("images", nargs=-1)
+@pass_context
+def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
+                   images: tuple[str, ...]) -> None:
+    """Check image IDs, diff IDs (via tar-split) and every file of the layers, offline."""
+    import os
+    from .engines.resolve import get_image
+    from .engines.verify import verify_store
+    from .render.verify import ProgressBar, render_report, report_json
+    from .sources.layerfiles import StoreFiles
+    root, store = ctx.load()
+    try:
+        ids = [get_image(store, name).id for name in images] if images else None
+    except DaemonError as exc:
+        daemon_error(exc)
+    files = StoreFiles(root, store.driver)
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        chains = {c for i in (ids or store.images) for c in _chain_of(store, i)} if ids else store.layers
+        bar = ProgressBar(sum(store.layers[c].diff_size for c in chains), sys.stderr)
+    try:
+        report = verify_store(files, store, ids, jobs=jobs or os.cpu_count(), progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(report_json(report) if as_json else render_report(report, quiet), nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+def _chain_of(store: Store, image_id) -> list:
+    return [layer.chain_id for layer in store.chain(store.images[image_id].top_layer)]
+
+
 def run(entry: Callable[..., object] = main) -> None:
     try:
         entry(standalone_mode=False)

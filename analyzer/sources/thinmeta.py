@@ -373,7 +373,7 @@ class _Reader:
             self.warn(f"data space map index lacks {missing} of its {nr_bitmaps} bitmaps")
         del counts[root.nr_blocks:]
         overflow_blocks, _ = self.leaves(root.ref_count_root, 4, "data space map ref counts")
-        overflow = tuple(self._leaf(b) for b in overflow_blocks)
+        overflow = tuple(self.leaf(b) for b in overflow_blocks)
         in_tree = sum(leaf.nr_entries for leaf in overflow)
         if complete and in_tree != counts.count(3):
             self.warn(f"data space map: {counts.count(3)} blocks have counts above 2, "
@@ -384,7 +384,7 @@ class _Reader:
                       f"{root.nr_allocated}")
         return DataSpaceMap(root.nr_blocks, root.nr_allocated, bytes(counts), overflow)
 
-    def _leaf(self, blocknr: int) -> ThinLeaf:
+    def leaf(self, blocknr: int) -> ThinLeaf:
         node = self.nodes[blocknr]
         assert node is not None
         return ThinLeaf(blocknr, node.keys, node.values)
@@ -416,6 +416,9 @@ def read_pool(metadata, *, source: str, size: int | None = None) -> ThinPool:
     if nr_file_blocks is not None and nr_file_blocks < sb.metadata_nr_blocks:
         r.warn(f"holds {nr_file_blocks} blocks, the superblock says {sb.metadata_nr_blocks}: "
                f"truncated?")
+    if sb.flags & THIN_METADATA_NEEDS_CHECK_FLAG:
+        r.warn("the superblock's needs_check flag is set: the kernel found this metadata "
+               "damaged (run thin_check)")
     if sb.metadata_block_size != METADATA_BLOCK_SIZE // 512:
         r.warn(f"superblock metadata_block_size {sb.metadata_block_size} sectors, expected "
                f"{METADATA_BLOCK_SIZE // 512}")
@@ -454,7 +457,7 @@ def _devices(r: _Reader, sb: ThinDiskSuperblock) -> tuple[dict[int, ThinDevice],
         for b in blocks:
             leaf = leaves.get(b)
             if leaf is None:
-                leaf = leaves[b] = r._leaf(b)
+                leaf = leaves[b] = r.leaf(b)
             walked += leaf.nr_entries
         dd = details.get(dev_id)
         if dd is None:

@@ -1,0 +1,59 @@
+"""``analyze slack``: a devicemapper pool's files, what its devices map, and the slack."""
+from __future__ import annotations
+
+from ..engines.slack import DeviceUse, SlackReport
+from ..ids import short_id
+from .table import render_table
+from .units import human_size
+
+
+def _bytes(n: int) -> str:
+    return f"{n} ({human_size(n)})"
+
+
+def _hash(value: str | None) -> str:
+    if value is None:
+        return "-"
+    if not value:
+        return "base"
+    # a container's init device is "<mount ID>-init"
+    return value[:12] + "-init" if value.endswith("-init") else value[:12]
+
+
+def _state(d: DeviceUse) -> str:
+    if d.orphan:
+        return "orphan"
+    return "deleted" if d.deleted else "live"
+
+
+def _used_for(d: DeviceUse) -> str:
+    if d.used_for is None:
+        return "" if d.orphan else "?"
+    kind, ident = d.used_for
+    if kind == "base":
+        return "base device"
+    if kind == "layer":
+        return f"layer {short_id(ident)}"
+    return f"{kind} {ident[:12]}"
+
+
+def render_slack(report: SlackReport) -> str:
+    lines = []
+    for label, f in (("data file", report.data_file), ("metadata file", report.metadata_file)):
+        if f is None:
+            lines.append(f"{label}: none (not loop-lvm)")
+        else:
+            lines.append(f"{label}: {f.source}: apparent {_bytes(f.apparent_bytes)}, "
+                         f"allocated {_bytes(f.allocated_bytes)}")
+    lines.append(f"data block: {report.data_block_bytes} bytes, {report.nr_data_blocks} blocks")
+    lines.append(f"mapped by live devices: {_bytes(report.mapped_bytes)}")
+    lines.append(f"mapped only by deleted or orphan devices: {_bytes(report.deleted_device_bytes)}")
+    lines.append(f"slack (held by the data file, mapped by no device): {_bytes(report.slack_bytes)}")
+    rows = [[str(d.device_id), _hash(d.hash),
+             human_size(d.mapped_bytes), human_size(d.exclusive_bytes),
+             human_size(d.shared_bytes), _state(d) + ("" if d.complete else ", damaged"),
+             _used_for(d)]
+            for d in report.devices]
+    table = render_table(["DEVICE", "HASH", "MAPPED", "EXCLUSIVE", "SHARED", "STATE", "USED FOR"],
+                         rows)
+    return "\n".join(lines) + "\n\n" + table
