@@ -6,6 +6,7 @@ prints and exit as it does; damage in the evidence goes to stderr as
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -198,6 +199,14 @@ def _price(ctx: Context, plan):
                  estimate=root.usage_is_estimate)
 
 
+def _pool_freed(ctx: Context, plan, blkdiscard: bool, metadata_file: str | None) -> dict:
+    """What the thin pool and the host file get back when the plan's devices go."""
+    from .engines.slack import dm_reclaim
+    root, store = ctx.load()
+    report = _pool_report(root, store, metadata_file)
+    return dm_reclaim(report, [layer.cache_id for layer in plan.state.released], blkdiscard)
+
+
 @main.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Force removal of the image")
 @click.option("--no-prune", is_flag=True, help="Do not delete untagged parents")
@@ -219,10 +228,17 @@ def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...
 @click.option("-f", "--force", is_flag=True, help="As `docker image rm -f`")
 @click.option("--no-prune", is_flag=True, help="As `docker image rm --no-prune`")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
+@click.option("--blkdiscard", type=click.Choice(["on", "off"]),
+              help="devicemapper: the daemon's dm.blkdiscard (default: from --daemon-config, else on)")
+@click.option("--daemon-config", type=click.Path(exists=True, dir_okay=False),
+              help="devicemapper: the host's daemon.json, for its storage options")
+@click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False),
+              help="devicemapper: pool metadata to read instead of the loop file")
 @click.argument("images", nargs=-1, required=True)
 @pass_context
 def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
-                    images: tuple[str, ...]) -> None:
+                    blkdiscard: str | None, daemon_config: str | None,
+                    metadata_file: str | None, images: tuple[str, ...]) -> None:
     """The exact layers and bytes `docker image rm` would free, and what holds the rest."""
     from .engines.reclaim import to_json
     from .engines.rmi import plan_rmi
@@ -231,12 +247,17 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
                     build_cache_holds=_build_cache_holds(store))
     result = _price(ctx, plan)
+    pool = None
+    if store.driver == "devicemapper":
+        pool = _pool_freed(ctx, plan, _blkdiscard(blkdiscard, daemon_config), metadata_file)
+        result = dataclasses.replace(result, bytes_freed=result.bytes_freed
+                                     + pool["host_bytes_freed"])
     if as_json:
         from .render.jsonfmt import go_json
         warnings = [str(d) for d in store.diagnostics]
-        click.echo(go_json(to_json(result, warnings), sort_keys=False))
+        click.echo(go_json(to_json(result, warnings, pool), sort_keys=False))
     else:
-        click.echo(render_reclaim(store, result), nl=False)
+        click.echo(render_reclaim(store, result, pool), nl=False)
         for message in result.errors:
             click.echo(f"Error response from daemon: {message}", err=True)
     sys.exit(1 if plan.errors and not (force and all(o.not_found for o in plan.errors)) else 0)
@@ -274,6 +295,27 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     click.echo(format_prune(records, space), nl=False)
 
 
+def _pool_report(root, store, metadata_file: str | None):
+    """The devicemapper pool accounted: metadata, Docker's devices, the data file's extents."""
+    from .engines.slack import slack_report
+    from .sources import devicemapper
+    device_set = devicemapper.read_device_set(root)
+    pool, meta = devicemapper.read_pool(root, metadata_file)
+    data = devicemapper.host_file(root, devicemapper.DATA_FILE)
+    return slack_report(pool, device_set, data, meta, store)
+
+
+def _blkdiscard(option: str | None, daemon_config: str | None) -> bool:
+    """dm.blkdiscard as the daemon had it: the flag, else daemon.json, else moby's default (on)."""
+    if option is not None:
+        return option == "on"
+    if daemon_config is not None:
+        from .sources.devicemapper import blkdiscard_from_daemon_config
+        with open(daemon_config, "rb") as f:
+            return blkdiscard_from_daemon_config(f.read(), daemon_config)
+    return True
+
+
 @main.command("slack")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
 @click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False),
@@ -282,7 +324,6 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
 @pass_context
 def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> None:
     """devicemapper pool: apparent, allocated, mapped and slack bytes."""
-    from .engines.slack import slack_report
     from .errors import UnsupportedLayoutError
     from .render.slack import render_slack
     from .sources import devicemapper
@@ -294,10 +335,7 @@ def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> Non
     store = None
     if root.lstat(f"image/{devicemapper.DRIVER}") is not None:
         store = devicemapper.read_graphdriver_store(root, devicemapper.DRIVER)
-    device_set = devicemapper.read_device_set(root)
-    pool, meta = devicemapper.read_pool(root, metadata_file)
-    data = devicemapper.host_file(root, devicemapper.DATA_FILE)
-    report = slack_report(pool, device_set, data, meta, store)
+    report = _pool_report(root, store, metadata_file)
     warnings = list(store.diagnostics if store else ()) + list(report.warnings)
     for diag in warnings:
         warn(str(diag))

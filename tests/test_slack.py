@@ -322,3 +322,23 @@ def test_store_carries_mapped_bytes(root):
     assert store.driver == "devicemapper"
     assert store.driver_usage[HASH[CTR]] == len(pool_spec().devices[4].mappings) * B
     assert HASH[L1] in {layer.cache_id for layer in store.layers.values()}
+
+
+def test_cli_reclaim_on_devicemapper(root):
+    """reclaim on a devicemapper root adds the pool's side; a mounted layer frees nothing."""
+    def reclaim(*extra):
+        out = subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root),
+                              "reclaim", "--json", "app", *extra],
+                             capture_output=True, text=True, cwd=REPO)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    doc = reclaim()
+    assert doc["untagged"] == ["app:latest"] and len(doc["deleted_images"]) == 1
+    # The container's RW mount holds the top layer, and so the chain below it.
+    assert doc["deleted_layers"] == []
+    assert {h["chain_id"] for h in doc["held_layers"]} and all(
+        h["held_by"] for h in doc["held_layers"])
+    assert doc["pool_bytes_freed"] == 0 and doc["host_bytes_freed"] == 0
+    assert doc["slack_bytes_after"] == report_of(root).slack_bytes
+    assert reclaim("--blkdiscard", "off")["pool_bytes_freed"] == 0

@@ -23,7 +23,7 @@ def _holder(store: Store, kind: str, ident: str) -> str:
     return f"{kind} {short_id(ident)}"
 
 
-def render_reclaim(store: Store, result: Reclaim) -> str:
+def render_reclaim(store: Store, result: Reclaim, pool: dict | None = None) -> str:
     out = []
     if result.untagged:
         out.append("Untags:   " + ", ".join(result.untagged) + "\n")
@@ -42,6 +42,10 @@ def render_reclaim(store: Store, result: Reclaim) -> str:
                      human_size(h.bytes), f"kept: {why}"])
     if rows:
         out.append("\n" + render_table(["LAYER", "DIFF ID", "CACHE ID", "ON DISK", "FATE"], rows))
+    if pool is not None:
+        out.append(f"\nThin pool frees: {human_size(pool['pool_bytes_freed'])}; the host's data "
+                   f"file gives back {human_size(pool['host_bytes_freed'])}; slack afterwards: "
+                   f"{human_size(pool['slack_bytes_after'])}\n")
     approx = " (estimated from archive sizes)" if result.estimate else ""
     out.append(f"\nWould free: {human_size(result.bytes_freed)} "
                f"({result.bytes_freed} bytes){approx}\n")

@@ -20,6 +20,10 @@ def layer_paths(root: EvidenceRoot, driver: str, cache_id: str) -> list[str]:
     """The paths the driver's Remove(cache_id) deletes, relative to the data root."""
     if driver == "aufs":
         return [f"aufs/diff/{cache_id}", f"aufs/layers/{cache_id}", f"aufs/mnt/{cache_id}"]
+    if driver == "devicemapper":
+        # The device's blocks are the pool's to free (engines/slack.py dm_reclaim);
+        # on the host filesystem Remove deletes its metadata file and mount point.
+        return [f"devicemapper/metadata/{cache_id}", f"devicemapper/mnt/{cache_id}"]
     paths = [f"{driver}/{cache_id}"]
     if driver == "overlay2":
         link = root.read(f"overlay2/{cache_id}/link")
