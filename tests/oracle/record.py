@@ -1,0 +1,582 @@
+"""Record the real Docker CLI's output on each scenario, once, and compare ``analyze`` with it.
+
+Recording (``record_scenario``): start a daemon (and a loopback registry when the
+scenario pulls), populate it, run every read-only command with the wall times
+around it, snapshot the data root, then run the ``image rm`` / ``image prune``
+cases in order, each with a snapshot taken just before it and the ``du`` of the
+live root before and after (containerd's garbage collection forced first, see
+``Daemon.settle``). One JSON file per scenario, in a cache directory keyed by a
+hash of the oracle's sources; scenarios are recorded in parallel, one daemon each.
+
+Comparing (``check_command``, ``check_rm_output``, ``check_rm_bytes``): run
+``python -m analyzer --data-root SNAPSHOT --as-of T ...`` and accept its output if
+it matches Docker's for some T that Docker could have seen. Where Docker itself
+orders rows at random, rows are compared as multisets (see ``_runs``).
+
+Run by hand: ``python -m tests.oracle.record [--cache DIR] [SCENARIO...]``.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import functools
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pytest
+
+from .daemon import Daemon, Registry
+from .scenarios import SCENARIOS, Context, Scenario, expand, unix_seconds
+
+ORACLE_DIR = Path(__file__).resolve().parent
+REPO = ORACLE_DIR.parent.parent
+SAMPLE_TRUTH = REPO / "tests" / "fixtures" / "sample-root-truth.json"
+CACHE_ENV = "ANALYZER_ORACLE_CACHE"
+_CACHE_MARKER = ".analyzer-oracle"
+
+# Commands recorded on every scenario, before its own (argv after "docker").
+GENERIC_COMMANDS: list[list[str]] = [
+    ["image", "ls"],
+    ["image", "ls", "-a"],
+    ["image", "ls", "-q"],
+    ["image", "ls", "-a", "-q"],
+    ["image", "ls", "-q", "--no-trunc"],
+    ["image", "ls", "--digests"],
+    ["image", "ls", "-a", "--digests"],
+    ["image", "ls", "--no-trunc"],
+    ["image", "ls", "-a", "--no-trunc", "--digests"],
+    ["image", "ls", "-f", "dangling=true"],
+    ["image", "ls", "-f", "dangling=false"],
+    ["image", "ls", "-a", "-f", "dangling=true"],
+    ["image", "ls", "-a", "-f", "dangling=false"],
+    ["image", "ls", "-q", "-f", "dangling=true"],
+    ["image", "ls", "--format", "json"],
+    ["image", "ls", "-a", "--format", "json"],
+    ["image", "ls", "--digests", "--format", "json"],
+    ["image", "ls", "--format", "table"],
+    ["ps"],
+    ["ps", "-a"],
+    ["ps", "-q"],
+    ["ps", "-a", "-q"],
+    ["ps", "-a", "--no-trunc"],
+    ["ps", "--format", "json"],
+    ["ps", "-a", "--format", "json"],
+    ["system", "df"],
+    ["system", "df", "-v"],
+    ["image", "history", "missing:1"],
+    ["image", "inspect", "{ambiguous}"],
+]
+
+# docker argv prefix -> analyze subcommand.
+_ANALYZE = {("image", "ls"): "ls", ("image", "history"): "history",
+            ("image", "inspect"): "inspect", ("system", "df"): "df",
+            ("image", "rm"): "rm", ("image", "prune"): "prune", ("ps",): "ps"}
+
+# Keys of `docker image inspect` that `analyze inspect` need not reproduce, with why.
+INSPECT_EXEMPT: dict[str, str] = {}
+
+
+def analyze_args(docker_argv: Sequence[str]) -> list[str]:
+    """The ``analyze`` arguments standing for a docker command (options unchanged)."""
+    for prefix, sub in _ANALYZE.items():
+        if tuple(docker_argv[:len(prefix)]) == prefix:
+            return [sub, *docker_argv[len(prefix):]]
+    raise ValueError(f"no analyze equivalent for docker {' '.join(docker_argv)}")
+
+
+def kind_of(docker_argv: Sequence[str]) -> str:
+    return analyze_args(docker_argv)[0]
+
+
+def commands_for(scenario: Scenario) -> list[list[str]]:
+    return [*GENERIC_COMMANDS, *map(list, scenario.commands)]
+
+
+# -- the cache -------------------------------------------------------------------------
+def oracle_key() -> str:
+    """A hash of the oracle's sources: what decides what a recording holds."""
+    h = hashlib.sha256()
+    for path in sorted(ORACLE_DIR.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_root() -> Path | None:
+    value = os.environ.get(CACHE_ENV)
+    return Path(value) if value else None
+
+
+def ensure_recorded(cache: Path, names: Sequence[str] | None = None,
+                    log: Callable[[str], None] = lambda s: None) -> dict[str, "Recording"]:
+    """Load each scenario's recording from ``cache``, recording what is missing."""
+    cache.mkdir(parents=True, exist_ok=True)
+    base = cache / oracle_key()
+    _drop_stale(cache, keep=base.name)
+    base.mkdir(exist_ok=True)
+    (base / _CACHE_MARKER).touch()
+    names = list(names or SCENARIOS)
+    missing = [n for n in names if not (base / f"{n}.json").exists()]
+
+    def one(name: str) -> None:
+        shutil.rmtree(base / name, ignore_errors=True)   # a recording cut short
+        t0 = time.monotonic()
+        record_scenario(SCENARIOS[name], base)
+        log(f"recorded {name} in {time.monotonic() - t0:.1f}s")
+
+    # Each scenario has its own daemon; they wait on I/O, so they overlap well.
+    with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
+        for future in [pool.submit(one, n) for n in missing]:
+            future.result()
+    return {n: Recording.load(base / f"{n}.json") for n in names}
+
+
+def _drop_stale(cache: Path, keep: str) -> None:
+    for child in cache.iterdir():
+        if child.name != keep and (child / _CACHE_MARKER).exists():
+            shutil.rmtree(child, ignore_errors=True)
+
+
+# -- recording -------------------------------------------------------------------------
+def timed(d: Daemon, argv: Sequence[str]) -> dict:
+    """Run one docker command; its output, exit status and the wall times around it."""
+    t_before = time.time()
+    proc = d.docker(*argv)
+    t_after = time.time()
+    return {"docker": list(argv), "stdout": proc.stdout, "stderr": proc.stderr,
+            "rc": proc.returncode, "t_before": t_before, "t_after": t_after}
+
+
+def image_times(d: Daemon) -> dict[str, int]:
+    """Every image's ID (64 hex) -> Created in Unix seconds, as `image ls` sorts by."""
+    ids = sorted(set(d.run("image", "ls", "-aq", "--no-trunc").split()))
+    if not ids:
+        return {}
+    return {info["Id"][7:]: unix_seconds(info["Created"]) for info in d.inspect("image", *ids)}
+
+
+def record_scenario(scenario: Scenario, base: Path) -> dict:
+    """Build ``scenario`` on a fresh daemon, record everything, write ``<name>.json``."""
+    out_dir = base / scenario.name
+    out_dir.mkdir(parents=True)
+    timings = {}
+    with ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="oracle-ctx-"))
+        reg = stack.enter_context(Registry()) if scenario.uses_registry else None
+        t0 = time.monotonic()
+        d = stack.enter_context(Daemon(
+            registry_mirror=reg.url if reg else None,
+            insecure_registries=[reg.address] if reg else ()))
+        timings["start"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        scenario.populate(d, Context(random.Random(scenario.seed), workdir, reg))
+        d.settle()
+        timings["populate"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        created = image_times(d)
+        commands = []
+        for template in commands_for(scenario):
+            entry = timed(d, [expand(d, a) for a in template])
+            commands.append({"template": template, **entry})
+        d.settle()
+        d.snapshot(out_dir / "root")
+        timings["commands"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        rm_cases = []
+        for i, template in enumerate(scenario.rm_cases):
+            argv = [expand(d, a) for a in template]
+            snap = out_dir / "rm" / f"{i:02d}"
+            d.snapshot(snap)
+            du_before = d.du()
+            entry = timed(d, argv)
+            d.settle()
+            du_after = d.du()
+            rm_cases.append({"template": list(template), **entry,
+                             "root": str(snap.relative_to(base)),
+                             "du_before": du_before, "du_after": du_after})
+        timings["rm"] = time.monotonic() - t0
+        data = {"scenario": scenario.name, "seed": scenario.seed,
+                "server_version": d.server_version, "live_root": str(d.data_root),
+                "root": str((out_dir / "root").relative_to(base)), "created": created,
+                "commands": commands, "rm": rm_cases, "timings": timings}
+        t0 = time.monotonic()
+    timings["stop"] = time.monotonic() - t0
+    path = base / f"{scenario.name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.rename(path)
+    return data
+
+
+@dataclass
+class Recording:
+    """One scenario's recorded truth; paths resolved against where it was loaded from."""
+    data: dict
+    base: Path
+
+    @classmethod
+    def load(cls, path: Path) -> "Recording":
+        return cls(json.loads(path.read_text()), path.parent)
+
+    @property
+    def name(self) -> str:
+        return self.data["scenario"]
+
+    @property
+    def root(self) -> Path:
+        return (self.base / self.data["root"]).resolve()
+
+    def rm_root(self, case: dict) -> Path:
+        return (self.base / case["root"]).resolve()
+
+    @property
+    def created(self) -> dict[str, int]:
+        return self.data["created"]
+
+
+# -- test parameters -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """One recorded command of one scenario, known before anything is recorded."""
+    scenario: str
+    index: int
+    template: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.scenario}-{self.index:02d}:{' '.join(self.template)}"
+
+
+def cases(kind: str) -> list[Case]:
+    """The recorded read-only commands whose analyze subcommand is ``kind``."""
+    return [Case(s.name, i, tuple(t)) for s in SCENARIOS.values()
+            for i, t in enumerate(commands_for(s)) if kind_of(t) == kind]
+
+
+def rm_cases() -> list[Case]:
+    return [Case(s.name, i, tuple(t)) for s in SCENARIOS.values()
+            for i, t in enumerate(s.rm_cases)]
+
+
+# -- running analyze -----------------------------------------------------------------
+def run_analyze(root: str | os.PathLike, as_of: float, args: Sequence[str],
+                timeout: float = 300) -> tuple[str, str, int]:
+    """``python -m analyzer --data-root ROOT --as-of AS_OF ARGS``: (stdout, stderr, rc)."""
+    env = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", "--data-root", str(root), "--as-of",
+         _as_of_arg(as_of), *args],
+        capture_output=True, env=env, cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
+    return (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
+            proc.returncode)
+
+
+def _as_of_arg(as_of: float) -> str:
+    return str(as_of) if isinstance(as_of, int) else f"{as_of:.3f}"
+
+
+def time_candidates(t_before: float, t_after: float) -> list[float]:
+    """Times at which Docker could have rendered the output: the integer seconds
+    around the command first, then points inside it, for durations that Docker
+    measured from nanosecond timestamps (a container's "Up 3 seconds")."""
+    ints = list(range(math.floor(t_before), math.ceil(t_after) + 1))
+    inside = [t_before + (t_after - t_before) * k / 4 for k in range(5)]
+    return [ints[0], ints[-1], *ints[1:-1], *inside]
+
+
+Compare = Callable[[str, str, int], "str | None"]
+
+
+def match_over_time(root: Path, entry: dict, args: Sequence[str], compare: Compare) -> None:
+    """Pass if ``analyze ARGS`` at some candidate time satisfies ``compare``.
+
+    Every time-dependent field is non-decreasing in ``--as-of``; so when the two
+    integer ends give the same output, no time between them gives another.
+    """
+    tried: dict[tuple, str | None] = {}
+    closest = None
+    candidates = time_candidates(entry["t_before"], entry["t_after"])
+    for n, as_of in enumerate(candidates):
+        result = run_analyze(root, as_of, args)
+        if result in tried:
+            diff = tried[result]
+        else:
+            diff = tried[result] = compare(*result)
+        if diff is None:
+            return
+        report = f"analyze --as-of {_as_of_arg(as_of)} {' '.join(args)}\n{diff}"
+        if closest is None or len(report) < len(closest):
+            closest = report
+        if n == 1 and len(tried) == 1:
+            break
+    pytest.fail(closest, pytrace=False)
+
+
+# -- comparisons ---------------------------------------------------------------------
+def _diff(label: str, want: str, got: str) -> str:
+    lines = difflib.unified_diff(want.splitlines(keepends=True), got.splitlines(keepends=True),
+                                 f"docker {label}", f"analyze {label}")
+    return "".join(lines) or f"{label}: {want!r} != {got!r}"
+
+
+def _status_diff(entry: dict, err: str, rc: int) -> str | None:
+    if rc != entry["rc"]:
+        return f"exit status: docker {entry['rc']}, analyze {rc}\nstderr: {err}"
+    if err != entry["stderr"]:
+        return _diff("stderr", entry["stderr"], err)
+    return None
+
+
+_HEX_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{12}(?:[0-9a-f]{52})?(?![0-9a-f])")
+# `system df -v` section titles; the volumes section is listed in Go map order.
+_DF_SECTIONS = {"Images space usage:": "images", "Containers space usage:": "containers",
+                "Local Volumes space usage:": "volumes"}
+
+
+def _runs(text: str, created: dict[str, int], kind: str) -> list:
+    """Lines as runs whose order is compared but not the order inside them.
+
+    Docker sorts images by Created seconds with an unstable sort and orders one image's
+    references across repositories at random, so consecutive image rows created in the
+    same second form one multiset; `df -v` lists volumes in map order, so its volume
+    rows form one multiset; every other line stands alone.
+    """
+    by_short = {hex_id[:12]: t for hex_id, t in created.items()}
+    section = "images" if kind == "ls" else None
+    runs: list = []
+    for i, line in enumerate(text.split("\n")):
+        if kind == "df" and line in _DF_SECTIONS:
+            section = _DF_SECTIONS[line]
+        elif kind == "df" and line.startswith("Build cache usage:"):
+            section = None
+        key = None
+        if section == "images":
+            key = next((("created", by_short[h[:12]]) for h in _HEX_ID.findall(line)
+                        if h[:12] in by_short), None)
+        elif section == "volumes" and line and not line.startswith("VOLUME NAME"):
+            key = ("volumes",)
+        if key is not None and runs and runs[-1][0] == key:
+            runs[-1][1].append(line)
+        else:
+            runs.append((key or ("line", i), [line]))
+    return [(k, sorted(lines)) for k, lines in runs]
+
+
+def compare_text(entry: dict, created: dict[str, int], kind: str) -> Compare:
+    """Byte-exact, except rows whose order Docker leaves to chance (`ls`, `df -v`)."""
+    want = entry["stdout"]
+
+    def compare(out: str, err: str, rc: int) -> str | None:
+        status = _status_diff(entry, err, rc)
+        if status:
+            return status
+        if out == want:
+            return None
+        if kind in ("ls", "df") and _runs(out, created, kind) == _runs(want, created, kind):
+            return None
+        return _diff("stdout", want, out)
+    return compare
+
+
+def _map_paths(value, old: str, new: str):
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_map_paths(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_paths(v, old, new) for k, v in value.items()}
+    return value
+
+
+def compare_inspect(entry: dict, live_root: str, root: Path) -> Compare:
+    """Every key Docker prints, with its value, is in ours (extra keys allowed at the
+    top of each element); GraphDriver paths name the snapshot instead of the live root."""
+    want = _map_paths(json.loads(entry["stdout"]), live_root, str(root))
+
+    def compare(out: str, err: str, rc: int) -> str | None:
+        status = _status_diff(entry, err, rc)
+        if status:
+            return status
+        try:
+            got = json.loads(out)
+        except ValueError as e:
+            return f"stdout is not JSON ({e}):\n{out}"
+        if not isinstance(got, list) or len(got) != len(want):
+            return _diff("stdout", entry["stdout"], out)
+        problems = []
+        for n, (w, g) in enumerate(zip(want, got)):
+            for key, value in w.items():
+                if key in INSPECT_EXEMPT:
+                    continue
+                if key not in g:
+                    problems.append(f"[{n}].{key}: missing")
+                elif g[key] != value:
+                    problems.append(f"[{n}].{key}: docker {json.dumps(value)} "
+                                    f"analyze {json.dumps(g[key])}")
+        return "\n".join(problems) or None
+    return compare
+
+
+def _prune_lines(text: str) -> tuple[list[str], list[str]]:
+    """Prune's "Deleted Images:" block (Docker's order is map order) and the rest."""
+    lines = text.split("\n")
+    if not lines or lines[0] != "Deleted Images:":
+        return [], lines
+    end = lines.index("") if "" in lines else len(lines)
+    return sorted(lines[1:end]), [lines[0], *lines[end:]]
+
+
+def compare_rm(entry: dict) -> Compare:
+    prune = entry["docker"][:2] == ["image", "prune"]
+
+    def compare(out: str, err: str, rc: int) -> str | None:
+        status = _status_diff(entry, err, rc)
+        if status:
+            return status
+        if out == entry["stdout"]:
+            return None
+        if prune and _prune_lines(out) == _prune_lines(entry["stdout"]):
+            return None
+        return _diff("stdout", entry["stdout"], out)
+    return compare
+
+
+# -- what the tests call -------------------------------------------------------------
+def check_command(rec: Recording, index: int) -> None:
+    """Assert that analyze prints what Docker printed for read-only command ``index``."""
+    entry = rec.data["commands"][index]
+    args = analyze_args(entry["docker"])
+    if args[0] == "inspect":
+        compare = compare_inspect(entry, rec.data["live_root"], rec.root)
+    else:
+        compare = compare_text(entry, rec.created, args[0])
+    match_over_time(rec.root, entry, args, compare)
+
+
+def check_rm_output(rec: Recording, index: int) -> None:
+    """``analyze rm|prune`` on the snapshot before case ``index`` prints what Docker did."""
+    entry = rec.data["rm"][index]
+    match_over_time(rec.rm_root(entry), entry, analyze_args(entry["docker"]),
+                    compare_rm(entry))
+
+
+def freed_args(docker_argv: Sequence[str]) -> list[str]:
+    """``rm ARGS`` -> ``reclaim ARGS --json``; ``prune ARGS`` -> ``prune ARGS --json``."""
+    args = analyze_args(docker_argv)
+    return ["reclaim" if args[0] == "rm" else args[0], *args[1:], "--json"]
+
+
+def check_rm_bytes(rec: Recording, index: int, tolerance: int = 4096) -> None:
+    """``bytes_freed`` is within ``tolerance`` of what ``du`` of the live root lost."""
+    entry = rec.data["rm"][index]
+    lost = entry["du_before"] - entry["du_after"]
+    args = freed_args(entry["docker"])
+
+    def compare(out: str, err: str, rc: int) -> str | None:
+        try:
+            freed = json.loads(out)["bytes_freed"]
+        except (ValueError, KeyError, TypeError) as e:
+            return f"no bytes_freed in JSON ({e!r}), exit {rc}:\n{out}\n{err}"
+        if abs(freed - lost) > tolerance:
+            return f"bytes_freed {freed}, du lost {lost} (tolerance {tolerance})"
+        return None
+    match_over_time(rec.rm_root(entry), entry, args, compare)
+
+
+def problems(rec: Recording) -> list[str]:
+    """What is wrong with a recording itself: every command ran as written (no usage
+    errors), every snapshot exists, and Docker's own output passes each comparison."""
+    found = []
+    entries = [("command", e) for e in rec.data["commands"]]
+    entries += [("rm", e) for e in rec.data["rm"]]
+    for what, entry in entries:
+        label = f"{rec.name} {what} docker {' '.join(entry['docker'])}"
+        if "Usage:" in entry["stderr"] or "unknown flag" in entry["stderr"]:
+            found.append(f"{label}: the CLI rejected it: {entry['stderr']}")
+        if "{" in " ".join(entry["docker"]):
+            found.append(f"{label}: placeholder left unexpanded")
+        if what == "rm":
+            root, compare = rec.rm_root(entry), compare_rm(entry)
+        elif entry["docker"][:2] == ["image", "inspect"]:
+            root = rec.root
+            compare = compare_inspect(entry, rec.data["live_root"], root)
+            entry = {**entry, "stdout": entry["stdout"].replace(rec.data["live_root"],
+                                                                 str(root))}
+        else:
+            root, compare = rec.root, compare_text(entry, rec.created, kind_of(entry["docker"]))
+        if not root.exists():
+            found.append(f"{label}: no snapshot at {root}")
+        diff = compare(entry["stdout"], entry["stderr"], entry["rc"])
+        if diff is not None:
+            found.append(f"{label}: Docker's own output does not pass:\n{diff}")
+    return found
+
+
+@functools.cache
+def load_sample_truth() -> Recording:
+    """The sample root's recorded truth; its root is ``examples/sample-root.tar.gz``."""
+    return Recording.load(SAMPLE_TRUTH)
+
+
+def sample_cases(kind: str) -> list[Case]:
+    """Like :func:`cases`, for the sample root (no daemon needed)."""
+    if not SAMPLE_TRUTH.exists():
+        return []
+    return [Case("sample", i, tuple(c["template"]))
+            for i, c in enumerate(load_sample_truth().data["commands"])
+            if kind_of(c["docker"]) == kind]
+
+
+def sample_rm_cases() -> list[Case]:
+    if not SAMPLE_TRUTH.exists():
+        return []
+    return [Case("sample", i, tuple(c["template"]))
+            for i, c in enumerate(load_sample_truth().data["rm"])]
+
+
+# -- by hand ---------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=cache_root())
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                        help=f"one of {', '.join(SCENARIOS)} (default: all)")
+    opts = parser.parse_args(argv)
+    unknown = set(opts.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
+    with ExitStack() as stack:
+        cache = opts.cache or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="oracle-cache-")))
+        t0 = time.monotonic()
+        recs = ensure_recorded(cache, opts.scenarios or None,
+                               log=lambda s: print(s, file=sys.stderr))
+        for rec in recs.values():
+            timings = ", ".join(f"{k} {v:.1f}s" for k, v in rec.data["timings"].items())
+            print(f"{rec.name}: {len(rec.data['commands'])} commands, "
+                  f"{len(rec.data['rm'])} rm cases ({timings})")
+        print(f"total {time.monotonic() - t0:.1f}s, cache {cache}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Case", "Recording", "analyze_args", "cases", "check_command", "check_rm_bytes",
+           "check_rm_output", "commands_for", "ensure_recorded", "load_sample_truth",
+           "rm_cases", "run_analyze", "sample_cases", "sample_rm_cases", "time_candidates"]

@@ -1,0 +1,526 @@
+"""Scenarios: populate a running :class:`Daemon` into a realistic data root.
+
+Each scenario has a seed (its loaded images, and so their IDs, depend only on it),
+a ``populate`` function, the read-only commands to record on it, and a sequence of
+``docker image rm`` / ``docker image prune`` cases to record after them.
+
+Arguments may hold placeholders that :func:`expand` resolves against the live
+daemon just before the command runs, because some IDs (built images, containers,
+pushed digests) change from run to run:
+
+- ``{id:REF}`` 12-hex short ID, ``{longid:REF}`` 64 hex, ``{fullid:REF}`` ``sha256:…``
+- ``{prefix:REF}`` the shortest unique prefix (at least 3) of REF's ID
+- ``{ambiguous}`` the longest prefix that at least two image IDs share
+- ``{digest:REF}`` REF's first ``name@sha256:…``; ``{tagdigest:REF}`` ``name:tag@sha256:…``
+- ``{parent:REF}`` the full ID of REF's parent (legacy builder)
+- ``{created:REF}`` / ``{created-N:REF}`` REF's Created in Unix seconds (minus N)
+
+A bare repository name as REF also finds an image that has only digest references.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+from .build import (HistoryStep, ImageSpec, Layer, busybox_layer, dockerfile_context,
+                    random_text, save_archive, synthetic_layer)
+from .daemon import Daemon, DockerError, Registry
+
+SLEEP_FOREVER = ("sleep", "100000")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    populate: Callable[[Daemon, "Context"], None]
+    commands: Sequence[Sequence[str]]   # extra read-only docker commands (argv after "docker")
+    rm_cases: Sequence[Sequence[str]]   # docker image rm / prune argv, run in order
+    uses_registry: bool = False
+
+
+@dataclass
+class Context:
+    """What a populate function gets besides the daemon."""
+    rng: random.Random
+    workdir: str
+    registry: Registry | None = None
+
+
+# -- helpers -------------------------------------------------------------------------
+def load(d: Daemon, *images: ImageSpec) -> None:
+    d.run("load", input=save_archive(images))
+
+
+def run(d: Daemon, name: str, image: str, *cmd: str, detach: bool = False,
+        volumes: Sequence[str] = (), expect: int = 0) -> None:
+    """``docker run`` without network; ``expect`` is the exit status the command must give."""
+    argv = ["run", "--network", "none", "--name", name]
+    for v in volumes:
+        argv += ["-v", v]
+    if detach:
+        argv.append("-d")
+    proc = d.docker(*argv, image, *cmd)
+    if proc.returncode != expect:
+        raise DockerError(proc)
+
+
+def create(d: Daemon, name: str, image: str, *cmd: str) -> None:
+    d.run("create", "--network", "none", "--name", name, image, *cmd)
+
+
+def build(d: Daemon, ctx: Context, name: str, dockerfile: str, *, buildkit: bool,
+          files: dict[str, bytes] | None = None, tag: Sequence[str] = ()) -> None:
+    context = dockerfile_context(tempfile.mkdtemp(prefix=f"{name}-", dir=ctx.workdir),
+                                 dockerfile, files)
+    args = [a for t in tag for a in ("-t", t)]
+    d.build(context, *args, buildkit=buildkit)
+
+
+def push_and_forget(d: Daemon, reg: Registry, spec_tags: Sequence[str]) -> dict[str, str]:
+    """Push loopback-named tags, then remove them locally; returns tag -> manifest digest."""
+    digests = {}
+    for tag in spec_tags:
+        out = d.run("push", tag)
+        digests[tag] = re.search(r"digest: (sha256:[0-9a-f]{64})", out).group(1)
+    d.run("image", "rm", *spec_tags)
+    return digests
+
+
+# -- placeholders --------------------------------------------------------------------
+_PLACEHOLDER = re.compile(r"\{([a-z0-9]+)(?:([+-]\d+))?(?::([^{}]*))?\}")
+
+
+def expand(d: Daemon, arg: str) -> str:
+    """Resolve the ``{kind:REF}`` placeholders of one argument against the live daemon."""
+    def one(m: re.Match) -> str:
+        kind, delta, ref = m.group(1), int(m.group(2) or 0), m.group(3)
+        if kind == "ambiguous":
+            return _ambiguous_prefix(_all_image_ids(d))
+        if kind == "parent":
+            image_id = _inspect(d, ref)["Parent"]
+            if not image_id:
+                raise LookupError(f"{ref} has no parent")
+            return image_id
+        info = _inspect(d, ref)
+        full = info["Id"]
+        if kind == "id":
+            return full[7:19]
+        if kind == "longid":
+            return full[7:]
+        if kind == "fullid":
+            return full
+        if kind == "prefix":
+            return _unique_prefix(full[7:], _all_image_ids(d))
+        if kind == "digest":
+            return info["RepoDigests"][0]
+        if kind == "tagdigest":
+            return f"{ref}@{info['RepoDigests'][0].split('@', 1)[1]}"
+        if kind == "created":
+            return str(unix_seconds(info["Created"]) + delta)
+        raise ValueError(f"unknown placeholder {m.group(0)}")
+    return _PLACEHOLDER.sub(one, arg)
+
+
+def _inspect(d: Daemon, ref: str) -> dict:
+    """Inspect ``ref``; a bare repository name also finds an image with only digests."""
+    proc = d.docker("image", "inspect", ref)
+    if proc.returncode == 0:
+        return json.loads(proc.stdout)[0]
+    ids = d.run("image", "ls", "-a", "-q", "--no-trunc", ref).split()
+    if not ids:
+        raise DockerError(proc)
+    return d.inspect("image", ids[0])[0]
+
+
+def _all_image_ids(d: Daemon) -> list[str]:
+    return sorted({i[7:] for i in d.run("image", "ls", "-aq", "--no-trunc").split()})
+
+
+def _unique_prefix(hex_id: str, all_ids: Sequence[str]) -> str:
+    for n in range(3, 65):
+        if sum(i.startswith(hex_id[:n]) for i in all_ids) == 1:
+            return hex_id[:n]
+    raise LookupError(hex_id)
+
+
+def _ambiguous_prefix(all_ids: Sequence[str]) -> str:
+    best = ""
+    for a, b in zip(all_ids, all_ids[1:]):   # sorted: the longest shared prefix is adjacent
+        n = 0
+        while n < 64 and a[n] == b[n]:
+            n += 1
+        best = max(best, a[:n], key=len)
+    if not best:
+        raise LookupError("no two image IDs share a first character")
+    return best
+
+
+def unix_seconds(created: str) -> int:
+    """Seconds of an RFC 3339 time as inspect prints it (``ls`` compares whole seconds)."""
+    return int(datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S")
+               .replace(tzinfo=timezone.utc).timestamp())
+
+
+# -- scenario "basic": loads, imports, tags, whiteouts, all container states ----------
+def populate_basic(d: Daemon, ctx: Context) -> None:
+    rng = ctx.rng
+    bb = busybox_layer()
+    shared = synthetic_layer(rng, "usr/share/common", 12, (200, 6000))
+    alpine1 = synthetic_layer(rng, "usr/lib/apk", 6, (500, 9000))
+    deb1 = synthetic_layer(rng, "var/lib/dpkg", 9, (300, 12000))
+    # Deletes a file of the shared layer and replaces a directory of deb1.
+    deb2 = (Layer().dir("usr").dir("usr/share").dir("usr/share/common")
+            .whiteout("usr/share/common/lib").opaque("var").opaque("var/lib/dpkg")
+            .file("var/lib/dpkg/status", random_text(rng, 4000))
+            .file("var/lib/dpkg/status-old", random_text(rng, 1500))
+            .hardlink("var/lib/dpkg/status.link", "var/lib/dpkg/status")
+            .symlink("var/lib/dpkg/latest", "status"))
+    app = (synthetic_layer(rng, "app", 5, (1000, 30000), binary=True)
+           .file("app/run", b"#!/bin/sh\nexec sleep 100000\n", 0o755))
+    app2 = synthetic_layer(rng, "app", 6, (1000, 30000), binary=True)
+    tool = synthetic_layer(rng, "opt/tool", 4, (100, 3000))
+    tool2 = synthetic_layer(rng, "opt/tool", 4, (100, 3000))
+    lonely = synthetic_layer(rng, "srv/lonely", 3, (100, 900))
+    nocreated = synthetic_layer(rng, "etc/nocreated", 2, (50, 500))
+
+    app_history = [HistoryStep("/bin/sh -c #(nop) ADD file:common in / "),
+                   HistoryStep("/bin/sh -c #(nop) ADD file:dpkg in / "),
+                   HistoryStep("/bin/sh -c rm -rf /usr/share/common/lib /var/lib/dpkg"),
+                   HistoryStep("/bin/sh -c #(nop)  ENV APP_HOME=/app", True),
+                   HistoryStep("/bin/sh -c #(nop)  LABEL tier=app", True),
+                   HistoryStep("/bin/sh -c #(nop) COPY dir:app in /app ", comment="buildkit"),
+                   HistoryStep("/bin/sh -c #(nop)  EXPOSE 8080/tcp", True),
+                   HistoryStep('/bin/sh -c #(nop)  ENTRYPOINT ["/app/run"]', True)]
+    load(d,
+         ImageSpec([bb], utc(2023, 7, 18, 10, 0, 0), ["busybox:latest", "busybox:1.36",
+                                                      "oracle/base:1"]),
+         ImageSpec([shared, alpine1], utc(2023, 8, 7, 12, 30, 15, 250000), ["alpine:3.18"],
+                   labels={"maintainer": "oracle", "tier": "base"}),
+         ImageSpec([shared, alpine1], utc(2023, 9, 1, 8, 0, 0), ["alpine:edge"],
+                   labels={"maintainer": "oracle", "tier": "base", "channel": "edge"}),
+         ImageSpec([shared, deb1, deb2], utc(2024, 2, 13, 6, 6, 6), ["debian:bookworm"],
+                   labels={"tier": "base", "vendor": "debian"}, workdir="/srv",
+                   env=("PATH=/usr/bin:/bin", "LANG=C.UTF-8"), exposed_ports=("80/tcp",)),
+         ImageSpec([shared, deb1, deb2, app], utc(2025, 3, 1, 9, 15, 0), ["myorg/app:1.0",
+                                                                          "myorg/app:latest"],
+                   history=app_history, labels={"tier": "app", "version": "1.0"},
+                   entrypoint=("/app/run",), cmd=("--serve",), env=("APP_HOME=/app",),
+                   exposed_ports=("8080/tcp",), author="Oracle <oracle@example.com>"),
+         ImageSpec([bb, tool], utc(2021, 11, 30, 23, 59, 59), ["localhost:5000/team/tool:v2"],
+                   labels={"tier": "tool"}),
+         ImageSpec([nocreated], None, ["nocreated:1"]),
+         ImageSpec([shared, lonely], utc(2020, 5, 5, 5, 5, 5)))         # untagged: dangling
+    # A newer build of two tags: the old tool image is left dangling, myorg/app:1.0 stays.
+    load(d,
+         ImageSpec([shared, deb1, deb2, app2], utc(2025, 6, 1, 14, 0, 0), ["myorg/app:latest",
+                                                                           "myorg/app:1.1"],
+                   history=app_history, labels={"tier": "app", "version": "1.1"},
+                   entrypoint=("/app/run",), cmd=("--serve",), exposed_ports=("8080/tcp",)),
+         ImageSpec([bb, tool2], utc(2022, 4, 1, 0, 0, 1), ["localhost:5000/team/tool:v2"],
+                   labels={"tier": "tool", "release": "2"}))
+    rootfs = Layer().dir("etc").file("etc/hostname", b"imported\n").dir("data").file(
+        "data/blob", random_text(rng, 20000)).tar()
+    d.run("import", "-c", 'CMD ["/bin/sh"]', "-m", "imported tarball", "-", "imported/rootfs:1",
+          input=rootfs)
+
+    d.run("volume", "create", "data")
+    d.run("volume", "create", "scratch")
+    create(d, "created-alpine", "alpine:3.18", "/bin/true")
+    run(d, "exited-ok", "busybox:latest", "true")
+    run(d, "exited-false", "busybox:latest", "false", expect=1)
+    run(d, "exited-fail", "busybox:1.36", "sh", "-c",
+        "echo payload > /data/payload; head -c 30000 /bin/busybox > /data/blob;"
+        " echo rw > /rwfile; exit 3", volumes=["data:/data"], expect=3)
+    run(d, "scratch-writer", "busybox:latest", "sh", "-c", "echo x > /s/x",
+        volumes=["scratch:/s"])
+    d.run("rm", "scratch-writer")
+    run(d, "runner", "oracle/base:1", *SLEEP_FOREVER, detach=True)
+    run(d, "tool-paused", "localhost:5000/team/tool:v2", *SLEEP_FOREVER, detach=True)
+    d.run("pause", "tool-paused")
+
+
+BASIC_COMMANDS = [
+    ["image", "ls", "-f", "label=tier"],
+    ["image", "ls", "-f", "label=tier=base"],
+    ["image", "ls", "-f", "label=tier=app", "-f", "label=version=1.1"],
+    ["image", "ls", "-a", "-f", "label=channel"],
+    ["image", "ls", "-f", "label=nope"],
+    ["image", "ls", "-f", "before=debian:bookworm"],
+    ["image", "ls", "-a", "-f", "before=myorg/app:1.0"],
+    ["image", "ls", "-f", "since=alpine:3.18"],
+    ["image", "ls", "-f", "since={id:alpine:edge}"],
+    ["image", "ls", "-f", "since=alpine:3.18", "-f", "before=myorg/app:latest"],
+    ["image", "ls", "-f", "before=missing:1"],
+    ["image", "ls", "-f", "reference=busybox"],
+    ["image", "ls", "-f", "reference=*"],
+    ["image", "ls", "-f", "reference=myorg/*"],
+    ["image", "ls", "-f", "reference=*:latest"],
+    ["image", "ls", "-f", "reference=*/*/*"],
+    ["image", "ls", "-f", "reference=alpine", "-f", "reference=busybox:1.*"],
+    ["image", "ls", "-f", "reference=localhost:5000/team/tool"],
+    ["image", "ls", "-f", "dangling=true", "-f", "label=tier"],
+    ["image", "ls", "-q", "-f", "reference=busybox"],
+    ["image", "ls", "busybox"],
+    ["image", "ls", "busybox:1.36"],
+    ["image", "ls", "myorg/app"],
+    ["image", "ls", "--digests", "myorg/app:1.1"],
+    ["image", "ls", "nosuchrepo"],
+    ["image", "ls", "-f", "bogus=1"],
+    ["image", "ls", "-f", "dangling=maybe"],
+    ["image", "history", "myorg/app:1.0"],
+    ["image", "history", "--no-trunc", "myorg/app:latest"],
+    ["image", "history", "debian:bookworm"],
+    ["image", "history", "nocreated:1"],
+    ["image", "history", "imported/rootfs:1"],
+    ["image", "history", "-q", "alpine:edge"],
+    ["image", "history", "{id:localhost:5000/team/tool:v2}"],
+    ["image", "inspect", "myorg/app:1.0"],
+    ["image", "inspect", "busybox"],
+    ["image", "inspect", "{id:debian:bookworm}"],
+    ["image", "inspect", "{fullid:alpine:edge}"],
+    ["image", "inspect", "nocreated:1", "imported/rootfs:1"],
+    ["image", "inspect", "localhost:5000/team/tool:v2", "missing:latest"],
+    ["image", "inspect", "missing"],
+]
+
+BASIC_RM = [
+    ["image", "rm", "nosuch:tag"],
+    ["image", "rm", "-f", "nosuch"],
+    ["image", "rm", "{ambiguous}"],
+    ["image", "rm", "busybox:1.36"],                     # one of three refs: untag only
+    ["image", "rm", "{id:busybox:latest}"],              # two refs left, running container
+    ["image", "rm", "-f", "{id:busybox:latest}"],        # running container: cannot be forced
+    ["image", "rm", "alpine:3.18"],                      # stopped(created) container conflict
+    ["image", "rm", "{prefix:alpine:edge}"],             # shares alpine:3.18's layers
+    ["image", "rm", "myorg/app:1.0", "myorg/app:1.0"],   # the second sees the first's effect
+    ["image", "rm", "{fullid:myorg/app:latest}"],        # two tags: must be forced
+    ["image", "rm", "-f", "{longid:myorg/app:latest}", "nosuch:2"],
+    ["image", "rm", "localhost:5000/team/tool:v2"],      # paused container uses it
+    ["image", "rm", "-f", "localhost:5000/team/tool:v2"],  # untagged, kept: running
+    ["image", "rm", "-f", "alpine:3.18"],                # stopped container: no layer lines
+    ["image", "rm", "--no-prune", "debian:bookworm"],
+    ["image", "prune", "-f", "--filter", "until=2021-01-01T00:00:00Z"],
+    ["image", "prune", "-f", "--filter", "label=tier=tool"],
+    ["image", "prune", "-f"],
+    ["image", "rm", "-f", "{id:imported/rootfs:1}", "{id:nocreated:1}"],
+    ["image", "prune", "-a", "-f"],                      # untags all but one ref of busybox
+    ["image", "rm", "-f", "oracle/base:1"],              # running container: untag only
+]
+
+
+# -- scenario "builds": legacy builder parents, BuildKit, build cache ------------------
+LEGACY_1 = """\
+FROM oracle/busybox:latest
+LABEL stage=legacy
+RUN mkdir -p /srv/data && echo one > /srv/data/one && echo keep > /srv/keep
+ENV APP_MODE=prod
+COPY payload.txt /srv/payload.txt
+RUN rm /srv/data/one && echo two > /srv/data/two
+WORKDIR /srv
+CMD ["sh", "-c", "cat /srv/payload.txt"]
+"""
+LEGACY_2 = """\
+FROM oracle/busybox:latest
+LABEL stage=legacy
+RUN mkdir -p /srv/data && echo one > /srv/data/one && echo keep > /srv/keep
+ENV APP_MODE=prod
+RUN echo v2 > /srv/v2 && rm -rf /srv/data
+LABEL version=2
+"""
+BUILDKIT_1 = """\
+FROM oracle/runtime:1
+RUN mkdir /work && echo bk > /work/bk && rm -rf /opt/runtime/etc
+COPY payload.txt /work/payload.txt
+RUN echo again > /work/again
+LABEL builder=buildkit
+"""
+BUILDKIT_2 = """\
+FROM oracle/busybox:latest
+RUN head -c 5000 /bin/busybox > /blob
+ENV MODE=bk2
+"""
+BUILDKIT_3 = """\
+FROM oracle/busybox:latest
+RUN mkdir -p /srv && head -c 7000 /bin/busybox > /srv/blob && echo three > /srv/three
+"""
+LEGACY_TOOL = """\
+FROM oracle/busybox:latest
+RUN mkdir /tool && echo tool > /tool/name
+RUN head -c 9000 /bin/busybox > /tool/blob
+CMD ["cat", "/tool/name"]
+"""
+
+
+def populate_builds(d: Daemon, ctx: Context) -> None:
+    rng = ctx.rng
+    bb = busybox_layer()
+    runtime = synthetic_layer(rng, "opt/runtime", 10, (500, 20000))
+    load(d,
+         ImageSpec([bb], utc(2024, 1, 10, 1, 2, 3), ["oracle/busybox:latest"],
+                   labels={"org.opencontainers.image.title": "busybox"}),
+         ImageSpec([bb, runtime], utc(2024, 3, 3, 3, 3, 3), ["oracle/runtime:1"],
+                   labels={"tier": "runtime"}, workdir="/opt/runtime"))
+    payload = {"payload.txt": random_text(rng, 3000)}
+    # Two legacy builds that share their first steps: a branching chain of parents.
+    build(d, ctx, "legacy1", LEGACY_1, buildkit=False, files=payload, tag=["legacy/app:1"])
+    build(d, ctx, "legacy2", LEGACY_2, buildkit=False, tag=["legacy/app:2",
+                                                             "legacy/app:latest"])
+    build(d, ctx, "tool", LEGACY_TOOL, buildkit=False, tag=["legacy/tool:1"])
+    build(d, ctx, "bk1", BUILDKIT_1, buildkit=True, files=payload, tag=["bk/app:1"])
+    build(d, ctx, "bk2", BUILDKIT_2, buildkit=True, tag=["bk/app:2", "other/bk:2"])
+    build(d, ctx, "bk3", BUILDKIT_3, buildkit=True, tag=["bk/app:3"])
+    d.run("volume", "create", "cache")
+    run(d, "tool-exited", "legacy/tool:1", "sh", "-c", "cat /tool/name > /cache/name",
+        volumes=["cache:/cache"])
+    run(d, "bk-running", "bk/app:1", *SLEEP_FOREVER, detach=True)
+    create(d, "bk2-created", "bk/app:2", "true")
+    create(d, "on-intermediate", expand(d, "{parent:legacy/tool:1}"), "true")
+
+
+BUILDS_COMMANDS = [
+    ["image", "ls", "-a", "-f", "label=stage=legacy"],
+    ["image", "ls", "-f", "label=builder"],
+    ["image", "ls", "-a", "-f", "since=oracle/runtime:1"],
+    ["image", "ls", "-f", "before=bk/app:1"],
+    ["image", "ls", "-f", "reference=*/app"],
+    ["image", "ls", "legacy/app"],
+    ["image", "history", "legacy/app:1"],
+    ["image", "history", "--no-trunc", "legacy/app:2"],
+    ["image", "history", "bk/app:1"],
+    ["image", "history", "{parent:legacy/app:1}"],
+    ["image", "inspect", "legacy/app:1"],
+    ["image", "inspect", "{parent:legacy/app:1}"],
+    ["image", "inspect", "bk/app:2"],
+]
+
+BUILDS_RM = [
+    ["image", "rm", "{parent:legacy/app:1}"],            # dependent child images
+    ["image", "rm", "-f", "{parent:legacy/app:1}"],
+    ["image", "rm", "oracle/busybox:latest"],            # has children: untag only
+    ["image", "rm", "legacy/app:2"],                     # legacy/app:latest stays
+    ["image", "rm", "--no-prune", "legacy/app:latest"],  # its parent becomes dangling
+    ["image", "rm", "{prefix:legacy/app:1}"],            # prunes parents up to the branch
+    ["image", "prune", "-f"],                            # the dangling parent and its chain
+    ["image", "rm", "bk/app:1"],                         # running container
+    ["image", "rm", "-f", "bk/app:1"],                   # untagged, kept
+    ["image", "rm", "bk/app:3"],                         # the build cache holds its layers
+    ["image", "rm", "other/bk:2"],                       # bk/app:2 stays
+    ["image", "rm", "bk/app:2"],                         # created container
+    ["image", "rm", "-f", "bk/app:2"],                   # deleted, no layer lines
+    ["image", "rm", "legacy/tool:1"],                    # exited container
+    ["image", "rm", "-f", "{id:legacy/tool:1}"],         # parent chain held by a container
+    ["image", "prune", "-a", "-f", "--filter", "until={created-1:oracle/runtime:1}"],
+    ["image", "prune", "-a", "-f", "--filter", "label=tier"],
+    ["image", "prune", "-a", "-f"],
+]
+
+
+# -- scenario "registry": pulled through a loopback mirror, digests -------------------
+def populate_registry(d: Daemon, ctx: Context) -> None:
+    rng, reg = ctx.rng, ctx.registry
+    assert reg is not None
+    bb = busybox_layer()
+    base = synthetic_layer(rng, "lib/base", 8, (400, 9000))
+
+    def at(name: str) -> str:
+        return f"{reg.address}/{name}"
+
+    def nginx(created: datetime) -> ImageSpec:
+        return ImageSpec([base, synthetic_layer(rng, "usr/share/nginx", 5, (800, 16000))],
+                         created, [at("library/nginx:latest")],
+                         cmd=("nginx", "-g", "daemon off;"), exposed_ports=("80/tcp",))
+
+    first = [
+        ImageSpec([bb], utc(2024, 9, 9, 9, 9, 9), [at("library/busybox:stable")]),
+        ImageSpec([base, synthetic_layer(rng, "usr/local/redis", 6, (800, 16000))],
+                  utc(2025, 1, 2, 3, 4, 5), [at("library/redis:alpine")],
+                  cmd=("redis-server",), exposed_ports=("6379/tcp",),
+                  labels={"org.opencontainers.image.source": "redis"}),
+        nginx(utc(2024, 12, 24, 18, 0, 0)),
+        ImageSpec([synthetic_layer(rng, "usr/local/node", 7, (800, 16000))],
+                  utc(2024, 6, 30, 12, 0, 0), [at("library/node:slim")],
+                  cmd=("node",), env=("NODE_VERSION=20.0.0",)),
+        ImageSpec([synthetic_layer(rng, "usr/lib/postgresql", 5, (800, 16000))],
+                  utc(2024, 8, 8, 8, 8, 8), [at("library/postgres:16")],
+                  labels={"team": "db"}),
+        ImageSpec([base, synthetic_layer(rng, "var/www", 4, (500, 5000))],
+                  utc(2025, 2, 14, 14, 14, 14), [at("myorg/web:2")], labels={"team": "web"}),
+        ImageSpec([base, synthetic_layer(rng, "srv/api", 4, (500, 5000))],
+                  utc(2025, 3, 15, 15, 15, 15), [at("myorg/api:1")], labels={"team": "api"}),
+        ImageSpec([base, synthetic_layer(rng, "srv/worker", 3, (500, 5000))],
+                  utc(2025, 4, 1, 10, 0, 0), [at("myorg/worker:1")]),
+    ]
+    load(d, *first)
+    digests = push_and_forget(d, reg, [t for spec in first for t in spec.tags])
+    for name in ("busybox:stable", "redis:alpine", "nginx:latest", "myorg/web:2",
+                 "myorg/api:1", "myorg/worker:1"):
+        d.run("pull", name)
+    # Pulled by digest only: these images have no tag at all.
+    for name in ("node:slim", "postgres:16"):
+        d.run("pull", f"{name.split(':')[0]}@{digests[at('library/' + name)]}")
+    # A newer nginx:latest: the old one keeps only its digest reference.
+    newer = nginx(utc(2025, 5, 5, 5, 5, 5))
+    load(d, newer)
+    push_and_forget(d, reg, newer.tags)
+    d.run("pull", "nginx:latest")
+    d.run("tag", "redis:alpine", "redis:7-alpine")
+    d.run("tag", "redis:alpine", "cache/redis:7")
+    run(d, "bb-exited", "busybox:stable", "sh", "-c", "echo hi > /hi")
+    run(d, "bb-running", "busybox:stable", *SLEEP_FOREVER, detach=True)
+    create(d, "redis-created", "redis:alpine", "redis-server")
+    create(d, "web-created", "myorg/web:2")
+
+
+REGISTRY_COMMANDS = [
+    ["image", "ls", "--digests", "redis"],
+    ["image", "ls", "-f", "reference=node"],
+    ["image", "ls", "--digests", "-f", "dangling=true"],
+    ["image", "ls", "-f", "label=team"],
+    ["image", "ls", "-f", "before={digest:nginx:latest}"],
+    ["image", "ls", "-f", "since={digest:node}"],
+    ["image", "ls", "--no-trunc", "--digests", "-f", "reference=*/*"],
+    ["image", "ls", "--digests", "--format", "json", "-f", "reference=redis"],
+    ["image", "history", "redis:alpine"],
+    ["image", "history", "{digest:node}"],
+    ["image", "inspect", "redis:7-alpine"],
+    ["image", "inspect", "{digest:node}"],
+    ["image", "inspect", "{tagdigest:nginx:latest}"],
+    ["image", "inspect", "{id:myorg/web:2}", "busybox:stable"],
+]
+
+REGISTRY_RM = [
+    ["image", "rm", "{tagdigest:redis:alpine}"],         # name:tag@digest: only the digest
+    ["image", "rm", "redis:alpine"],                     # other tags stay
+    ["image", "rm", "{fullid:cache/redis:7}"],           # two repositories: must be forced
+    ["image", "rm", "redis:7-alpine"],
+    ["image", "rm", "{fullid:cache/redis:7}"],           # created container: must be forced
+    ["image", "rm", "-f", "cache/redis:7"],              # deleted, no layer lines
+    ["image", "rm", "{digest:node}"],                    # digest-only image
+    ["image", "rm", "myorg/worker:1"],                   # its digest goes with the last tag
+    ["image", "rm", "{digest:nginx:latest}"],            # the tag stays
+    ["image", "rm", "{id:myorg/web:2}", "nginx:latest", "{id:busybox:stable}"],
+    ["image", "rm", "-f", "{id:busybox:stable}"],        # running container
+    ["image", "prune", "-a", "-f", "--filter", "until={created:postgres}"],  # Created == until
+    ["image", "prune", "-f"],                            # the old nginx: digest only
+    ["image", "prune", "-a", "-f", "--filter", "label=team=api"],
+    ["image", "prune", "-a", "-f", "--filter", "until=8760h"],
+    ["image", "prune", "-a", "-f"],
+]
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("basic", 101, populate_basic, BASIC_COMMANDS, BASIC_RM),
+    Scenario("builds", 202, populate_builds, BUILDS_COMMANDS, BUILDS_RM),
+    Scenario("registry", 303, populate_registry, REGISTRY_COMMANDS, REGISTRY_RM,
+             uses_registry=True),
+)}
