@@ -14,7 +14,7 @@ from typing import Callable, NoReturn
 
 import click
 
-from .errors import AnalyzerError, DaemonError
+from .errors import AnalyzerError, DaemonError, NotFound
 from .model import Store
 
 
@@ -156,6 +156,10 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
     for name in images:
         try:
             img = get_image(ctx.store, name)
+        except NotFound as exc:
+            # The Docker 28 client's ImageInspect wraps a 404 with the name asked for.
+            errors.append(f"no such image: {name}: {exc}")
+            continue
         except DaemonError as exc:
             errors.append(str(exc))
             continue

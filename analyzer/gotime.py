@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+# Go's zero time.Time as Unix seconds: what the daemon gives an image with no "created".
+GO_ZERO_UNIX = -62135596800
+
 
 def parse_rfc3339_ns(value: str) -> int:
     """RFC 3339 with up to 9 fractional digits (Go's RFC3339Nano) to Unix nanoseconds."""

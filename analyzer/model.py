@@ -60,7 +60,7 @@ class Image:
     top_layer: ChainID | None          # chain ID of all diff_ids; None for no layers
     parent: ImageID | None             # imagedb/metadata parent (legacy builds, commit)
     created: str | None                # the config's RFC 3339 "created", as written
-    created_ns: int                    # Unix nanoseconds; 0 when absent
+    created_ns: int                    # Unix nanoseconds; Go's zero time when absent
     last_updated: str | None
     source: str
 
@@ -121,6 +121,7 @@ class Container:
     labels: Mapping[str, str]
     ports: tuple[str, ...]
     mounts: tuple[Mapping[str, Any], ...]
+    networks: tuple[str, ...]          # NetworkSettings.Networks names
     size_rw: int | None                # bytes of the RW layer's diff, None if unknown
     source: str
 

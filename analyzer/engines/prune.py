@@ -24,6 +24,7 @@ import time
 from typing import Iterable, Mapping
 
 from ..errors import DaemonError
+from ..gotime import GO_ZERO_UNIX
 from ..ids import SHA256_PREFIX, ChainID
 from ..model import Image, Store
 from ..render.units import go_quote, human_size
@@ -33,7 +34,7 @@ ACCEPTED_FILTERS = ("dangling", "label", "label!", "until")
 
 # Go's zero time.Time (0001-01-01T00:00:00Z), which 20.10 gives an image without
 # "created"; v24+ skips such images under an until filter instead.
-_ZERO_TIME_NS = -62135596800 * 10**9
+_ZERO_TIME_NS = GO_ZERO_UNIX * 10**9
 
 
 def plan_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]], now: float,

@@ -121,7 +121,8 @@ def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc:
 
 def _json_row(c: Container, cells: dict[str, str]) -> dict[str, str]:
     from .images import created_at
-    labels = ",".join(f"{k}={v}" for k, v in c.labels.items())
+    # The CLI joins labels in Go map order (random); sorted here.
+    labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
     mounts = ",".join(_mount_name(m) for m in c.mounts)
     local_volumes = sum(1 for m in c.mounts if m.get("Driver") == "local")
     return {
@@ -130,7 +131,8 @@ def _json_row(c: Container, cells: dict[str, str]) -> dict[str, str]:
         "Labels": labels,
         "LocalVolumes": str(local_volumes),
         "Mounts": mounts,
-        "Networks": "",
+        "Networks": ",".join(sorted(c.networks)),
+        "Platform": None,      # the API 1.41 summary has no image platform
         "Size": human_size(0, 3),
         "State": c.state,
     }

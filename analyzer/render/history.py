@@ -8,11 +8,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..gotime import parse_rfc3339_ns
+from ..gotime import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import ChainID, chain_id_from_parent, short_id
 from ..model import Image, Store
 from .table import render_table
-from .units import ellipsis, human_duration, human_size
+from .images import created_since
+from .units import ellipsis, human_size
 
 MISSING = "<missing>"
 
@@ -56,7 +57,7 @@ def image_history(store: Store, image: Image) -> list[HistoryItem]:
 
 def _unix(created: object) -> int:
     if not isinstance(created, str) or not created:
-        return -62135596800            # Go's zero time
+        return GO_ZERO_UNIX
     return parse_rfc3339_ns(created) // 1_000_000_000
 
 
@@ -70,7 +71,7 @@ def render_history(items: list[HistoryItem], *, human: bool, no_trunc: bool, qui
     rows = []
     for item in items:
         if human:
-            created = human_duration(now - item.created) + " ago"
+            created = created_since(item.created, now) or "N/A"
             size = human_size(item.size, 3)
         else:
             created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(item.created)) + "Z"

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from .. import reference as refs
 from ..engines.listing import NONE_DIGEST, NONE_TAG, ImageSummary
+from ..gotime import GO_ZERO_UNIX
 from ..ids import short_id
 from .jsonfmt import go_json
 from .table import render_table
@@ -69,14 +70,15 @@ def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bo
     if fmt == "json":
         lines = []
         for s in summaries:
-            for repo, tag, digest in expand_rows(s, True):
+            # "{{json .}}" names no .Digest: digests expand rows only with --digests.
+            for repo, tag, digest in expand_rows(s, digests):
                 lines.append(go_json(_json_row(s, repo, tag, digest, image_id(s), now)) + "\n")
         return "".join(lines)
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + \
         ["IMAGE ID", "CREATED", "SIZE"]
     rows = []
     for s in summaries:
-        created = created_since(s.image.created_unix, now)
+        created = created_since(s.image.created_unix, now) or "N/A"
         size = human_size(s.size, 3)
         for repo, tag, digest in expand_rows(s, digests):
             rows.append([repo, tag] + ([digest] if digests else []) +
@@ -85,11 +87,16 @@ def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bo
 
 
 def created_since(created_unix: int, now: float) -> str:
+    """"3 weeks ago"; empty for Go's zero time (the CLI's IsZero check), which tables show as N/A."""
+    if created_unix == GO_ZERO_UNIX:
+        return ""
     return human_duration(now - created_unix) + " ago"
 
 
 def created_at(created_unix: int) -> str:
     """Go time.Unix(x, 0).String() in the local zone: ``2006-01-02 15:04:05 -0700 MST``."""
+    if created_unix == GO_ZERO_UNIX:
+        return "0001-01-01 00:00:00 +0000 UTC"
     t = time.localtime(created_unix)
     return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (t.tm_zone or "")
 

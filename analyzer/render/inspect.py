@@ -62,6 +62,15 @@ def _lookup(raw: Mapping[str, Any], name: str) -> Any:
     return None
 
 
+def _comment(cfg: Mapping[str, Any]) -> str:
+    # daemon/images/image_inspect.go: the config's comment, else the last history entry's.
+    comment = cfg.get("comment") or ""
+    history = cfg.get("history") or ()
+    if not comment and history:
+        comment = history[-1].get("comment") or ""
+    return comment
+
+
 def container_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     return _struct(raw, _CONTAINER_CONFIG)
 
@@ -90,7 +99,7 @@ def inspect_image(store: Store, image: Image, data_root: str,
         "RepoTags": [r.familiar for r in refs if not r.is_digest],
         "RepoDigests": [r.familiar for r in refs if r.is_digest],
         "Parent": image.parent or "",
-        "Comment": cfg.get("comment") or "",
+        "Comment": _comment(cfg),
         "Created": image.created or GO_ZERO_TIME,
         "Container": cfg.get("container") or "",
         "ContainerConfig": container_config(cfg.get("container_config")),

@@ -127,6 +127,41 @@ class BoltDB:
         """The bucket at ``path`` from the root (names as str or bytes), or None."""
         return self.root.bucket(*path) if path else self.root
 
+    def check(self) -> list[str]:
+        """Pages that are neither in use nor free, or in use twice (after tx.Check).
+
+        Every page below the high-water mark must be a meta page, the freelist or
+        one of its free pages, or a page of exactly one bucket's tree.
+
+        Raises:
+            MalformedError: a page on the way cannot be read.
+        """
+        owners: dict[int, str] = {0: "meta", 1: "meta"}
+        problems: list[str] = []
+
+        def claim(first: int, overflow: int, what: str) -> None:
+            for pgid in range(first, first + overflow + 1):
+                if pgid in owners:
+                    problems.append(f"page {pgid}: {what}, but already {owners[pgid]}")
+                else:
+                    owners[pgid] = what
+
+        if self.meta.freelist != PGID_NO_FREELIST:
+            freelist = self.page(self.meta.freelist, self.meta.page, FREELIST_PAGE)
+            claim(freelist.id, freelist.overflow, "the freelist")
+            for pgid in freelist.free_ids():
+                claim(pgid, 0, "free")
+        buckets = [self.root]
+        while buckets:
+            bucket = buckets.pop()
+            if bucket.root_page:
+                for page in bucket._pages():
+                    claim(page.id, page.overflow, f"in bucket {bucket.name!r}")
+            buckets.extend(child for _, child in bucket.buckets())
+        problems.extend(f"page {pgid}: neither in use nor free"
+                        for pgid in range(self.meta.pgid) if pgid not in owners)
+        return problems
+
     def error(self, page: int | None, reason: str) -> MalformedError:
         where = f"page {page}: " if page is not None else ""
         return MalformedError(self.source, f"bbolt {where}{reason}")
@@ -163,27 +198,44 @@ class BoltDB:
         raise self.error(None, "no valid meta page (bad magic, version or checksum)")
 
     # -- pages ---------------------------------------------------------------------
-    def page(self, pgid: int, parent: int | None) -> "Page":
+    def page(self, pgid: int, parent: int | None, flags: int | None = None) -> "Page":
         """Page ``pgid`` with its overflow pages, checked as tx.page/FastCheck does."""
         if pgid < 2 or pgid >= self._npages:
             raise self.error(parent, f"child page {pgid} out of range "
                                      f"(file has {self._npages} pages in use)")
         start = pgid * self.page_size
-        ident, flags, count, overflow = PAGE_HEADER.unpack_from(self._buf, start)
+        ident, page_flags, count, overflow = PAGE_HEADER.unpack_from(self._buf, start)
         if ident != pgid:
             raise self.error(pgid, f"page identifies itself as {ident}")
         end = start + (overflow + 1) * self.page_size
         if pgid + overflow >= self._npages:
             raise self.error(pgid, f"{overflow} overflow pages run past the last page in use")
-        return Page(self, pgid, flags, count, self._buf[start:end])
+        if flags is not None and page_flags != flags:
+            raise self.error(pgid, f"flags {page_flags:#x}, expected {flags:#x}")
+        return Page(self, pgid, page_flags, count, self._buf[start:end], overflow)
 
 
 class Page:
-    """A branch or leaf page's bytes (header included) and decoded header."""
-    __slots__ = ("db", "id", "flags", "count", "buf")
+    """A page's bytes (header and overflow pages included) and decoded header."""
+    __slots__ = ("db", "id", "flags", "count", "buf", "overflow")
 
-    def __init__(self, db: BoltDB, pgid: int, flags: int, count: int, buf: memoryview):
+    def __init__(self, db: BoltDB, pgid: int, flags: int, count: int, buf: memoryview,
+                 overflow: int = 0):
         self.db, self.id, self.flags, self.count, self.buf = db, pgid, flags, count, buf
+        self.overflow = overflow
+
+    def free_ids(self) -> list[int]:
+        """A freelist page's page IDs (page.go FreelistPageIds: a count of 0xFFFF
+        means the real count is the first u64)."""
+        count, base = self.count, PAGE_HEADER.size
+        if count == 0xFFFF:
+            if base + 8 > len(self.buf):
+                raise self.db.error(self.id, "freelist count runs past the page")
+            count = int.from_bytes(self.buf[base:base + 8], "little")
+            base += 8
+        if base + count * 8 > len(self.buf):
+            raise self.db.error(self.id, f"{count} free page IDs do not fit in the page")
+        return list(Struct(f"<{count}Q").unpack_from(self.buf, base))
 
     def _element_base(self, size: int) -> int:
         if PAGE_HEADER.size + self.count * size > len(self.buf):
@@ -251,26 +303,41 @@ class Bucket:
         seen.add(pgid)
         return self.db.page(pgid, page.id)
 
-    def _leaves(self) -> Iterator[Page]:
-        """Leaf pages in key order; each page may be reached once only."""
+    def _walk(self) -> Iterator[tuple[Page, bytes | None, bytes | None]]:
+        """Branch and leaf pages, depth first, leaves in key order, each with the key
+        range its keys must lie in (from ``lo``, below ``hi``) for cursor.go's seek
+        to find them. A page reached a second time is a cycle (or a shared subtree),
+        which bbolt never writes."""
         seen: set[int] = set()
-        stack = [self._root(seen)]
+        stack: list[tuple[Page, bytes | None, bytes | None]] = [(self._root(seen), None, None)]
         while stack:
-            page = stack.pop()
-            if page.flags == LEAF_PAGE:
-                yield page
-            elif page.flags == BRANCH_PAGE and self._inline is None:
+            page, lo, hi = stack.pop()
+            if page.flags == BRANCH_PAGE and self._inline is None:
                 children = page.branch_elements()
-                stack.extend(self._child(page, pgid, seen) for _, pgid in reversed(children))
-            else:
+                keys = [key for key, _ in children]
+                if any(a >= b for a, b in zip(keys, keys[1:])):
+                    raise self.db.error(page.id, "branch keys out of order")
+                for i in reversed(range(len(children))):
+                    child = self._child(page, children[i][1], seen)
+                    stack.append((child, keys[i] if i else lo,
+                                  keys[i + 1] if i + 1 < len(keys) else hi))
+            elif page.flags != LEAF_PAGE:
                 raise self.db.error(page.id, f"not a branch or leaf page (flags {page.flags:#x})")
+            yield page, lo, hi
+
+    def _pages(self) -> Iterator[Page]:
+        return (page for page, _, _ in self._walk())
 
     def _entries(self) -> Iterator[tuple[int, bytes, bytes, int]]:
         last: bytes | None = None
-        for page in self._leaves():
+        for page, lo, hi in self._walk():
+            if page.flags != LEAF_PAGE:
+                continue
             for flags, key, value in page.leaf_elements():
                 if last is not None and key <= last:
                     raise self.db.error(page.id, f"key {key!r} out of order")
+                if (lo is not None and key < lo) or (hi is not None and key >= hi):
+                    raise self.db.error(page.id, f"key {key!r} outside its branch's range")
                 last = key
                 yield flags, key, value, page.id
 

@@ -17,7 +17,7 @@ import orjson
 
 from .. import reference as refs
 from ..errors import AnalyzerError, EvidenceError
-from ..gotime import parse_rfc3339_ns
+from ..gotime import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, is_digest, is_hex64)
 from ..model import Container, Diagnostic, Image, Layer, Mount, Reference, Store, Volume
@@ -252,17 +252,19 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
         exit_code=int(state.get("ExitCode") or 0), started_at=state.get("StartedAt") or "",
         finished_at=state.get("FinishedAt") or "", health=health,
         labels=user.get("Labels") or {}, ports=ports,
-        mounts=tuple((cfg.get("MountPoints") or {}).values()), size_rw=None, source=rel)
+        mounts=tuple((cfg.get("MountPoints") or {}).values()),
+        networks=tuple(((cfg.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
+        size_rw=None, source=rel)
 
 
 def _unix_ns(created: object) -> int:
-    """Unix nanoseconds of an RFC 3339 string; 0 when absent or unreadable."""
+    """Unix nanoseconds of an RFC 3339 string; Go's zero time when absent or unreadable."""
     if not isinstance(created, str) or not created:
-        return 0
+        return GO_ZERO_UNIX * 1_000_000_000
     try:
         return parse_rfc3339_ns(created)
     except ValueError:
-        return 0
+        return GO_ZERO_UNIX * 1_000_000_000
 
 
 def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:

@@ -14,9 +14,8 @@ overlay2/overlay.go (the layer's files live in ``<cache-id>/diff``).
 from __future__ import annotations
 
 import os
-import stat as stat_mod
 import threading
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import orjson
 
@@ -24,26 +23,14 @@ from .. import digest
 from ..errors import EvidenceError
 from ..ids import DiffID, ImageID, hex_part, is_hex64
 from ..model import Layer
-from ._root import JSON_LIMIT, DirectoryRoot, EvidenceRoot
+from ._root import JSON_LIMIT, DirectoryRoot, EvidenceRoot, Stat
 from .overlay2 import diff_dir
 from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs
 
 TAR_SPLIT = "tar-split.json.gz"
+# Drivers whose layers are plain directories (overlay2.diff_dir knows where).
+DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
 _CHUNK = 1 << 20
-
-
-class DiskEntry(NamedTuple):
-    """One entry of a layer's directory as lstat and the xattr calls see it."""
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    dev: int
-    ino: int
-    nlink: int
-    rdev: int
-    link: str | None                   # a symbolic link's target
-    xattrs: dict[str, bytes]
 
 
 class LayerFiles:
@@ -54,8 +41,12 @@ class LayerFiles:
         self._lock = lock
         self._layer = layer
         self.diff_path = diff_dir(driver, layer.cache_id)
-        with lock:
-            self._files = root.subroot(self.diff_path)
+        self.unsupported = None if driver in DIRECTORY_DRIVERS else (
+            f"{driver} keeps layers in block devices; verify reads layer directories")
+        self._files = None
+        if self.unsupported is None:
+            with lock:
+                self._files = root.subroot(self.diff_path)
         self.present = self._files is not None
         self.tar_split_path = f"{layer.source}/{TAR_SPLIT}"
 
@@ -83,28 +74,33 @@ class LayerFiles:
         finally:
             os.close(fd)
 
-    def entries(self) -> dict[str, DiskEntry]:
+    def entries(self) -> dict[str, Stat]:
         """Every entry of the layer's directory by path ("" for its root), links not followed."""
         files = self._files
         assert files is not None
-        out: dict[str, DiskEntry] = {}
-        for path, st in files.walk(""):
-            path = path.lstrip("/")
-            link = files.readlink(path) if stat_mod.S_ISLNK(st.mode) else None
-            out[path] = DiskEntry(st.mode, st.uid, st.gid, st.size, st.dev, st.ino, st.nlink,
-                                  st.rdev, link, files.xattrs(path) or {})
-        return out
+        return {path.lstrip("/"): st for path, st in files.walk("")}
 
-    def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int, int]:
-        """Feed a regular file's whole content to sha: (CRC-64/GO-ISO, bytes read).
+    def readlink(self, path: str) -> str | None:
+        assert self._files is not None
+        return self._files.readlink(path)
 
+    def xattrs(self, path: str) -> dict[str, bytes]:
+        assert self._files is not None
+        return self._files.xattrs(path) or {}
+
+    def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int, int, dict[str, bytes]]:
+        """Feed a regular file's whole content to sha: (CRC-64/GO-ISO, bytes read, xattrs).
+
+        The xattrs come from the same open file, which saves a lookup by name.
         Raises EvidenceError when it cannot be opened as a regular file.
         """
         files = self._files
         assert files is not None
         fd = files.open_fd(path)
         try:
-            return digest.hash_fd(fd, 0, -1, sha)
+            crc, nread = digest.hash_fd(fd, 0, -1, sha)
+            names = os.listxattr(fd)
+            return crc, nread, {n: os.getxattr(fd, n) for n in names} if names else {}
         except OSError as exc:
             raise EvidenceError(path, exc.strerror or str(exc)) from None
         finally:

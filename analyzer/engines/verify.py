@@ -1,0 +1,593 @@
+"""verify: every digest of the image and layer stores, checked offline, naming what changed.
+
+An image is sound when its ID is the sha256 of its config bytes and its
+``rootfs.diff_ids`` lead, chain ID by chain ID, to layers of the layer store that
+record those diff IDs. A layer is sound when its tar stream, rebuilt as dockerd would
+rebuild it for ``docker save`` or ``push`` — tar-split's segments with each member's
+content read from the layer's directory — hashes to its diff ID, and when the
+directory holds what that stream describes: each member's content matches the CRC-64
+tar-split recorded, its mode, owner, link target, device numbers and extended
+attributes match the header tar-split kept, and nothing else is there.
+
+The diff ID alone would miss two things: metadata that extraction applied but that a
+rebuilt stream does not read back (a ``chmod u+s`` changes no digest, since the
+headers come from tar-split), and files added beside the layer's members (the rebuild
+reads only the names tar-split lists). Both are checked directly.
+
+overlay2 does not store whiteouts as tar members: a ``.wh.<name>`` member became a
+character device 0/0 at ``<name>``, owned as the member was, and ``.wh..wh..opq``
+became the xattr ``trusted.overlay.opaque=y`` on its directory. Directories that no
+member names but that members need were made by extraction: they are expected.
+
+A layer whose tar-split is gone or unreadable cannot be rebuilt, and dockerd has no
+fallback either: it is ``unverifiable``, never ``ok``.
+
+References: moby layer/layer_store.go (getTarStream, assembleTarTo), layer/ro_layer.go
+(newVerifiedReadCloser: "could not verify layer data"), pkg/archive/archive.go
+(Unpack: "." skipped, implied parents made; createTarFile: lchown, xattrs, handleLChmod
+with hard links chmod'ed through their target), pkg/archive/archive_linux.go
+(overlayWhiteoutConverter.ConvertRead), image/fs.go (image IDs), image/rootfs.go
+(ChainID); tar-split tar/asm/assemble.go (WriteOutputTarStream: size-0 members are
+not read; "file integrity checksum failed").
+"""
+from __future__ import annotations
+
+import stat as stat_mod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+
+import orjson
+
+from ..digest import Sha256
+from ..errors import EvidenceError
+from ..ids import ChainID, DiffID, ImageID, chain_id_from_parent, digest_of
+from ..model import Layer, Store
+
+OK, MISMATCH, MISSING, UNVERIFIABLE = "ok", "mismatch", "missing", "unverifiable"
+CONTENT, METADATA = "content", "metadata"
+CHANGED, TRUNCATED, GONE, ADDED, META = "changed", "truncated", "missing", "added", "metadata"
+CONTENT_REASONS = frozenset((CHANGED, TRUNCATED, GONE, ADDED))
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_WHITEOUT = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+# Set by the host's security policy on every file created; compared only when the tar has one.
+HOST_XATTRS = frozenset(("security.selinux",))
+# overlayfs's own bookkeeping (origin, impure, ...), left on a directory that was an upper
+# dir: BuildKit registers its snapshot directories as layers (moby builder-next
+# adapters/snapshot/layer.go EnsureLayer). Only the opaque flag belongs to the layer.
+OVERLAY_XATTR_PREFIX = "trusted.overlay."
+
+# Go tar type flags (archive/tar common.go) and the file type each extracts to.
+_FILE_TYPE = {"0": stat_mod.S_IFREG, "7": stat_mod.S_IFREG, "2": stat_mod.S_IFLNK,
+              "3": stat_mod.S_IFCHR, "4": stat_mod.S_IFBLK, "5": stat_mod.S_IFDIR,
+              "6": stat_mod.S_IFIFO}
+_TYPE_NAME = {stat_mod.S_IFREG: "regular file", stat_mod.S_IFLNK: "symbolic link",
+              stat_mod.S_IFCHR: "character device", stat_mod.S_IFBLK: "block device",
+              stat_mod.S_IFDIR: "directory", stat_mod.S_IFIFO: "fifo",
+              stat_mod.S_IFSOCK: "socket"}
+TYPE_HARDLINK, TYPE_GLOBAL = "1", "g"
+
+
+# -- what verify reads, supplied by the caller (sources/layerfiles.py) -------------------
+
+class TarHeaderLike(Protocol):
+    typeflag: str
+    name: str
+    linkname: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    devmajor: int
+    devminor: int
+    xattrs: Mapping[str, bytes]
+
+
+class FileEntryLike(Protocol):
+    name: str
+    size: int
+    crc: int | None
+
+
+class DiskEntryLike(Protocol):
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    dev: int
+    ino: int
+    nlink: int
+    rdev: int
+
+
+TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | None"]
+
+
+class LayerFilesLike(Protocol):
+    present: bool                     # the layer's directory exists
+    unsupported: str | None           # why this driver's layers cannot be read, if so
+    tar_split_path: str
+
+    def tar_split(self) -> Iterator[TarSplitMember] | None: ...
+    def entries(self) -> Mapping[str, DiskEntryLike]: ...
+    def readlink(self, path: str) -> str | None: ...
+    def xattrs(self, path: str) -> Mapping[str, bytes]: ...
+    def hash_file(self, path: str, sha: Sha256) -> tuple[int, int, Mapping[str, bytes]]: ...
+    def close(self) -> None: ...
+
+
+class StoreFilesLike(Protocol):
+    def image_ids(self) -> Sequence[ImageID]: ...
+    def image_config(self, image_id: ImageID) -> bytes | None: ...
+    def compressed_digests(self, diff_id: DiffID) -> tuple[str, ...]: ...
+    def layer(self, layer: Layer) -> LayerFilesLike: ...
+
+
+Progress = Callable[[int], None]
+
+
+# -- the report ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BadFile:
+    path: str                # relative to the layer's root, no leading slash (surrogateescape)
+    reason: str              # changed | truncated | missing | added | metadata
+    detail: str              # what differs, want= and got=
+
+    @property
+    def path_bytes(self) -> bytes:
+        return self.path.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True, slots=True)
+class LayerResult:
+    chain_id: ChainID
+    diff_id: DiffID
+    cache_id: str
+    status: str                       # ok | mismatch | missing | unverifiable
+    fault: str | None                 # content | metadata | None
+    reason: str | None                # why not ok, in one line
+    computed_diff_id: DiffID | None   # sha256 of the rebuilt stream, when it could be rebuilt
+    bytes_hashed: int
+    files_checked: int
+    bad_files: tuple[BadFile, ...]
+    compressed_digests: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    id: ImageID
+    config_ok: bool                   # the ID is the sha256 of the config bytes
+    layers_ok: bool                   # rootfs.diff_ids match the layer chain
+    chain: tuple[ChainID, ...]        # the chain IDs of rootfs.diff_ids, bottom first
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.config_ok and self.layers_ok
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    images: tuple[ImageResult, ...]
+    layers: tuple[LayerResult, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(i.ok for i in self.images) and all(lr.ok for lr in self.layers)
+
+    @property
+    def bytes_hashed(self) -> int:
+        return sum(lr.bytes_hashed for lr in self.layers)
+
+
+# -- images ---------------------------------------------------------------------------------
+
+def verify_image(image_id: ImageID, config: bytes | None, store: Store) -> ImageResult:
+    """Check an image's ID against its config bytes and its diff IDs against the layer store."""
+    problems: list[str] = []
+    if config is None:
+        return ImageResult(image_id, False, False, (), ("config file is missing",))
+    got = digest_of(config)
+    config_ok = got == image_id
+    if not config_ok:
+        problems.append(f"config digest want={image_id} got={got}")
+    try:
+        diff_ids = _diff_ids(config)
+    except ValueError as exc:
+        return ImageResult(image_id, config_ok, False, (), (*problems, str(exc)))
+    chain: list[ChainID] = []
+    parent: ChainID | None = None
+    layers_ok = True
+    for diff_id in diff_ids:
+        chain_id = chain_id_from_parent(parent, diff_id)
+        problem = _chain_problem(store.layers.get(chain_id), chain_id, diff_id, parent)
+        if problem:
+            layers_ok = False
+            problems.append(problem)
+        chain.append(chain_id)
+        parent = chain_id
+    return ImageResult(image_id, config_ok, layers_ok, tuple(chain), tuple(problems))
+
+
+def _diff_ids(config: bytes) -> list[DiffID]:
+    try:
+        doc = orjson.loads(config)
+        ids = (doc.get("rootfs") or {}).get("diff_ids") or []
+    except (orjson.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"config is not image JSON: {exc}") from None
+    if not isinstance(ids, list) or not all(isinstance(d, str) for d in ids):
+        raise ValueError("config rootfs.diff_ids is not a list of digests")
+    return [DiffID(d) for d in ids]
+
+
+def _chain_problem(layer: Layer | None, chain_id: ChainID, diff_id: DiffID,
+                   parent: ChainID | None) -> str | None:
+    if layer is None:
+        return f"layer {chain_id} (diff ID {diff_id}) is not in the layer store"
+    if layer.diff_id != diff_id:
+        return f"layer {chain_id}: diff ID want={diff_id} got={layer.diff_id}"
+    if layer.parent != parent:
+        return f"layer {chain_id}: parent want={parent} got={layer.parent}"
+    return None
+
+
+# -- layers ---------------------------------------------------------------------------------
+
+def _clean(name: str) -> str:
+    """A member's path below the layer root: Go's filepath.Join(root, name), made relative."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return "/.."               # leads out of the layer: never on disk
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def _kind(mode: int) -> str:
+    return _TYPE_NAME.get(stat_mod.S_IFMT(mode), f"type {stat_mod.S_IFMT(mode):o}")
+
+
+@dataclass
+class _LayerCheck:
+    """One layer's walk through its tar-split, collecting bad files."""
+    files: LayerFilesLike
+    progress: Progress | None
+    disk: Mapping[str, DiskEntryLike] = field(default_factory=dict)
+    sha: Sha256 = field(default_factory=Sha256)
+    hashed: int = 0
+    checked: int = 0
+    bad: dict[str, BadFile] = field(default_factory=dict)
+    known: set[str] = field(default_factory=lambda: {""})
+    dirs: dict[str, TarHeaderLike | None] = field(default_factory=dict)
+    opaque: set[str] = field(default_factory=set)
+    # A multiply-linked inode: its first name, and the header that last applied to it
+    # (extraction chmods and chowns through every name, so the last member wins).
+    inodes: dict[tuple[int, int], tuple[str, TarHeaderLike]] = field(default_factory=dict)
+    # The xattrs read through the file just hashed, saving a lookup by name.
+    hashed_xattrs: tuple[str, Mapping[str, bytes]] = ("", {})
+
+    def flag(self, path: str, reason: str, detail: str) -> None:
+        # A content problem outranks a metadata one on the same path.
+        old = self.bad.get(path)
+        if old is None or (old.reason == META and reason != META):
+            self.bad[path] = BadFile(path, reason, detail)
+
+    def run(self, members: Iterable[TarSplitMember]) -> None:
+        for run, entry, header in members:
+            if run:
+                self.sha.update(run)
+                self.hashed += len(run)
+            if entry is not None:
+                self.checked += 1
+                self.member(entry, header)
+
+    def member(self, entry: FileEntryLike, header: TarHeaderLike | str | None) -> None:
+        path = _clean(entry.name)
+        if isinstance(header, str) or header is None:
+            self.flag(path, META, f"tar-split holds no readable header: {header}")
+            header = None
+        elif _clean(header.name) != path:
+            self.flag(path, META, f"tar-split header names {header.name!r}")
+            header = None
+        if header is not None and header.typeflag == TYPE_GLOBAL:
+            return                         # a PAX global header: nothing is extracted
+        if entry.size > 0:
+            self.content(path, entry)
+        if header is None or path.startswith("/.."):
+            self.known.add(path)
+            return
+        base = path.rpartition("/")[2]
+        if base == OPAQUE_WHITEOUT:
+            self.opaque.add(_parent(path))
+        elif base.startswith(WHITEOUT_PREFIX):
+            self.whiteout(path, base, header)
+        else:
+            self.known.add(path)
+            self.metadata(path, header, entry.size)
+
+    def content(self, path: str, entry: FileEntryLike) -> None:
+        """Feed the file to the hash as assembly would, and judge it against its CRC."""
+        disk = self.disk.get(path)
+        if path.startswith("/.."):
+            self.flag(path, GONE, "path leads out of the layer")
+            return
+        if disk is None:
+            self.flag(path, GONE, f"{entry.size} bytes expected; not in the layer")
+            return
+        if not stat_mod.S_ISREG(disk.mode):
+            self.flag(path, CHANGED, f"is a {_kind(disk.mode)}, not a regular file")
+            return
+        try:
+            crc, nread, xattrs = self.files.hash_file(path, self.sha)
+            self.hashed_xattrs = (path, xattrs)
+        except EvidenceError as exc:
+            self.flag(path, CHANGED, f"cannot be read: {exc.reason}")
+            return
+        self.hashed += nread
+        if self.progress is not None:
+            self.progress(nread)
+        if nread < entry.size:
+            self.flag(path, TRUNCATED, f"size want={entry.size} got={nread}")
+        elif nread > entry.size:
+            self.flag(path, CHANGED, f"size want={entry.size} got={nread}")
+        elif crc != entry.crc:
+            self.flag(path, CHANGED, f"crc64 want={entry.crc:016x} got={crc:016x}")
+
+    def whiteout(self, path: str, base: str, header: TarHeaderLike) -> None:
+        # moby overlayWhiteoutConverter.ConvertRead: mknod(<name>, S_IFCHR, 0), chown.
+        target = f"{_parent(path)}/{base[len(WHITEOUT_PREFIX):]}".lstrip("/")
+        self.known.add(target)
+        disk = self.disk.get(target)
+        if disk is None:
+            self.flag(target, GONE, "whiteout (character device 0/0) is gone")
+        elif not stat_mod.S_ISCHR(disk.mode) or disk.rdev != 0:
+            self.flag(target, META, f"whiteout want=character device 0/0 got={_kind(disk.mode)}")
+        elif (disk.uid, disk.gid) != (header.uid, header.gid):
+            self.flag(target, META, f"owner want={header.uid}:{header.gid} "
+                                    f"got={disk.uid}:{disk.gid}")
+
+    def metadata(self, path: str, header: TarHeaderLike, size: int) -> None:
+        disk = self.disk.get(path)
+        if header.typeflag == "5":
+            self.dirs[path] = header       # judged at the end, with its opaque flag
+            return
+        if disk is None:
+            self.flag(path, GONE, f"{_header_kind(header)} is not in the layer")
+            return
+        if header.typeflag == TYPE_HARDLINK:
+            self.hardlink(path, header, disk)
+            return
+        if stat_mod.S_ISREG(disk.mode) and size == 0 and disk.size > 0:
+            self.flag(path, CHANGED, f"size want=0 got={disk.size}")
+        if disk.nlink > 1 and stat_mod.S_ISREG(disk.mode):
+            self.link_header(path, header, disk)
+            return
+        self.compare(path, header, disk)
+
+    def hardlink(self, path: str, header: TarHeaderLike, disk: DiskEntryLike) -> None:
+        target = _clean(header.linkname)
+        other = self.disk.get(target)
+        if other is None or (other.dev, other.ino) != (disk.dev, disk.ino):
+            self.flag(path, META, f"no longer a hard link to {target!r}")
+            return
+        self.link_header(path, header, disk)
+
+    def link_header(self, path: str, header: TarHeaderLike, disk: DiskEntryLike) -> None:
+        key = (disk.dev, disk.ino)
+        first = self.inodes.get(key, (path, header))[0]
+        self.inodes[key] = (first, header)
+
+    def compare(self, path: str, header: TarHeaderLike, disk: DiskEntryLike,
+                want_type: int | None = None, opaque: bool = False) -> None:
+        want = want_type if want_type is not None else _FILE_TYPE.get(header.typeflag)
+        if want is None:
+            return                         # a member type Docker does not extract
+        if stat_mod.S_IFMT(disk.mode) != want:
+            self.flag(path, META, f"type want={_TYPE_NAME[want]} got={_kind(disk.mode)}")
+            return
+        diffs = _difference(header, disk, want)
+        if want == stat_mod.S_IFLNK and header.linkname != (link := self.files.readlink(path)):
+            diffs.append(f"link target want={header.linkname!r} got={link!r}")
+        xattrs = _xattr_difference({**header.xattrs, **({OPAQUE_XATTR: b"y"} if opaque else {})},
+                                   self.disk_xattrs(path))
+        if xattrs:
+            diffs.append(xattrs)
+        if diffs:
+            self.flag(path, META, "; ".join(diffs))
+
+    def disk_xattrs(self, path: str) -> Mapping[str, bytes]:
+        seen, xattrs = self.hashed_xattrs
+        return xattrs if seen == path else self.files.xattrs(path)
+
+    def finish(self) -> None:
+        for path, header in self.inodes.values():
+            self.compare(path, header, self.disk[path], stat_mod.S_IFREG)
+        for path in self.dirs.keys() | self.opaque:
+            self.directory(path, self.dirs.get(path))
+        self.added()
+
+    def directory(self, path: str, header: TarHeaderLike | None) -> None:
+        self.known.add(path)
+        disk = self.disk.get(path)
+        opaque = path in self.opaque
+        if disk is None:
+            self.flag(path, GONE, "directory is not in the layer")
+        elif header is None or path == "":
+            # Made by extraction (an implied parent) or the layer root, which Unpack
+            # skips: only the opaque flag is the layer's.
+            if not stat_mod.S_ISDIR(disk.mode):
+                self.flag(path, META, f"want=directory got={_kind(disk.mode)}")
+            elif opaque and self.disk_xattrs(path).get(OPAQUE_XATTR) != b"y":
+                self.flag(path, META, "opaque directory lost trusted.overlay.opaque=y")
+        else:
+            self.compare(path, header, disk, opaque=opaque)
+
+    def added(self) -> None:
+        # Every ancestor of an expected path may have been made by extraction.
+        expected = set(self.known)
+        for path in self.known:
+            while path:
+                path = _parent(path)
+                if path in expected:
+                    break
+                expected.add(path)
+        for path, disk in self.disk.items():
+            if path not in expected:
+                self.flag(path, ADDED, f"{_kind(disk.mode)} unknown to tar-split")
+
+
+def _header_kind(header: TarHeaderLike) -> str:
+    if header.typeflag == TYPE_HARDLINK:
+        return "hard link"
+    return _TYPE_NAME.get(_FILE_TYPE.get(header.typeflag, 0), f"member type {header.typeflag!r}")
+
+
+def _difference(header: TarHeaderLike, disk: DiskEntryLike, want: int) -> list[str]:
+    """How mode, owner and device numbers differ from what extraction made of a header."""
+    diffs = []
+    if want != stat_mod.S_IFLNK:
+        # Symlinks keep 0777: Linux has no lchmod (moby handleLChmod skips them).
+        mode_want, mode_got = header.mode & 0o7777, disk.mode & 0o7777
+        if mode_want != mode_got:
+            diffs.append(f"mode want={mode_want:04o} got={mode_got:04o}")
+    if (header.uid, header.gid) != (disk.uid, disk.gid):
+        diffs.append(f"owner want={header.uid}:{header.gid} got={disk.uid}:{disk.gid}")
+    if want in (stat_mod.S_IFCHR, stat_mod.S_IFBLK):
+        dev = (disk.rdev >> 8 & 0xFFF | disk.rdev >> 32 & ~0xFFF,
+               disk.rdev & 0xFF | disk.rdev >> 12 & ~0xFF)
+        if dev != (header.devmajor, header.devminor):
+            diffs.append(f"device want={header.devmajor},{header.devminor} got={dev[0]},{dev[1]}")
+    return diffs
+
+
+def _xattr_difference(want: Mapping[str, bytes], got: Mapping[str, bytes]) -> str | None:
+    got = {k: v for k, v in got.items() if k in want or not (
+        k in HOST_XATTRS or (k.startswith(OVERLAY_XATTR_PREFIX) and k != OPAQUE_XATTR))}
+    if dict(want) == got:
+        return None
+    names = sorted(want.keys() | got.keys())
+    parts = [f"{n} want={want.get(n)!r} got={got.get(n)!r}" for n in names
+             if want.get(n) != got.get(n)]
+    return "xattr " + ", ".join(parts)
+
+
+def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None = None,
+                 compressed: tuple[str, ...] = ()) -> LayerResult:
+    """Rebuild one layer's tar stream, hash it, and judge the layer's directory."""
+    def result(status: str, fault: str | None, reason: str | None,
+               check: _LayerCheck | None = None, computed: DiffID | None = None) -> LayerResult:
+        bad = tuple(sorted(check.bad.values(), key=lambda b: b.path_bytes)) if check else ()
+        return LayerResult(layer.chain_id, layer.diff_id, layer.cache_id, status, fault, reason,
+                           computed, check.hashed if check else 0,
+                           check.checked if check else 0, bad, compressed)
+
+    if files.unsupported:
+        return result(UNVERIFIABLE, None, files.unsupported)
+    if not files.present:
+        return result(MISSING, CONTENT, "the layer's directory is gone")
+    try:
+        members = files.tar_split()
+        if members is None:
+            return result(UNVERIFIABLE, METADATA, f"{files.tar_split_path} is missing: the "
+                          "layer's tar stream cannot be rebuilt")
+        check = _LayerCheck(files, progress)
+        check.disk = files.entries()
+        check.run(members)
+    except EvidenceError as exc:
+        return result(UNVERIFIABLE, METADATA, str(exc))
+    check.finish()
+    computed = DiffID("sha256:" + check.sha.digest().hex())
+    return _judge(layer, check, computed, result)
+
+
+def _judge(layer: Layer, check: _LayerCheck, computed: DiffID,
+           result: Callable[..., LayerResult]) -> LayerResult:
+    content_bad = [b for b in check.bad.values() if b.reason in CONTENT_REASONS]
+    reasons = []
+    if computed != layer.diff_id:
+        reasons.append(f"diff ID want={layer.diff_id} got={computed}")
+    expect_chain = chain_id_from_parent(layer.parent, layer.diff_id)
+    if expect_chain != layer.chain_id:
+        reasons.append(f"chain ID want={layer.chain_id} got={expect_chain}")
+    if check.bad:
+        reasons.append(f"{len(check.bad)} file(s) differ")
+    if not reasons:
+        return result(OK, None, None, check, computed)
+    # Content is at fault when a file's bytes changed; otherwise what is wrong is a
+    # record (tar-split, the diff file, the chain) or a file's metadata.
+    fault = CONTENT if content_bad else METADATA
+    return result(MISMATCH, fault, "; ".join(reasons), check, computed)
+
+
+# -- the whole store --------------------------------------------------------------------------
+
+def verify_store(files: StoreFilesLike, store: Store, image_ids: Sequence[ImageID] | None = None,
+                 jobs: int | None = None, progress: Progress | None = None) -> VerifyReport:
+    """Verify images and their layers: all of them, or the images named (resolved IDs).
+
+    Args:
+        files: access to the data root's files (sources/layerfiles.StoreFiles).
+        store: the model built from the same root.
+        image_ids: the images to verify; None verifies every image config in the image
+            store (including those the loader skipped) and every layer of the layer store.
+        jobs: layers verified at once, one per thread (default: the CPU count).
+        progress: called with each count of content bytes hashed, from worker threads.
+    """
+    every = image_ids is None
+    ids = list(files.image_ids()) if every else list(image_ids)
+    if every:
+        ids += sorted(set(store.images) - set(ids))
+    images = tuple(verify_image(i, files.image_config(i), store) for i in ids)
+    layers = _layers_to_verify(store, images, every)
+    results = _run_layers(files, layers, jobs, progress)
+    return VerifyReport(images, tuple(results[layer.chain_id] for layer in layers),
+                        tuple(str(d) for d in store.diagnostics))
+
+
+def _layers_to_verify(store: Store, images: Iterable[ImageResult], every: bool) -> list[Layer]:
+    """Images' layers bottom first, in image order; then, for a full run, the rest."""
+    order: dict[ChainID, Layer] = {}
+    for image in images:
+        for chain_id in image.chain:
+            layer = store.layers.get(chain_id)
+            if layer is not None:
+                order.setdefault(chain_id, layer)
+    if every:
+        for chain_id in sorted(store.layers):
+            order.setdefault(chain_id, store.layers[chain_id])
+    return list(order.values())
+
+
+def _run_layers(files: StoreFilesLike, layers: Sequence[Layer], jobs: int | None,
+                progress: Progress | None) -> dict[ChainID, LayerResult]:
+    def one(layer: Layer) -> LayerResult:
+        layer_files = files.layer(layer)
+        try:
+            return verify_layer(layer, layer_files, progress,
+                                files.compressed_digests(layer.diff_id))
+        finally:
+            layer_files.close()
+
+    # Biggest first, so one large layer does not run alone at the end.
+    todo = sorted(layers, key=lambda layer: -layer.diff_size)
+    if jobs == 1 or len(todo) <= 1:
+        return {layer.chain_id: one(layer) for layer in todo}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="verify") as pool:
+        return {layer.chain_id: result for layer, result in zip(todo, pool.map(one, todo))}

@@ -1,0 +1,150 @@
+"""verify's answer: a table for people, one JSON object for scripts, a progress bar on stderr.
+
+Paths are bytes on disk; a path that is not UTF-8 is shown with its undecodable bytes as
+``\\xNN`` in the table, and in JSON as ``path`` (with U+FFFD) plus ``path_raw`` (base64
+of the bytes), as tar-split itself keeps such names (``name_raw``).
+"""
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any, TextIO
+
+import orjson
+
+from ..engines.verify import BadFile, ImageResult, LayerResult, VerifyReport
+from ..ids import short_id
+from .table import render_table
+from .units import human_size
+
+
+def report_json(report: VerifyReport) -> str:
+    doc = {
+        "ok": report.ok,
+        "images": [_image_json(i) for i in report.images],
+        "layers": [_layer_json(lr) for lr in report.layers],
+        "bytes_hashed": report.bytes_hashed,
+        "warnings": list(report.warnings),
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _image_json(image: ImageResult) -> dict[str, Any]:
+    return {"id": image.id, "config_ok": image.config_ok, "layers_ok": image.layers_ok,
+            "layers": list(image.chain), "problems": list(image.problems)}
+
+
+def _layer_json(layer: LayerResult) -> dict[str, Any]:
+    return {"chain_id": layer.chain_id, "diff_id": layer.diff_id, "cache_id": layer.cache_id,
+            "status": layer.status, "fault": layer.fault, "reason": layer.reason,
+            "computed_diff_id": layer.computed_diff_id, "bytes_hashed": layer.bytes_hashed,
+            "files_checked": layer.files_checked,
+            "bad_files": [_bad_json(b) for b in layer.bad_files],
+            "compressed_digests": list(layer.compressed_digests)}
+
+
+def _bad_json(bad: BadFile) -> dict[str, Any]:
+    raw = bad.path_bytes
+    doc: dict[str, Any] = {"path": raw.decode("utf-8", "replace"), "reason": bad.reason,
+                           "detail": _text(bad.detail)}
+    if doc["path"].encode() != raw:
+        doc["path_raw"] = base64.b64encode(raw).decode()
+    return doc
+
+
+def _text(value: str) -> str:
+    """A string that may hold surrogate-escaped bytes, with those bytes shown as \\xNN."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def render_report(report: VerifyReport, quiet: bool = False) -> str:
+    """Images, then layers, each bad file under its layer; quiet shows only what is wrong."""
+    images = [i for i in report.images if not (quiet and i.ok)]
+    layers = [lr for lr in report.layers if not (quiet and lr.ok)]
+    out = []
+    if images:
+        rows = [[short_id(i.id), _word(i.config_ok), _word(i.layers_ok)] for i in images]
+        out.append(render_table(["IMAGE ID", "CONFIG", "LAYERS"], rows))
+        for image in images:
+            out.extend(f"  {short_id(image.id)}: {p}\n" for p in image.problems)
+    if layers:
+        if out:
+            out.append("\n")
+        rows = [[short_id(lr.chain_id), short_id(lr.diff_id), lr.status, lr.fault or "",
+                 human_size(lr.bytes_hashed)] for lr in layers]
+        table = render_table(["LAYER", "DIFF ID", "STATUS", "FAULT", "HASHED"], rows)
+        lines = table.splitlines(keepends=True)
+        out.append(lines[0])
+        for line, layer in zip(lines[1:], layers):
+            out.append(line)
+            out.extend(_layer_details(layer))
+    if not quiet or not report.ok:
+        out.append(_summary(report))
+    return "".join(out)
+
+
+def _word(ok: bool) -> str:
+    return "ok" if ok else "mismatch"
+
+
+def _layer_details(layer: LayerResult) -> list[str]:
+    lines = []
+    if layer.reason:
+        lines.append(f"  {_text(layer.reason)}\n")
+    width = max((len(b.reason) for b in layer.bad_files), default=0)
+    for bad in layer.bad_files:
+        lines.append(f"  {bad.reason:<{width}}  {_text(bad.path) or '.'}: {_text(bad.detail)}\n")
+    return lines
+
+
+def _summary(report: VerifyReport) -> str:
+    bad_layers = sum(not lr.ok for lr in report.layers)
+    bad_images = sum(not i.ok for i in report.images)
+    files = sum(len(lr.bad_files) for lr in report.layers)
+    if report.ok:
+        return (f"\nverified {len(report.images)} image(s), {len(report.layers)} layer(s), "
+                f"{human_size(report.bytes_hashed)} hashed: all ok\n")
+    return (f"\n{bad_images} of {len(report.images)} image(s) and {bad_layers} of "
+            f"{len(report.layers)} layer(s) failed verification; {files} file(s) differ\n")
+
+
+class ProgressBar:
+    """Bytes hashed of the expected total, rate and ETA, redrawn at most 10 times a second.
+
+    Called from the worker threads with each count of content bytes hashed.
+    """
+
+    def __init__(self, total: int, stream: TextIO, interval: float = 0.1):
+        self.total = max(total, 1)
+        self.stream = stream
+        self.interval = interval
+        self.done = 0
+        self.start = time.monotonic()
+        self._drawn = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, nbytes: int) -> None:
+        with self._lock:
+            self.done += nbytes
+            now = time.monotonic()
+            if now - self._drawn >= self.interval:
+                self._drawn = now
+                self.stream.write("\r" + self.line(now) + "\x1b[K")
+                self.stream.flush()
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.done / elapsed
+        fraction = min(self.done / self.total, 1.0)
+        width = 24
+        filled = int(width * fraction)
+        eta = (self.total - self.done) / rate if rate > 0 and self.done < self.total else 0
+        return (f"verifying [{'=' * filled}{' ' * (width - filled)}] {fraction:4.0%} "
+                f"{human_size(self.done)}/{human_size(self.total)} "
+                f"{human_size(rate)}/s ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+
+    def close(self) -> None:
+        with self._lock:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
