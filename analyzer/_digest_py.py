@@ -21,13 +21,14 @@ _MASK = 0xFFFFFFFFFFFFFFFF
 _READ_SIZE = 256 * 1024
 
 
-def _slicing_tables() -> tuple[tuple[int, ...], ...]:
-    """tables[k][b]: raw CRC of byte b followed by k zero bytes (slicing-by-8)."""
+def slicing_tables(reflected_poly: int) -> tuple[tuple[int, ...], ...]:
+    """tables[k][b]: raw CRC of byte b followed by k zero bytes (slicing-by-8),
+    for a reflected CRC of any width (CRC-64/GO-ISO here, CRC-32C in _thin_py)."""
     first = []
     for b in range(256):
         c = b
         for _ in range(8):
-            c = (c >> 1) ^ _ISO_REFLECTED if c & 1 else c >> 1
+            c = (c >> 1) ^ reflected_poly if c & 1 else c >> 1
         first.append(c)
     tables = [tuple(first)]
     for _ in range(7):
@@ -36,7 +37,7 @@ def _slicing_tables() -> tuple[tuple[int, ...], ...]:
     return tuple(tables)
 
 
-_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7 = _slicing_tables()
+_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7 = slicing_tables(_ISO_REFLECTED)
 
 
 def _crc_raw(raw: int, view: memoryview) -> int:

@@ -15,6 +15,8 @@ import struct
 import sys
 from array import array
 
+from ._digest_py import slicing_tables
+
 __all__ = ["crc32c", "thin_count_eq", "thin_keys_ok", "thin_mark", "thin_tally"]
 
 # CRC-32C (Castagnoli), reflected: 0x1EDC6F41 bit-reversed.
@@ -23,22 +25,7 @@ _MASK32 = 0xFFFFFFFF
 _TIME_BITS = 24
 
 
-def _slicing_tables() -> tuple[tuple[int, ...], ...]:
-    """tables[k][b]: raw CRC of byte b followed by k zero bytes (slicing-by-8)."""
-    first = []
-    for b in range(256):
-        c = b
-        for _ in range(8):
-            c = (c >> 1) ^ _CASTAGNOLI_REFLECTED if c & 1 else c >> 1
-        first.append(c)
-    tables = [tuple(first)]
-    for _ in range(7):
-        prev = tables[-1]
-        tables.append(tuple((c >> 8) ^ first[c & 0xFF] for c in prev))
-    return tuple(tables)
-
-
-_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7 = _slicing_tables()
+_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7 = slicing_tables(_CASTAGNOLI_REFLECTED)
 
 
 def crc32c(data, crc: int = 0, /) -> int:

@@ -122,7 +122,6 @@ class Container:
     ports: tuple[str, ...]
     mounts: tuple[Mapping[str, Any], ...]
     networks: tuple[str, ...]          # NetworkSettings.Networks names
-    size_rw: int | None                # bytes of the RW layer's diff, None if unknown
     source: str
 
     @property

@@ -78,7 +78,7 @@ class StoreBuilder:
             id=cid, name=prefix, image_id=image_id, image=image_id, created="", path="",
             args=(), running=running, paused=False, restarting=False, dead=False,
             removal_in_progress=False, exit_code=0, started_at="", finished_at="",
-            health=None, labels={}, ports=(), mounts=(), size_rw=None, source="")
+            health=None, labels={}, ports=(), mounts=(), networks=(), source="")
         self.mounts[cid] = Mount(name=cid, mount_id=hexid(prefix, "mnt"), init_id=None,
                                  parent=self.images[image_id].top_layer, source="")
         return cid

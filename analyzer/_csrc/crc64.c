@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fd_internal.h"
+#include "le.h"
 
 #define CRC64_ISO_REFLECTED 0xD800000000000000ULL
 
@@ -27,15 +28,6 @@ void fd_crc64_tables_init(void)
             table[k][b] = (table[k - 1][b] >> 8) ^ table[0][table[k - 1][b] & 0xff];
 }
 
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
 
 uint64_t fd_crc64_raw_table(uint64_t raw, const uint8_t *p, size_t n)
 {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "thin.h"
+#include "le.h"
 
 #define CASTAGNOLI_REFLECTED 0x82F63B78u
 #define TIME_BITS 24
@@ -16,15 +17,6 @@
 static uint32_t table[8][256];
 static int use_sse42;
 
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
 
 static uint32_t crc32c_raw_table(uint32_t raw, const uint8_t *p, size_t n)
 {

@@ -16,6 +16,7 @@ from .. import reference as refs
 from ..errors import DaemonError
 from ..ids import ImageID
 from ..model import Image, Store
+from .prune import match_kv_list
 from .resolve import get_image
 
 ACCEPTED_FILTERS = ("dangling", "label", "before", "since", "reference")
@@ -55,21 +56,6 @@ def parse_filters(args: Sequence[str]) -> dict[str, list[str]]:
 
 class BadFilter(Exception):
     """A filter the CLI itself rejects, before asking the daemon."""
-
-
-def match_kv_list(wanted: Sequence[str], labels: Mapping[str, str] | None) -> bool:
-    # moby: api/types/filters Args.MatchKVList — every value must match.
-    if not wanted:
-        return True
-    if not labels:
-        return False
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels:
-            return False
-        if sep and labels[key] != value:
-            return False
-    return True
 
 
 def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: bool

@@ -254,7 +254,7 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
         labels=user.get("Labels") or {}, ports=ports,
         mounts=tuple((cfg.get("MountPoints") or {}).values()),
         networks=tuple(((cfg.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
-        size_rw=None, source=rel)
+        source=rel)
 
 
 def _unix_ns(created: object) -> int:
