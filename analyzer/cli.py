@@ -193,13 +193,17 @@ def _build_cache_holds(store: Store) -> list:
 def _price(ctx: Context, plan):
     """The plan's bytes, measured on the evidence."""
     from .engines.reclaim import price, repositories_json_size
+    from .sources.containerd import read_leases
     from .sources.layerusage import RemovalMeter
     root, store = ctx.load()
     meter = RemovalMeter(root, store)
+    leases, problems = read_leases(root)
+    for diag in problems:
+        warn(str(diag))
     untagged = {id(r) for r in plan.untagged}
     remaining = [r for r in store.references if id(r) not in untagged]
     return price(store, plan, layer_bytes=meter.layer_bytes, freed_bytes=meter.freed_bytes,
-                 repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
+                 leases=leases, repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
                  estimate=root.usage_is_estimate)
 
 

@@ -54,15 +54,27 @@ def repositories_json_size(references: Iterable[Reference]) -> int:
     return len(orjson.dumps({"Repositories": repos}, option=orjson.OPT_SORT_KEYS))
 
 
+def content_freed(leases: Mapping[str, Sequence[str]], deleted_images: Sequence[ImageID]
+                  ) -> list[str]:
+    """Blobs containerd's GC removes once the deleted images' ``moby-image-`` leases go:
+    those no surviving lease holds (moby v20.10 image_delete.go releases the lease)."""
+    gone = {f"moby/moby-image-{image_id}" for image_id in deleted_images}
+    kept = {d for lease, digests in leases.items() if lease not in gone for d in digests}
+    return sorted({d for lease in gone for d in leases.get(lease, ()) if d not in kept})
+
+
 def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
-          freed_bytes: Callable[[Sequence[ChainID], Sequence[ImageID]], int],
-          repositories_delta: int, estimate: bool) -> Reclaim:
+          freed_bytes: Callable[[Sequence[ChainID], Sequence[ImageID], Sequence[str]], int],
+          leases: Mapping[str, Sequence[str]], repositories_delta: int,
+          estimate: bool) -> Reclaim:
     """Put bytes on a plan.
 
     Args:
         layer_bytes: allocated bytes of one layer's own files.
-        freed_bytes: allocated bytes that go when these layers and images go
-            together (inodes counted once, hard links only with all their links).
+        freed_bytes: allocated bytes that go when these layers, images and
+            containerd blobs go together (inodes counted once, hard links only
+            with all their links).
+        leases: containerd's leases and the blobs each holds.
         repositories_delta: bytes repositories.json loses when rewritten.
     """
     released = plan.released_layers
@@ -70,7 +82,8 @@ def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
                                layer_bytes(c)) for c in released)
     held = tuple(HeldLayer(c, layer_bytes(c), holders)
                  for c, holders in plan.held_layers.items())
-    total = freed_bytes(released, plan.deleted_images) + repositories_delta
+    blobs = content_freed(leases, plan.deleted_images)
+    total = freed_bytes(released, plan.deleted_images, blobs) + repositories_delta
     return Reclaim(
         untagged=tuple(r.value for r in plan.records if r.kind == "Untagged"),
         deleted_images=plan.deleted_images, deleted_layers=deleted, held_layers=held,

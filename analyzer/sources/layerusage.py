@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..ids import ChainID
 from ..model import Image, Store
 from ._root import EvidenceRoot
+from .containerd import blob_path
 from .overlay2 import diff_dir, layer_paths
 from .usage import directory_size, inode_usage
 
@@ -61,9 +62,11 @@ class RemovalMeter:
     def layer_bytes(self, chain_id: ChainID) -> int:
         return inode_usage(self.root, self.layer_paths(chain_id)).total_bytes()
 
-    def freed_bytes(self, chain_ids, image_ids) -> int:
+    def freed_bytes(self, chain_ids, image_ids, blobs=()) -> int:
+        """Allocated bytes that go with these layers, images and containerd blobs together."""
         paths = [p for c in chain_ids for p in self.layer_paths(c)]
         paths += [p for i in image_ids for p in self.image_paths(i)]
+        paths += [blob_path(d) for d in blobs]
         return inode_usage(self.root, paths).freed_bytes()
 
     def repositories_delta(self, new_size: int) -> int:

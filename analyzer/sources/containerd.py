@@ -1,0 +1,51 @@
+"""The content store of the containerd that dockerd runs: which blobs each image leases.
+
+Since 20.10, a pull stores the image's manifest (and index) in containerd's content
+store under a lease named ``moby-image-<image ID>``; when the image is deleted the
+lease goes and containerd's garbage collector removes every blob no other lease
+holds. Those blobs are part of what ``docker image rm`` frees on disk.
+
+References: moby v20.10 daemon/images/image_pull.go and image_delete.go (the
+``moby-image-`` leases), containerd metadata/leases.go and buckets.go (v1/<namespace>/
+leases/<id>/content/<digest>), content/local/store.go (blobs/<alg>/<hex>).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..errors import EvidenceError, MalformedError
+from ..model import Diagnostic
+from ._root import JSON_LIMIT, EvidenceRoot
+from .bbolt import BoltDB
+
+DAEMON = "containerd/daemon"
+META_DB = f"{DAEMON}/io.containerd.metadata.v1.bolt/meta.db"
+BLOBS = f"{DAEMON}/io.containerd.content.v1.content/blobs"
+IMAGE_LEASE_PREFIX = "moby-image-"
+
+
+def blob_path(digest: str) -> str:
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{BLOBS}/{algorithm}/{hexpart}"
+
+
+def read_leases(root: EvidenceRoot) -> tuple[Mapping[str, tuple[str, ...]], list[Diagnostic]]:
+    """Every lease of every namespace (``namespace/lease``) with the content digests it holds."""
+    try:
+        data = root.read(META_DB, JSON_LIMIT)
+    except EvidenceError as exc:
+        return {}, [Diagnostic(exc.path, exc.reason)]
+    if data is None:
+        return {}, []
+    try:
+        v1 = BoltDB(data, META_DB).bucket(b"v1")
+        leases: dict[str, tuple[str, ...]] = {}
+        for namespace, ns_bucket in (v1.buckets() if v1 is not None else ()):
+            lease_bucket = ns_bucket.bucket(b"leases")
+            for lease, bucket in (lease_bucket.buckets() if lease_bucket is not None else ()):
+                content = bucket.bucket(b"content")
+                digests = tuple(k.decode() for k in content) if content is not None else ()
+                leases[f"{namespace.decode()}/{lease.decode()}"] = digests
+    except MalformedError as exc:
+        return {}, [Diagnostic(exc.path, exc.reason)]
+    return leases, []
