@@ -10,7 +10,6 @@ image-spec config.md (ImageID, DiffID, ChainID).
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Iterable, NewType
 
 ImageID = NewType("ImageID", str)
@@ -22,21 +21,24 @@ MountID = NewType("MountID", str)
 ContainerID = NewType("ContainerID", str)
 
 SHA256_PREFIX = "sha256:"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
-_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 # The DiffID of an empty tar (1024 NUL bytes), moby layer/empty.go.
 EMPTY_LAYER_DIFF_ID = DiffID(
     "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
 
 
+_HEX_DIGITS = "0123456789abcdef"
+
+
+# str.strip with a character set: the cheapest exact check in CPython, and these
+# run once per file of a big layer store.
 def is_digest(value: str) -> bool:
     """True for a well-formed ``sha256:<64 lowercase hex>``."""
-    return _DIGEST.match(value) is not None
+    return len(value) == 71 and value.startswith(SHA256_PREFIX) and not value[7:].strip(_HEX_DIGITS)
 
 
 def is_hex64(value: str) -> bool:
-    return _HEX64.match(value) is not None
+    return len(value) == 64 and not value.strip(_HEX_DIGITS)
 
 
 def digest_of(data: bytes) -> str:
