@@ -30,6 +30,7 @@ from tests.oracle.build import LAYER_MTIME, ImageSpec, Layer, busybox_layer, sav
 from tests.oracle.daemon import Daemon, Registry, copy_root
 
 REPO = Path(__file__).resolve().parents[1]
+BIG_MB = 160
 RAW_NAME = "app/caf\xe9-\udcff.txt"          # UTF-8 "é", then the byte 0xFF: not UTF-8
 RAW_NAME_BYTES = RAW_NAME.encode("utf-8", "surrogateescape")
 RAW_NAME_JSON = RAW_NAME_BYTES.decode("utf-8", "replace")
@@ -89,8 +90,11 @@ def change_layer() -> RawLayer:
     return layer
 
 
-BUILD_STEPS = ("RUN echo built > /built.txt && rm /app/hello.txt && chmod u+s /app/empty "
-               "&& mkdir -p /opq && touch /opq/x\n")
+# Whiteouts, an opaque directory (removed and made again), a copy-up of metadata only,
+# a hard link and a symlink: what the daemon itself writes into a layer's tar.
+BUILD_STEPS = ("rm /app/hello.txt && chmod u+s /app/empty && mkdir -p /opq && echo x > /opq/x "
+               "&& rm -rf /app/sub && mkdir /app/sub && echo n > /app/sub/n "
+               "&& ln /opq/x /opq/hard && ln -s x /opq/sym")
 
 
 @dataclass
@@ -114,18 +118,22 @@ def _build(base: Path) -> Fixture:
               "empty": Layer()}
     spec = ImageSpec(layers=list(layers.values()), tags=["verify:all"],
                      created=datetime(2024, 1, 2, tzinfo=timezone.utc))
+    big = ImageSpec(layers=[RawLayer().add("blob", os.urandom(BIG_MB * 1024 * 1024), mode=0o644)],
+                    tags=["verify:big"], created=datetime(2024, 1, 3, tzinfo=timezone.utc))
     with Daemon(tmp_parent=str(base)) as d, Registry(tmp_parent=str(base)) as reg:
-        d.run("load", input=save_archive([spec]))
+        d.run("load", input=save_archive([spec, big]))
         ctx = base / "ctx"
         ctx.mkdir()
-        (ctx / "Dockerfile").write_text(f"FROM verify:all\n{BUILD_STEPS}")
+        (ctx / "Dockerfile").write_text(
+            f"FROM verify:all\nRUN echo built > /built.txt && {BUILD_STEPS}\n")
         d.build(ctx, "-t", "verify:legacy", buildkit=False)
-        (ctx / "Dockerfile").write_text("FROM verify:all\nRUN echo kit > /kit.txt\n")
+        (ctx / "Dockerfile").write_text(
+            f"FROM verify:all\nRUN echo kit > /kit.txt && {BUILD_STEPS}\n")
         d.build(ctx, "-t", "verify:kit", buildkit=True)
         d.run("tag", "verify:all", f"{reg.address}/verify:all")
         d.run("push", f"{reg.address}/verify:all")
         images = {tag: d.inspect("image", f"verify:{tag}")[0]["Id"]
-                  for tag in ("all", "legacy", "kit")}
+                  for tag in ("all", "legacy", "kit", "big")}
         d.settle()
         root = base / "root"
         copy_root(d.data_root, root)
@@ -286,6 +294,18 @@ CASES = {
                                  [("built.txt", "changed")], "content", False),
     "grown": ("kit", lambda d: (d / "kit.txt").write_bytes(b"kit and more\n"),
               [("kit.txt", "changed")], "content", False),
+    # On what the daemon wrote itself: the legacy builder's commit and BuildKit's snapshot.
+    "built opaque cleared": ("legacy", lambda d: os.removexattr(d / "app/sub",
+                                                                "trusted.overlay.opaque"),
+                             [("app/sub", "metadata")], "metadata", True),
+    "built whiteout removed": ("kit", lambda d: (d / "app/hello.txt").unlink(),
+                               [("app/hello.txt", "missing")], "content", True),
+    "built hard link broken": ("kit", lambda d: (os.unlink(d / "opq/hard"),
+                                                 shutil.copy(d / "opq/x", d / "opq/hard")),
+                               # the daemon's tar walks names in order: x is the link member
+                               [("opq/x", "metadata")], "metadata", True),
+    "built setuid dropped": ("legacy", lambda d: os.chmod(d / "app/empty", 0o644),
+                             [("app/empty", "metadata")], "metadata", True),
 }
 
 
@@ -334,7 +354,8 @@ def test_swapped_diff_files(verify_fixture, tmp_path):
     others = {k: v for k, v in got.items() if k not in (fx.chains["app"], fx.chains["change"])}
     assert all(v == ("ok", None) for v in others.values())
     for image in report["images"]:
-        assert image["config_ok"] and not image["layers_ok"]
+        uses = image["id"] != fx.images["big"]       # every image but big has both layers
+        assert image["config_ok"] and image["layers_ok"] is (not uses)
     assert "chain ID mismatch" in err
 
 
@@ -393,3 +414,21 @@ def test_two_jobs_same_answer(verify_fixture, tmp_path):
     one, _, _ = analyze_verify(root, "-j", "1")
     two, _, _ = analyze_verify(root, "-j", "2")
     assert one == two
+
+
+def _max_rss_kb(root: Path, *args: str) -> int:
+    """Peak resident memory of `analyze verify ARGS` (ru_maxrss of that process)."""
+    code = ("import resource, sys\nfrom analyzer.cli import run\ntry:\n    run()\nfinally:\n"
+            "    print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", code, "--data-root", str(root), "verify", "-q",
+                           *args], capture_output=True, text=True, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stderr.split("MAXRSS")[1])
+
+
+def test_memory_does_not_grow_with_bytes(verify_fixture):
+    small = _max_rss_kb(verify_fixture.root, "verify:kit")
+    big = _max_rss_kb(verify_fixture.root, "verify:big")
+    # 160 MB of content; hash_fd maps at most a 16 MiB window at a time.
+    assert big - small < 40 * 1024, (small, big)

@@ -68,6 +68,7 @@ _TYPE_NAME = {stat_mod.S_IFREG: "regular file", stat_mod.S_IFLNK: "symbolic link
               stat_mod.S_IFDIR: "directory", stat_mod.S_IFIFO: "fifo",
               stat_mod.S_IFSOCK: "socket"}
 TYPE_HARDLINK, TYPE_GLOBAL = "1", "g"
+_REGULAR = frozenset(("0", "7"))
 
 
 # -- what verify reads, supplied by the caller (sources/layerfiles.py) -------------------
@@ -243,6 +244,9 @@ def _chain_problem(layer: Layer | None, chain_id: ChainID, diff_id: DiffID,
 
 def _clean(name: str) -> str:
     """A member's path below the layer root: Go's filepath.Join(root, name), made relative."""
+    if "//" not in name and "/." not in name and name[:1] not in ("", ".", "/") \
+            and name[-1] != "/":
+        return name                        # already clean: the common case, made fast
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
@@ -277,9 +281,12 @@ class _LayerCheck:
     known: set[str] = field(default_factory=lambda: {""})
     dirs: dict[str, TarHeaderLike | None] = field(default_factory=dict)
     opaque: set[str] = field(default_factory=set)
-    # A multiply-linked inode: its first name, and the header that last applied to it
-    # (extraction chmods and chowns through every name, so the last member wins).
-    inodes: dict[tuple[int, int], tuple[str, TarHeaderLike]] = field(default_factory=dict)
+    # Extraction chmods and chowns a hard link's target through the link (moby
+    # handleLChmod), so a target's metadata is judged at the end against the last
+    # header of its group: the regular files that differ from their own header, and
+    # the last link header of each target.
+    suspects: dict[str, TarHeaderLike] = field(default_factory=dict)
+    link_last: dict[str, TarHeaderLike] = field(default_factory=dict)
     # The xattrs read through the file just hashed, saving a lookup by name.
     hashed_xattrs: tuple[str, Mapping[str, bytes]] = ("", {})
 
@@ -376,49 +383,52 @@ class _LayerCheck:
             return
         if stat_mod.S_ISREG(disk.mode) and size == 0 and disk.size > 0:
             self.flag(path, CHANGED, f"size want=0 got={disk.size}")
-        if disk.nlink > 1 and stat_mod.S_ISREG(disk.mode):
-            self.link_header(path, header, disk)
+        if header.typeflag in _REGULAR:
+            if self.difference(path, header, disk):
+                self.suspects[path] = header
             return
         self.compare(path, header, disk)
 
     def hardlink(self, path: str, header: TarHeaderLike, disk: DiskEntryLike) -> None:
         target = _clean(header.linkname)
+        self.link_last[target] = header
         other = self.disk.get(target)
         if other is None or (other.dev, other.ino) != (disk.dev, disk.ino):
             self.flag(path, META, f"no longer a hard link to {target!r}")
-            return
-        self.link_header(path, header, disk)
-
-    def link_header(self, path: str, header: TarHeaderLike, disk: DiskEntryLike) -> None:
-        key = (disk.dev, disk.ino)
-        first = self.inodes.get(key, (path, header))[0]
-        self.inodes[key] = (first, header)
 
     def compare(self, path: str, header: TarHeaderLike, disk: DiskEntryLike,
                 want_type: int | None = None, opaque: bool = False) -> None:
+        detail = self.difference(path, header, disk, want_type, opaque)
+        if detail:
+            self.flag(path, META, detail)
+
+    def difference(self, path: str, header: TarHeaderLike, disk: DiskEntryLike,
+                   want_type: int | None = None, opaque: bool = False) -> str | None:
+        """How the entry differs from what extraction made of the header, or None."""
         want = want_type if want_type is not None else _FILE_TYPE.get(header.typeflag)
         if want is None:
-            return                         # a member type Docker does not extract
+            return None                    # a member type Docker does not extract
         if stat_mod.S_IFMT(disk.mode) != want:
-            self.flag(path, META, f"type want={_TYPE_NAME[want]} got={_kind(disk.mode)}")
-            return
+            return f"type want={_TYPE_NAME[want]} got={_kind(disk.mode)}"
         diffs = _difference(header, disk, want)
         if want == stat_mod.S_IFLNK and header.linkname != (link := self.files.readlink(path)):
             diffs.append(f"link target want={header.linkname!r} got={link!r}")
-        xattrs = _xattr_difference({**header.xattrs, **({OPAQUE_XATTR: b"y"} if opaque else {})},
-                                   self.disk_xattrs(path))
+        want_xattrs = {**header.xattrs, OPAQUE_XATTR: b"y"} if opaque else header.xattrs
+        xattrs = _xattr_difference(want_xattrs, self.disk_xattrs(path))
         if xattrs:
             diffs.append(xattrs)
-        if diffs:
-            self.flag(path, META, "; ".join(diffs))
+        return "; ".join(diffs) or None
 
     def disk_xattrs(self, path: str) -> Mapping[str, bytes]:
         seen, xattrs = self.hashed_xattrs
         return xattrs if seen == path else self.files.xattrs(path)
 
     def finish(self) -> None:
-        for path, header in self.inodes.values():
-            self.compare(path, header, self.disk[path], stat_mod.S_IFREG)
+        for path in self.suspects.keys() | self.link_last.keys():
+            disk = self.disk.get(path)
+            if disk is not None:
+                header = self.link_last.get(path) or self.suspects[path]
+                self.compare(path, header, disk, stat_mod.S_IFREG)
         for path in self.dirs.keys() | self.opaque:
             self.directory(path, self.dirs.get(path))
         self.added()
@@ -478,6 +488,8 @@ def _difference(header: TarHeaderLike, disk: DiskEntryLike, want: int) -> list[s
 
 
 def _xattr_difference(want: Mapping[str, bytes], got: Mapping[str, bytes]) -> str | None:
+    if not want and not got:
+        return None                        # nearly every file: nothing to compare
     got = {k: v for k, v in got.items() if k in want or not (
         k in HOST_XATTRS or (k.startswith(OVERLAY_XATTR_PREFIX) and k != OPAQUE_XATTR))}
     if dict(want) == got:
@@ -510,9 +522,9 @@ def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None 
         check = _LayerCheck(files, progress)
         check.disk = files.entries()
         check.run(members)
+        check.finish()
     except EvidenceError as exc:
         return result(UNVERIFIABLE, METADATA, str(exc))
-    check.finish()
     computed = DiffID("sha256:" + check.sha.digest().hex())
     return _judge(layer, check, computed, result)
 

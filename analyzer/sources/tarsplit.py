@@ -23,8 +23,7 @@ import binascii
 import posixpath
 import struct
 import zlib
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import orjson
 
@@ -37,8 +36,7 @@ BLOCK = 512
 _INFLATE_STEP = 1 << 20          # decompressed bytes per step: bounds memory on zero-heavy input
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
+class FileEntry(NamedTuple):
     """A type-1 entry: one archive member whose content is read from the layer's files.
 
     ``name`` is the member's path as tar-split recorded it (``GetName``), decoded with
@@ -185,9 +183,11 @@ HEADER_ONLY = frozenset((TYPE_LINK, TYPE_SYMLINK, TYPE_CHAR, TYPE_BLOCK, TYPE_DI
 PAX_XATTR = "SCHILY.xattr."
 
 
-@dataclass(frozen=True, slots=True)
-class TarHeader:
-    """A member's header as Go's tar reader returns it (extensions applied)."""
+class TarHeader(NamedTuple):
+    """A member's header as Go's tar reader returns it (extensions applied).
+
+    NamedTuples, not dataclasses, for this and FileEntry: one is made per member, and a
+    frozen dataclass costs several times more to build."""
     typeflag: str
     name: str                      # surrogateescape-decoded bytes
     linkname: str
@@ -197,7 +197,7 @@ class TarHeader:
     size: int
     devmajor: int
     devminor: int
-    xattrs: Mapping[str, bytes] = field(default_factory=dict)
+    xattrs: Mapping[str, bytes]
 
 
 def _pad(size: int) -> int:
@@ -210,7 +210,8 @@ def _cstr(field_: bytes) -> bytes:
 
 
 def _numeric(field_: bytes, what: str) -> int:
-    """Go strconv.go parseNumeric: base-256 when the high bit is set, else octal text."""
+    """Go strconv.go parseNumeric: base-256 when the high bit is set, else octal text
+    with leading and trailing spaces and NULs trimmed (parseOctal)."""
     if field_ and field_[0] & 0x80:
         value = int.from_bytes(field_, "big")
         if field_[0] & 0x40:                     # negative two's complement
@@ -218,11 +219,9 @@ def _numeric(field_: bytes, what: str) -> int:
         else:
             value &= (1 << (8 * len(field_) - 1)) - 1
         return value
-    text = _cstr(field_).strip(b" ")
-    if not text:
-        return 0
+    text = field_.strip(b" \x00")
     try:
-        return int(text, 8)
+        return int(text, 8) if text else 0
     except ValueError:
         raise ValueError(f"bad {what} field {field_!r}") from None
 
@@ -239,7 +238,8 @@ def parse_pax(data: bytes) -> dict[str, bytes]:
             raise ValueError("PAX record without a length")
         length = int(data[pos:space])
         record = data[space + 1:pos + length]
-        if length <= space - pos or not record.endswith(b"\n") or b"=" not in record:
+        if (length <= space - pos or pos + length > len(data) or not record.endswith(b"\n")
+                or b"=" not in record):
             raise ValueError(f"bad PAX record {data[pos:pos + length]!r}")
         key, _, value = record[:-1].partition(b"=")
         records[key.decode("utf-8", "surrogateescape")] = value
@@ -299,13 +299,14 @@ class HeaderReader:
                 if pre:
                     full_name = pre + b"/" + full_name
             link = _cstr(linkname)
-            hdr = {"uid": _numeric(uid, "uid"), "gid": _numeric(gid, "gid"), "size": size}
-            # Go reader.go Next: PAX records first, then GNU long names win.
-            full_name = pax.get("path", full_name)
-            link = pax.get("linkpath", link)
-            for key in ("uid", "gid", "size"):
-                if key in pax:
-                    hdr[key] = int(pax[key])
+            uid_n, gid_n = _numeric(uid, "uid"), _numeric(gid, "gid")
+            if pax:
+                # Go reader.go Next: PAX records first, then GNU long names win.
+                full_name = pax.get("path", full_name)
+                link = pax.get("linkpath", link)
+                uid_n = int(pax.get("uid", uid_n))
+                gid_n = int(pax.get("gid", gid_n))
+                size = int(pax.get("size", size))
             if long_name is not None:
                 full_name = long_name
             if long_link is not None:
@@ -313,11 +314,11 @@ class HeaderReader:
             if kind == TYPE_REGA:
                 # Legacy archives mark directories with a trailing slash only.
                 kind = TYPE_DIR if full_name.endswith(b"/") else TYPE_REG
-            physical = 0 if kind in HEADER_ONLY else hdr["size"]
+            physical = 0 if kind in HEADER_ONLY else size
             self._skip = _pad(physical)
             devices = kind in (TYPE_CHAR, TYPE_BLOCK)
             return TarHeader(kind, _decode(full_name), _decode(link) if link else "",
-                             _numeric(mode, "mode"), hdr["uid"], hdr["gid"], hdr["size"],
+                             _numeric(mode, "mode"), uid_n, gid_n, size,
                              _numeric(devmajor, "devmajor") if devices else 0,
                              _numeric(devminor, "devminor") if devices else 0,
                              _xattrs(pax) if pax else {})
