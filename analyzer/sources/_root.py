@@ -19,7 +19,7 @@ import os
 import stat as stat_mod
 import tarfile
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..errors import EvidenceError, UnsafePathError
 
@@ -110,9 +110,11 @@ def _native_reader():
     return _fastdigest.read_files if _fastdigest.have_openat2() else None
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
-    """What readers need of ``lstat``; archives fill it from tar headers."""
+class Stat(NamedTuple):
+    """What readers need of ``lstat``; archives fill it from tar headers.
+
+    A NamedTuple: walks make one per file, and a tuple is the cheapest to build.
+    """
     mode: int
     size: int
     allocated: int        # st_blocks * 512; for an archive, an estimate
