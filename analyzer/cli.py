@@ -81,6 +81,18 @@ def main(ctx: click.Context, data_root: str, as_of: str | None) -> None:
 pass_context = click.make_pass_decorator(Context)
 
 
+def _filters(values: tuple[str, ...], flag: str, command: str) -> dict[str, list[str]]:
+    """Parse --filter values; a malformed one is a usage error, worded and exited as Docker's."""
+    from .engines.listing import BadFilter, parse_filters
+    try:
+        return parse_filters(values)
+    except BadFilter as exc:
+        bad = next(v for v in values if "=" not in v)
+        click.echo(f'invalid argument "{bad}" for "{flag}" flag: {exc}\n'
+                   f"See 'analyze {command} --help'.", err=True)
+        sys.exit(125)
+
+
 @main.command("ls")
 @click.option("-a", "--all", "all_images", is_flag=True, help="Show all images (default hides intermediate images)")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
@@ -93,12 +105,9 @@ pass_context = click.make_pass_decorator(Context)
 def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_trunc: bool,
                filters: tuple[str, ...], fmt: str, repository: str | None) -> None:
     """List images, as `docker image ls`."""
-    from .engines.listing import BadFilter, list_images, parse_filters
+    from .engines.listing import list_images
     from .render.images import render_images
-    try:
-        parsed = parse_filters(filters)
-    except BadFilter as exc:
-        raise click.BadParameter(str(exc), param_hint="'-f' / '--filter'") from None
+    parsed = _filters(filters, "-f, --filter", "ls")
     if repository:
         parsed.setdefault("reference", []).append(repository)
     try:
@@ -280,13 +289,9 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
 def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], force: bool,
                   as_json: bool) -> None:
     """Dry run of `docker image prune`: its output, and the bytes it would really free."""
-    from .engines.listing import BadFilter, parse_filters
     from .engines.prune import format_prune, plan_prune
     from .engines.reclaim import to_json
-    try:
-        pairs = [(k, v) for k, vs in parse_filters(filters).items() for v in vs]
-    except BadFilter as exc:
-        raise click.BadParameter(str(exc), param_hint="'--filter'") from None
+    pairs = [(k, v) for k, vs in _filters(filters, "--filter", "prune").items() for v in vs]
     store = ctx.store
     try:
         plan, records, space = plan_prune(store, all_images, pairs, ctx.now,
