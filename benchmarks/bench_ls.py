@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import synthroot  # noqa: E402
+from bench_digest import best_seconds  # noqa: E402
 
 
 def floor(root: str) -> int:
@@ -58,12 +59,7 @@ def floor(root: str) -> int:
 
 
 def timed(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_seconds(fn, repeat)
 
 
 def analyze_ls(root: str) -> None:

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_digest import cpu_model, openssl_sha256_mb_s  # noqa: E402
+from bench_digest import best_seconds, cpu_model, openssl_sha256_mb_s  # noqa: E402
 
 MB = 1_000_000
 FILE_MAX = 64 * 1024 * 1024
@@ -194,12 +194,7 @@ def _hashlib_seconds(files: list[Path], repeat: int) -> float:
             with open(path, "rb", buffering=0) as f:
                 while chunk := f.read(1 << 20):
                     h.update(chunk)
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return best_seconds(run, repeat)
 
 
 def measure(root: Path, repeat: int) -> dict[str, float]:
