@@ -107,8 +107,7 @@ class BoltDB:
 
     def __init__(self, data: bytes | bytearray | memoryview, source: str):
         self.source = source
-        self._buf = memoryview(data).cast("B") if not isinstance(data, memoryview) \
-            else data.cast("B")
+        self._buf = memoryview(data).cast("B")
         self.meta = self._choose_meta()
         self.page_size = self.meta.page_size
         # Pages at or above the high-water mark were never committed; the file may be
@@ -152,14 +151,23 @@ class BoltDB:
             for pgid in freelist.free_ids():
                 claim(pgid, 0, "free")
         buckets = [self.root]
+        tree_pages: set[int] = set()
         while buckets:
             bucket = buckets.pop()
             if bucket.root_page:
+                if bucket.root_page in tree_pages:
+                    # A bucket nested in itself: following it would never end.
+                    raise self.error(bucket._parent_page, f"bucket {bucket.name!r} has root "
+                                     f"page {bucket.root_page}, already in a tree (cycle)")
                 for page in bucket._pages():
+                    tree_pages.add(page.id)
                     claim(page.id, page.overflow, f"in bucket {bucket.name!r}")
             buckets.extend(child for _, child in bucket.buckets())
+        if self._npages < self.meta.pgid:
+            problems.append(f"file ends at page {self._npages}, before the high-water "
+                            f"mark {self.meta.pgid}")
         problems.extend(f"page {pgid}: neither in use nor free"
-                        for pgid in range(self.meta.pgid) if pgid not in owners)
+                        for pgid in range(self._npages) if pgid not in owners)
         return problems
 
     def error(self, page: int | None, reason: str) -> MalformedError:

@@ -49,7 +49,10 @@ from typing import Callable, Collection, Iterable, Mapping, NamedTuple, Union
 from ..errors import EvidenceError, MalformedError
 from ..ids import ChainID, chain_ids, is_digest
 from ..model import BuildCacheRecord, Diagnostic, Image, Layer
+from ._root import EvidenceRoot
 from .bbolt import BoltDB, Bucket
+from .overlay2 import diff_dir
+from .usage import directory_size
 
 METADATA_DB = "buildkit/metadata_v2.db"
 SNAPSHOTS_DB = "buildkit/snapshots.db"
@@ -454,7 +457,7 @@ def read_build_cache(files: Files, layers: Mapping[ChainID, Layer],
     diags: list[Diagnostic] = []
     metadata = _open(get, METADATA_DB, diags)
     if metadata is None:
-        if get(LEGACY_METADATA_DB) is not None:
+        if not diags and _open(get, LEGACY_METADATA_DB, diags) is not None:
             diags.append(Diagnostic(LEGACY_METADATA_DB, "BuildKit metadata of the v1 format "
                                                         "(before Docker 19.03) is not read"))
         return BuildCache((), frozenset(), tuple(diags))
@@ -536,14 +539,18 @@ def _last_used(item: _Item) -> tuple[int, str | None]:
     return count, (_rfc3339nano(stamp) if stamp else None)
 
 
-def load_build_cache(root, driver: str, layers: Mapping[ChainID, Layer],
+def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, Layer],
                      images: Iterable[Image]) -> BuildCache:
-    """read_build_cache over a data root opened with the safe opener (sources/_root.py)."""
-    from .overlay2 import diff_dir
-    from .usage import directory_size
+    """read_build_cache over a data root opened with the safe opener, measuring
+    snapshot directories as the graph driver's DiffSize does (moby directory.Size)."""
 
     def get(rel: str) -> bytes | None:
-        return root.read(rel, DB_LIMIT)
+        st = root.lstat(rel)
+        if st is None:
+            return None
+        if st.size > DB_LIMIT:
+            raise EvidenceError(rel, f"larger than {DB_LIMIT} bytes; not read")
+        return root.read(rel, max(st.size, 1))
 
     def measure(graph_id: str) -> int | None:
         if not graph_id or "/" in graph_id or graph_id in (".", ".."):
