@@ -23,6 +23,7 @@ class Context:
     data_root: str
     now: float
     _loaded: tuple | None = field(default=None, repr=False)
+    _with_build_cache: bool = False
 
     def load(self):
         """(root, store), read once; diagnostics go to stderr as they are found."""
@@ -32,6 +33,24 @@ class Context:
             for diag in store.diagnostics:
                 warn(str(diag))
             self._loaded = (root, store)
+        return self._loaded
+
+    def load_with_build_cache(self):
+        """(root, store) with BuildKit's build cache, which holds layers back from rm.
+
+        Read only by the commands that need it: ls does not.
+        """
+        root, store = self.load()
+        if not self._with_build_cache:
+            from .sources.buildkit import load_build_cache
+            cache = load_build_cache(root, store.driver, store.layers, store.images.values())
+            for diag in cache.diagnostics:
+                warn(str(diag))
+            store = dataclasses.replace(store, build_cache=cache.records,
+                                        build_cache_holds=cache.held_chain_ids,
+                                        diagnostics=store.diagnostics + cache.diagnostics)
+            self._loaded = (root, store)
+            self._with_build_cache = True
         return self._loaded
 
     @property
@@ -189,14 +208,14 @@ def df_command(ctx: Context, verbose: bool) -> None:
     from .engines.diskusage import system_disk_usage
     from .render.df import render_summary, render_verbose
     from .sources.layerusage import container_sizes, volume_sizes
-    root, store = ctx.load()
+    root, store = ctx.load_with_build_cache()
     du = system_disk_usage(store, container_sizes(root, store), volume_sizes(root, store))
     text = render_verbose(store, du, ctx.now) if verbose else render_summary(du)
     click.echo(text, nl=False)
 
 
-def _build_cache_holds(store: Store) -> list:
-    return [c for record in store.build_cache for c in record.layer_chain_ids]
+def _build_cache_holds(store: Store) -> frozenset:
+    return store.build_cache_holds
 
 
 def _price(ctx: Context, plan):
@@ -232,7 +251,7 @@ def _pool_freed(ctx: Context, plan, blkdiscard: bool, metadata_file: str | None)
 def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
     """Print what `docker image rm` would print; changes nothing."""
     from .engines.rmi import format_rm, plan_rmi
-    store = ctx.store
+    root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
                     build_cache_holds=_build_cache_holds(store))
     out, err, code = format_rm(plan, force)
@@ -260,7 +279,7 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     from .engines.reclaim import to_json
     from .engines.rmi import plan_rmi
     from .render.reclaim import render_reclaim
-    store = ctx.store
+    root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
                     build_cache_holds=_build_cache_holds(store))
     result = _price(ctx, plan)
@@ -292,7 +311,7 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     from .engines.prune import format_prune, plan_prune
     from .engines.reclaim import to_json
     pairs = [(k, v) for k, vs in _filters(filters, "--filter", "prune").items() for v in vs]
-    store = ctx.store
+    root, store = ctx.load_with_build_cache()
     try:
         plan, records, space = plan_prune(store, all_images, pairs, ctx.now,
                                           build_cache_holds=_build_cache_holds(store))

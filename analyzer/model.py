@@ -182,6 +182,8 @@ class Store:
     mounts: Mapping[str, Mount] = field(default_factory=dict)
     volumes: tuple[Volume, ...] = ()
     build_cache: tuple[BuildCacheRecord, ...] = ()
+    # Every layer the build cache's leases keep (a superset of the records' own).
+    build_cache_holds: frozenset[ChainID] = frozenset()
     diagnostics: tuple[Diagnostic, ...] = ()
     # Allocated bytes per cache ID / mount ID, when the reader could measure them.
     driver_usage: Mapping[str, int] = field(default_factory=dict)

@@ -41,6 +41,7 @@ class Reclaim:
     deleted_layers: tuple[LayerBytes, ...]
     held_layers: tuple[HeldLayer, ...]
     bytes_freed: int
+    build_cache_bytes: int        # held by the build cache alone: `docker builder prune` frees them
     errors: tuple[str, ...]
     estimate: bool                # measured from an archive: sizes, not allocation
 
@@ -80,14 +81,19 @@ def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
     released = plan.released_layers
     deleted = tuple(LayerBytes(c, store.layers[c].diff_id, store.layers[c].cache_id,
                                layer_bytes(c)) for c in released)
-    held = tuple(HeldLayer(c, layer_bytes(c), holders)
+    # Images and containers first: they say best why a layer stays.
+    order = {"image": 0, "container": 1, "mount": 2, "layer": 3, "build-cache": 4}
+    held = tuple(HeldLayer(c, layer_bytes(c), tuple(sorted(holders, key=lambda h: order.get(h.kind, 9))))
                  for c, holders in plan.held_layers.items())
     blobs = content_freed(leases, plan.deleted_images)
     total = freed_bytes(released, plan.deleted_images, blobs) + repositories_delta
     return Reclaim(
         untagged=tuple(r.value for r in plan.records if r.kind == "Untagged"),
         deleted_images=plan.deleted_images, deleted_layers=deleted, held_layers=held,
-        bytes_freed=max(total, 0), errors=tuple(o.message for o in plan.errors),
+        bytes_freed=max(total, 0),
+        build_cache_bytes=sum(h.bytes for h in held
+                              if all(k.kind == "build-cache" for k in h.held_by)),
+        errors=tuple(o.message for o in plan.errors),
         estimate=estimate)
 
 
@@ -102,6 +108,7 @@ def to_json(result: Reclaim, warnings: Sequence[str], extra: Mapping | None = No
                          "held_by": [{"kind": k.kind, "id": k.id} for k in h.held_by]}
                         for h in result.held_layers],
         "bytes_freed": result.bytes_freed,
+        "build_cache_bytes": result.build_cache_bytes,
         "bytes_are_estimate": result.estimate,
         "errors": list(result.errors),
         "warnings": list(warnings),

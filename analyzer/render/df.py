@@ -83,12 +83,15 @@ def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
     out.append(render_table(["VOLUME NAME", "LINKS", "SIZE"], rows))
     out.append(f"\nBuild cache usage: {human_size(builder_size(du))}\n\n")
     rows = []
-    records = sorted(du.build_cache, key=lambda r: (r.last_used_at is not None,
-                                                     r.last_used_at or "", r.id))
+    # docker/cli df: by LastUsedAt (as times; none first), then by ID.
+    records = sorted(du.build_cache, key=lambda r: (
+        r.last_used_at is not None,
+        parse_rfc3339_ns(r.last_used_at) if r.last_used_at else 0, r.id))
     for r in records:
         last_used = human_duration(now - parse_rfc3339_ns(r.last_used_at) / 1e9) + " ago" \
             if r.last_used_at else ""
-        rows.append([r.id, r.cache_type, human_size(r.size),
+        cache_id = short_id(r.id) + ("*" if r.in_use else "")
+        rows.append([cache_id, r.cache_type, human_size(r.size, 3),
                      human_duration(now - parse_rfc3339_ns(r.created_at) / 1e9) + " ago",
                      last_used, str(r.usage_count), "true" if r.shared else "false"])
     out.append(render_table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED",

@@ -42,6 +42,9 @@ def render_reclaim(store: Store, result: Reclaim, pool: dict | None = None) -> s
                      human_size(h.bytes), f"kept: {why}"])
     if rows:
         out.append("\n" + render_table(["LAYER", "DIFF ID", "CACHE ID", "ON DISK", "FATE"], rows))
+    if result.build_cache_bytes:
+        out.append(f"\nThe build cache alone holds {human_size(result.build_cache_bytes)} of the "
+                   f"layers kept: `docker builder prune` would free them too.\n")
     if pool is not None:
         out.append(f"\nThin pool frees: {human_size(pool['pool_bytes_freed'])}; the host's data "
                    f"file gives back {human_size(pool['host_bytes_freed'])}; slack afterwards: "
