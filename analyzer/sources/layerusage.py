@@ -5,7 +5,7 @@ driver's DiffSize of the RW layer), volume/service (LocalVolumesSize).
 """
 from __future__ import annotations
 
-from ..ids import ChainID
+from ..ids import ChainID, hex_part
 from ..model import Image, Store
 from ._root import EvidenceRoot
 from .containerd import blob_path
@@ -55,7 +55,7 @@ class RemovalMeter:
         return paths
 
     def image_paths(self, image_id: str) -> list[str]:
-        hexid = image_id.partition(":")[2]
+        hexid = hex_part(image_id)
         base = f"image/{self.store.driver}/imagedb"
         return [f"{base}/content/sha256/{hexid}", f"{base}/metadata/sha256/{hexid}"]
 

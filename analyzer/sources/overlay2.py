@@ -9,7 +9,6 @@ References: moby daemon/graphdriver/overlay2/overlay.go (create, Remove:
 """
 from __future__ import annotations
 
-from ..model import Mount
 from ._root import EvidenceRoot
 
 # Driver directory names, in dockerd's priority order (daemon/graphdriver/driver_linux.go).
@@ -43,10 +42,3 @@ def diff_dir(driver: str, cache_id: str) -> str:
     if driver == "vfs":
         return f"vfs/dir/{cache_id}"
     return f"{driver}/{cache_id}/diff"
-
-
-def mount_paths(root: EvidenceRoot, driver: str, mount: Mount) -> list[str]:
-    paths = layer_paths(root, driver, mount.mount_id)
-    if mount.init_id:
-        paths += layer_paths(root, driver, mount.init_id)
-    return paths
