@@ -112,11 +112,12 @@ def build(root: str, images: int, layers_per_image: float = 3.5, seed: int = 1) 
         bases.append(diffs)
         b.image(diffs, now - rng.randrange(86400, 86400 * 400), f"base{i}:latest",
                 {"tier": "base"})
-    # Top images add a few layers each, so that layers ~= images * layers_per_image.
+    # Top images add 1..2n-1 layers each (n on average), so that with the bases'
+    # five layers per 20 images, layers ~= images * layers_per_image.
     extra = max(1, round(layers_per_image - 5 / 20))
     for i in range(images - nbase):
         diffs = rng.choice(bases) + ["sha256:%064x" % rng.getrandbits(256)
-                                     for _ in range(rng.randrange(1, 2 * extra))]
+                                     for _ in range(rng.randrange(1, 2 * extra + 1))]
         tag = f"app{i % 997}:v{i}" if rng.random() < 0.9 else None
         b.image(diffs, now - rng.randrange(60, 86400 * 365), tag,
                 {"team": f"t{i % 7}"} if rng.random() < 0.5 else {})
