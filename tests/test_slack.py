@@ -342,3 +342,27 @@ def test_cli_reclaim_on_devicemapper(root):
     assert doc["pool_bytes_freed"] == 0 and doc["host_bytes_freed"] == 0
     assert doc["slack_bytes_after"] == report_of(root).slack_bytes
     assert reclaim("--blkdiscard", "off")["pool_bytes_freed"] == 0
+
+
+def test_cli_df_on_devicemapper(root, tmp_path):
+    """ls and df -v read a devicemapper root; a container's size is unknown, not made up."""
+    import shutil
+    top = tmp_path / "root"
+    shutil.copytree(root, top)
+    ctr = "9" * 64
+    (top / "containers" / ctr).mkdir(parents=True)
+    (top / "containers" / ctr / "config.v2.json").write_text(json.dumps({
+        "ID": ctr, "Name": "/web", "Image": "sha256:" + "0" * 64, "Created": "2024-01-01T00:00:00Z",
+        "Path": "sh", "Args": [], "Config": {"Image": "app"},
+        "State": {"StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"}}))
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(top),
+                              "--as-of", "1735689600", *args], capture_output=True, text=True,
+                             cwd=REPO)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert run("ls").splitlines()[1].startswith("app ")
+    rows = run("df", "-v").split("Containers space usage:")[1].splitlines()
+    assert any(line.startswith("999999999999") and " unknown " in line for line in rows)

@@ -17,7 +17,7 @@ from .listing import ImageSummary, list_images, shared_sizes
 @dataclass(frozen=True, slots=True)
 class ContainerUsage:
     container: Container
-    size_rw: int
+    size_rw: int | None           # -1: the daemon could not measure it; None: not readable offline
     size_root_fs: int
 
 
@@ -49,9 +49,10 @@ def layer_refs(store: Store) -> dict[ChainID, int]:
     return counts
 
 
-def system_disk_usage(store: Store, size_rw: Mapping[str, int],
+def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
                       volume_sizes: Mapping[str, int]) -> DiskUsage:
-    """size_rw by container ID (-1 unknown); volume_sizes by volume name (-1 unknown)."""
+    """size_rw by container ID (-1 as the daemon's unknown, None where only a running
+    daemon could measure it); volume_sizes by volume name (-1 unknown)."""
     refs = layer_refs(store)
     layers_size = sum(layer.diff_size for layer in store.layers.values() if layer.chain_id in refs)
     summaries = list_images(store, {}, False)
@@ -65,7 +66,7 @@ def system_disk_usage(store: Store, size_rw: Mapping[str, int],
     for ctr in ctrs:
         rw = size_rw.get(ctr.id, -1)
         image = store.images.get(ctr.image_id)
-        root_fs = (store.image_size(image) if image else 0) + max(rw, 0)
+        root_fs = (store.image_size(image) if image else 0) + max(rw or 0, 0)
         containers.append(ContainerUsage(ctr, rw, root_fs))
     volumes = []
     for vol in store.volumes:

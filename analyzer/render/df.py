@@ -33,8 +33,8 @@ def render_summary(du: DiskUsage) -> str:
                if s.containers != 0 and s.size != -1 and s.shared_size != -1)
     images = ["Images", str(len(du.images)), str(sum(1 for s in du.images if s.containers > 0)),
               human_size(du.layers_size), _percent(du.layers_size - used, du.layers_size)]
-    total_rw = sum(max(c.size_rw, 0) for c in du.containers)
-    idle_rw = sum(max(c.size_rw, 0) for c in du.containers
+    total_rw = sum(max(c.size_rw or 0, 0) for c in du.containers)
+    idle_rw = sum(max(c.size_rw or 0, 0) for c in du.containers
                   if c.container.state not in ACTIVE_STATES)
     containers = ["Containers", str(len(du.containers)),
                   str(sum(1 for c in du.containers if c.container.state in ACTIVE_STATES)),
@@ -51,6 +51,12 @@ def render_summary(du: DiskUsage) -> str:
              human_size(bsize), human_size(bsize - in_use)]
     return render_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
                         [images, containers, volumes, cache])
+
+
+def _rw_size(size_rw: int | None) -> str:
+    # devicemapper: the RW layer is a filesystem inside a thin device, which only a
+    # daemon that mounts it can measure; say so rather than print a number.
+    return "unknown" if size_rw is None else human_size(size_rw, 3)
 
 
 def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
@@ -74,7 +80,7 @@ def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
         created = human_duration(now - parse_rfc3339_ns(c.created) // 1_000_000_000) + " ago"
         rows.append([short_id(c.id), display_image(store, c, True),
                      go_quote(ellipsis(command_line(c), 20)), str(local),
-                     human_size(cu.size_rw, 3), created, status(c, now), c.name])
+                     _rw_size(cu.size_rw), created, status(c, now), c.name])
     out.append(render_table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
                              "CREATED", "STATUS", "NAMES"], rows))
     out.append("\nLocal Volumes space usage:\n\n")

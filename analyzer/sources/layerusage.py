@@ -22,10 +22,16 @@ def layer_allocated(root: EvidenceRoot, store: Store, image: Image) -> dict[Chai
     return out
 
 
-def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:
-    """SizeRw of each container: the apparent size of its RW layer's diff (-1 unknown)."""
-    out: dict[str, int] = {}
+def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
+    """SizeRw of each container: the apparent size of its RW layer's diff (-1 unknown).
+
+    None on devicemapper: the RW layer is a filesystem inside a thin device.
+    """
+    out: dict[str, int | None] = {}
     for ctr in store.containers.values():
+        if store.driver == "devicemapper":
+            out[ctr.id] = None
+            continue
         mount = store.mounts.get(ctr.id)
         if mount is None:
             out[ctr.id] = -1
