@@ -174,8 +174,11 @@ class _Loader:
     def layer(self, hexid: str, rel: str, files: list[str | None]) -> Layer | None:
         diff, size, cache_id, parent = files
         chain_id = ChainID("sha256:" + hexid)
-        if not diff or not is_digest(diff) or not cache_id:
-            self.warn(rel, "incomplete layer metadata (diff or cache-id); layer skipped")
+        if not diff or not is_digest(diff):
+            self.warn(f"{rel}/diff", f"not a diff ID: {diff!r}; layer skipped")
+            return None
+        if not cache_id:
+            self.warn(f"{rel}/cache-id", "missing or empty; layer skipped")
             return None
         parent_id = ChainID(parent) if parent else None
         expect = chain_id_from_parent(parent_id, DiffID(diff))
