@@ -113,17 +113,14 @@ class _Loader:
                     ) -> list[list[str | None]]:
         """Small text files ``base/<dir>/<name>``, for each dir a list by name (None: absent)."""
         got = self.root.read_files([f"{base}/{d}/{n}" for d in dirs for n in names])
-        out = []
+        texts = [item.decode("utf-8", "replace").strip() if type(item) is bytes
+                 else self._unread(item) for item in got]
         k = len(names)
-        for i in range(len(dirs)):
-            row: list[str | None] = []
-            for item in got[i * k:(i + 1) * k]:
-                if isinstance(item, EvidenceError):
-                    self.warn(item.path, item.reason)
-                    item = None
-                row.append(None if item is None else item.decode("utf-8", "replace").strip())
-            out.append(row)
-        return out
+        return [texts[i:i + k] for i in range(0, len(texts), k)]
+
+    def _unread(self, item: EvidenceError | None) -> None:
+        if item is not None:
+            self.warn(item.path, item.reason)
 
     def image(self, hexid: str, rel: str, data: bytes, meta: list[str | None],
               layers: dict[ChainID, Layer]) -> Image | None:
