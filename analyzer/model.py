@@ -101,6 +101,15 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True)
+class Port:
+    """One entry of a container's port list (types.Port): a binding, or an exposed port."""
+    private_port: int
+    type: str
+    public_port: int = 0
+    ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Container:
     id: ContainerID
     name: str                          # without the leading "/"
@@ -119,7 +128,7 @@ class Container:
     finished_at: str
     health: str | None
     labels: Mapping[str, str]
-    ports: tuple[str, ...]
+    ports: tuple["Port", ...]          # NetworkSettings.Ports, as the daemon lists them
     mounts: tuple[Mapping[str, Any], ...]
     networks: tuple[str, ...]          # NetworkSettings.Networks names
     source: str

@@ -13,7 +13,7 @@ from ..engines.resolve import get_image
 from ..errors import DaemonError
 from ..gotime import parse_rfc3339_ns
 from ..ids import short_id
-from ..model import Container, Store
+from ..model import Container, Port, Store
 from .jsonfmt import go_json
 from .table import render_table
 from .units import ellipsis, go_quote, human_duration, human_size
@@ -29,6 +29,39 @@ def command_line(ctr: Container) -> str:
 
 def _since(stamp: str, now: float) -> str:
     return human_duration(now - parse_rfc3339_ns(stamp) / 1e9)
+
+
+def displayable_ports(ports: Sequence[Port]) -> str:
+    """docker/cli formatter.DisplayablePorts: ranges of consecutive ports, then mappings."""
+    groups: dict[str, list[int]] = {}          # key -> [first, last], in creation order
+    result: list[str] = []
+    mappings: list[str] = []
+    for p in sorted(ports, key=lambda p: (p.private_port, p.ip, p.public_port, p.type)):
+        key = p.type
+        if p.ip:
+            if p.public_port != p.private_port:
+                host = f"[{p.ip}]" if ":" in p.ip else p.ip
+                mappings.append(f"{host}:{p.public_port}->{p.private_port}/{p.type}")
+                continue
+            key = f"{p.ip}/{p.type}"
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [p.private_port, p.private_port]
+        elif p.private_port == group[1] + 1:
+            group[1] = p.private_port
+        else:
+            result.append(_port_group(key, *group))
+            groups[key] = [p.private_port, p.private_port]
+    result += [_port_group(key, *g) for key, g in groups.items()]
+    return ", ".join(result + mappings)
+
+
+def _port_group(key: str, first: int, last: int) -> str:
+    ip, _, kind = key.rpartition("/")
+    group = str(first) if first == last else f"{first}-{last}"
+    if ip:
+        group = f"{ip}:{group}->{group}"
+    return f"{group}/{kind}"
 
 
 def status(ctr: Container, now: float) -> str:
@@ -108,7 +141,7 @@ def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc:
             "Command": go_quote(ellipsis(cmd, 20) if trunc else cmd),
             "RunningFor": human_duration(now - parse_rfc3339_ns(c.created) // 1_000_000_000) + " ago",
             "Status": status(c, now),
-            "Ports": ", ".join(c.ports) if c.running else "",
+            "Ports": displayable_ports(c.ports),
             "Names": c.name,
         }
         rows.append((c, cells))

@@ -20,7 +20,7 @@ from ..errors import AnalyzerError, EvidenceError
 from ..gotime import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, is_digest, is_hex64)
-from ..model import Container, Diagnostic, Image, Layer, Mount, Reference, Store, Volume
+from ..model import Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume
 from ._root import JSON_LIMIT, EvidenceRoot
 
 _LAYER_FILES = ("diff", "size", "cache-id", "parent")
@@ -241,7 +241,7 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
     state = cfg.get("State") or {}
     user = cfg.get("Config") or {}
     health = (state.get("Health") or {}).get("Status") if state.get("Health") else None
-    ports = tuple(sorted((user.get("ExposedPorts") or {}).keys()))
+    ports = _ports((cfg.get("NetworkSettings") or {}).get("Ports") or {})
     return Container(
         id=ContainerID(cfg["ID"]), name=(cfg.get("Name") or "").lstrip("/"),
         image_id=ImageID(cfg.get("Image") or ""), image=user.get("Image") or "",
@@ -255,6 +255,24 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
         mounts=tuple((cfg.get("MountPoints") or {}).values()),
         networks=tuple(((cfg.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
         source=rel)
+
+
+def _ports(settings: dict[str, Any]) -> tuple[Port, ...]:
+    # moby v20.10 container/view.go: a port with no binding is listed once, exposed
+    # only; each binding of a bound one is listed with its host address and port.
+    out: list[Port] = []
+    for key, bindings in settings.items():
+        port, _, proto = key.partition("/")
+        if not port.isdigit():
+            continue
+        if not bindings:
+            out.append(Port(int(port), proto or "tcp"))
+            continue
+        for binding in bindings:
+            host = str((binding or {}).get("HostPort") or "0")
+            out.append(Port(int(port), proto or "tcp",
+                            int(host) if host.isdigit() else 0, (binding or {}).get("HostIp") or ""))
+    return tuple(out)
 
 
 def _unix_ns(created: object) -> int:
