@@ -400,6 +400,9 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
     except DaemonError as exc:
         daemon_error(exc)
     files = StoreFiles(root, store.driver)
+    if not getattr(root, "has_xattrs", True):
+        warn(f"{root.path}: the archive records no extended attributes (made without "
+             "--xattrs): xattrs and overlay opaque flags are not compared")
     bar = None
     if not quiet and sys.stderr.isatty():
         chains = {c for i in (ids or store.images) for c in _chain_of(store, i)} if ids else store.layers

@@ -111,6 +111,7 @@ def extract(tar: bytes) -> Disk:
 class FakeLayerFiles:
     """The LayerFiles protocol over a tar-split and a Disk."""
     unsupported = None
+    xattrs_known = True
     tar_split_path = "image/overlay2/layerdb/sha256/x/tar-split.json.gz"
 
     def __init__(self, tar_split: bytes | None, disk: Disk | None):

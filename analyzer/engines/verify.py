@@ -108,6 +108,7 @@ TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | Non
 
 class LayerFilesLike(Protocol):
     present: bool                     # the layer's directory exists
+    xattrs_known: bool                # False: the evidence records none (a tar made without --xattrs)
     unsupported: str | None           # why this driver's layers cannot be read, if so
     tar_split_path: str
 
@@ -413,10 +414,11 @@ class _LayerCheck:
         diffs = _difference(header, disk, want)
         if want == stat_mod.S_IFLNK and header.linkname != (link := self.files.readlink(path)):
             diffs.append(f"link target want={header.linkname!r} got={link!r}")
-        want_xattrs = {**header.xattrs, OPAQUE_XATTR: b"y"} if opaque else header.xattrs
-        xattrs = _xattr_difference(want_xattrs, self.disk_xattrs(path))
-        if xattrs:
-            diffs.append(xattrs)
+        if self.files.xattrs_known:
+            want_xattrs = {**header.xattrs, OPAQUE_XATTR: b"y"} if opaque else header.xattrs
+            xattrs = _xattr_difference(want_xattrs, self.disk_xattrs(path))
+            if xattrs:
+                diffs.append(xattrs)
         return "; ".join(diffs) or None
 
     def disk_xattrs(self, path: str) -> Mapping[str, bytes]:
@@ -444,7 +446,8 @@ class _LayerCheck:
             # skips: only the opaque flag is the layer's.
             if not stat_mod.S_ISDIR(disk.mode):
                 self.flag(path, META, f"want=directory got={_kind(disk.mode)}")
-            elif opaque and self.disk_xattrs(path).get(OPAQUE_XATTR) != b"y":
+            elif (opaque and self.files.xattrs_known
+                  and self.disk_xattrs(path).get(OPAQUE_XATTR) != b"y"):
                 self.flag(path, META, "opaque directory lost trusted.overlay.opaque=y")
         else:
             self.compare(path, header, disk, opaque=opaque)

@@ -425,6 +425,10 @@ class DirectoryRoot(EvidenceRoot):
         finally:
             os.close(fd)
 
+    def content(self, rel: str) -> tuple[int, int, int]:
+        """(fd, offset, length) of a regular file's bytes (length -1: to its end)."""
+        return self.open_fd(rel), 0, -1
+
     def subroot(self, rel: str) -> "DirectoryRoot | None":
         """A root of its own at directory rel (None if absent), reached without links.
 
@@ -484,6 +488,8 @@ class _Member:
     stat: Stat
     linkname: str
     data: bytes | None
+    xattrs: dict[str, bytes] | None = None
+    hardlink: str | None = None       # the member a tar hard link names
 
 
 class ArchiveRoot(EvidenceRoot):
@@ -502,6 +508,10 @@ class ArchiveRoot(EvidenceRoot):
 
     def __init__(self, path: str, keep_limit: int = JSON_LIMIT):
         self.path = path
+        # Whether the archive records extended attributes at all (tar --xattrs, PAX
+        # SCHILY.xattr.*): without them, none can be compared.
+        self.has_xattrs = False
+        self._spool: _Spool | None = None
         self._members: dict[str, _Member] = {"": _Member(_dir_stat(0), "", None)}
         self._children: dict[str, set[str]] = {"": set()}
         try:
@@ -535,14 +545,17 @@ class ArchiveRoot(EvidenceRoot):
         else:
             mode |= stat_mod.S_IFREG
         size = info.size if info.isreg() else 0
+        xattrs = {k[len(_PAX_XATTR):]: v.encode("utf-8", "surrogateescape")
+                  for k, v in info.pax_headers.items() if k.startswith(_PAX_XATTR)}
+        self.has_xattrs = self.has_xattrs or bool(xattrs)
         if info.islnk():
             target = "/".join(_split(info.linkname))
             other = self._members.get(target)
             if other is not None:
                 st = other.stat
-                other.stat = Stat(st.mode, st.size, st.allocated, st.ino, st.dev,
-                                  st.nlink + 1, st.uid, st.gid, st.mtime_ns)
-                self._members[rel] = _Member(other.stat, "", other.data)
+                other.stat = st._replace(nlink=st.nlink + 1)
+                self._members[rel] = _Member(other.stat, "", other.data, other.xattrs,
+                                             other.hardlink or target)
                 self._link_child(rel)
                 return
         allocated = (size + 4095) // 4096 * 4096
@@ -550,9 +563,10 @@ class ArchiveRoot(EvidenceRoot):
             allocated = 4096
         elif info.issym() and len(info.linkname.encode()) >= 60:
             allocated = 4096          # ext4 keeps targets under 60 bytes in the inode
+        rdev = os.makedev(info.devmajor, info.devminor) if info.ischr() or info.isblk() else 0
         st = Stat(mode, size, allocated, ino, 0, 1, info.uid, info.gid,
-                  int(info.mtime) * 1_000_000_000)
-        self._members[rel] = _Member(st, info.linkname if info.issym() else "", data)
+                  int(info.mtime) * 1_000_000_000, rdev)
+        self._members[rel] = _Member(st, info.linkname if info.issym() else "", data, xattrs)
         self._link_child(rel)
 
     def _link_child(self, rel: str) -> None:
@@ -597,6 +611,38 @@ class ArchiveRoot(EvidenceRoot):
         m = self._get(rel)
         return m.linkname if m is not None and m.stat.is_link else None
 
+    def xattrs(self, rel: str) -> dict[str, bytes] | None:
+        m = self._get(rel)
+        return None if m is None else dict(m.xattrs or {})
+
+    def subroot(self, rel: str) -> _ArchiveDir | None:
+        m = self._get(rel)
+        if m is None or not m.stat.is_dir:
+            return None
+        return _ArchiveDir(self, "/".join(_split(rel)))
+
+    def spool(self, under: tuple[str, ...]) -> None:
+        """Copy the contents of every regular file below these directories, in one pass."""
+        prefixes = tuple("/".join(_split(u)) + "/" for u in under)
+        self._spool = _Spool(self, prefixes)
+
+    def content(self, rel: str) -> tuple[int, int, int]:
+        key = "/".join(_split(rel))
+        m = self._members.get(key)
+        if m is None or not m.stat.is_reg:
+            raise EvidenceError(rel, "not a regular file")
+        if m.data is not None:
+            # Kept from the first pass: hand it over through an anonymous file.
+            fd = os.memfd_create("analyze-member", os.MFD_CLOEXEC)
+            os.write(fd, m.data)
+            return fd, 0, len(m.data)
+        key = m.hardlink or key          # a hard link's bytes are spooled under its target
+        spool = self._spool
+        if spool is None or key not in spool.ranges:
+            raise EvidenceError(rel, "content not read from the archive")
+        offset, length = spool.ranges[key]
+        return os.dup(spool.file.fileno()), offset, length
+
     def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
         key = "/".join(_split(rel))
         m = self._members.get(key)
@@ -605,6 +651,73 @@ class ArchiveRoot(EvidenceRoot):
         yield rel, m.stat
         for name in self._children.get(key, ()):
             yield from self.walk(f"{key}/{name}" if key else name)
+
+
+_PAX_XATTR = "SCHILY.xattr."
+
+
+class _Spool:
+    """Layer contents copied out of the archive in one more streaming pass.
+
+    A compressed archive cannot seek, and tar-split wants files in its own order:
+    the contents go to an unnamed temporary file (never near the evidence), and
+    each is then read back by (offset, length).
+    """
+
+    def __init__(self, root: "ArchiveRoot", under: tuple[str, ...]):
+        import tempfile
+        self.file = tempfile.TemporaryFile(prefix="analyze-spool-")
+        self.ranges: dict[str, tuple[int, int]] = {}
+        offset = 0
+        try:
+            with _open_tar_stream(root.path) as tf:
+                for info in tf:
+                    rel = "/".join(_split(info.name))
+                    if not info.isreg() or not rel.startswith(under):
+                        continue
+                    fobj = tf.extractfile(info)
+                    if fobj is None:
+                        continue
+                    start = offset
+                    while chunk := fobj.read(1 << 20):
+                        self.file.write(chunk)
+                        offset += len(chunk)
+                    self.ranges[rel] = (start, offset - start)
+            self.file.flush()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise EvidenceError(root.path, f"cannot read archive: {exc}") from None
+
+
+class _ArchiveDir:
+    """One directory of an archive root, with the interface verify reads a layer by."""
+
+    def __init__(self, root: "ArchiveRoot", prefix: str):
+        self._root = root
+        self._prefix = prefix
+
+    def _rel(self, path: str) -> str:
+        return f"{self._prefix}/{path}" if path else self._prefix
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        cut = len(self._prefix)
+        for path, st in self._root.walk(self._rel(rel)):
+            yield path[cut:], st
+
+    def lstat(self, path: str) -> Stat | None:
+        return self._root.lstat(self._rel(path))
+
+    def readlink(self, path: str) -> str | None:
+        return self._root.readlink(self._rel(path))
+
+    def xattrs(self, path: str) -> dict[str, bytes] | None:
+        return self._root.xattrs(self._rel(path))
+
+    def content(self, path: str) -> tuple[int, int, int]:
+        """(fd, offset, length) of a regular file's bytes; the caller closes the fd."""
+        return self._root.content(self._rel(path))
+
+    def close(self) -> None:
+        pass
 
 
 def _dir_stat(ino: int) -> Stat:

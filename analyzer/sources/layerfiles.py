@@ -48,6 +48,9 @@ class LayerFiles:
             with lock:
                 self._files = root.subroot(self.diff_path)
         self.present = self._files is not None
+        # An archive made without --xattrs records none: then none can be compared.
+        self.xattrs_known = getattr(root, "has_xattrs", True)
+        self._xattrs_from_fd = isinstance(root, DirectoryRoot)
         self.tar_split_path = f"{layer.source}/{TAR_SPLIT}"
 
     def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
@@ -56,13 +59,14 @@ class LayerFiles:
         with self._lock:
             if self._root.lstat(self.tar_split_path) is None:
                 return None
-            fd = self._root.open_fd(self.tar_split_path)
-        return self._members(fd)
+            fd, offset, length = self._root.content(self.tar_split_path)
+        return self._members(fd, offset, length)
 
-    def _members(self, fd: int) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
+    def _members(self, fd: int, offset: int, length: int
+                 ) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
         headers = HeaderReader()
         try:
-            for run, entry in iter_runs(_chunks(fd), self.tar_split_path):
+            for run, entry in iter_runs(_chunks(fd, offset, length), self.tar_split_path):
                 if entry is None:
                     yield run, None, None
                     continue
@@ -96,9 +100,11 @@ class LayerFiles:
         """
         files = self._files
         assert files is not None
-        fd = files.open_fd(path)
+        fd, offset, length = files.content(path)
         try:
-            crc, nread = digest.hash_fd(fd, 0, -1, sha)
+            crc, nread = digest.hash_fd(fd, offset, length, sha)
+            if not self._xattrs_from_fd:
+                return crc, nread, files.xattrs(path) or {}
             names = os.listxattr(fd)
             return crc, nread, {n: os.getxattr(fd, n) for n in names} if names else {}
         except OSError as exc:
@@ -112,10 +118,10 @@ class LayerFiles:
             self._files = None
 
 
-def _chunks(fd: int) -> Iterator[bytes]:
-    offset = 0
-    while True:
-        chunk = os.pread(fd, _CHUNK, offset)
+def _chunks(fd: int, offset: int = 0, length: int = -1) -> Iterator[bytes]:
+    end = None if length < 0 else offset + length
+    while end is None or offset < end:
+        chunk = os.pread(fd, _CHUNK if end is None else min(_CHUNK, end - offset), offset)
         if not chunk:
             return
         offset += len(chunk)
@@ -126,14 +132,12 @@ class StoreFiles:
     """The image and layer store files verify reads, from a directory data root."""
 
     def __init__(self, root: EvidenceRoot, driver: str):
-        if not isinstance(root, DirectoryRoot):
-            raise EvidenceError(root.path, "verify reads a data root directory, not an archive; "
-                                           "extract it first")
         self._root = root
         self._driver = driver
         self._base = f"image/{driver}"
         self._lock = threading.Lock()
         self._by_diff: dict[str, list[str]] | None = None
+        self._spooled = False
 
     def image_ids(self) -> list[ImageID]:
         """Every image the image store holds a config for, loadable or not."""
@@ -179,4 +183,11 @@ class StoreFiles:
             return self._by_diff
 
     def layer(self, layer: Layer) -> LayerFiles:
+        spool = getattr(self._root, "spool", None)
+        if spool is not None:
+            with self._lock:
+                if not self._spooled:
+                    # An archive streams once more: every layer's files, into a spool.
+                    spool((self._driver,))
+                    self._spooled = True
         return LayerFiles(self._root, layer, self._lock, self._driver)
