@@ -503,8 +503,18 @@ class ArchiveRoot(EvidenceRoot):
     kind = "archive"
     usage_is_estimate = True
 
-    # Layer and volume contents are not needed to build the model.
-    _CONTENT_DIRS = ("/diff/", "/_data/", "/rootfs/")
+    # Layer, volume and blob contents and container logs are not needed to build the
+    # model; keeping them would put a host's worth of logs in memory.
+    _CONTENT_DIRS = ("/diff/", "/_data/", "/rootfs/", "/merged/", "/work/", "/blobs/")
+    _CONTAINER_FILES = ("config.v2.json", "hostconfig.json")
+
+    @classmethod
+    def _keeps(cls, rel: str) -> bool:
+        if any(d in f"/{rel}" for d in cls._CONTENT_DIRS):
+            return False
+        if rel.startswith("containers/"):
+            return rel.rpartition("/")[2] in cls._CONTAINER_FILES
+        return True
 
     def __init__(self, path: str, keep_limit: int = JSON_LIMIT):
         self.path = path
@@ -520,8 +530,7 @@ class ArchiveRoot(EvidenceRoot):
                 for info in tf:
                     rel = "/".join(_split(info.name))
                     ino += 1
-                    keep = info.isreg() and info.size <= keep_limit and not any(
-                        d in f"/{rel}" for d in self._CONTENT_DIRS)
+                    keep = info.isreg() and info.size <= keep_limit and self._keeps(rel)
                     data = None
                     if keep:
                         fobj = tf.extractfile(info)
