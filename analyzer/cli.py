@@ -214,10 +214,6 @@ def df_command(ctx: Context, verbose: bool) -> None:
     click.echo(text, nl=False)
 
 
-def _build_cache_holds(store: Store) -> frozenset:
-    return store.build_cache_holds
-
-
 def _price(ctx: Context, plan):
     """The plan's bytes, measured on the evidence."""
     from .engines.reclaim import price, repositories_json_size
@@ -253,7 +249,7 @@ def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...
     from .engines.rmi import format_rm, plan_rmi
     root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
-                    build_cache_holds=_build_cache_holds(store))
+                    build_cache_holds=store.build_cache_holds)
     out, err, code = format_rm(plan, force)
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)
@@ -281,7 +277,7 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     from .render.reclaim import render_reclaim
     root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
-                    build_cache_holds=_build_cache_holds(store))
+                    build_cache_holds=store.build_cache_holds)
     result = _price(ctx, plan)
     pool = None
     if store.driver == "devicemapper":
@@ -314,7 +310,7 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     root, store = ctx.load_with_build_cache()
     try:
         plan, records, space = plan_prune(store, all_images, pairs, ctx.now,
-                                          build_cache_holds=_build_cache_holds(store))
+                                          build_cache_holds=store.build_cache_holds)
     except DaemonError as exc:
         daemon_error(exc)
     if as_json:
