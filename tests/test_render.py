@@ -43,3 +43,18 @@ def test_quote_ellipsis_and_table():
     assert render_table(["REPOSITORY", "TAG"], []) == "REPOSITORY   TAG\n"
     assert render_table(["A", "B", "C"], [["x", "yy", "z"]]) == \
         "A         B         C\nx         yy        z\n"
+
+
+def test_history_times_without_human_are_rfc3339_in_the_local_zone(monkeypatch):
+    import time
+    from analyzer.render.history import rfc3339_local
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    assert rfc3339_local(1704164645) == "2024-01-02T03:04:05Z"
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        assert rfc3339_local(1704164645) == "2024-01-02T04:04:05+01:00"
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
