@@ -299,21 +299,6 @@ def test_values_as_go_unmarshals_them() -> None:
 
 # -- the real daemon ---------------------------------------------------------------------
 
-class RestartableDaemon(Daemon):
-    """A Daemon that can stop and start again on the same data root."""
-
-    def restart(self) -> None:
-        argv = list(self.proc.args)
-        self._stop_processes()
-        log = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
-        self._wait_ready()
-
-
 def system_df(d: Daemon) -> list[dict]:
     """``GET /system/df``'s BuildCache, straight from the daemon's API."""
     class UnixConnection(http.client.HTTPConnection):
@@ -381,7 +366,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     tmp = tmp_path_factory.mktemp("buildkit")
     rng = Random(4242)
     bb = busybox_layer()
-    with RestartableDaemon() as d:
+    with Daemon() as d:
         d.run("load", input=save_archive([
             ImageSpec([bb], datetime(2024, 1, 1, tzinfo=timezone.utc), ["base:1"]),
             ImageSpec([bb, synthetic_layer(rng, "opt/extra", 4, (500, 3000))],

@@ -231,17 +231,27 @@ class Daemon:
             argv += ["--registry-mirror", self.registry_mirror]
         for reg in self.insecure_registries:
             argv += ["--insecure-registry", reg]
-        log = open(self.log_path, "wb")
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
+        self._spawn(argv, "wb")
         try:
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
+
+    def restart(self) -> None:
+        """Stop dockerd and start it again on the same data root (its log goes on)."""
+        argv = list(self.proc.args)
+        self._stop_processes()
+        self._spawn(argv, "ab")
+        self._wait_ready()
+
+    def _spawn(self, argv: list[str], log_mode: str) -> None:
+        log = open(self.log_path, log_mode)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
