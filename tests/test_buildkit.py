@@ -13,7 +13,6 @@ import http.client
 import json
 import re
 import socket
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
