@@ -10,16 +10,14 @@ from ..model import Image, Store
 from ._root import EvidenceRoot
 from .containerd import blob_path
 from .overlay2 import diff_dir, layer_paths
-from .usage import directory_size, inode_usage
+from .usage import InodeUsage, directory_size, inode_usage
 
 
 def layer_allocated(root: EvidenceRoot, store: Store, image: Image) -> dict[ChainID, int]:
     """Allocated bytes of each layer of an image: its driver directory and layer store entry."""
-    out: dict[ChainID, int] = {}
-    for layer in store.chain(image.top_layer):
-        paths = layer_paths(root, store.driver, layer.cache_id) + [layer.source]
-        out[layer.chain_id] = inode_usage(root, paths).total_bytes()
-    return out
+    meter = RemovalMeter(root, store)
+    return {layer.chain_id: meter.layer_bytes(layer.chain_id)
+            for layer in store.chain(image.top_layer)}
 
 
 def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
@@ -50,15 +48,16 @@ class RemovalMeter:
     def __init__(self, root: EvidenceRoot, store: Store):
         self.root = root
         self.store = store
-        self._paths: dict[ChainID, list[str]] = {}
+        # Each layer's tree is walked once, whether it is priced alone or with others.
+        self._layers: dict[ChainID, InodeUsage] = {}
 
-    def layer_paths(self, chain_id: ChainID) -> list[str]:
-        paths = self._paths.get(chain_id)
-        if paths is None:
+    def _layer(self, chain_id: ChainID) -> InodeUsage:
+        usage = self._layers.get(chain_id)
+        if usage is None:
             layer = self.store.layers[chain_id]
-            paths = self._paths[chain_id] = \
-                layer_paths(self.root, self.store.driver, layer.cache_id) + [layer.source]
-        return paths
+            paths = layer_paths(self.root, self.store.driver, layer.cache_id) + [layer.source]
+            usage = self._layers[chain_id] = inode_usage(self.root, paths)
+        return usage
 
     def image_paths(self, image_id: str) -> list[str]:
         hexid = hex_part(image_id)
@@ -66,14 +65,15 @@ class RemovalMeter:
         return [f"{base}/content/sha256/{hexid}", f"{base}/metadata/sha256/{hexid}"]
 
     def layer_bytes(self, chain_id: ChainID) -> int:
-        return inode_usage(self.root, self.layer_paths(chain_id)).total_bytes()
+        return self._layer(chain_id).total_bytes()
 
     def freed_bytes(self, chain_ids, image_ids, blobs=()) -> int:
         """Allocated bytes that go with these layers, images and containerd blobs together."""
-        paths = [p for c in chain_ids for p in self.layer_paths(c)]
-        paths += [p for i in image_ids for p in self.image_paths(i)]
-        paths += [blob_path(d) for d in blobs]
-        return inode_usage(self.root, paths).freed_bytes()
+        paths = [p for i in image_ids for p in self.image_paths(i)]
+        usage = inode_usage(self.root, paths + [blob_path(d) for d in blobs])
+        for chain_id in chain_ids:
+            usage.merge(self._layer(chain_id))
+        return usage.freed_bytes()
 
     def repositories_delta(self, new_size: int) -> int:
         """Allocated bytes repositories.json loses when rewritten at new_size bytes."""

@@ -53,6 +53,14 @@ class InodeUsage:
                 if st.is_dir:
                     self.is_dir.add(key)
 
+    def merge(self, other: "InodeUsage") -> None:
+        """Add another measurement: links found in both count for both."""
+        self.allocated.update(other.allocated)
+        self.nlink.update(other.nlink)
+        self.is_dir |= other.is_dir
+        for key, count in other.links.items():
+            self.links[key] = self.links.get(key, 0) + count
+
     def freed_bytes(self) -> int:
         """Bytes that go when every path added goes: hard-linked files only with all links."""
         return sum(size for key, size in self.allocated.items()
