@@ -46,3 +46,37 @@ def thin_features() -> dict[str, bool]:
 
 def thin_set_portable(portable: bool, /) -> None:
     """Force the table CRC-32C (tests, benchmarks)."""
+
+# The path index of a layer directory, for verify (twin: analyzer._pathindex_py, keyed on
+# the exact path bytes). Paths are bytes, relative, "" for the top, "/" between names.
+
+class PathIndex:
+    """Paths with what lstat said of each and an "expected" mark, keyed by a keyed 128-bit
+    hash of the path: ~75 bytes a path with stats, ~28 without; names are not kept. One
+    thread at a time."""
+
+    def __init__(self, key: Buffer, stats: bool = True) -> None:
+        """key: 16 random bytes (ValueError otherwise); stats: keep an lstat per path."""
+    def __len__(self) -> int: ...
+    def add(self, path: bytes, st: tuple[int, ...] | None = None) -> bool:
+        """Add path with st = (mode, uid, gid, size, dev, ino, nlink, rdev), required with
+        stats and refused without (ValueError); False, changing nothing, if it was there."""
+    def get(self, path: bytes) -> tuple[int, ...] | None:
+        """The st path was added with, or None; ValueError on an index without stats."""
+    def __contains__(self, path: bytes) -> bool: ...
+    def expect(self, path: bytes) -> None:
+        """Mark path and its ancestors up to "" expected, stopping at one already marked;
+        those not in the index are passed over."""
+    def expected(self, path: bytes) -> bool:
+        """True if path is in the index and marked."""
+    @property
+    def unexpected(self) -> int:
+        """How many paths are not marked."""
+
+def walk_index(index: PathIndex, dir_fd: int) -> list[tuple[bytes, int]]:
+    """Add dir_fd's directory ("") and everything below it, links never followed, without
+    the GIL; returns (path, errno) of the directories that could not be opened or read
+    (their entries are left out)."""
+
+def walk_set_portable(portable: bool, /) -> None:
+    """Native backend only: walk one name at a time as without openat2 (tests)."""

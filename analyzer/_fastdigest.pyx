@@ -322,3 +322,185 @@ def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
         free(lens)
         free(errs)
         free(arena.data)
+
+
+# -- the path index of a layer directory, for verify (_csrc/pathindex.c) -----------------
+# Twin: analyzer/_pathindex_py.py, whose behaviour is the spec.
+
+from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
+from libc.errno cimport ENOMEM, EOVERFLOW
+from libc.string cimport memset
+
+cdef extern from "pathindex.h" nogil:
+    enum: PI_KEY_SIZE
+    enum: PI_MAX_ENTRIES
+    ctypedef struct pi_stats:
+        uint64_t size, dev, ino, rdev
+        uint32_t mode, uid, gid, nlink
+    ctypedef struct pi_allocator:
+        void *(*malloc)(size_t) noexcept nogil
+        void *(*calloc)(size_t, size_t) noexcept nogil
+        void *(*realloc)(void *, size_t) noexcept nogil
+        void (*free)(void *) noexcept nogil
+    ctypedef struct pi_index:
+        pass
+    ctypedef struct pi_error:
+        size_t offset, len
+        int err
+    ctypedef struct pi_errors:
+        pi_error *items
+        size_t n
+        uint8_t *paths
+
+    void pi_set_allocator(const pi_allocator *mem)
+    void pi_walk_setup(int portable)
+    pi_index *pi_new(const uint8_t *key, int with_stats)
+    void pi_free(pi_index *ix)
+    int pi_has_stats(const pi_index *ix)
+    uint64_t pi_len(const pi_index *ix)
+    uint64_t pi_unexpected(const pi_index *ix)
+    int pi_add(pi_index *ix, const uint8_t *path, size_t len, const pi_stats *st)
+    int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
+    void pi_expect(pi_index *ix, const uint8_t *path, size_t len)
+    int pi_expected(const pi_index *ix, const uint8_t *path, size_t len)
+    void pi_errors_free(pi_errors *e)
+    int pi_walk(pi_index *ix, int dir_fd, pi_errors *errors)
+
+# The raw domain needs no GIL (walks allocate without it) and tracemalloc sees it.
+cdef pi_allocator raw_mem
+raw_mem.malloc = PyMem_RawMalloc
+raw_mem.calloc = PyMem_RawCalloc
+raw_mem.realloc = PyMem_RawRealloc
+raw_mem.free = PyMem_RawFree
+pi_set_allocator(&raw_mem)
+pi_walk_setup(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
+
+
+def walk_set_portable(bint portable, /):
+    """Walk opening one name at a time as without openat2 (True), or with openat2 where
+    the kernel has it (False). Tests only; not while a walk runs."""
+    pi_walk_setup(portable)
+
+
+cdef int check_added(int rc) except -1:
+    if rc == -ENOMEM:
+        raise MemoryError()
+    if rc == -EOVERFLOW:
+        raise OverflowError(f"a PathIndex holds at most {PI_MAX_ENTRIES} paths")
+    return rc
+
+
+cdef int stats_from(object st, pi_stats *out) except -1:
+    # the twin's order; a value out of its C type is an OverflowError
+    out.mode = int(st[0])
+    out.uid = int(st[1])
+    out.gid = int(st[2])
+    out.size = int(st[3])
+    out.dev = int(st[4])
+    out.ino = int(st[5])
+    out.nlink = int(st[6])
+    out.rdev = int(st[7])
+    return 0
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class PathIndex:
+    """Paths (bytes, relative, "" for the top) with what lstat said of each, and a mark
+    for the ones the layer is expected to hold. See _fastdigest.pyi."""
+
+    cdef pi_index *ix
+    # Set while walk_index fills it without the GIL: a second thread gets an error, not a
+    # table that moves under it.
+    cdef bint busy
+
+    def __init__(self, key not None, bint stats=True):
+        cdef const uint8_t[::1] k = key
+        cdef pi_index *ix
+        if k.shape[0] != PI_KEY_SIZE:
+            raise ValueError(f"key must be {PI_KEY_SIZE} bytes")
+        if self.busy:
+            raise RuntimeError("PathIndex object is in use by another thread")
+        ix = pi_new(&k[0], stats)
+        if ix == NULL:
+            raise MemoryError()
+        pi_free(self.ix)
+        self.ix = ix
+
+    def __dealloc__(self):
+        pi_free(self.ix)
+
+    cdef pi_index *live(self) except NULL:
+        if self.busy:
+            raise RuntimeError("PathIndex object is in use by another thread")
+        if self.ix == NULL:
+            raise RuntimeError("PathIndex.__init__ was not called")
+        return self.ix
+
+    def __len__(self):
+        return pi_len(self.live())
+
+    def add(self, bytes path not None, st=None):
+        cdef pi_index *ix = self.live()
+        cdef pi_stats stats
+        if pi_has_stats(ix) != (st is not None):
+            raise ValueError("stats are required by an index with stats, refused by one without")
+        if st is None:
+            return check_added(pi_add(ix, path, len(path), NULL)) == 1
+        if len(st) != 8:
+            raise ValueError("st is (mode, uid, gid, size, dev, ino, nlink, rdev)")
+        try:
+            stats_from(st, &stats)
+        except Exception:
+            # The twin finds a path present before it converts st.
+            if pi_get(ix, path, len(path), NULL):
+                return False
+            raise
+        return check_added(pi_add(ix, path, len(path), &stats)) == 1
+
+    def get(self, bytes path not None):
+        cdef pi_index *ix = self.live()
+        cdef pi_stats s
+        if not pi_has_stats(ix):
+            raise ValueError("this index keeps no stats")
+        if not pi_get(ix, path, len(path), &s):
+            return None
+        return (s.mode, s.uid, s.gid, s.size, s.dev, s.ino, s.nlink, s.rdev)
+
+    def __contains__(self, bytes path not None):
+        return bool(pi_get(self.live(), path, len(path), NULL))
+
+    def expect(self, bytes path not None):
+        pi_expect(self.live(), path, len(path))
+
+    def expected(self, bytes path not None):
+        return bool(pi_expected(self.live(), path, len(path)))
+
+    @property
+    def unexpected(self):
+        return pi_unexpected(self.live())
+
+
+def walk_index(PathIndex index not None, int dir_fd):
+    """Add dir_fd's directory ("") and everything below it, without the GIL; returns
+    (path, errno) of the directories that could not be opened or read."""
+    cdef pi_index *ix = index.live()
+    cdef pi_errors errors
+    cdef int rc
+    cdef size_t i
+    if not pi_has_stats(ix):
+        raise ValueError("stats are required by an index with stats, refused by one without")
+    memset(&errors, 0, sizeof(errors))
+    index.busy = True
+    with nogil:
+        rc = pi_walk(ix, dir_fd, &errors)
+    index.busy = False
+    try:
+        if rc > 0:
+            raise OSError(rc, os.strerror(rc))
+        check_added(rc)
+        return [((<char *>errors.paths)[errors.items[i].offset:
+                                         errors.items[i].offset + errors.items[i].len],
+                 errors.items[i].err) for i in range(errors.n)]
+    finally:
+        pi_errors_free(&errors)

@@ -39,3 +39,10 @@ if BACKEND == "native":
 else:
     from analyzer._thin_py import crc32c, thin_count_eq, thin_keys_ok, thin_mark, thin_tally
 __all__ += ["crc32c", "thin_count_eq", "thin_keys_ok", "thin_mark", "thin_tally"]
+
+# The compact path index verify keeps a layer's directory in (twin: _pathindex_py).
+if BACKEND == "native":
+    from analyzer._fastdigest import PathIndex, walk_index
+else:
+    from analyzer._pathindex_py import PathIndex, walk_index
+__all__ += ["PathIndex", "walk_index"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import io
+import os
 import stat
 import tarfile
 from dataclasses import dataclass, field, replace
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.digest import crc64_iso
+from analyzer.digest import PathIndex, crc64_iso
 from analyzer.engines import verify as V
 from analyzer.errors import EvidenceError
 from analyzer.ids import ChainID, DiffID, ImageID, chain_id_from_parent, digest_of
 from analyzer.model import Image, Layer, Store
+from analyzer.sources.layerfiles import DiskIndex
 from analyzer.sources.tarsplit import HeaderReader, clean_name, iter_runs
 from tests.test_tarsplit import disassemble, pack
 
@@ -134,8 +136,13 @@ class FakeLayerFiles:
                     header = str(exc)
             yield run, entry, header
 
-    def entries(self):
-        return dict(self.disk.entries)
+    def index(self):
+        entries = dict(self.disk.entries)
+        index = PathIndex(os.urandom(16))
+        for path, e in entries.items():
+            index.add(os.fsencode(path), (e.mode, e.uid, e.gid, e.size, e.dev, e.ino, e.nlink,
+                                          e.rdev))
+        return DiskIndex(index, lambda: ((path, e.mode) for path, e in entries.items()))
 
     def readlink(self, path):
         return self.disk.links.get(path)

@@ -103,6 +103,15 @@ class DiskEntryLike(Protocol):
     rdev: int
 
 
+class DiskIndexLike(Protocol):
+    """A layer directory's entries by path ("" for its root), and which the layer accounts for."""
+    def get(self, path: str) -> DiskEntryLike | None: ...
+    def expect(self, path: str) -> None:
+        """The layer accounts for path and, having extracted it, for its parents."""
+    def unexpected(self) -> Iterator[tuple[str, int]]:
+        """(path, mode) of every entry nothing expected."""
+
+
 TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | None"]
 
 
@@ -113,7 +122,7 @@ class LayerFilesLike(Protocol):
     tar_split_path: str
 
     def tar_split(self) -> Iterator[TarSplitMember] | None: ...
-    def entries(self) -> Mapping[str, DiskEntryLike]: ...
+    def index(self) -> DiskIndexLike: ...
     def readlink(self, path: str) -> str | None: ...
     def xattrs(self, path: str) -> Mapping[str, bytes]: ...
     def hash_file(self, path: str, sha: Sha256) -> tuple[int, int, Mapping[str, bytes]]: ...
@@ -271,17 +280,23 @@ def _kind(mode: int) -> str:
 
 @dataclass
 class _LayerCheck:
-    """One layer's walk through its tar-split, collecting bad files."""
+    """One layer's walk through its tar-split, collecting bad files.
+
+    Memory grows with the files of the layer only through the disk index (compact, see
+    sources/layerfiles.py): members are judged as they stream by, and what waits for the
+    end (opaque directories, hard-link groups, suspects) is a few entries per layer.
+    """
     files: LayerFilesLike
     progress: Progress | None
-    disk: Mapping[str, DiskEntryLike] = field(default_factory=dict)
+    disk: DiskIndexLike
     sha: Sha256 = field(default_factory=Sha256)
     hashed: int = 0
     checked: int = 0
     bad: dict[str, BadFile] = field(default_factory=dict)
-    known: set[str] = field(default_factory=lambda: {""})
-    dirs: dict[str, TarHeaderLike | None] = field(default_factory=dict)
+    # Directories an opaque whiteout names, and those of tar-split's directories that
+    # carry the opaque flag on disk: the two must be the same.
     opaque: set[str] = field(default_factory=set)
+    disk_opaque: set[str] = field(default_factory=set)
     # Extraction chmods and chowns a hard link's target through the link (moby
     # handleLChmod), so a target's metadata is judged at the end against the last
     # header of its group: the regular files that differ from their own header, and
@@ -316,23 +331,24 @@ class _LayerCheck:
             header = None
         if header is not None and header.typeflag == TYPE_GLOBAL:
             return                         # a PAX global header: nothing is extracted
+        disk = self.disk.get(path)
         if entry.size > 0:
-            self.content(path, entry)
+            self.content(path, entry, disk)
         if header is None or path.startswith("/.."):
-            self.known.add(path)
+            self.disk.expect(path)
             return
         base = path.rpartition("/")[2]
         if base == OPAQUE_WHITEOUT:
             self.opaque.add(_parent(path))
+            self.disk.expect(_parent(path))
         elif base.startswith(WHITEOUT_PREFIX):
             self.whiteout(path, base, header)
         else:
-            self.known.add(path)
-            self.metadata(path, header, entry.size)
+            self.disk.expect(path)
+            self.metadata(path, header, entry.size, disk)
 
-    def content(self, path: str, entry: FileEntryLike) -> None:
+    def content(self, path: str, entry: FileEntryLike, disk: DiskEntryLike | None) -> None:
         """Feed the file to the hash as assembly would, and judge it against its CRC."""
-        disk = self.disk.get(path)
         if path.startswith("/.."):
             self.flag(path, GONE, "path leads out of the layer")
             return
@@ -361,7 +377,7 @@ class _LayerCheck:
     def whiteout(self, path: str, base: str, header: TarHeaderLike) -> None:
         # moby overlayWhiteoutConverter.ConvertRead: mknod(<name>, S_IFCHR, 0), chown.
         target = f"{_parent(path)}/{base[len(WHITEOUT_PREFIX):]}".lstrip("/")
-        self.known.add(target)
+        self.disk.expect(target)
         disk = self.disk.get(target)
         if disk is None:
             self.flag(target, GONE, "whiteout (character device 0/0) is gone")
@@ -371,11 +387,10 @@ class _LayerCheck:
             self.flag(target, META, f"owner want={header.uid}:{header.gid} "
                                     f"got={disk.uid}:{disk.gid}")
 
-    def metadata(self, path: str, header: TarHeaderLike, size: int) -> None:
-        disk = self.disk.get(path)
-        if header.typeflag == "5":
-            self.dirs[path] = header       # judged at the end, with its opaque flag
-            return
+    def metadata(self, path: str, header: TarHeaderLike, size: int,
+                 disk: DiskEntryLike | None) -> None:
+        if path == "":
+            return                         # the layer's root: Unpack skips "."
         if disk is None:
             self.flag(path, GONE, f"{_header_kind(header)} is not in the layer")
             return
@@ -398,13 +413,13 @@ class _LayerCheck:
             self.flag(path, META, f"no longer a hard link to {target!r}")
 
     def compare(self, path: str, header: TarHeaderLike, disk: DiskEntryLike,
-                want_type: int | None = None, opaque: bool = False) -> None:
-        detail = self.difference(path, header, disk, want_type, opaque)
+                want_type: int | None = None) -> None:
+        detail = self.difference(path, header, disk, want_type)
         if detail:
             self.flag(path, META, detail)
 
     def difference(self, path: str, header: TarHeaderLike, disk: DiskEntryLike,
-                   want_type: int | None = None, opaque: bool = False) -> str | None:
+                   want_type: int | None = None) -> str | None:
         """How the entry differs from what extraction made of the header, or None."""
         want = want_type if want_type is not None else _FILE_TYPE.get(header.typeflag)
         if want is None:
@@ -415,8 +430,14 @@ class _LayerCheck:
         if want == stat_mod.S_IFLNK and header.linkname != (link := self.files.readlink(path)):
             diffs.append(f"link target want={header.linkname!r} got={link!r}")
         if self.files.xattrs_known:
-            want_xattrs = {**header.xattrs, OPAQUE_XATTR: b"y"} if opaque else header.xattrs
-            xattrs = _xattr_difference(want_xattrs, self.disk_xattrs(path))
+            got = self.disk_xattrs(path)
+            if (want == stat_mod.S_IFDIR and got.get(OPAQUE_XATTR) == b"y"
+                    and OPAQUE_XATTR not in header.xattrs):
+                # What an opaque whiteout makes, and one may come later in the stream:
+                # judged in finish.
+                self.disk_opaque.add(path)
+                got = {k: v for k, v in got.items() if k != OPAQUE_XATTR}
+            xattrs = _xattr_difference(header.xattrs, got)
             if xattrs:
                 diffs.append(xattrs)
         return "; ".join(diffs) or None
@@ -431,39 +452,24 @@ class _LayerCheck:
             if disk is not None:
                 header = self.link_last.get(path) or self.suspects[path]
                 self.compare(path, header, disk, stat_mod.S_IFREG)
-        for path in self.dirs.keys() | self.opaque:
-            self.directory(path, self.dirs.get(path))
-        self.added()
+        for path in self.opaque:
+            self.opaque_directory(path)
+        for path in self.disk_opaque - self.opaque:
+            self.flag(path, META, f"xattr {OPAQUE_XATTR} want=None got=b'y': "
+                                  "no opaque whiteout in the layer")
+        for path, mode in self.disk.unexpected():
+            self.flag(path, ADDED, f"{_kind(mode)} unknown to tar-split")
 
-    def directory(self, path: str, header: TarHeaderLike | None) -> None:
-        self.known.add(path)
+    def opaque_directory(self, path: str) -> None:
+        """A directory an opaque whiteout names: a tar-split directory or one extraction made."""
         disk = self.disk.get(path)
-        opaque = path in self.opaque
         if disk is None:
             self.flag(path, GONE, "directory is not in the layer")
-        elif header is None or path == "":
-            # Made by extraction (an implied parent) or the layer root, which Unpack
-            # skips: only the opaque flag is the layer's.
-            if not stat_mod.S_ISDIR(disk.mode):
-                self.flag(path, META, f"want=directory got={_kind(disk.mode)}")
-            elif (opaque and self.files.xattrs_known
-                  and self.disk_xattrs(path).get(OPAQUE_XATTR) != b"y"):
-                self.flag(path, META, "opaque directory lost trusted.overlay.opaque=y")
-        else:
-            self.compare(path, header, disk, opaque=opaque)
-
-    def added(self) -> None:
-        # Every ancestor of an expected path may have been made by extraction.
-        expected = set(self.known)
-        for path in self.known:
-            while path:
-                path = _parent(path)
-                if path in expected:
-                    break
-                expected.add(path)
-        for path, disk in self.disk.items():
-            if path not in expected:
-                self.flag(path, ADDED, f"{_kind(disk.mode)} unknown to tar-split")
+        elif not stat_mod.S_ISDIR(disk.mode):
+            self.flag(path, META, f"want=directory got={_kind(disk.mode)}")
+        elif (self.files.xattrs_known and path not in self.disk_opaque
+              and self.disk_xattrs(path).get(OPAQUE_XATTR) != b"y"):
+            self.flag(path, META, f"opaque directory lost {OPAQUE_XATTR}=y")
 
 
 def _header_kind(header: TarHeaderLike) -> str:
@@ -522,8 +528,8 @@ def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None 
         if members is None:
             return result(UNVERIFIABLE, METADATA, f"{files.tar_split_path} is missing: the "
                           "layer's tar stream cannot be rebuilt")
-        check = _LayerCheck(files, progress)
-        check.disk = files.entries()
+        check = _LayerCheck(files, progress, files.index())
+        check.disk.expect("")
         check.run(members)
         check.finish()
     except EvidenceError as exc:

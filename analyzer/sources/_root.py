@@ -446,6 +446,10 @@ class DirectoryRoot(EvidenceRoot):
         sub._file_flags = self._file_flags
         return sub
 
+    def fileno(self) -> int:
+        """The fd of the root directory, for native walks below it (the root keeps it)."""
+        return self._root_fd
+
     def xattrs(self, rel: str) -> dict[str, bytes] | None:
         """Extended attributes of an entry (of any type, links not followed), None if absent.
 

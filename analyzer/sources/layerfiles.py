@@ -13,13 +13,15 @@ overlay2/overlay.go (the layer's files live in ``<cache-id>/diff``).
 """
 from __future__ import annotations
 
+import errno
 import os
 import threading
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import orjson
 
 from .. import digest
+from ..digest import PathIndex, walk_index
 from ..errors import EvidenceError
 from ..ids import DiffID, ImageID, hex_part, is_hex64
 from ..model import Layer
@@ -31,6 +33,47 @@ TAR_SPLIT = "tar-split.json.gz"
 # Drivers whose layers are plain directories (overlay2.diff_dir knows where).
 DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
 _CHUNK = 1 << 20
+
+
+class DiskEntry(NamedTuple):
+    """What verify compares of an entry's lstat."""
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    dev: int
+    ino: int
+    nlink: int
+    rdev: int
+
+
+class DiskIndex:
+    """A layer directory's entries by path, each marked once the layer accounts for it.
+
+    A layer may hold a million files: a dict of paths and stat results would cost half a
+    kilobyte each, so the entries live in a PathIndex, keyed by a keyed 128-bit hash of
+    the path (the key is random per index, so nobody can aim a collision at it; the
+    chance of one by accident is ~n²/2¹²⁹). Names are not kept: when something is
+    unexpected, the directory is walked again to name it.
+    """
+
+    def __init__(self, index: PathIndex, walk: Callable[[], Iterable[tuple[str, int]]]):
+        self._index = index
+        self._walk = walk
+
+    def get(self, path: str) -> DiskEntry | None:
+        st = self._index.get(os.fsencode(path))
+        return None if st is None else DiskEntry._make(st)
+
+    def expect(self, path: str) -> None:
+        self._index.expect(os.fsencode(path))
+
+    def unexpected(self) -> Iterator[tuple[str, int]]:
+        if not self._index.unexpected:
+            return                  # the common case: no second walk
+        for path, mode in self._walk():
+            if not self._index.expected(os.fsencode(path)):
+                yield path, mode
 
 
 class LayerFiles:
@@ -78,11 +121,28 @@ class LayerFiles:
         finally:
             os.close(fd)
 
-    def entries(self) -> dict[str, Stat]:
-        """Every entry of the layer's directory by path ("" for its root), links not followed."""
+    def index(self) -> DiskIndex:
+        """Every entry of the layer's directory by path ("" for its root), links not followed.
+        Raises EvidenceError when a directory in it cannot be read."""
         files = self._files
         assert files is not None
-        return {path.lstrip("/"): st for path, st in files.walk("")}
+        index = PathIndex(os.urandom(16))
+        if isinstance(files, DirectoryRoot):
+            # A directory gone since its parent was listed (a live host) is simply gone.
+            errors = [e for e in walk_index(index, files.fileno()) if e[1] != errno.ENOENT]
+            if errors:
+                path, err = errors[0]
+                raise EvidenceError(f"{self.diff_path}/{os.fsdecode(path)}",
+                                    f"cannot read directory: {os.strerror(err)}")
+        else:
+            for path, st in self._walk():
+                index.add(os.fsencode(path), (st.mode, st.uid, st.gid, st.size, st.dev,
+                                              st.ino, st.nlink, st.rdev))
+        return DiskIndex(index, lambda: ((path, st.mode) for path, st in self._walk()))
+
+    def _walk(self) -> Iterator[tuple[str, Stat]]:
+        assert self._files is not None
+        return ((path.lstrip("/"), st) for path, st in self._files.walk(""))
 
     def readlink(self, path: str) -> str | None:
         assert self._files is not None

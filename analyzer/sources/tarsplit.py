@@ -20,6 +20,7 @@ strconv.go (parseNumeric), common.go (isHeaderOnlyType).
 from __future__ import annotations
 
 import binascii
+import os
 import posixpath
 import struct
 import zlib
@@ -27,6 +28,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import orjson
 
+from ..digest import PathIndex
 from ..errors import MalformedError
 
 FILE_TYPE = 1        # storage.FileType
@@ -113,7 +115,9 @@ def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, Fil
         source: the file's path relative to the data root, for errors.
     """
     segments: list[bytes] = []
-    seen: set[str] = set()
+    # Every cleaned name so far, to refuse a duplicate as tar-split does; a PathIndex
+    # keeps a million of them in tens of MB, where a set of str would take a hundred.
+    seen = PathIndex(os.urandom(16), False)
     a2b = binascii.a2b_base64
     for number, line in enumerate(_lines(chunks, source), 1):
         if not line.strip():
@@ -138,7 +142,7 @@ def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, Fil
 
 
 def _file_entry(entry: dict, payload: str | None, number: int, source: str,
-                seen: set[str]) -> FileEntry:
+                seen: PathIndex) -> FileEntry:
     raw = entry.get("name_raw")
     if raw:
         # storage.Entry.GetName: name_raw (base64 of the bytes) wins when present.
@@ -158,10 +162,8 @@ def _file_entry(entry: dict, payload: str | None, number: int, source: str,
         crc = int.from_bytes(digest, "big")
     elif size:
         raise MalformedError(source, f"line {number}: {name!r} has {size} bytes but no checksum")
-    key = clean_name(name)
-    if key in seen:
+    if not seen.add(os.fsencode(clean_name(name))):
         raise MalformedError(source, f"line {number}: duplicate path {name!r}")
-    seen.add(key)
     return FileEntry(name, size, crc, entry.get("position", -1))
 
 
