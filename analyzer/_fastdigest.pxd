@@ -19,3 +19,7 @@ cdef extern from "fastdigest.h" nogil:
 
     int fd_hash_fd(int fd, int64_t offset, int64_t length, fd_sha256 *s,
                    uint64_t *crc, int64_t *nread)
+
+    int FD_NOT_REGULAR
+    int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
+                        int64_t *nread, int *has_xattrs)

@@ -134,3 +134,40 @@ def test_commands_never_write_to_the_evidence(tmp_path):
         subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root), *args],
                        cwd=REPO, capture_output=True, check=False)
     assert _signature(str(root)) == before
+
+
+@pytest.fixture(params=["native", "portable"])
+def hashing_root(request, tree, monkeypatch):
+    """DirectoryRoot.hash_file by one native call (openat2), and by the Python path."""
+    from analyzer.sources import _root
+    if request.param == "native":
+        assert _root._hash_file_at is not None      # CI builds the module; openat2 is here
+    else:
+        monkeypatch.setattr(_root, "_hash_file_at", None)
+    return DirectoryRoot(str(tree))
+
+
+def test_hash_file_hashes_and_refuses_what_is_not_a_file(hashing_root, tree):
+    import hashlib
+
+    from analyzer.digest import Sha256, crc64_iso
+    os.setxattr(tree / "a" / "big", "user.note", b"kept")
+    os.mkfifo(tree / "a" / "fifo")
+    sha = Sha256()
+    assert hashing_root.hash_file("a/b/f", sha) == (crc64_iso(b"hello"), 5, {})
+    assert sha.digest() == hashlib.sha256(b"hello").digest()
+    assert hashing_root.hash_file("a/big", Sha256()) == (crc64_iso(b"x" * 100), 100,
+                                                          {"user.note": b"kept"})
+    # Never followed; the native call also says why (the Python path may say "no such file").
+    native = _root_module()._hash_file_at is not None
+    for unsafe in ("a/escape", "a/inner/f", "a/../../outside"):
+        with pytest.raises(UnsafePathError if native else EvidenceError):
+            hashing_root.hash_file(unsafe, Sha256())
+    for bad in ("a/b", "a/fifo", "a/missing"):        # a fifo must not block the open
+        with pytest.raises(EvidenceError):
+            hashing_root.hash_file(bad, Sha256())
+
+
+def _root_module():
+    from analyzer.sources import _root
+    return _root

@@ -43,4 +43,13 @@ uint64_t fd_sha256_crc64_update(fd_sha256 *s, uint64_t crc, const uint8_t *p, si
 int fd_hash_fd(int fd, int64_t offset, int64_t length, fd_sha256 *s,
                uint64_t *crc, int64_t *nread);
 
+/* Opens path below dirfd as rf_open_beneath does (read-only, no links, O_NOATIME while the
+ * kernel allows it, O_NONBLOCK so a fifo put in a file's place cannot hang us), checks that
+ * it is a regular file, hashes it whole as fd_hash_fd does and closes it; *has_xattrs says
+ * whether it carries extended attributes. Returns 0, FD_NOT_REGULAR, or an errno (of the
+ * open, the read or flistxattr). */
+#define FD_NOT_REGULAR (-1)
+int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
+                    int64_t *nread, int *has_xattrs);
+
 #endif

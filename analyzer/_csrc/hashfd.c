@@ -10,16 +10,20 @@
  * lies in the window this thread is hashing; the state saved before each piece is put back,
  * and the pread loop goes on from there, so a short read or an errno comes out as usual.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fd_internal.h"
+#include "readfiles.h"
 
 /* pread size: the syscall costs nothing next to hashing it, and it stays in L2. */
 #define READ_SIZE (256 * 1024)
@@ -204,4 +208,49 @@ int fd_hash_fd(int fd, int64_t offset, int64_t length, fd_sha256 *s,
     if (length < 0 || length >= MAP_MIN)
         hash_by_mapping(fd, offset, length, s, crc, nread);
     return hash_by_reading(fd, offset, length, s, crc, nread);
+}
+
+/* O_NOATIME needs ownership or CAP_FOWNER; once refused, files are opened without it. */
+static int noatime = O_NOATIME;
+
+static int open_file(int dirfd, const char *path)
+{
+    int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    int fd = rf_open_beneath(dirfd, path, flags | noatime);
+    if (fd < 0 && errno == EPERM && noatime) {
+        noatime = 0;
+        fd = rf_open_beneath(dirfd, path, flags);
+    }
+    return fd;
+}
+
+int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
+                    int64_t *nread, int *has_xattrs)
+{
+    struct stat st;
+    ssize_t names;
+    int err;
+    int fd = open_file(dirfd, path);
+
+    *crc = 0;
+    *nread = 0;
+    *has_xattrs = 0;
+    if (fd < 0)
+        return errno;
+    if (fstat(fd, &st) != 0) {
+        err = errno;
+    } else if (!S_ISREG(st.st_mode)) {
+        err = FD_NOT_REGULAR;
+    } else {
+        err = fd_hash_fd(fd, 0, -1, s, crc, nread);
+        if (!err) {
+            names = flistxattr(fd, NULL, 0);
+            if (names > 0)
+                *has_xattrs = 1;
+            else if (names < 0 && errno != ENOTSUP)
+                err = errno;
+        }
+    }
+    close(fd);
+    return err;
 }

@@ -35,6 +35,11 @@ static int open_beneath(int dirfd, const char *path, int oflags)
 #endif
 }
 
+int rf_open_beneath(int dirfd, const char *path, int oflags)
+{
+    return open_beneath(dirfd, path, oflags);
+}
+
 int rf_have_openat2(void)
 {
     static int known = -1;

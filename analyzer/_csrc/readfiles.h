@@ -19,6 +19,11 @@ typedef struct {
 /* 1 when openat2 with RESOLVE_BENEATH works here, else 0 (probed once). */
 int rf_have_openat2(void);
 
+/* openat2(dirfd, path, oflags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS): an fd, or -1 with errno (ELOOP for a link on the way,
+ * EXDEV for a way out, ENOSYS without openat2). */
+int rf_open_beneath(int dirfd, const char *path, int oflags);
+
 /* For each of n paths: contents appended to arena at offsets[i], length lens[i],
  * errs[i] = 0; or errs[i] = errno (ENOENT, ELOOP for a link, EXDEV for a way
  * out, EFBIG past limit bytes, ...). Without openat2, paths must be single

@@ -62,17 +62,17 @@ class DiskIndex:
         self._walk = walk
 
     def get(self, path: str) -> DiskEntry | None:
-        st = self._index.get(os.fsencode(path))
+        st = self._index.get(path.encode("utf-8", "surrogateescape"))
         return None if st is None else DiskEntry._make(st)
 
     def expect(self, path: str) -> None:
-        self._index.expect(os.fsencode(path))
+        self._index.expect(path.encode("utf-8", "surrogateescape"))
 
     def unexpected(self) -> Iterator[tuple[str, int]]:
         if not self._index.unexpected:
             return                  # the common case: no second walk
         for path, mode in self._walk():
-            if not self._index.expected(os.fsencode(path)):
+            if not self._index.expected(path.encode("utf-8", "surrogateescape")):
                 yield path, mode
 
 
@@ -93,7 +93,6 @@ class LayerFiles:
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
         self.xattrs_known = getattr(root, "has_xattrs", True)
-        self._xattrs_from_fd = isinstance(root, DirectoryRoot)
         self.tar_split_path = f"{layer.source}/{TAR_SPLIT}"
 
     def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
@@ -154,23 +153,19 @@ class LayerFiles:
 
     def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int, int, dict[str, bytes]]:
         """Feed a regular file's whole content to sha: (CRC-64/GO-ISO, bytes read, xattrs).
-
-        The xattrs come from the same open file, which saves a lookup by name.
-        Raises EvidenceError when it cannot be opened as a regular file.
-        """
+        Raises EvidenceError when it cannot be opened as a regular file."""
         files = self._files
         assert files is not None
+        if isinstance(files, DirectoryRoot):
+            return files.hash_file(path, sha)
         fd, offset, length = files.content(path)
         try:
             crc, nread = digest.hash_fd(fd, offset, length, sha)
-            if not self._xattrs_from_fd:
-                return crc, nread, files.xattrs(path) or {}
-            names = os.listxattr(fd)
-            return crc, nread, {n: os.getxattr(fd, n) for n in names} if names else {}
         except OSError as exc:
             raise EvidenceError(path, exc.strerror or str(exc)) from None
         finally:
             os.close(fd)
+        return crc, nread, files.xattrs(path) or {}
 
     def close(self) -> None:
         if self._files is not None:

@@ -162,7 +162,7 @@ def _file_entry(entry: dict, payload: str | None, number: int, source: str,
         crc = int.from_bytes(digest, "big")
     elif size:
         raise MalformedError(source, f"line {number}: {name!r} has {size} bytes but no checksum")
-    if not seen.add(os.fsencode(clean_name(name))):
+    if not seen.add(clean_name(name).encode("utf-8", "surrogateescape")):
         raise MalformedError(source, f"line {number}: duplicate path {name!r}")
     return FileEntry(name, size, crc, entry.get("position", -1))
 
