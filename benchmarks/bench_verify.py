@@ -9,10 +9,13 @@ copied and the daemon stopped. Everything is then read page-cached. Rows: verify
 big image with 1 and 2 jobs (SHA-256 and CRC-64 of every byte, tar-split reassembly,
 every file's metadata), `openssl speed -evp sha256` on one core, hashlib and sha256sum
 over the same files; and files/s of verify on the small-file layer against `cat` of all
-its files; and the peak RSS of the whole `analyze verify -j 1` process on each image, whose
-difference per file is what a layer's files cost (memory must grow with files, never with
-bytes). Targets: 1 job >= 0.9x OpenSSL; 2 jobs >= 1.8x 1 job; a million-file layer under
-200 MB (measured with --files 1000000, else extrapolated). --check exits 1 when a
+its files; and the peak RSS of the whole `analyze verify -j 1` process on each image next to
+that of `analyze ls` on the same root (start-up and the model, no layer read): what the
+small-file image adds over it, per file, is what a layer's files cost (memory must grow
+with files, never with bytes; the big image's peak includes the mapped windows it hashes
+through, so it is no baseline). Targets: 1 job >= 0.9x OpenSSL; 2 jobs >= 1.8x 1 job; a
+million-file layer under 200 MB, judged only when measured (--files 1000000: a smaller
+layer shows the growth per file, but verify's fixed costs blur it). --check exits 1 when a
 target is missed; --ci is a small run (128 MB, 10,000 files); --keep reuses or keeps
 the built root.
 """
@@ -202,10 +205,10 @@ _PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], che
              ".ru_maxrss)")
 
 
-def _peak_rss_mb(root: Path, image: str) -> float:
-    """Peak resident memory of `analyze verify -j 1 IMAGE`, start-up included (MB)."""
+def _peak_rss_mb(argv: list[str]) -> float:
+    """Peak resident memory of a command, start-up included (MB)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-c", _PEAK_RSS, *_cli(root, image, 1)], check=True,
+    out = subprocess.run([sys.executable, "-c", _PEAK_RSS, *argv], check=True,
                          capture_output=True, text=True, env=env, cwd=REPO).stdout
     return int(out) * 1024 / MB
 
@@ -240,17 +243,17 @@ def measure(root: Path, repeat: int) -> dict[str, float]:
     rows["cat files/s"] = len(small_files) / cat
     seconds, _, checked = _verify(root, "bench:small", 1, repeat)
     rows["verify small files/s"] = checked / seconds
-    rows["RSS big image MB"] = _peak_rss_mb(root, "bench:big")
-    rows["RSS small-file image MB"] = _peak_rss_mb(root, "bench:small")
+    rows["RSS ls MB"] = _peak_rss_mb([sys.executable, "-m", "analyzer", "--data-root",
+                                      str(root), "ls", "-a"])
+    rows["RSS verify big MB"] = _peak_rss_mb(_cli(root, "bench:big", 1))
+    rows["RSS verify small MB"] = _peak_rss_mb(_cli(root, "bench:small", 1))
     return rows
 
 
-def million_file_rss_mb(rows: dict[str, float]) -> float:
-    """The peak for a layer of a million files: measured, or extrapolated from the cost
-    per file (the small-file image over the big one, which has a handful of files)."""
-    per_file = max(0.0, rows["RSS small-file image MB"] - rows["RSS big image MB"]) \
-        / rows["small files"]
-    return rows["RSS big image MB"] + per_file * 1_000_000
+def bytes_per_file(rows: dict[str, float]) -> float:
+    """What verify of the small-file image holds over `ls`, per file: an upper bound of a
+    file's cost, since verify's own fixed costs (modules, buffers) count in it."""
+    return max(0.0, rows["RSS verify small MB"] - rows["RSS ls MB"]) * MB / rows["small files"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,13 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"verify -j 1 / openssl = {vs_openssl:.2f} (target >= {TARGET_VS_OPENSSL})")
     print(f"verify -j 2 / -j 1 = {vs_one:.2f} (target >= {TARGET_TWO_JOBS})")
     print(f"verify small files / cat = {vs_cat:.2f}")
-    million = million_file_rss_mb(rows)
-    how = "measured" if rows["small files"] == 1_000_000 else "extrapolated"
-    print(f"verify peak RSS for a 1,000,000-file layer = {million:.0f} MB, {how} "
-          f"(target < {TARGET_MILLION_FILES_MB})")
+    million = rows["small files"] >= 1_000_000
+    print(f"verify peak RSS over ls per small file = {bytes_per_file(rows):.0f} B; "
+          + (f"the million-file layer peaked at {rows['RSS verify small MB']:.0f} MB "
+             f"(target < {TARGET_MILLION_FILES_MB})" if million
+             else "the 200 MB target is judged with --files 1000000"))
     missed = [n for n, ok in (("1 job vs openssl", vs_openssl >= TARGET_VS_OPENSSL),
                               ("2 jobs vs 1", vs_one >= TARGET_TWO_JOBS),
-                              ("memory", million < TARGET_MILLION_FILES_MB)) if not ok]
+                              ("memory", not million
+                               or rows["RSS verify small MB"] < TARGET_MILLION_FILES_MB))
+              if not ok]
     if missed:
         print("missed: " + ", ".join(missed))
     return 1 if args.check and missed else 0

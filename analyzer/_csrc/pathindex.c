@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fastdigest.h"
@@ -266,35 +265,11 @@ static void undo_entries(pi_index *ix, uint32_t n)
 
 /* -- the walk ------------------------------------------------------------------------ */
 
-#ifndef SYS_openat2
-#if defined(__x86_64__) || defined(__aarch64__)
-#define SYS_openat2 437
-#endif
-#endif
-
-struct open_how { uint64_t flags, mode, resolve; };
-#define RESOLVE_NO_MAGICLINKS 0x02
-#define RESOLVE_NO_SYMLINKS 0x04
-#define RESOLVE_BENEATH 0x08
-
 static int use_openat2;
 
 void pi_walk_setup(int portable)
 {
     use_openat2 = !portable && rf_have_openat2();
-}
-
-static int openat2_beneath(int at, const char *path, int oflags)
-{
-#ifdef SYS_openat2
-    struct open_how how = {(uint64_t)(unsigned)oflags, 0,
-                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-    return (int)syscall(SYS_openat2, at, path, &how, sizeof how);
-#else
-    (void)at; (void)path; (void)oflags;   /* rf_have_openat2() said no */
-    errno = ENOSYS;
-    return -1;
-#endif
 }
 
 typedef struct {
@@ -364,7 +339,7 @@ static int add_stat(pi_index *ix, const uint8_t *path, size_t len, const struct 
 static int open_piece(struct walk *w, int at, const char *piece)
 {
     for (;;) {
-        int fd = use_openat2 ? openat2_beneath(at, piece, w->oflags)
+        int fd = use_openat2 ? rf_open_beneath(at, piece, w->oflags)
                              : openat(at, piece, w->oflags);
         if (fd >= 0)
             return fd;
