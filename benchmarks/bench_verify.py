@@ -287,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"verify -j 2 / -j 1 = {vs_one:.2f} (target >= {TARGET_TWO_JOBS})")
     print(f"verify small files / cat = {vs_cat:.2f}")
     million = rows["small files"] >= 1_000_000
-    print(f"verify peak RSS over ls per small file = {bytes_per_file(rows):.0f} B; "
+    print(f"verify peak RSS over ls per small file = {bytes_per_file(rows):.0f} B (an upper "
+          "bound: verify's fixed costs count in it); "
           + (f"the million-file layer peaked at {rows['RSS verify small MB']:.0f} MB "
              f"(target < {TARGET_MILLION_FILES_MB})" if million
              else "the 200 MB target is judged with --files 1000000"))
