@@ -18,6 +18,11 @@ def hash_fd(fd: int, offset: int, length: int, sha: Sha256 | None, /) -> tuple[i
     bytes_read); a short file shows as bytes_read < length. Raises OSError for a failed
     read, ValueError for a bad offset or length."""
 
+def hash_file_at(dir_fd: int, path: bytes, sha: Sha256 | None, /) -> tuple[int, int, bool]:
+    """Native only: open path below dir_fd (openat2, no links, O_NOATIME when allowed), hash the
+    regular file whole as hash_fd does and close it: (crc64, bytes_read, has_xattrs). OSError:
+    ELOOP a link on the way, EXDEV a way out, ENOSYS no openat2, EINVAL not a regular file."""
+
 def features() -> dict[str, bool]:
     """{"sha_ni": ..., "pclmul": ...}: the accelerated paths in use."""
 
