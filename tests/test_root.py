@@ -11,6 +11,7 @@ import pytest
 import zstandard
 
 from analyzer.errors import EvidenceError, UnsafePathError
+from analyzer.sources import _root
 from analyzer.sources._root import ArchiveRoot, DirectoryRoot, open_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,7 +140,6 @@ def test_commands_never_write_to_the_evidence(tmp_path):
 @pytest.fixture(params=["native", "portable"])
 def hashing_root(request, tree, monkeypatch):
     """DirectoryRoot.hash_file by one native call (openat2), and by the Python path."""
-    from analyzer.sources import _root
     if request.param == "native":
         assert _root._hash_file_at is not None      # CI builds the module; openat2 is here
     else:
@@ -159,15 +159,10 @@ def test_hash_file_hashes_and_refuses_what_is_not_a_file(hashing_root, tree):
     assert hashing_root.hash_file("a/big", Sha256()) == (crc64_iso(b"x" * 100), 100,
                                                           {"user.note": b"kept"})
     # Never followed; the native call also says why (the Python path may say "no such file").
-    native = _root_module()._hash_file_at is not None
+    native = _root._hash_file_at is not None
     for unsafe in ("a/escape", "a/inner/f", "a/../../outside"):
         with pytest.raises(UnsafePathError if native else EvidenceError):
             hashing_root.hash_file(unsafe, Sha256())
     for bad in ("a/b", "a/fifo", "a/missing"):        # a fifo must not block the open
         with pytest.raises(EvidenceError):
             hashing_root.hash_file(bad, Sha256())
-
-
-def _root_module():
-    from analyzer.sources import _root
-    return _root

@@ -307,11 +307,7 @@ class DirectoryRoot(EvidenceRoot):
                 crc, nread, has_xattrs = _hash_file_at(
                     self._root_fd, rel.encode("utf-8", "surrogateescape"), sha)
             except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise self._link_error(rel) from None
-                if exc.errno == errno.EXDEV:
-                    raise UnsafePathError(rel, "leads out of the root") from None
-                raise EvidenceError(rel, exc.strerror or str(exc)) from None
+                raise self._errno_error(rel, exc.errno) from None
             return crc, nread, (self.xattrs(rel) or {}) if has_xattrs else {}
         fd = self.open_fd(rel)
         try:
