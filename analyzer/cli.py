@@ -79,7 +79,7 @@ def parse_as_of(value: str | None) -> float:
         return float(value)
     except ValueError:
         pass
-    from .gotime import parse_rfc3339_ns
+    from .goapi.time import parse_rfc3339_ns
     try:
         return parse_rfc3339_ns(value) / 1e9
     except ValueError:
@@ -102,7 +102,7 @@ pass_context = click.make_pass_decorator(Context)
 
 def _filters(values: tuple[str, ...], flag: str, command: str) -> dict[str, list[str]]:
     """Parse --filter values; a malformed one is a usage error, worded and exited as Docker's."""
-    from .engines.listing import BadFilter, parse_filters
+    from .goapi.opts import BadFilter, parse_filters
     try:
         return parse_filters(values)
     except BadFilter as exc:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from analyzer.errors import DaemonError
-from analyzer.engines.prune import (format_prune, get_timestamp, go_parse_duration,
-                                    match_labels, plan_prune)
+from analyzer.engines.prune import format_prune, match_labels, plan_prune
+from analyzer.goapi.time import parse_duration
+from analyzer.goapi.timetypes import get_timestamp
 from analyzer.engines.rmi import Record
 from tests.test_rmi import C1, C2, C3, D1, D2, D3, DIGEST, StoreBuilder, diff
 
@@ -201,7 +202,7 @@ def test_get_timestamp_errors(value: str, message: str) -> None:
     ("", None), ("1", None), ("1x", None), (".s", None), ("1h-1m", None),
 ])
 def test_go_parse_duration(text: str, ns: int | None) -> None:
-    assert go_parse_duration(text) == ns
+    assert parse_duration(text) == ns
 
 
 def test_format_prune() -> None:

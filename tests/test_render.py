@@ -1,10 +1,12 @@
 """Rendering rules of the Docker CLI that the oracle roots do not reach."""
 from __future__ import annotations
 
+from analyzer.goapi.strconv import quote
+from analyzer.goapi.units import human_duration, human_size
 from analyzer.model import Port
 from analyzer.render.containers import displayable_ports
+from analyzer.render.displayutils import ellipsis
 from analyzer.render.table import render_table
-from analyzer.render.units import ellipsis, go_quote, human_duration, human_size
 from analyzer.sources.graphdriver import _ports
 
 
@@ -38,7 +40,7 @@ def test_units_boundaries():
 
 
 def test_quote_ellipsis_and_table():
-    assert go_quote('sh -c "x"\t\x01') == '"sh -c \\"x\\"\\t\\x01"'
+    assert quote('sh -c "x"\t\x01') == '"sh -c \\"x\\"\\t\\x01"'
     assert ellipsis("redis-server --appendonly yes", 20) == "redis-server --appe…"
     assert render_table(["REPOSITORY", "TAG"], []) == "REPOSITORY   TAG\n"
     assert render_table(["A", "B", "C"], [["x", "yy", "z"]]) == \
@@ -47,14 +49,14 @@ def test_quote_ellipsis_and_table():
 
 def test_history_times_without_human_are_rfc3339_in_the_local_zone(monkeypatch):
     import time
-    from analyzer.render.history import rfc3339_local
+    from analyzer.goapi.time import format_rfc3339_local
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    assert rfc3339_local(1704164645) == "2024-01-02T03:04:05Z"
+    assert format_rfc3339_local(1704164645) == "2024-01-02T03:04:05Z"
     monkeypatch.setenv("TZ", "Europe/Paris")
     time.tzset()
     try:
-        assert rfc3339_local(1704164645) == "2024-01-02T04:04:05+01:00"
+        assert format_rfc3339_local(1704164645) == "2024-01-02T04:04:05+01:00"
     finally:
         monkeypatch.setenv("TZ", "UTC")
         time.tzset()

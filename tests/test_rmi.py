@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.gotime import parse_rfc3339_ns
+from analyzer.goapi.time import parse_rfc3339_ns
 from analyzer.ids import ChainID, ContainerID, DiffID, ImageID, chain_ids
 from analyzer.model import Container, Image, Layer, Mount, Store
 from analyzer.reference import parse_normalized_named, store_reference

@@ -60,7 +60,7 @@ def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
     by_image = store.containers_by_image
     images = [dataclasses.replace(s, containers=len(by_image.get(s.id, ())),
                                   shared_size=shared[s.id]) for s in summaries]
-    from ..gotime import parse_rfc3339_ns
+    from ..goapi.time import parse_rfc3339_ns
     ctrs = sorted(store.containers.values(), key=lambda c: (-parse_rfc3339_ns(c.created), c.id))
     containers = []
     for ctr in ctrs:

@@ -5,7 +5,7 @@ untagged images carry ``<none>:<none>`` / ``<none>@<none>``; newer daemons
 differ in places, noted where the code decides.
 
 References: moby v20.10 daemon/images/images.go (Images), api/types/filters
-(Validate, ExactMatch, MatchKVList), reference FamiliarMatch.
+(Validate, ExactMatch), reference FamiliarMatch.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Mapping, Sequence
 
 from .. import reference as refs
 from ..errors import DaemonError
+from ..goapi.filters import match_kv_list
 from ..ids import ImageID
 from ..model import Image, Store
-from .prune import match_kv_list
 from .resolve import get_image
 
 ACCEPTED_FILTERS = ("dangling", "label", "before", "since", "reference")
@@ -41,21 +41,6 @@ class ImageSummary:
     @property
     def id(self) -> ImageID:
         return self.image.id
-
-
-def parse_filters(args: Sequence[str]) -> dict[str, list[str]]:
-    """docker/cli opts.FilterOpt: NAME=VALUE, name lowercased, both trimmed."""
-    out: dict[str, list[str]] = {}
-    for arg in args:
-        if "=" not in arg:
-            raise BadFilter("bad format of filter (expected name=value)")
-        name, value = arg.split("=", 1)
-        out.setdefault(name.strip().lower(), []).append(value.strip())
-    return out
-
-
-class BadFilter(Exception):
-    """A filter the CLI itself rejects, before asking the daemon."""
 
 
 def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: bool

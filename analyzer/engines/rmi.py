@@ -38,10 +38,10 @@ from functools import cached_property
 from typing import Collection, Iterable, Mapping, MutableMapping, NamedTuple, Sequence
 
 from ..errors import DaemonError, NotFound
+from ..goapi.strconv import quote
 from ..ids import ChainID, ImageID, short_id
 from ..model import Container, Layer, Reference, Store
 from ..reference import Named, tag_name_only
-from ..render.units import go_quote
 from .resolve import ImageLookup, lookup, normalized_name, store_cached
 
 # The API version the Docker 28 CLI negotiates with dockerd 20.10.
@@ -336,7 +336,7 @@ def image_delete(state: RmiState, image_ref: str, force: bool, prune: bool) -> l
             ctr = state.first_container(image_id)
             if ctr is not None:
                 raise DeleteConflict(
-                    f"conflict: unable to remove repository reference {go_quote(image_ref)} "
+                    f"conflict: unable to remove repository reference {quote(image_ref)} "
                     f"(must force) - container {short_id(ctr.id)} is using its referenced "
                     f"image {short_id(image_id)}")
         # A digest reference is always the full ID, so this is the ParseNormalizedNamed

@@ -11,12 +11,14 @@ from typing import Sequence
 from .. import reference as refs
 from ..engines.resolve import get_image
 from ..errors import DaemonError
-from ..gotime import parse_rfc3339_ns
+from ..goapi.strconv import quote
+from ..goapi.time import parse_rfc3339_ns, string_local
+from ..goapi.units import human_duration, human_size
 from ..ids import short_id
 from ..model import Container, Port, Store
+from .displayutils import ellipsis
 from .jsonfmt import go_json
 from .table import render_table
-from .units import ellipsis, go_quote, human_duration, human_size
 
 
 def command_line(ctr: Container) -> str:
@@ -138,7 +140,7 @@ def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc:
         cells = {
             "ID": cid(c),
             "Image": display_image(store, c, trunc),
-            "Command": go_quote(ellipsis(cmd, 20) if trunc else cmd),
+            "Command": quote(ellipsis(cmd, 20) if trunc else cmd),
             "RunningFor": human_duration(now - parse_rfc3339_ns(c.created) // 1_000_000_000) + " ago",
             "Status": status(c, now),
             "Ports": displayable_ports(c.ports),
@@ -153,14 +155,13 @@ def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc:
 
 
 def _json_row(c: Container, cells: dict[str, str]) -> dict[str, str]:
-    from .images import created_at
     # The CLI joins labels in Go map order (random); sorted here.
     labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
     mounts = ",".join(_mount_name(m) for m in c.mounts)
     local_volumes = sum(1 for m in c.mounts if m.get("Driver") == "local")
     return {
         **cells,
-        "CreatedAt": created_at(parse_rfc3339_ns(c.created) // 1_000_000_000),
+        "CreatedAt": string_local(parse_rfc3339_ns(c.created) // 1_000_000_000),
         "Labels": labels,
         "LocalVolumes": str(local_volumes),
         "Mounts": mounts,

@@ -5,15 +5,17 @@ verboseWriteTable, the Active/Reclaimable methods), cli/command/system/df.go.
 """
 from __future__ import annotations
 
+from .. import reference as refs
 from ..engines.diskusage import DiskUsage
-from ..gotime import parse_rfc3339_ns
+from ..goapi.strconv import quote
+from ..goapi.time import parse_rfc3339_ns
+from ..goapi.units import human_duration, human_size
 from ..ids import short_id
 from ..model import Store
 from .containers import command_line, display_image, status
+from .displayutils import ellipsis
 from .images import created_since, _is_dangling
-from .. import reference as refs
 from .table import render_table
-from .units import ellipsis, go_quote, human_duration, human_size
 
 ACTIVE_STATES = ("running", "paused", "restarting")
 
@@ -79,7 +81,7 @@ def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
         local = sum(1 for m in c.mounts if m.get("Driver") == "local")
         created = human_duration(now - parse_rfc3339_ns(c.created) // 1_000_000_000) + " ago"
         rows.append([short_id(c.id), display_image(store, c, True),
-                     go_quote(ellipsis(command_line(c), 20)), str(local),
+                     quote(ellipsis(command_line(c), 20)), str(local),
                      _rw_size(cu.size_rw), created, status(c, now), c.name])
     out.append(render_table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
                              "CREATED", "STATUS", "NAMES"], rows))

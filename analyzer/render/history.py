@@ -5,15 +5,15 @@ docker/cli cli/command/formatter/history.go.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from dataclasses import dataclass
 
-from ..gotime import GO_ZERO_UNIX, parse_rfc3339_ns
+from ..goapi.time import GO_ZERO_UNIX, format_rfc3339_local, parse_rfc3339_ns
+from ..goapi.units import human_size
 from ..ids import ChainID, chain_id_from_parent, short_id
 from ..model import Image, Store
-from .table import render_table
+from .displayutils import ellipsis
 from .images import created_since
-from .units import ellipsis, human_size
+from .table import render_table
 
 MISSING = "<missing>"
 
@@ -61,14 +61,6 @@ def _unix(created: object) -> int:
     return parse_rfc3339_ns(created) // 1_000_000_000
 
 
-def rfc3339_local(unix: int) -> str:
-    """Go time.Unix(x, 0).Format(time.RFC3339) in the local zone ("Z" for UTC)."""
-    if unix == GO_ZERO_UNIX:
-        return "0001-01-01T00:00:00Z"
-    text = datetime.fromtimestamp(unix).astimezone().isoformat(timespec="seconds")
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 def render_history(items: list[HistoryItem], *, human: bool, no_trunc: bool, quiet: bool,
                    now: float) -> str:
     def hid(item: HistoryItem) -> str:
@@ -82,7 +74,7 @@ def render_history(items: list[HistoryItem], *, human: bool, no_trunc: bool, qui
             created = created_since(item.created, now) or "N/A"
             size = human_size(item.size, 3)
         else:
-            created = rfc3339_local(item.created)
+            created = format_rfc3339_local(item.created)
             size = str(item.size)
         created_by = item.created_by.replace("\t", " ")
         if not no_trunc:

@@ -5,16 +5,15 @@ imageFormatTaggedAndDigest, isDangling, imageContext), cli/command/image/list.go
 """
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 from .. import reference as refs
 from ..engines.listing import NONE_DIGEST, NONE_TAG, ImageSummary
-from ..gotime import GO_ZERO_UNIX
+from ..goapi.time import GO_ZERO_UNIX, string_local
+from ..goapi.units import human_duration, human_size
 from ..ids import short_id
 from .jsonfmt import go_json
 from .table import render_table
-from .units import human_duration, human_size
 
 NONE = "<none>"
 
@@ -93,14 +92,6 @@ def created_since(created_unix: int, now: float) -> str:
     return human_duration(now - created_unix) + " ago"
 
 
-def created_at(created_unix: int) -> str:
-    """Go time.Unix(x, 0).String() in the local zone: ``2006-01-02 15:04:05 -0700 MST``."""
-    if created_unix == GO_ZERO_UNIX:
-        return "0001-01-01 00:00:00 +0000 UTC"
-    t = time.localtime(created_unix)
-    return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (t.tm_zone or "")
-
-
 def _json_row(s: ImageSummary, repo: str, tag: str, digest: str, image_id: str,
               now: float) -> dict[str, str]:
     containers = "N/A" if s.containers == -1 else str(s.containers)
@@ -108,7 +99,7 @@ def _json_row(s: ImageSummary, repo: str, tag: str, digest: str, image_id: str,
     unique = "N/A" if s.shared_size == -1 or s.size == -1 else human_size(s.size - s.shared_size)
     return {
         "Containers": containers,
-        "CreatedAt": created_at(s.image.created_unix),
+        "CreatedAt": string_local(s.image.created_unix),
         "CreatedSince": created_since(s.image.created_unix, now),
         "Digest": digest,
         "ID": image_id,

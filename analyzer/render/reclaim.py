@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from ..engines.reclaim import Reclaim
+from ..goapi.units import human_size
 from ..ids import short_id
 from ..model import Store
 from .table import render_table
-from .units import human_size
 
 
 def _holder(store: Store, kind: str, ident: str) -> str:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ..engines.slack import DeviceUse, SlackReport
+from ..goapi.units import human_size
 from ..ids import short_id
 from .table import render_table
-from .units import human_size
 
 
 def _bytes(n: int) -> str:

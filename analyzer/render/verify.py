@@ -14,9 +14,9 @@ from typing import Any, TextIO
 import orjson
 
 from ..engines.verify import BadFile, ImageResult, LayerResult, VerifyReport
+from ..goapi.units import human_size
 from ..ids import short_id
 from .table import render_table
-from .units import human_size
 
 
 def report_json(report: VerifyReport) -> str:

@@ -17,7 +17,7 @@ import orjson
 
 from .. import reference as refs
 from ..errors import AnalyzerError, EvidenceError
-from ..gotime import GO_ZERO_UNIX, parse_rfc3339_ns
+from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, is_digest, is_hex64)
 from ..model import Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume

@@ -1,0 +1,54 @@
+"""Go's ``strconv``: Quote, and ParseInt in base 10 as moby's timestamps use it.
+
+References: Go strconv/quote.go (Quote, appendQuotedWith), strconv/atoi.go (ParseInt).
+"""
+from __future__ import annotations
+
+import re
+
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def quote(text: str) -> str:
+    """strconv.Quote for the printable text Docker quotes (commands, references)."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\a":
+            out.append("\\a")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\v":
+            out.append("\\v")
+        elif code < 0x20 or code == 0x7F:
+            out.append("\\x%02x" % code)
+        elif not ch.isprintable() and code > 0x7F:
+            out.append("\\u%04x" % code if code <= 0xFFFF else "\\U%08x" % code)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def parse_int(text: str) -> int:
+    """strconv.ParseInt(s, 10, 64): an optional sign, ASCII digits, in int64.
+
+    Raises:
+        ValueError: not such an integer.
+    """
+    if _INT.fullmatch(text) is None:
+        raise ValueError(text)
+    number = int(text)
+    if not -2**63 <= number < 2**63:
+        raise ValueError(text)
+    return number

@@ -1,0 +1,38 @@
+"""Text cut to display columns, as the Docker CLI's formatter does.
+
+References: docker/cli cli/command/formatter/displayutils.go (Ellipsis, charWidth).
+"""
+from __future__ import annotations
+
+import unicodedata
+
+
+def ellipsis(text: str, max_width: int) -> str:
+    """docker/cli formatter.Ellipsis: cut to max_width display columns, ending in '…'."""
+    if max_width <= 0:
+        return ""
+    if width(text) <= max_width:
+        return text
+    if max_width == 1:
+        return "…"
+    out, used = [], 0
+    for ch in text:
+        w = _char_width(ch)
+        if used + w > max_width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def width(text: str) -> int:
+    """Display columns of ``text``: wide East Asian characters count two, combining ones none."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(c) for c in text)
