@@ -51,6 +51,7 @@ from ..ids import ChainID, chain_ids, is_digest
 from ..model import BuildCacheRecord, Diagnostic, Image, Layer
 from ._root import EvidenceRoot
 from .bbolt import BoltDB, Bucket
+from .containerdmeta import varint
 from .overlay2 import diff_dir
 from .usage import directory_size
 
@@ -216,18 +217,7 @@ class _Content:
             return None
         blob = self.db.bucket("v1", NAMESPACE, "content", "blob", digest)
         raw = blob.get("size") if blob is not None else None
-        return _varint(raw) if raw is not None else None
-
-
-def _varint(data: bytes) -> int | None:
-    """Go binary.Varint (zig-zag), as containerd writes sizes; None when malformed."""
-    value = shift = 0
-    for i, byte in enumerate(data[:10]):
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return (value >> 1) ^ -(value & 1)
-        shift += 7
-    return None
+        return varint(raw) if raw is not None else None
 
 
 # -- records -----------------------------------------------------------------------------

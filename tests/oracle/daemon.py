@@ -1,8 +1,11 @@
 """A private dockerd and a loopback registry, each in fresh temporary directories.
 
-The daemon is Debian's dockerd 20.10 (the judge); commands go through the Docker 28
-client, whose wording ``analyze`` matches. Everything started here is stopped here:
-containers, shims, containerd, dockerd, mounts and directories.
+The daemon is one of the :data:`JUDGES`: Debian's dockerd 20.10 (graph driver), or
+Debian unstable's dockerd 28.5 with its containerd 2.1 (``tests/oracle/docker28.sh``
+unpacks them) keeping images in a graph driver or in the containerd image store;
+commands go through the Docker 28 client, whose wording ``analyze`` matches.
+Everything started here is stopped here: containers, shims, containerd, dockerd,
+mounts and directories.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -25,6 +29,57 @@ DOCKER = "/usr/local/bin/docker"          # Docker 28 client: the wording to mat
 DOCKER_BUILDKIT_CLIENT = "/usr/bin/docker"  # Debian's 20.10 client: BuildKit built in
 REGISTRY = "/usr/bin/docker-registry"
 CTR = "/usr/bin/ctr"
+ORACLE_DIR = Path(__file__).resolve().parent
+# Where docker28.sh unpacks dockerd 28.5 and containerd 2.1 (CI may point elsewhere).
+DOCKER28_ENV = "ANALYZER_DOCKER28"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A dockerd build and the way it is configured: what a recording is judged by.
+
+    ``bin_dirs`` go first on dockerd's PATH, because dockerd starts the first
+    ``containerd`` (and shim) it finds there; ``version`` and ``containerd_version``
+    are the prefixes the running daemon must report, so that a recording never comes
+    silently from another build (Debian 12's own containerd is 1.6).
+    """
+    name: str
+    dockerd: str
+    bin_dirs: tuple[str, ...]
+    ctr: str
+    version: str
+    containerd_version: str
+    config: Mapping = field(default_factory=dict)    # daemon.json
+    storage_driver: str | None = "overlay2"           # None: the containerd snapshotter
+
+    @property
+    def containerd_store(self) -> bool:
+        return bool(self.config.get("features", {}).get("containerd-snapshotter"))
+
+    def prepare(self) -> None:
+        """Unpack this judge's binaries if they are not there (idempotent)."""
+        if self.dockerd.startswith(docker28_dir()) and not os.access(self.dockerd, os.X_OK):
+            subprocess.run([str(ORACLE_DIR / "docker28.sh"), docker28_dir()], check=True,
+                           capture_output=True, timeout=900)
+
+
+def docker28_dir() -> str:
+    return os.environ.get(DOCKER28_ENV, "/opt/docker28")
+
+
+def _docker28(name: str, **kw) -> Judge:
+    base = docker28_dir()
+    return Judge(name, f"{base}/usr/sbin/dockerd", (f"{base}/usr/bin", f"{base}/usr/sbin"),
+                 f"{base}/usr/bin/ctr", "28.5.", "2.1.", **kw)
+
+
+JUDGES: dict[str, Judge] = {j.name: j for j in (
+    Judge("dockerd20", DOCKERD, (), CTR, "20.10.", "1.6."),
+    _docker28("dockerd28"),
+    # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
+    _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},
+              storage_driver=None),
+)}
 
 # Client environment variables that would change what the CLI prints or talks to.
 _CLIENT_VARS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_BUILDKIT",
@@ -174,7 +229,8 @@ class Daemon:
 
     def __init__(self, *, registry_mirror: str | None = None,
                  insecure_registries: Sequence[str] = (), tmp_parent: str | None = None,
-                 start_timeout: float = 60.0):
+                 start_timeout: float = 60.0, judge: Judge = JUDGES["dockerd20"]):
+        self.judge = judge
         self.registry_mirror = registry_mirror
         self.insecure_registries = tuple(insecure_registries)
         self.tmp_parent = tmp_parent
@@ -216,17 +272,20 @@ class Daemon:
     def start(self) -> None:
         if self.proc is not None:
             raise RuntimeError("daemon already started")
+        self.judge.prepare()
         self.tmp = Path(tempfile.mkdtemp(prefix="oracle-", dir=self.tmp_parent))
         self.exec_root = Path(tempfile.mkdtemp(prefix="d", dir="/tmp"))
         (self.tmp / "config").mkdir()
         # An empty client config: no user formats or aliases change what the CLI prints.
         (self.tmp / "config" / "config.json").write_text("{}")
-        argv = [DOCKERD, "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-                "-H", self.host, "--storage-driver", "overlay2", "--bridge=none",
+        argv = [self.judge.dockerd, "--data-root", str(self.data_root),
+                "--exec-root", str(self.exec_root), "-H", self.host, "--bridge=none",
                 "--iptables=false", "--ip6tables=false", "--pidfile", f"{self.exec_root}/pid",
                 # Its own config file, so that /etc/docker/daemon.json is not read.
                 "--config-file", str(self.tmp / "daemon.json")]
-        (self.tmp / "daemon.json").write_text("{}")
+        if self.judge.storage_driver:
+            argv += ["--storage-driver", self.judge.storage_driver]
+        (self.tmp / "daemon.json").write_text(json.dumps(self.judge.config))
         if self.registry_mirror:
             argv += ["--registry-mirror", self.registry_mirror]
         for reg in self.insecure_registries:
@@ -246,9 +305,11 @@ class Daemon:
         self._wait_ready()
 
     def _spawn(self, argv: list[str], log_mode: str) -> None:
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([*self.judge.bin_dirs, env.get("PATH", "")])
         log = open(self.log_path, log_mode)
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, env=env,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             log.close()
@@ -261,13 +322,25 @@ class Daemon:
                 raise RuntimeError(f"dockerd exited {self.proc.returncode} on start:\n"
                                    f"{self.log_tail()}")
             if sock.exists():
-                probe = self.docker("version", "--format", "{{.Server.Version}}", timeout=10)
+                probe = self.docker("version", "--format", "{{json .Server}}", timeout=10)
                 if probe.returncode == 0:
-                    self.server_version = probe.stdout.strip()
+                    self._check_versions(json.loads(probe.stdout))
                     return
             time.sleep(0.1)
         raise RuntimeError(f"dockerd did not answer within {self.start_timeout}s:\n"
                            f"{self.log_tail()}")
+
+    def _check_versions(self, server: dict) -> None:
+        """The daemon and its containerd are the judge's, or the recording is refused."""
+        self.server_version = server["Version"]
+        components = {c["Name"]: c["Version"] for c in server.get("Components") or ()}
+        self.containerd_version = components.get("containerd", "").removeprefix("v")
+        for what, got, want in (("dockerd", self.server_version, self.judge.version),
+                                ("containerd", self.containerd_version,
+                                 self.judge.containerd_version)):
+            if not got.startswith(want):
+                raise RuntimeError(f"judge {self.judge.name}: {what} is {got!r}, "
+                                   f"expected {want}*")
 
     def stop(self) -> None:
         """Kill containers, dockerd, its containerd and shims; unmount; remove dirs."""
@@ -352,6 +425,15 @@ class Daemon:
             raise DockerError(proc)
         return proc.stdout
 
+    def run_bytes(self, *args: str) -> bytes:
+        """Like :meth:`run`, for a command whose stdout is binary (``save``)."""
+        proc = subprocess.run([DOCKER, *args], capture_output=True, env=self.env(),
+                              timeout=300, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise DockerError(subprocess.CompletedProcess(
+                proc.args, proc.returncode, "", proc.stderr.decode(errors="replace")))
+        return proc.stdout
+
     def build(self, context: str | os.PathLike, *args: str, buildkit: bool) -> str:
         """``docker build`` with the legacy builder or BuildKit (20.10 client, no network)."""
         if buildkit:
@@ -374,12 +456,26 @@ class Daemon:
         the blob a moment later. Deleting a lease with ``--sync`` collects at once, so
         ``du`` after a command sees what the command freed, no later.
         """
-        ctr = [CTR, "--address", f"{self.exec_root}/containerd/containerd.sock",
-               "--namespace", "moby", "leases"]
+        ctr = [*self.ctr_argv("moby"), "leases"]
         lease = subprocess.run([*ctr, "create"], check=True, capture_output=True,
                                text=True, timeout=60).stdout.split()[0]
         subprocess.run([*ctr, "delete", "--sync", lease], check=True, capture_output=True,
                        timeout=60)
+
+    def ctr_argv(self, namespace: str) -> list[str]:
+        """``ctr`` (the judge's own build) talking to this daemon's containerd."""
+        return [self.judge.ctr, "--address", f"{self.exec_root}/containerd/containerd.sock",
+                "--namespace", namespace]
+
+    def ctr(self, namespace: str, *args: str, input: bytes | None = None) -> str:
+        """Run ``ctr`` in ``namespace``; it must succeed; returns its stdout."""
+        proc = subprocess.run([*self.ctr_argv(namespace), *args], input=input,
+                              capture_output=True, timeout=120)
+        if proc.returncode != 0:
+            raise DockerError(subprocess.CompletedProcess(
+                proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
+                proc.stderr.decode(errors="replace")))
+        return proc.stdout.decode()
 
     def snapshot(self, dest: str | os.PathLike) -> None:
         """Copy the live data root to ``dest`` as an incident snapshot would."""

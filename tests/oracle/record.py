@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 
 import pytest
 
-from .daemon import Daemon, Registry
+from .daemon import JUDGES, Daemon, Registry
 from .scenarios import SCENARIOS, Context, Scenario, expand, unix_seconds
 
 ORACLE_DIR = Path(__file__).resolve().parent
@@ -178,7 +178,7 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
         reg = stack.enter_context(Registry()) if scenario.uses_registry else None
         t0 = time.monotonic()
         d = stack.enter_context(Daemon(
-            registry_mirror=reg.url if reg else None,
+            judge=JUDGES[scenario.judge], registry_mirror=reg.url if reg else None,
             insecure_registries=[reg.address] if reg else ()))
         timings["start"] = time.monotonic() - t0
         t0 = time.monotonic()
@@ -210,8 +210,9 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
                              "root": str(snap.relative_to(base)),
                              "du_before": du_before, "du_after": du_after})
         timings["rm"] = time.monotonic() - t0
-        data = {"scenario": scenario.name, "seed": scenario.seed,
-                "server_version": d.server_version, "live_root": str(d.data_root),
+        data = {"scenario": scenario.name, "seed": scenario.seed, "judge": scenario.judge,
+                "server_version": d.server_version,
+                "containerd_version": d.containerd_version, "live_root": str(d.data_root),
                 "root": str((out_dir / "root").relative_to(base)), "created": created,
                 "commands": commands, "rm": rm_cases, "timings": timings}
         t0 = time.monotonic()
@@ -261,14 +262,20 @@ class Case:
         return f"{self.scenario}-{self.index:02d}:{' '.join(self.template)}"
 
 
-def cases(kind: str) -> list[Case]:
+def scenarios(containerd_store: bool = False) -> list[Scenario]:
+    """The scenarios whose judge keeps images in a graph driver, or in containerd."""
+    return [s for s in SCENARIOS.values()
+            if JUDGES[s.judge].containerd_store == containerd_store]
+
+
+def cases(kind: str, containerd_store: bool = False) -> list[Case]:
     """The recorded read-only commands whose analyze subcommand is ``kind``."""
-    return [Case(s.name, i, tuple(t)) for s in SCENARIOS.values()
+    return [Case(s.name, i, tuple(t)) for s in scenarios(containerd_store)
             for i, t in enumerate(commands_for(s)) if kind_of(t) == kind]
 
 
-def rm_cases() -> list[Case]:
-    return [Case(s.name, i, tuple(t)) for s in SCENARIOS.values()
+def rm_cases(containerd_store: bool = False) -> list[Case]:
+    return [Case(s.name, i, tuple(t)) for s in scenarios(containerd_store)
             for i, t in enumerate(s.rm_cases)]
 
 

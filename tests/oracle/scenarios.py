@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,6 +47,7 @@ class Scenario:
     commands: Sequence[Sequence[str]]   # extra read-only docker commands (argv after "docker")
     rm_cases: Sequence[Sequence[str]]   # docker image rm / prune argv, run in order
     uses_registry: bool = False
+    judge: str = "dockerd20"            # a key of daemon.JUDGES
 
 
 @dataclass
@@ -518,9 +520,122 @@ REGISTRY_RM = [
 ]
 
 
+# -- scenario "containerd": Docker 29's default store, judged by dockerd 28.5 -----------
+BUILDKIT_C8D = """\
+FROM oracle/busybox:latest
+RUN mkdir /work && head -c 6000 /bin/busybox > /work/blob && echo c8d > /work/name
+COPY payload.txt /work/payload.txt
+LABEL builder=buildkit
+"""
+
+
+def populate_containerd(d: Daemon, ctx: Context) -> None:
+    """Images in containerd's store (namespace moby) and one more namespace sharing blobs.
+
+    Loads, an import, a BuildKit build, tags, pulls by tag and by digest through the
+    loopback mirror, images left dangling by a newer load of their tag, every container
+    state; ``ctr`` imports two images into namespace ``other`` (their blobs are shared,
+    the default content sharing policy) and leaves a lease there. Every container's read-write
+    snapshot is held by a lease of its own (moby leases.WithID).
+    """
+    rng, reg = ctx.rng, ctx.registry
+    assert reg is not None
+    bb = busybox_layer()
+    shared = synthetic_layer(rng, "usr/share/common", 8, (300, 6000))
+    app = synthetic_layer(rng, "app", 5, (1000, 20000), binary=True)
+    tool = synthetic_layer(rng, "opt/tool", 4, (100, 3000))
+    tool2 = synthetic_layer(rng, "opt/tool", 4, (100, 3000))
+
+    def at(name: str) -> str:
+        return f"{reg.address}/{name}"
+
+    load(d,
+         ImageSpec([bb], utc(2024, 1, 10, 1, 2, 3), ["oracle/busybox:latest", "busybox:1.36"],
+                   labels={"org.opencontainers.image.title": "busybox"}),
+         ImageSpec([bb, shared], utc(2024, 5, 5, 5, 5, 5), ["oracle/base:1"],
+                   labels={"tier": "base"}, workdir="/srv"),
+         ImageSpec([bb, shared, app], utc(2025, 3, 1, 9, 15, 0), ["myorg/app:1.0"],
+                   labels={"tier": "app"}, entrypoint=("/bin/sh",), env=("APP=1",)),
+         ImageSpec([bb, tool], utc(2021, 11, 30, 23, 59, 59), ["team/tool:v2"]))
+    # A newer load of the tag: the old tool image is kept, dangling.
+    load(d, ImageSpec([bb, tool2], utc(2022, 4, 1, 0, 0, 1), ["team/tool:v2"],
+                      labels={"release": "2"}))
+    rootfs = Layer().dir("etc").file("etc/hostname", b"imported\n").file(
+        "etc/data", random_text(rng, 9000)).tar()
+    d.run("import", "-c", 'CMD ["/bin/sh"]', "-m", "imported tarball", "-",
+          "imported/rootfs:1", input=rootfs)
+    build(d, ctx, "c8d", BUILDKIT_C8D, buildkit=True,
+          files={"payload.txt": random_text(rng, 2500)}, tag=["bk/app:1", "other/bk:1"])
+
+    pushed = [ImageSpec([bb, synthetic_layer(rng, "usr/local/redis", 5, (800, 12000))],
+                        utc(2025, 1, 2, 3, 4, 5), [at("library/redis:alpine")],
+                        cmd=("redis-server",), labels={"team": "db"}),
+              ImageSpec([synthetic_layer(rng, "usr/local/node", 5, (800, 12000))],
+                        utc(2024, 6, 30, 12, 0, 0), [at("library/node:slim")], cmd=("node",))]
+    load(d, *pushed)
+    digests = push_and_forget(d, reg, [t for spec in pushed for t in spec.tags])
+    d.run("pull", "redis:alpine")
+    d.run("pull", f"node@{digests[at('library/node:slim')]}")    # by digest only
+    d.run("tag", "redis:alpine", "cache/redis:7")
+
+    create(d, "created-base", "oracle/base:1", "/bin/true")
+    run(d, "exited-ok", "busybox:1.36", "sh", "-c", "echo rw > /rwfile; head -c 20000 "
+        "/bin/busybox > /blob")
+    run(d, "runner", "myorg/app:1.0", "-c", "sleep 100000", detach=True)
+    run(d, "redis-exited", "redis:alpine", "false", expect=1)
+
+    # Namespace "other": the same busybox and app blobs, imported (and unpacked) by ctr.
+    d.ctr("other", "images", "import", "-",
+          input=d.run_bytes("save", "myorg/app:1.0", "oracle/busybox:latest"))
+    # `ctr images mount` leaves a lease (named by the mount point, gc.expire in 24 h)
+    # holding an active snapshot on the image's chain; only the mount itself is undone.
+    target = tempfile.mkdtemp(prefix="lease-", dir=ctx.workdir)
+    d.ctr("other", "images", "mount", "--rw", "docker.io/myorg/app:1.0", target)
+    subprocess.run(["umount", target], check=True, capture_output=True)
+
+
+CONTAINERD_COMMANDS = [
+    ["image", "ls", "--digests", "redis"],
+    ["image", "ls", "-f", "label=tier"],
+    ["image", "ls", "-f", "before=myorg/app:1.0"],
+    ["image", "ls", "-f", "since=oracle/base:1"],
+    ["image", "ls", "-f", "reference=*/*"],
+    ["image", "ls", "-a", "--digests", "-f", "dangling=true"],
+    ["image", "ls", "--no-trunc", "--digests", "--format", "json"],
+    ["image", "history", "myorg/app:1.0"],
+    ["image", "history", "bk/app:1"],
+    ["image", "history", "--no-trunc", "imported/rootfs:1"],
+    ["image", "history", "{digest:node}"],
+    ["image", "inspect", "myorg/app:1.0"],
+    ["image", "inspect", "bk/app:1"],
+    ["image", "inspect", "{digest:node}", "redis:alpine"],
+    ["image", "inspect", "missing"],
+]
+
+CONTAINERD_RM = [
+    ["image", "rm", "nosuch:tag"],
+    ["image", "rm", "{ambiguous}"],
+    ["image", "rm", "busybox:1.36"],                     # one of two refs: untag only
+    ["image", "rm", "myorg/app:1.0"],                    # running container
+    ["image", "rm", "oracle/base:1"],                    # created container
+    ["image", "rm", "{fullid:bk/app:1}"],                # two names: must be forced
+    ["image", "rm", "other/bk:1"],
+    ["image", "rm", "{prefix:bk/app:1}"],                # a short prefix
+    ["image", "rm", "{id:bk/app:1}"],                    # last name: deleted, GC runs
+    ["image", "rm", "{digest:node}"],                    # digest-only image
+    ["image", "rm", "-f", "redis:alpine"],               # stopped container
+    ["image", "rm", "-f", "myorg/app:1.0"],              # running container, forced
+    ["image", "rm", "--no-prune", "{id:team/tool:v2}"],
+    ["image", "prune", "-f"],                            # the dangling tool image
+    ["image", "prune", "-a", "-f"],
+]
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("basic", 101, populate_basic, BASIC_COMMANDS, BASIC_RM),
     Scenario("builds", 202, populate_builds, BUILDS_COMMANDS, BUILDS_RM),
     Scenario("registry", 303, populate_registry, REGISTRY_COMMANDS, REGISTRY_RM,
              uses_registry=True),
+    Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
+             uses_registry=True, judge="dockerd28-containerd"),
 )}
