@@ -294,3 +294,10 @@ def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:
     return Store(driver=driver, images=images, layers=layers, references=references,
                  containers=loader.containers(), mounts=loader.mounts(),
                  volumes=loader.volumes(), diagnostics=tuple(loader.diagnostics))
+
+
+def read_containers(root: EvidenceRoot) -> tuple[dict[ContainerID, Container], list[Diagnostic]]:
+    """Docker's own side of any root: ``containers/*/config.v2.json`` (also where the
+    containerd image store keeps images: there ``Image`` is the manifest digest)."""
+    loader = _Loader(root, "")
+    return loader.containers(), loader.diagnostics

@@ -1,0 +1,119 @@
+"""The containerd image store under a data root: its metadata, each snapshotter's own
+database, which blob files the content store holds, and what removing them frees.
+
+Layout (dockerd-managed containerd, rooted at ``<data-root>/containerd/daemon``):
+``io.containerd.metadata.v1.bolt/meta.db``, ``io.containerd.content.v1.content/blobs/
+<alg>/<hex>``, ``io.containerd.snapshotter.v1.<name>/{metadata.db,snapshots/<id>}``.
+
+References: containerd plugins/content/local/store.go (blobPath), plugins/snapshots/
+overlay/overlay.go (upperPath: snapshots/<id>/fs), core/metadata/db.go.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from ..containerdmodel import BackendSnapshot, MetaStore
+from ..errors import EvidenceError, MalformedError
+from ..ids import ContainerID
+from ..model import Container, Diagnostic
+from ._root import EvidenceRoot
+from .containerdmeta import parse_meta_db, parse_snapshotter_db
+from .graphdriver import read_containers
+from .usage import inode_usage
+
+DAEMON_ROOT = "containerd/daemon"
+META_DB = "io.containerd.metadata.v1.bolt/meta.db"
+BLOBS = "io.containerd.content.v1.content/blobs"
+SNAPSHOTTER_PREFIX = "io.containerd.snapshotter.v1."
+# A bbolt file is read whole; containerd's grows to tens of MB on busy hosts.
+DB_LIMIT = 4 * 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContainerdStore:
+    """One containerd root (``base``, relative to the evidence root) as read."""
+    base: str
+    meta: MetaStore
+    backends: Mapping[str, Mapping[str, BackendSnapshot]]   # snapshotter -> key -> snapshot
+    blobs: frozenset[str]                                    # digests with a blob file
+    containers: Mapping[ContainerID, Container]              # Docker's, from containers/
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    def blob_path(self, digest: str) -> str:
+        algorithm, _, hexpart = digest.partition(":")
+        return f"{self.base}/{BLOBS}/{algorithm}/{hexpart}"
+
+    def snapshot_path(self, snapshotter: str, ident: int) -> str:
+        return f"{self.base}/{SNAPSHOTTER_PREFIX}{snapshotter}/snapshots/{ident}"
+
+
+def has_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> bool:
+    return root.lstat(f"{base}/{META_DB}") is not None
+
+
+def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | None:
+    try:
+        return root.read(rel, DB_LIMIT)
+    except EvidenceError as exc:
+        diags.append(Diagnostic(exc.path, exc.reason))
+        return None
+
+
+def read_containerd_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> ContainerdStore:
+    """Read the store at ``base``.
+
+    Raises:
+        EvidenceError: meta.db is missing or unreadable as a whole (nothing can be
+            answered without it). Damage inside it, in a snapshotter's database or in
+            the content store is a diagnostic.
+    """
+    diags: list[Diagnostic] = []
+    rel = f"{base}/{META_DB}"
+    data = _read_db(root, rel, diags)
+    if data is None:
+        raise EvidenceError(rel, diags[0].message if diags else "no containerd metadata")
+    meta = parse_meta_db(data, rel)
+    diags.extend(meta.diagnostics)
+    backends: dict[str, dict[str, BackendSnapshot]] = {}
+    for snapshotter in sorted({s.snapshotter for s in meta.snapshots}):
+        db_rel = f"{base}/{SNAPSHOTTER_PREFIX}{snapshotter}/metadata.db"
+        db = _read_db(root, db_rel, diags)
+        if db is None:
+            diags.append(Diagnostic(db_rel, "missing: its snapshots cannot be sized"))
+            continue
+        try:
+            backends[snapshotter], more = parse_snapshotter_db(db, db_rel)
+        except MalformedError as exc:
+            diags.append(Diagnostic(exc.path, exc.reason))
+            continue
+        diags.extend(more)
+    blobs = set()
+    for algorithm in root.listdir(f"{base}/{BLOBS}") or ():
+        for name in root.listdir(f"{base}/{BLOBS}/{algorithm}") or ():
+            blobs.add(f"{algorithm}:{name}")
+    for digest in sorted({b.digest for b in meta.blobs} - blobs):
+        diags.append(Diagnostic(f"{base}/{BLOBS}/{digest.replace(':', '/', 1)}",
+                                "missing: the metadata has a record of it"))
+    containers, more = read_containers(root)
+    diags.extend(more)
+    return ContainerdStore(base, meta, backends, frozenset(blobs), containers, tuple(diags))
+
+
+class ContainerdMeter:
+    """Allocated bytes of blob files and snapshot directories, as ``du`` sees them go."""
+
+    def __init__(self, root: EvidenceRoot, store: ContainerdStore):
+        self.root = root
+        self.store = store
+
+    def blob_bytes(self, digest: str) -> int:
+        return inode_usage(self.root, [self.store.blob_path(digest)]).total_bytes()
+
+    def snapshot_bytes(self, snapshotter: str, ident: int) -> int:
+        return inode_usage(self.root, [self.store.snapshot_path(snapshotter, ident)]).total_bytes()
+
+    def freed_bytes(self, blobs: Sequence[str], snapshots: Sequence[tuple[str, int]]) -> int:
+        paths = [self.store.blob_path(d) for d in blobs]
+        paths += [self.store.snapshot_path(s, i) for s, i in snapshots]
+        return inode_usage(self.root, paths).freed_bytes()
