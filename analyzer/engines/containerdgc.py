@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
 from ..containerdmodel import BackendSnapshot, Labels, MetaStore
+from ..goapi.time import ParseError, parse
 
 
 class Resource(enum.IntEnum):
@@ -55,6 +55,7 @@ GC_FLAT = "containerd.io/gc.flat"
 REF_CONTENT = "containerd.io/gc.ref.content"
 REF_SNAPSHOT = "containerd.io/gc.ref.snapshot."
 REF_IMAGE = "containerd.io/gc.ref.image"
+RFC3339 = "2006-01-02T15:04:05Z07:00"
 
 
 _HOLDER_ORDER = {"image": 0, "container": 1, "lease": 2, "namespace": 3, "sandbox": 4,
@@ -88,26 +89,12 @@ class Collection:
 
 
 def parse_rfc3339(value: str) -> int | None:
-    """Unix nanoseconds of Go's time.Parse(time.RFC3339, v); None when it fails."""
-    text = value.strip()
-    if text != value or "T" not in text:
-        return None
+    """Unix nanoseconds of Go's time.Parse(time.RFC3339, v); None when it fails (gc.go then
+    ignores the label)."""
     try:
-        head, frac = text, ""
-        if "." in text:
-            head, rest = text.split(".", 1)
-            digits = len(rest) - len(rest.lstrip("0123456789"))
-            frac, zone = rest[:digits], rest[digits:]
-            if not frac:
-                return None
-            head += zone
-        when = datetime.fromisoformat(head.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return parse(RFC3339, value, 0)
+    except ParseError:
         return None
-    if when.tzinfo is None:
-        return None
-    nanos = int((frac + "000000000")[:9]) if frac else 0
-    return int(when.timestamp()) * 1_000_000_000 + nanos
 
 
 def _expired(labels: Labels, now_ns: int) -> bool:

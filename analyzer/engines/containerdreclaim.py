@@ -113,23 +113,3 @@ def reclaim(meta: MetaStore, plan: Plan, now_ns: int, *, blobs_present: Iterable
         held_blobs=held_blobs, held_snapshots=tuple(held_snapshots),
         bytes_freed=freed_bytes(result.deleted_blobs, gone_snapshots),
         errors=tuple(o.message for o in plan.errors))
-
-
-def to_json(result: Reclaim, warnings: Sequence[str]) -> dict:
-    """DESIGN.md's reclaim JSON on the containerd store."""
-    def held(items: Sequence[Held], key: str) -> list[dict]:
-        return [{key: h.id, "bytes": h.bytes,
-                 "held_by": [{"kind": k.kind, "id": k.id, "namespace": k.namespace}
-                             for k in h.held_by]} for h in items]
-    return {
-        "untagged": list(result.untagged),
-        "deleted_images": list(result.deleted_images),
-        "deleted_blobs": [{"digest": d, "bytes": b} for d, b in result.deleted_blobs],
-        "deleted_snapshots": [{"key": k, "bytes": b} for k, b in result.deleted_snapshots],
-        "held_blobs": held(result.held_blobs, "digest"),
-        "held_snapshots": held(result.held_snapshots, "key"),
-        "bytes_freed": result.bytes_freed,
-        "bytes_are_estimate": False,
-        "errors": list(result.errors),
-        "warnings": list(warnings),
-    }
