@@ -196,6 +196,9 @@ class Store:
     diagnostics: tuple[Diagnostic, ...] = ()
     # Allocated bytes per cache ID / mount ID, when the reader could measure them.
     driver_usage: Mapping[str, int] = field(default_factory=dict)
+    # Image archives: manifests of platforms other than the one Docker would choose
+    # here; `ls` lists them with -a only.
+    other_platforms: frozenset[ImageID] = frozenset()
 
     @cached_property
     def refs_by_image(self) -> Mapping[ImageID, tuple[Reference, ...]]:

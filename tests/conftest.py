@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oracle import record
+from tests.oracle import archives, record
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +22,13 @@ def oracle() -> dict[str, record.Recording]:
         return
     with tempfile.TemporaryDirectory(prefix="oracle-cache-") as tmp:
         yield record.ensure_recorded(Path(tmp))
+
+
+@pytest.fixture(scope="session")
+def image_archives(tmp_path_factory) -> archives.Archives:
+    """Image archives made once per session by dockerd 20.10 and skopeo (see
+    tests/oracle/archives.py), kept in ANALYZER_ORACLE_CACHE when it is set."""
+    cache = record.cache_root()
+    if cache is None:
+        return archives.ensure_recorded(tmp_path_factory.mktemp("archives"))
+    return archives.ensure_recorded(record.keyed_cache(cache))

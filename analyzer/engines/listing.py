@@ -66,6 +66,8 @@ def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: 
     for image in store.images.values():
         if dangling_only and image.id in children:
             continue                                  # Heads(): images without children
+        if image.id in store.other_platforms and not all_images:
+            continue                                  # an archive's other platforms: -a
         if before is not None and image.created_ns >= before.created_ns:
             continue
         if since is not None and image.created_ns <= since.created_ns:

@@ -549,9 +549,15 @@ class ArchiveRoot(EvidenceRoot):
     _CONTENT_DIRS = ("/diff/", "/_data/", "/rootfs/", "/merged/", "/work/", "/blobs/")
     _CONTAINER_FILES = ("config.v2.json", "hostconfig.json")
 
+    # Blobs this small can be an index, manifest or config, which image archives and
+    # the containerd content store are read by; layer blobs and layer.tar are not kept.
+    _SMALL_BLOB = 4 << 20
+
     @classmethod
-    def _keeps(cls, rel: str) -> bool:
-        if any(d in f"/{rel}" for d in cls._CONTENT_DIRS):
+    def _keeps(cls, rel: str, size: int) -> bool:
+        if f"/{rel}".startswith("/blobs/") or "/blobs/sha256/" in rel:
+            return size <= cls._SMALL_BLOB
+        if any(d in f"/{rel}" for d in cls._CONTENT_DIRS) or rel.endswith("/layer.tar"):
             return False
         if rel.startswith("containers/"):
             return rel.rpartition("/")[2] in cls._CONTAINER_FILES
@@ -571,7 +577,8 @@ class ArchiveRoot(EvidenceRoot):
                 for info in tf:
                     rel = "/".join(_split(info.name))
                     ino += 1
-                    keep = info.isreg() and info.size <= keep_limit and self._keeps(rel)
+                    keep = (info.isreg() and info.size <= keep_limit
+                            and self._keeps(rel, info.size))
                     data = None
                     if keep:
                         fobj = tf.extractfile(info)

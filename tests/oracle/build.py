@@ -160,6 +160,7 @@ class ImageSpec:
     labels: dict[str, str] | None = None
     author: str | None = None
     comment: str | None = None
+    architecture: str = "amd64"
 
     def __post_init__(self) -> None:
         self._tars = [layer.tar() for layer in self.layers]
@@ -194,7 +195,7 @@ class ImageSpec:
         }
         if self.exposed_ports:
             cfg["ExposedPorts"] = {p: {} for p in self.exposed_ports}
-        doc: dict = {"architecture": "amd64", "os": "linux", "config": cfg,
+        doc: dict = {"architecture": self.architecture, "os": "linux", "config": cfg,
                      "rootfs": {"type": "layers", "diff_ids": self.diff_ids},
                      "history": [_history_entry(h, t) for h, t in zip(history, step_times)]}
         if self.created is not None:

@@ -120,14 +120,20 @@ def cache_root() -> Path | None:
     return Path(value) if value else None
 
 
-def ensure_recorded(cache: Path, names: Sequence[str] | None = None,
-                    log: Callable[[str], None] = lambda s: None) -> dict[str, "Recording"]:
-    """Load each scenario's recording from ``cache``, recording what is missing."""
+def keyed_cache(cache: Path) -> Path:
+    """``cache``'s directory for the oracle's current sources (older ones dropped)."""
     cache.mkdir(parents=True, exist_ok=True)
     base = cache / oracle_key()
     _drop_stale(cache, keep=base.name)
     base.mkdir(exist_ok=True)
     (base / _CACHE_MARKER).touch()
+    return base
+
+
+def ensure_recorded(cache: Path, names: Sequence[str] | None = None,
+                    log: Callable[[str], None] = lambda s: None) -> dict[str, "Recording"]:
+    """Load each scenario's recording from ``cache``, recording what is missing."""
+    base = keyed_cache(cache)
     names = list(names or SCENARIOS)
     missing = [n for n in names if not (base / f"{n}.json").exists()]
 

@@ -1,0 +1,87 @@
+"""``docker save`` archives: ``manifest.json`` naming each image's config and layer files.
+
+The legacy format (dockerd before 25: ``<id>/layer.tar``, ``<hex>.json``,
+``repositories``) and the newer one (an OCI layout beside ``manifest.json``, layers as
+``blobs/sha256/<diff ID hex>``) both list, per image, ``Config``, ``RepoTags`` and
+``Layers``; ``docker load`` reads ``manifest.json`` first, so this reader does too.
+
+References: moby image/tarexport/load.go (manifest.json, RepoTags),
+image/tarexport/tarexport.go (manifestItem), image/tarexport/save.go.
+"""
+from __future__ import annotations
+
+import orjson
+
+from ..errors import EvidenceError, MalformedError
+from ..model import Diagnostic, Store
+from ._root import EvidenceRoot
+from .imagearchive import ArchiveImage, LayerBlob, build_store, host
+from .ocilayout import CONFIG_LIMIT, DOCUMENT_LIMIT
+
+MANIFEST_JSON = "manifest.json"
+
+
+def detect(root: EvidenceRoot) -> bool:
+    return root.lstat(MANIFEST_JSON) is not None
+
+
+def parse_manifest_json(data: bytes, source: str = MANIFEST_JSON
+                        ) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """Each entry's (Config, RepoTags, Layers), as written.
+
+    Raises:
+        MalformedError: not a list of objects with string fields.
+    """
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedError(source, f"not JSON: {exc}") from None
+    if not isinstance(doc, list):
+        raise MalformedError(source, "not a list of images")
+    out = []
+    for i, item in enumerate(doc):
+        if not isinstance(item, dict):
+            raise MalformedError(source, f"entry {i} is not an object")
+        config, tags, layers = item.get("Config"), item.get("RepoTags") or [], item.get("Layers")
+        if (not isinstance(config, str) or not isinstance(tags, list)
+                or not isinstance(layers, list)
+                or not all(isinstance(s, str) for s in (*tags, *layers))):
+            raise MalformedError(source, f"entry {i}: Config, RepoTags or Layers malformed")
+        out.append((config, tuple(tags), tuple(layers)))
+    return out
+
+
+def find_images(root: EvidenceRoot) -> tuple[list[ArchiveImage], list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    found: list[ArchiveImage] = []
+    try:
+        entries = parse_manifest_json(root.read(MANIFEST_JSON, DOCUMENT_LIMIT) or b"")
+    except EvidenceError as exc:
+        return found, [Diagnostic(exc.path, exc.reason)]
+    for i, (config_path, tags, layer_paths) in enumerate(entries):
+        try:
+            config = root.read(config_path, CONFIG_LIMIT)
+            if config is None:
+                raise EvidenceError(config_path, "config named by manifest.json is missing")
+            layers = tuple(_layer(root, p) for p in layer_paths)
+        except EvidenceError as exc:
+            diagnostics.append(Diagnostic(exc.path, exc.reason))
+            continue
+        found.append(ArchiveImage(config, config_path, None, layers, tags,
+                                  f"{MANIFEST_JSON}/{i}", None))
+    return found, diagnostics
+
+
+def _layer(root: EvidenceRoot, rel: str) -> LayerBlob:
+    st = root.lstat(rel)
+    if st is None:
+        raise EvidenceError(rel, "layer named by manifest.json is missing; image skipped")
+    if not st.is_reg:
+        raise EvidenceError(rel, "layer is not a regular file (a link is not followed); "
+                                 "image skipped")
+    return LayerBlob(rel, st.size, None)
+
+
+def read_save(root: EvidenceRoot) -> Store:
+    found, diagnostics = find_images(root)
+    return build_store("docker-save", found, diagnostics, host())

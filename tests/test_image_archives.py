@@ -1,0 +1,207 @@
+"""OCI image layouts and ``docker save`` archives, as made by dockerd 20.10 and skopeo,
+read in every flavour (directory, .tar, .tar.gz, .tar.zst) and compared with what
+those tools say they hold (tests/oracle/archives.py)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from analyzer.errors import MalformedError
+from analyzer.ids import digest_of
+from analyzer.sources import dockersave, ocilayout, ocispec
+from analyzer.sources._root import open_root
+from tests.oracle import archives
+
+SOURCES = ("save20", "gzip", "zstd", "plain", "multi", "archive", "index", "nested")
+
+
+def read(path: Path):
+    root = open_root(str(path))
+    reader = dockersave.read_save if dockersave.detect(root) else ocilayout.read_layout
+    return reader(root)
+
+
+@pytest.mark.parametrize("flavour", archives.FLAVOURS)
+@pytest.mark.parametrize("source", SOURCES)
+def test_images_as_the_tools_recorded(image_archives, source, flavour):
+    assert set(image_archives.sources) == set(SOURCES)
+    store = read(image_archives.path(source, flavour))
+    assert not store.diagnostics
+    truth = image_archives.images(source)
+    host = image_archives.truth["host_platform"]
+    assert set(store.images) == {i["id"] for i in truth}
+    for want in truth:
+        image = store.images[want["id"]]
+        assert list(image.diff_ids) == want["diff_ids"]
+        named = sorted(r.familiar for r in store.refs(image.id))
+        if want["platform"] == host:
+            assert named == sorted(want["names"])
+            assert image.id not in store.other_platforms
+        else:
+            assert named == [] and image.id in store.other_platforms
+
+
+def test_the_material_is_what_the_tests_need(image_archives):
+    """Preconditions the other tests rely on, asserted from how the material was built."""
+    for source in SOURCES:
+        for image in image_archives.images(source):
+            assert len(image["diff_ids"]) == 2
+    platforms = [i["platform"] for i in image_archives.images("index")]
+    assert platforms == ["linux/amd64", "linux/arm64"]
+    assert len(image_archives.images("multi")) == 2
+
+
+def test_media_types_against_magic_bytes(image_archives):
+    """skopeo 1.9 labels uncompressed layers gzip: named as a warning per blob."""
+    for source, want in (("gzip", None), ("zstd", None), ("plain", "content is tar")):
+        layout = image_archives.path(source, "dir")
+        for layer in image_archives.images(source)[0]["layers"]:
+            desc = ocispec.Descriptor(layer["mediaType"], layer["digest"], layer["size"])
+            with open(layout / ocilayout.blob_path(desc.digest), "rb") as f:
+                warning = ocispec.layer_mismatch(desc, f.read(ocispec.SNIFF_BYTES))
+            if want is None:
+                assert warning is None
+            else:
+                assert want in warning and desc.digest in warning
+
+
+def copy_layout(image_archives, source: str, tmp_path: Path) -> Path:
+    dest = tmp_path / source
+    shutil.copytree(image_archives.path(source, "dir"), dest, symlinks=True)
+    return dest
+
+
+def test_missing_and_tampered_blobs_are_named(image_archives, tmp_path):
+    layout = copy_layout(image_archives, "multi", tmp_path)
+    a, b = image_archives.images("multi")
+    # Image a's config edited (one byte), image b's top layer gone.
+    config = layout / ocilayout.blob_path(a["id"])
+    data = bytearray(config.read_bytes())
+    data[-2:-1] = b" "
+    config.write_bytes(bytes(data))
+    (layout / ocilayout.blob_path(b["layers"][1]["digest"])).unlink()
+    store = read(layout)
+    assert set(store.images) == set()
+    messages = [str(d) for d in store.diagnostics]
+    assert len(messages) == 2
+    assert any(a["id"] in m and "does not match its digest" in m for m in messages)
+    assert any(b["layers"][1]["digest"] in m and "missing" in m for m in messages)
+
+
+def test_a_blob_that_links_out_is_not_followed(image_archives, tmp_path):
+    layout = copy_layout(image_archives, "multi", tmp_path)
+    a, b = image_archives.images("multi")
+    outside = tmp_path / "outside"
+    outside.write_bytes((layout / ocilayout.blob_path(a["id"])).read_bytes())
+    os.replace(layout / ocilayout.blob_path(a["id"]), tmp_path / "moved")
+    os.symlink(outside, layout / ocilayout.blob_path(a["id"]))
+    store = read(layout)
+    assert set(store.images) == {b["id"]}       # image b does not use a's config
+    [diag] = store.diagnostics
+    assert diag.source == ocilayout.blob_path(a["id"])
+
+
+def _write_blob(layout: Path, doc: dict) -> dict:
+    data = json.dumps(doc).encode()
+    (layout / ocilayout.blob_path(digest_of(data))).write_bytes(data)
+    return {"mediaType": doc["mediaType"], "digest": digest_of(data), "size": len(data)}
+
+
+def test_an_index_cycle_ends_with_a_warning(image_archives, tmp_path):
+    """A cycle needs a blob that names itself, so its digest cannot match: the walk
+    stops there (and a cycle of believed blobs would be caught by the stack)."""
+    layout = copy_layout(image_archives, "nested", tmp_path)
+    index = json.loads((layout / "index.json").read_text())
+    top = index["manifests"][0]
+    inner = json.loads((layout / ocilayout.blob_path(top["digest"])).read_text())
+    inner["manifests"].append(dict(top, annotations={}))     # back to the top index
+    desc = _write_blob(layout, inner)
+    loop = {"schemaVersion": 2, "mediaType": ocispec.OCI_INDEX, "manifests": [desc]}
+    # Stored under the digest the inner index points at: the file now names itself.
+    (layout / ocilayout.blob_path(top["digest"])).write_text(json.dumps(loop))
+    store = read(layout)
+    assert store.images == {}
+    assert any(top["digest"] in str(d) for d in store.diagnostics)
+
+
+def test_the_walk_catches_a_cycle_it_believes(monkeypatch, image_archives, tmp_path):
+    layout = copy_layout(image_archives, "nested", tmp_path)
+    top = json.loads((layout / "index.json").read_text())["manifests"][0]
+    path = layout / ocilayout.blob_path(top["digest"])
+    doc = json.loads(path.read_text())
+    doc["manifests"].append(dict(top, annotations={}))
+    path.write_text(json.dumps(doc))
+    real = ocilayout.read_blob
+    # Believe every blob's digest, to reach the stack check.
+    monkeypatch.setattr(ocilayout, "read_blob",
+                        lambda root, desc, limit: root.read(ocilayout.blob_path(desc.digest),
+                                                            limit) if desc.digest == top["digest"]
+                        else real(root, desc, limit))
+    store = read(layout)
+    assert any("index cycle" in str(d) for d in store.diagnostics)
+    assert len(store.images) == 2
+
+
+@pytest.mark.parametrize("data", [b"", b"[]", b"{}", b'{"schemaVersion":2}',
+                                  b'{"schemaVersion":2,"manifests":[{"digest":"sha256:00"}]}',
+                                  b'{"schemaVersion":2,"manifests":[1]}'])
+def test_documents_refused_as_malformed(data):
+    for parse in (ocispec.parse_index, ocispec.parse_manifest, ocispec.parse_config):
+        with pytest.raises(MalformedError):
+            parse(data, "x")
+
+
+@pytest.mark.parametrize("data", [b"", b"{}", b"[1]", b'[{"Config":1}]',
+                                  b'[{"Config":"c","Layers":[2]}]'])
+def test_manifest_json_refused_as_malformed(data):
+    with pytest.raises(MalformedError):
+        dockersave.parse_manifest_json(data)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_parsers_fuzzed_from_real_documents(image_archives, data):
+    """Mutated or cut real documents give a value or MalformedError, nothing else."""
+    layout = image_archives.path("nested", "dir")
+    docs = [(ocispec.parse_index, (layout / "index.json").read_bytes()),
+            (dockersave.parse_manifest_json,
+             (image_archives.path("save20", "dir") / "manifest.json").read_bytes())]
+    for image in image_archives.images("nested"):
+        docs.append((ocispec.parse_manifest,
+                     (layout / ocilayout.blob_path(image["manifest"])).read_bytes()))
+        docs.append((ocispec.parse_config,
+                     (layout / ocilayout.blob_path(image["id"])).read_bytes()))
+    parse, doc = data.draw(st.sampled_from(docs))
+    cut = data.draw(st.integers(0, len(doc)))
+    at = data.draw(st.integers(0, max(0, cut - 1)))
+    byte = data.draw(st.integers(0, 255))
+    mutated = bytearray(doc[:cut])
+    if mutated:
+        mutated[at] = byte
+    try:
+        parse(bytes(mutated), "x")
+    except MalformedError:
+        pass
+
+
+def test_sniff():
+    assert ocispec.sniff(b"\x1f\x8b\x08\x00") == "gzip"
+    assert ocispec.sniff(b"\x28\xb5\x2f\xfd\x00") == "zstd"
+    assert ocispec.sniff(bytes(512)) == "tar"
+    assert ocispec.sniff(b"{}") == "json"
+    assert ocispec.sniff(b"\x00\x01") == "unknown"
+
+
+def test_ls_lists_other_platforms_with_all_only(image_archives):
+    from analyzer.engines.listing import list_images
+    store = read(image_archives.path("index", "tar.zst"))
+    amd64, arm64 = (i["id"] for i in image_archives.images("index"))
+    assert [s.image.id for s in list_images(store, {}, all_images=False)] == [amd64]
+    listed = list_images(store, {}, all_images=True)
+    assert {s.image.id for s in listed} == {amd64, arm64}
