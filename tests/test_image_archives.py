@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from analyzer.errors import MalformedError
 from analyzer.ids import digest_of
+from analyzer.engines.blobverify import verify_archive
 from analyzer.sources import dockersave, ocilayout, ocispec
 from analyzer.sources._root import open_root
 from tests.oracle import archives
@@ -23,7 +24,7 @@ SOURCES = ("save20", "gzip", "zstd", "plain", "multi", "archive", "index", "nest
 def read(path: Path):
     root = open_root(str(path))
     reader = dockersave.read_save if dockersave.detect(root) else ocilayout.read_layout
-    return reader(root)
+    return reader(root)[0]
 
 
 @pytest.mark.parametrize("flavour", archives.FLAVOURS)
@@ -205,3 +206,65 @@ def test_ls_lists_other_platforms_with_all_only(image_archives):
     assert [s.image.id for s in list_images(store, {}, all_images=False)] == [amd64]
     listed = list_images(store, {}, all_images=True)
     assert {s.image.id for s in listed} == {amd64, arm64}
+
+
+def open_archive(path: Path):
+    root = open_root(str(path))
+    return (dockersave.read_save if dockersave.detect(root) else ocilayout.read_layout)(root)
+
+
+@pytest.mark.parametrize("flavour", archives.FLAVOURS)
+@pytest.mark.parametrize("source", SOURCES)
+def test_verify_intact(image_archives, source, flavour):
+    store, files = open_archive(image_archives.path(source, flavour))
+    report = verify_archive(files, store, jobs=2)
+    assert report.ok, report
+    truth = image_archives.images(source)
+    assert {i.id for i in report.images} == {i["id"] for i in truth}
+    layouts = source != "save20"
+    for image in report.images:
+        assert image.manifest_ok is (True if layouts else None)
+    by_diff = {lr.diff_id: lr for lr in report.layers}
+    for want in truth:
+        for diff_id, layer in zip(want["diff_ids"], want.get("layers") or [None] * 2):
+            lr = by_diff[diff_id]
+            assert lr.computed_diff_id == diff_id and lr.bytes_hashed > 0
+            if layer is not None:
+                assert lr.blob.digest == layer["digest"] and lr.blob.compressed_ok
+                assert lr.blob.media_type == layer["mediaType"]
+    # Only skopeo's uncompressed layers labelled gzip are named, each once.
+    if source == "plain":
+        assert len(report.warnings) == 2
+        assert all("says gzip, content is tar" in w for w in report.warnings)
+    else:
+        assert report.warnings == ()
+
+
+def test_verify_names_a_tampered_layer_blob(image_archives, tmp_path):
+    layout = copy_layout(image_archives, "multi", tmp_path)
+    a, b = image_archives.images("multi")
+    assert a["layers"][0] == b["layers"][0]          # the shared base: the other is a's own
+    top = a["layers"][1]
+    path = layout / ocilayout.blob_path(top["digest"])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    store, files = open_archive(layout)
+    report = verify_archive(files, store)
+    assert not report.ok
+    bad = [lr for lr in report.layers if not lr.ok]
+    assert [lr.blob.digest for lr in bad] == [top["digest"]]
+    assert bad[0].status == "mismatch" and not bad[0].blob.compressed_ok
+    assert top["digest"] in bad[0].reason
+    assert all(i.ok for i in report.images)
+
+
+def test_a_truncated_layer_blob_is_a_mismatch(image_archives, tmp_path):
+    layout = copy_layout(image_archives, "zstd", tmp_path)
+    [image] = image_archives.images("zstd")
+    top = image["layers"][1]
+    path = layout / ocilayout.blob_path(top["digest"])
+    path.write_bytes(path.read_bytes()[:-7])
+    store, files = open_archive(layout)
+    [bad] = [lr for lr in verify_archive(files, store).layers if not lr.ok]
+    assert bad.blob.digest == top["digest"] and "truncated" in bad.reason

@@ -153,6 +153,14 @@ class BadFile:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobResult:
+    """A blob of an image archive checked against the descriptor that names it."""
+    digest: str
+    media_type: str | None
+    compressed_ok: bool               # its bytes hash to the digest and match the size
+
+
+@dataclass(frozen=True, slots=True)
 class LayerResult:
     chain_id: ChainID
     diff_id: DiffID
@@ -165,6 +173,7 @@ class LayerResult:
     files_checked: int
     bad_files: tuple[BadFile, ...]
     compressed_digests: tuple[str, ...]
+    blob: "BlobResult | None" = None   # image archives: the layer blob against its descriptor
 
     @property
     def ok(self) -> bool:
@@ -178,10 +187,11 @@ class ImageResult:
     layers_ok: bool                   # rootfs.diff_ids match the layer chain
     chain: tuple[ChainID, ...]        # the chain IDs of rootfs.diff_ids, bottom first
     problems: tuple[str, ...]
+    manifest_ok: bool | None = None   # image archives: the manifest blob's digest and size
 
     @property
     def ok(self) -> bool:
-        return self.config_ok and self.layers_ok
+        return self.config_ok and self.layers_ok and self.manifest_ok is not False
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,11 @@ def report_json(report: VerifyReport) -> str:
 
 
 def _image_json(image: ImageResult) -> dict[str, Any]:
-    return {"id": image.id, "config_ok": image.config_ok, "layers_ok": image.layers_ok,
-            "layers": list(image.chain), "problems": list(image.problems)}
+    doc = {"id": image.id, "config_ok": image.config_ok, "layers_ok": image.layers_ok,
+           "layers": list(image.chain), "problems": list(image.problems)}
+    if image.manifest_ok is not None:
+        doc["manifest_ok"] = image.manifest_ok
+    return doc
 
 
 def _layer_json(layer: LayerResult) -> dict[str, Any]:
@@ -41,7 +44,9 @@ def _layer_json(layer: LayerResult) -> dict[str, Any]:
             "computed_diff_id": layer.computed_diff_id, "bytes_hashed": layer.bytes_hashed,
             "files_checked": layer.files_checked,
             "bad_files": [_bad_json(b) for b in layer.bad_files],
-            "compressed_digests": list(layer.compressed_digests)}
+            "compressed_digests": list(layer.compressed_digests),
+            **({"blob": {"digest": layer.blob.digest, "media_type": layer.blob.media_type,
+                         "compressed_ok": layer.blob.compressed_ok}} if layer.blob else {})}
 
 
 def _bad_json(bad: BadFile) -> dict[str, Any]:

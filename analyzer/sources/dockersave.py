@@ -15,7 +15,7 @@ import orjson
 from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic, Store
 from ._root import EvidenceRoot
-from .imagearchive import ArchiveImage, LayerBlob, build_store, host
+from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
 from .ocilayout import CONFIG_LIMIT, DOCUMENT_LIMIT
 
 MANIFEST_JSON = "manifest.json"
@@ -82,6 +82,6 @@ def _layer(root: EvidenceRoot, rel: str) -> LayerBlob:
     return LayerBlob(rel, st.size, None)
 
 
-def read_save(root: EvidenceRoot) -> Store:
+def read_save(root: EvidenceRoot) -> tuple[Store, ArchiveFiles]:
     found, diagnostics = find_images(root)
-    return build_store("docker-save", found, diagnostics, host())
+    return build(root, "docker-save", found, diagnostics)

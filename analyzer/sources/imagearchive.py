@@ -13,15 +13,19 @@ images/archive/importer.go (names from ``io.containerd.image.name``, else
 """
 from __future__ import annotations
 
+import os
 import platform as host_platform
+import threading
 from dataclasses import dataclass
+from typing import Iterator
 
 from .. import reference as refs
-from ..errors import AnalyzerError, MalformedError
-from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of
+from ..errors import AnalyzerError, EvidenceError, MalformedError
+from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of, is_digest
 from ..model import Diagnostic, Image, Layer, Reference, Store
 from .graphdriver import _unix_ns
-from .ocispec import Descriptor, Platform, parse_config, platform_matches
+from ._root import EvidenceRoot
+from .ocispec import LAYER_COMPRESSION, Descriptor, Platform, parse_config, platform_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,12 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
 def host() -> Platform:
     machine = host_platform.machine()
     return Platform("linux", _GOARCH.get(machine, machine))
+
+
+def build(root: EvidenceRoot, kind: str, found: list[ArchiveImage],
+          diagnostics: list[Diagnostic]) -> tuple[Store, "ArchiveFiles"]:
+    """The model of an archive's images, and what verify reads of it."""
+    return build_store(kind, found, diagnostics, host()), ArchiveFiles(root, found)
 
 
 def build_store(kind: str, found: list[ArchiveImage], diagnostics: list[Diagnostic],
@@ -128,3 +138,65 @@ def _reference(name: str, image_id: ImageID, source: str,
     return Reference(name=ref.familiar_name, familiar=ref.familiar, normalized=str(ref),
                      image_id=image_id, is_digest=bool(ref.digest) and not ref.tag,
                      source=source)
+
+
+# Chunks a layer blob is read in: large enough that hashing and inflating run long
+# stretches without the GIL, small enough that memory does not grow with the layer.
+CHUNK = 1 << 20
+
+
+class ArchiveFiles:
+    """What verify reads of an image archive: blob bytes streamed in chunks, and the
+    descriptors and configs the reader found (engines/blobverify.ArchiveFilesLike)."""
+
+    def __init__(self, root: EvidenceRoot, found: list[ArchiveImage]):
+        self._root = root
+        self._configs = {ImageID(digest_of(i.config)): i.config for i in found}
+        self._manifests = {ImageID(digest_of(i.config)): i.manifest is not None for i in found}
+        self._layers = {blob.path: blob for i in found for blob in i.layers}
+        self._spooled = False
+        self._lock = threading.Lock()
+
+    def config(self, image_id: ImageID) -> bytes | None:
+        return self._configs.get(image_id)
+
+    def manifest_ok(self, image_id: ImageID) -> bool | None:
+        # A manifest that failed its digest or size was not believed: its image is not
+        # in the store (the warning names it). None: a legacy save has no manifest blob.
+        return True if self._manifests.get(image_id) else None
+
+    def descriptor(self, layer: Layer) -> tuple[str | None, int | None, str | None, str | None]:
+        blob = self._layers.get(layer.cache_id)
+        if blob is None or blob.descriptor is None:
+            # A save names layer files; in the newer format the name is the digest.
+            digest = _digest_in_path(layer.cache_id)
+            return digest, blob.size if blob and digest else None, None, None
+        desc = blob.descriptor
+        return desc.digest, desc.size, desc.media_type, LAYER_COMPRESSION.get(desc.media_type)
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        if self._root.kind == "archive":         # no seeking: one more pass, spooled
+            with self._lock:
+                if not self._spooled:
+                    self._root.spool(tuple(sorted({p.rpartition("/")[0] or "."
+                                                   for p in self._layers})))
+                    self._spooled = True
+        fd, offset, length = self._root.content(path)
+        try:
+            while length != 0:
+                chunk = os.pread(fd, CHUNK if length < 0 else min(CHUNK, length), offset)
+                if not chunk:
+                    if length > 0:
+                        raise EvidenceError(path, "ended early")
+                    break
+                offset += len(chunk)
+                length -= len(chunk) if length > 0 else 0
+                yield chunk
+        finally:
+            os.close(fd)
+
+
+def _digest_in_path(path: str) -> str | None:
+    algorithm, _, hex_digest = path.removeprefix("blobs/").partition("/")
+    candidate = f"{algorithm}:{hex_digest}"
+    return candidate if algorithm == "sha256" and is_digest(candidate) else None

@@ -15,7 +15,7 @@ from ..errors import EvidenceError, MalformedError
 from ..ids import digest_of, hex_part
 from ..model import Diagnostic, Store
 from ._root import EvidenceRoot
-from .imagearchive import ArchiveImage, LayerBlob, build_store, host
+from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
 from .ocispec import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor,
                       document_type, parse_index, parse_manifest)
 
@@ -153,6 +153,6 @@ def _check_layout_file(root: EvidenceRoot) -> None:
         raise MalformedError(OCI_LAYOUT, "no imageLayoutVersion: not an OCI image layout")
 
 
-def read_layout(root: EvidenceRoot) -> Store:
+def read_layout(root: EvidenceRoot) -> tuple[Store, ArchiveFiles]:
     found, diagnostics = find_images(root)
-    return build_store("oci-layout", found, diagnostics, host())
+    return build(root, "oci-layout", found, diagnostics)
