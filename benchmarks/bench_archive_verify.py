@@ -1,0 +1,198 @@
+"""How fast verify checks an archive's layer blobs, next to the shell pipelines that do the same.
+
+    python benchmarks/bench_archive_verify.py [--size-mb N] [--repeat R] [--ci] [--check]
+
+A layer is N MB of real files (a tar of /usr, cut at N MB), compressed by the real tools
+(``pigz -6``, ``zstd -3``); every row decompresses it and hashes what comes out, from the
+page cache, and is given in MB/s of uncompressed output, wall clock, median of R runs
+taken in turn (interleaved, so load on the machine falls on every row alike). Rows:
+
+- pipelines on two cores: ``gzip -dc | openssl dgst -sha256``, pigz, igzip, zstd;
+- verify's pass (engines/blobverify.digest_stream: the blob hashed, inflated, the output
+  hashed, in one thread) with each inflater: the stdlib's zlib, ISA-L (``isal``),
+  ``zlib-ng``; and zstd (``zstandard``);
+- two layers verified in two threads (``-j 2``), against one (``-j 1``);
+- peak RSS of a child verifying a layer of N MB and one of 2N MB.
+
+Targets: ``-j 1`` >= 0.9x the best gzip pipeline, ``-j 2`` >= 1.8x ``-j 1``, peak memory
+independent of layer size. --check exits 1 when one is missed; --ci is a small run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analyzer.engines import blobverify  # noqa: E402
+
+MB = 1_000_000
+CHUNK = 1 << 20
+TARGET_VS_PIPELINE = 0.9
+TARGET_TWO_THREADS = 1.8
+TARGET_MEMORY_GROWTH = 1.2      # peak RSS at 2N MB / at N MB
+
+
+def make_layer(dest: Path, size: int) -> None:
+    """A tar of real files, cut at ``size`` bytes (the bytes are what is measured)."""
+    with open(dest, "wb") as out:
+        tar = subprocess.Popen(["tar", "-cf", "-", "-C", "/", "usr"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        left = size
+        while left:
+            chunk = tar.stdout.read(min(CHUNK, left))
+            if not chunk:
+                break
+            out.write(chunk)
+            left -= len(chunk)
+        tar.kill()
+        tar.wait()
+
+
+def compress(src: Path, argv: list[str], dest: Path) -> None:
+    with open(dest, "wb") as out:
+        subprocess.run([*argv, str(src)], stdout=out, check=True)
+
+
+def chunks(path: Path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offset = 0
+        while chunk := os.pread(fd, CHUNK, offset):
+            offset += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
+
+
+def verify_one(path: Path) -> None:
+    digests = blobverify.digest_stream(chunks(path))
+    assert digests.error is None, digests.error
+
+
+def verify_threads(paths: list[Path]) -> None:
+    threads = [threading.Thread(target=verify_one, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def with_inflater(make: Callable[[], object], run: Callable[[], None]) -> Callable[[], None]:
+    def go() -> None:
+        saved = blobverify._gzip_member
+        blobverify._gzip_member = make
+        try:
+            run()
+        finally:
+            blobverify._gzip_member = saved
+    return go
+
+
+def pipeline(decompress: str, path: Path) -> Callable[[], None] | None:
+    tool = decompress.split()[0]
+    if shutil.which(tool) is None or shutil.which("openssl") is None:
+        return None
+    cmd = f"{decompress} {path} | openssl dgst -sha256 >/dev/null"
+    return lambda: subprocess.run(["sh", "-c", cmd], check=True)
+
+
+def peak_rss_kb(path: Path) -> int:
+    code = ("import resource, sys; sys.path.insert(0, sys.argv[2]);"
+            "from benchmarks.bench_archive_verify import verify_one; from pathlib import Path;"
+            "verify_one(Path(sys.argv[1]));"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, str(path),
+                          str(Path(__file__).resolve().parents[1])],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.split()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=300, help="layer size, MB (default 300)")
+    parser.add_argument("--repeat", type=int, help="median of this many runs (default 5)")
+    parser.add_argument("--ci", action="store_true", help="a small run: 32 MB")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    size = (32 if args.ci else args.size_mb) * MB
+    repeat = args.repeat or 5
+
+    from isal import isal_zlib
+    from zlib_ng import zlib_ng
+
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
+        tar, big = Path(tmp, "layer.tar"), Path(tmp, "big.tar")
+        make_layer(tar, size)
+        size = tar.stat().st_size
+        gz, gz2, zst = Path(tmp, "a.tar.gz"), Path(tmp, "b.tar.gz"), Path(tmp, "a.tar.zst")
+        gzip_cmd = ["pigz", "-6", "-n", "-c"] if shutil.which("pigz") else ["gzip", "-6", "-n", "-c"]
+        compress(tar, gzip_cmd, gz)
+        shutil.copyfile(gz, gz2)
+        compress(tar, ["zstd", "-q", "-3", "-c"], zst)
+
+        rows: dict[str, tuple[Callable[[], None] | None, int]] = {
+            "gzip -dc | openssl dgst": (pipeline("gzip -dc", gz), size),
+            "pigz -dc | openssl dgst": (pipeline("pigz -dc", gz), size),
+            "igzip -dc | openssl dgst": (pipeline("igzip -dc", gz), size),
+            "zstd -dc | openssl dgst": (pipeline("zstd -q -dc", zst), size),
+            "verify -j 1, gzip, stdlib zlib": (with_inflater(
+                lambda: zlib.decompressobj(wbits=31), lambda: verify_one(gz)), size),
+            "verify -j 1, gzip, zlib-ng": (with_inflater(
+                lambda: zlib_ng.decompressobj(wbits=31), lambda: verify_one(gz)), size),
+            "verify -j 1, gzip, isal": (lambda: verify_one(gz), size),
+            "verify -j 1, zstd": (lambda: verify_one(zst), size),
+            "verify -j 2, two gzip layers, isal": (lambda: verify_threads([gz, gz2]), 2 * size),
+        }
+        times: dict[str, list[float]] = {name: [] for name, (run, _) in rows.items() if run}
+        for _ in range(repeat):
+            for name in times:
+                start = time.perf_counter()
+                rows[name][0]()
+                times[name].append(time.perf_counter() - start)
+        rates = {name: rows[name][1] / statistics.median(t) / MB for name, t in times.items()}
+
+        compress(tar, ["cat"], big)
+        with open(big, "ab") as f, open(tar, "rb") as again:
+            shutil.copyfileobj(again, f)
+        big_gz = Path(tmp, "big.tar.gz")
+        compress(big, gzip_cmd, big_gz)
+        rss_small, rss_big = peak_rss_kb(gz), peak_rss_kb(big_gz)
+
+    print(f"layer {size // MB} MB uncompressed ({gz.name} by {gzip_cmd[0]}), median of "
+          f"{repeat} interleaved runs, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"{'':40} {'MB/s':>8}")
+    for name, rate in rates.items():
+        print(f"{name:40} {rate:8.0f}")
+    pipelines = [rates[n] for n in rates if "| openssl" in n and not n.startswith("zstd")]
+    one, two = rates["verify -j 1, gzip, isal"], rates["verify -j 2, two gzip layers, isal"]
+    missed = []
+    vs = one / max(pipelines)
+    print(f"verify -j 1 / best gzip pipeline = {vs:.2f} (target >= {TARGET_VS_PIPELINE})")
+    if vs < TARGET_VS_PIPELINE:
+        missed.append("-j 1 vs pipeline")
+    print(f"verify -j 2 / -j 1 = {two / one:.2f} (target >= {TARGET_TWO_THREADS})")
+    if two / one < TARGET_TWO_THREADS:
+        missed.append("-j 2 vs -j 1")
+    growth = rss_big / rss_small
+    print(f"peak RSS: {rss_small // 1024} MiB at {size // MB} MB, {rss_big // 1024} MiB at "
+          f"{2 * size // MB} MB: x{growth:.2f} (target <= {TARGET_MEMORY_GROWTH})")
+    if growth > TARGET_MEMORY_GROWTH:
+        missed.append("memory")
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
