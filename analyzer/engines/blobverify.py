@@ -25,7 +25,7 @@ from isal import isal_zlib
 
 from ..digest import Sha256
 from ..errors import EvidenceError
-from ..ids import DiffID, ImageID
+from ..ids import CacheID, DiffID, ImageID
 from ..model import Layer, Store
 from .verify import (MISMATCH, MISSING, OK, BlobResult, ImageResult, LayerResult,
                      VerifyReport, verify_image)
@@ -153,6 +153,8 @@ class ArchiveFilesLike(Protocol):
         descriptor naming a layer's blob; None where the archive has none."""
     def manifest_ok(self, image_id: ImageID) -> bool | None: ...
     def config(self, image_id: ImageID) -> bytes | None: ...
+    def layer_blobs(self, image_id: ImageID) -> Sequence[str]:
+        """The paths of an image's layer blobs, bottom first."""
 
 
 def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
@@ -200,12 +202,14 @@ def verify_archive(files: ArchiveFilesLike, store: Store,
     ids = sorted(store.images) if image_ids is None else list(image_ids)
     images = tuple(replace(verify_image(i, files.config(i), store),
                            manifest_ok=files.manifest_ok(i)) for i in ids)
+    # One check per blob: a layer (one chain ID) can be held as several blobs, gzip in
+    # one image and zstd in another, and each must be what its descriptor says.
     order: dict[str, Layer] = {}
     for image in images:
-        for chain_id in image.chain:
+        for chain_id, path in zip(image.chain, files.layer_blobs(image.id)):
             layer = store.layers.get(chain_id)
             if layer is not None:
-                order.setdefault(chain_id, layer)
+                order.setdefault(path, replace(layer, cache_id=CacheID(path), source=path))
     todo = list(order.values())
     if jobs == 1 or len(todo) <= 1:
         results = [verify_layer_blob(layer, files) for layer in todo]

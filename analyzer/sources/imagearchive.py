@@ -154,11 +154,16 @@ class ArchiveFiles:
         self._configs = {ImageID(digest_of(i.config)): i.config for i in found}
         self._manifests = {ImageID(digest_of(i.config)): i.manifest is not None for i in found}
         self._layers = {blob.path: blob for i in found for blob in i.layers}
+        self._image_layers = {ImageID(digest_of(i.config)): [b.path for b in i.layers]
+                              for i in found}
         self._spooled = False
         self._lock = threading.Lock()
 
     def config(self, image_id: ImageID) -> bytes | None:
         return self._configs.get(image_id)
+
+    def layer_blobs(self, image_id: ImageID) -> list[str]:
+        return self._image_layers.get(image_id, [])
 
     def manifest_ok(self, image_id: ImageID) -> bool | None:
         # A manifest that failed its digest or size was not believed: its image is not

@@ -1,7 +1,9 @@
 """Image archives made by the real tools, and what those tools say they hold.
 
 dockerd 20.10 loads images built by :mod:`build` and ``docker save``s them (the legacy
-format: ``manifest.json``, ``repositories``, ``<id>/layer.tar``); skopeo 1.9 copies that
+format: ``manifest.json``, ``repositories``, ``<id>/layer.tar``), and so does dockerd 28.5
+(an OCI layout with ``manifest.json`` beside it) with a graph driver and with the
+containerd image store (the blobs as they came: gzip and zstd); skopeo 1.9 copies that
 save into OCI image layouts (gzip, zstd, uncompressed layers, several images in one
 layout, ``oci-archive:``); two real manifests of different platforms are put under an
 image index, and that index under another (nested). Every source is kept as a
@@ -10,8 +12,9 @@ directory, ``.tar``, ``.tar.gz`` and ``.tar.zst`` (GNU tar, gzip, zstd).
 The truth (``truth.json``) comes from the tools, not from our parsers: image IDs and diff
 IDs from ``docker image inspect`` (the save) or from the config bytes
 ``skopeo inspect --config --raw`` prints (the layouts), layer descriptors from
-``skopeo inspect --raw``, names from ``docker load`` (the save) or, for the layouts, what dockerd 28.5's
-``docker load`` printed for the names skopeo writes (``oci:DIR:t1`` loads as ``t1:latest``).
+``skopeo inspect --raw``, names from ``docker load``: of each save by the daemon that made it, of each layout
+by dockerd 28.5 with the containerd image store (``loaded``; ``oci:DIR:t1`` loads as
+``t1:latest``).
 
 References: image-spec image-layout.md, image-index.md (platform, annotations
 ``org.opencontainers.image.ref.name``), containerd's ``io.containerd.image.name``,
@@ -31,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .build import ImageSpec, busybox_layer, save_archive, synthetic_layer
-from .daemon import Daemon
+from .daemon import JUDGES, Daemon
 
 SKOPEO = "/usr/bin/skopeo"
 FLAVOURS = ("dir", "tar", "tar.gz", "tar.zst")
@@ -100,29 +103,58 @@ def record(out: Path) -> dict:
     images = _images()
     sources: dict[str, dict] = {}
     with Daemon() as d:
-        d.run("load", input=save_archive(images.values()))
-        save = out / "save20.tar"
-        d.run("save", "-o", str(save), *images["a"].tags, *images["b"].tags)
-        d.run("save", "-o", str(out / "arm.tar"), *images["arm"].tags)
-        # The truth of the save: what loading it back lists, and the loaded images.
-        d.run("image", "rm", *images["a"].tags, *images["b"].tags)
-        loaded = _loaded_names(d.run("load", "-i", str(save)))
-        infos = d.inspect("image", *loaded)
-        sources["save20"] = {"kind": "docker-save", "engine": d.server_version,
-                             "loaded": loaded, "images": _save_images(infos)}
-    layouts = _skopeo_layouts(out, save, out / "arm.tar")
+        d.run("save", "-o", str(out / "arm.tar"), *_loaded(d, images["arm"]))
+        sources["save20"] = _docker_save(d, out / "save20.tar", _loaded(d, images["a"], images["b"]))
+    layouts = _skopeo_layouts(out, out / "save20.tar", out / "arm.tar")
     for name, images_of_layout in layouts.items():
         sources[name] = {"kind": "oci-layout", "images": images_of_layout}
     sources["index"] = _index_layout(out, nested=False)
     sources["nested"] = _index_layout(out, nested=True)
     (out / "arm.tar").unlink()
     shutil.rmtree(out / "arm")
-    # Every source in every flavour: the save and the oci-archive arrive as tars.
     for name, src in sources.items():
         src["files"] = _flavours(out, name, from_tar=name in ("save20", "archive"))
+    # dockerd 28.5 (graph driver): its save is an OCI layout with manifest.json beside it.
+    with Daemon(judge=JUDGES["dockerd28"]) as d:
+        sources["save28"] = _docker_save(d, out / "save28.tar", _loaded(d, images["a"], images["b"]))
+    # dockerd 28.5 with the containerd image store: what `docker load` of each layout
+    # lists (the names' truth), then a save of blobs kept as they came (gzip, zstd).
+    with Daemon(judge=JUDGES["dockerd28-containerd"]) as d:
+        for name, src in list(sources.items()):
+            if src["kind"] == "oci-layout":
+                src["loaded"] = _loaded_names(d.run("load", "-i", str(out / src["files"]["tar"])))
+        # Only the zstd layout names oci/a:1; oci/b:1 is the same gzip image in two.
+        d.run("save", "-o", str(out / "savecd.tar"), "oci/a:1", "oci/b:1")
+        d.run("image", "rm", "oci/a:1", "oci/b:1")
+        loaded = _loaded_names(d.run("load", "-i", str(out / "savecd.tar")))
+        layout_images = {i["manifest"]: i for i in (*sources["zstd"]["images"],
+                                                    *sources["archive"]["images"])}
+        # Image IDs there are manifest digests: the layouts' truth says whose config.
+        by_manifest = {info["Id"]: info for info in d.inspect("image", *loaded)}
+        sources["savecd"] = {"kind": "docker-save", "engine": d.server_version, "loaded": loaded,
+                             "images": [dict(layout_images[m], names=sorted(info["RepoTags"]))
+                                        for m, info in sorted(by_manifest.items())]}
+    for name in ("save28", "savecd"):
+        sources[name]["files"] = _flavours(out, name, from_tar=True)
     truth = {"host_platform": HOST_PLATFORM, "sources": sources}
     (out / _TRUTH).write_text(json.dumps(truth, indent=1))
     return truth
+
+
+def _loaded(d: Daemon, *specs: ImageSpec) -> list[str]:
+    """Load ``specs`` into ``d``; their tags."""
+    d.run("load", input=save_archive(specs))
+    return [tag for spec in specs for tag in spec.tags]
+
+
+def _docker_save(d: Daemon, dest: Path, tags: list[str]) -> dict:
+    """``docker save`` of ``tags`` and its truth: what loading it back lists, and the
+    images ``docker image inspect`` then shows."""
+    d.run("save", "-o", str(dest), *tags)
+    d.run("image", "rm", *tags)
+    loaded = _loaded_names(d.run("load", "-i", str(dest)))
+    return {"kind": "docker-save", "engine": d.server_version, "loaded": loaded,
+            "images": _save_images(d.inspect("image", *loaded))}
 
 
 def _loaded_names(output: str) -> list[str]:
