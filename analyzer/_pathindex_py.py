@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 
+from .safeopen import O_DIR, Opener
+
 __all__ = ["PathIndex", "walk_index"]
 
-_O_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY | os.O_NOFOLLOW
 KEY_SIZE = 16
 
 
@@ -74,10 +75,11 @@ def walk_index(index: PathIndex, dir_fd: int) -> list[tuple[bytes, int]]:
     errors: list[tuple[bytes, int]] = []
     index.add(b"", _fields(os.fstat(dir_fd)))
     pending = [b""]
+    opener = Opener()
     while pending:
         prefix = pending.pop()
         try:
-            fd = _open_dir(dir_fd, prefix)
+            fd = _open_dir(opener, dir_fd, prefix)
             try:
                 with os.scandir(fd) as it:
                     entries = [(os.fsencode(e.name), st) for e in it
@@ -102,14 +104,11 @@ def _lstat(entry: os.DirEntry) -> os.stat_result | None:
         return None             # gone since readdir (a live host): as if listed a moment later
 
 
-def _open_dir(dir_fd: int, path: bytes) -> int:
+def _open_dir(opener: Opener, dir_fd: int, path: bytes) -> int:
     fd = os.dup(dir_fd)
     for name in path.split(b"/") if path else ():
         try:
-            try:
-                sub = os.open(name, _O_DIR | getattr(os, "O_NOATIME", 0), dir_fd=fd)
-            except PermissionError:
-                sub = os.open(name, _O_DIR, dir_fd=fd)     # O_NOATIME needs ownership
+            sub = opener.open(fd, name, O_DIR)
         finally:
             os.close(fd)
         fd = sub

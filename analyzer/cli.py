@@ -355,7 +355,7 @@ def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> Non
     from .errors import UnsupportedLayoutError
     from .render.slack import render_slack
     from .sources import devicemapper
-    from .sources._root import open_root
+    from .sources.evidence import open_root
     root = open_root(ctx.data_root)
     if not devicemapper.detect(root):
         raise UnsupportedLayoutError(root.path, "not a devicemapper data root; slack "
@@ -396,7 +396,7 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
     except DaemonError as exc:
         daemon_error(exc)
     files = StoreFiles(root, store.driver)
-    if not getattr(root, "has_xattrs", True):
+    if not root.has_xattrs:
         warn(f"{root.path}: the archive records no extended attributes (made without "
              "--xattrs): xattrs and overlay opaque flags are not compared")
     bar = None

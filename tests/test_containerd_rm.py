@@ -11,7 +11,7 @@ from analyzer.engines.containerdrmi import (check_truncated_id, get_same_referen
 from analyzer.engines.rmi import format_rm
 from analyzer.containerdmodel import Descriptor, Image
 from analyzer.reference import parse_normalized_named
-from analyzer.sources._root import open_root
+from analyzer.sources.evidence import open_root
 from analyzer.sources.containerdstore import ContainerdMeter, read_containerd_store
 from tests.oracle.record import rm_cases
 

@@ -15,7 +15,7 @@ from analyzer.errors import MalformedError
 from analyzer.ids import digest_of
 from analyzer.engines.blobverify import verify_archive
 from analyzer.sources import dockersave, ocilayout, ocispec
-from analyzer.sources._root import open_root
+from analyzer.sources.evidence import open_root
 from tests.oracle import archives
 
 SOURCES = ("save20", "save28", "savecd", "gzip", "zstd", "plain", "multi", "archive", "index",

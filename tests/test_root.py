@@ -11,8 +11,7 @@ import pytest
 import zstandard
 
 from analyzer.errors import EvidenceError, UnsafePathError
-from analyzer.sources import _root
-from analyzer.sources._root import ArchiveRoot, DirectoryRoot, open_root
+from analyzer.sources.evidence import ArchiveRoot, DirectoryRoot, directory, open_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "examples", "sample-root.tar.gz")
@@ -141,9 +140,9 @@ def test_commands_never_write_to_the_evidence(tmp_path):
 def hashing_root(request, tree, monkeypatch):
     """DirectoryRoot.hash_file by one native call (openat2), and by the Python path."""
     if request.param == "native":
-        assert _root._hash_file_at is not None      # CI builds the module; openat2 is here
+        assert directory._hash_file_at is not None      # CI builds the module; openat2 is here
     else:
-        monkeypatch.setattr(_root, "_hash_file_at", None)
+        monkeypatch.setattr(directory, "_hash_file_at", None)
     return DirectoryRoot(str(tree))
 
 
@@ -159,10 +158,44 @@ def test_hash_file_hashes_and_refuses_what_is_not_a_file(hashing_root, tree):
     assert hashing_root.hash_file("a/big", Sha256()) == (crc64_iso(b"x" * 100), 100,
                                                           {"user.note": b"kept"})
     # Never followed; the native call also says why (the Python path may say "no such file").
-    native = _root._hash_file_at is not None
+    native = directory._hash_file_at is not None
     for unsafe in ("a/escape", "a/inner/f", "a/../../outside"):
         with pytest.raises(UnsafePathError if native else EvidenceError):
             hashing_root.hash_file(unsafe, Sha256())
     for bad in ("a/b", "a/fifo", "a/missing"):        # a fifo must not block the open
         with pytest.raises(EvidenceError):
             hashing_root.hash_file(bad, Sha256())
+
+
+def test_every_backend_is_the_whole_interface(tree, tmp_path):
+    """Both backends and their subroots are EvidenceRoots (instantiation checks that no
+    abstract method is left), and say what they can do by capability, not by class."""
+    from analyzer.sources.evidence import EvidenceRoot
+    path = tmp_path / "root.tar"
+    path.write_bytes(_tar_of(tree, ""))
+    with DirectoryRoot(str(tree)) as d:
+        a = open_root(str(path))
+        for root in (d, d.subroot("a"), a, a.subroot("a")):
+            assert isinstance(root, EvidenceRoot)
+        assert d.has_fd and d.subroot("a").has_fd and d.has_xattrs
+        assert not a.has_fd and not a.subroot("a").has_fd and not a.has_xattrs
+        with pytest.raises(EvidenceError, match="no file descriptor"):
+            a.open_fd("a/b/f")
+        with pytest.raises(EvidenceError):
+            a.fileno()
+
+
+def test_archive_subroot_answers_as_the_directory_subroot(tree, tmp_path):
+    path = tmp_path / "root.tar"
+    path.write_bytes(_tar_of(tree, ""))
+    with DirectoryRoot(str(tree)) as d:
+        dsub, asub = d.subroot("a"), open_root(str(path)).subroot("a")
+        assert d.subroot("a/missing") is None and open_root(str(path)).subroot("a/big") is None
+        assert asub.path == f"{path}/a" and dsub.path == f"{tree}/a"
+        assert sorted(p for p, _ in asub.walk("")) == sorted(p for p, _ in dsub.walk(""))
+        assert asub.read("b/f") == dsub.read("b/f") == b"hello"
+        assert asub.readlink("escape") == dsub.readlink("escape") == "../../outside"
+        assert sorted(asub.listdir("b")) == sorted(dsub.listdir("b")) == ["f"]
+        with pytest.raises(UnsafePathError):
+            asub.read("../big")
+        dsub.close()

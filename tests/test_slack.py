@@ -19,7 +19,7 @@ from analyzer import _fastdigest, _thin_py
 from analyzer.engines import slack
 from analyzer.errors import MalformedError, UnsupportedLayoutError
 from analyzer.sources import devicemapper, thinmeta
-from analyzer.sources._root import DirectoryRoot
+from analyzer.sources.evidence import DirectoryRoot
 from tests import dmfixtures as dm
 from tests.dmfixtures import DataFile, Dev, DockerDev, PoolSpec, SharedPoolWriter
 

@@ -5,7 +5,7 @@ import dataclasses
 
 from ..errors import UnsupportedLayoutError
 from ..model import Diagnostic, Store
-from ._root import EvidenceRoot, open_root
+from .evidence import EvidenceRoot, open_root
 from .graphdriver import read_graphdriver_store
 from .overlay2 import DRIVERS
 

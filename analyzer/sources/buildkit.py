@@ -49,7 +49,7 @@ from typing import Callable, Collection, Iterable, Mapping, NamedTuple, Union
 from ..errors import EvidenceError, MalformedError
 from ..ids import ChainID, chain_ids, is_digest
 from ..model import BuildCacheRecord, Diagnostic, Image, Layer
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .bbolt import BoltDB, Bucket
 from .containerdmeta import varint
 from .overlay2 import diff_dir

@@ -15,7 +15,7 @@ from typing import Mapping
 
 from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic
-from ._root import JSON_LIMIT, EvidenceRoot
+from .evidence import JSON_LIMIT, EvidenceRoot
 from .bbolt import BoltDB
 
 DAEMON = "containerd/daemon"

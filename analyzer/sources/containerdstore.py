@@ -17,7 +17,7 @@ from ..containerdmodel import BackendSnapshot, MetaStore
 from ..errors import EvidenceError, MalformedError
 from ..ids import ContainerID
 from ..model import Container, Diagnostic
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .containerdmeta import parse_meta_db, parse_snapshotter_db
 from .graphdriver import read_containers
 from .usage import inode_usage

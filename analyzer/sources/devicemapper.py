@@ -27,7 +27,7 @@ import orjson
 from ..errors import EvidenceError, MalformedError, UnsupportedLayoutError
 from ..model import DeviceSet, DevInfo, Diagnostic, HostFile, Store, ThinPool
 from . import thinmeta
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .graphdriver import read_graphdriver_store
 
 DRIVER = "devicemapper"
@@ -173,11 +173,10 @@ def host_file(root: EvidenceRoot, rel: str) -> HostFile | None:
 
 
 def _open(root: EvidenceRoot, rel: str) -> int:
-    open_fd = getattr(root, "open_fd", None)
-    if open_fd is None:
+    if not root.has_fd:
         raise UnsupportedLayoutError(root.path, "the thin pool is read from a directory data "
                                                 "root, not an archive")
-    return open_fd(rel)
+    return root.open_fd(rel)
 
 
 def read_pool(root: EvidenceRoot, metadata_file: str | None = None) -> tuple[ThinPool, HostFile | None]:

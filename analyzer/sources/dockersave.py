@@ -14,7 +14,7 @@ import orjson
 
 from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic, Store
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
 from .ocilayout import CONFIG_LIMIT, DOCUMENT_LIMIT
 

@@ -21,7 +21,7 @@ from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, is_digest, is_hex64)
 from ..model import Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume
-from ._root import JSON_LIMIT, EvidenceRoot
+from .evidence import JSON_LIMIT, EvidenceRoot
 
 _LAYER_FILES = ("diff", "size", "cache-id", "parent")
 _MOUNT_FILES = ("mount-id", "init-id", "parent")

@@ -24,7 +24,7 @@ from ..errors import AnalyzerError, EvidenceError, MalformedError
 from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of, is_digest
 from ..model import Diagnostic, Image, Layer, Reference, Store
 from .graphdriver import _unix_ns
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .ocispec import LAYER_COMPRESSION, Descriptor, Platform, parse_config, platform_matches
 
 
@@ -180,12 +180,12 @@ class ArchiveFiles:
         return desc.digest, desc.size, desc.media_type, LAYER_COMPRESSION.get(desc.media_type)
 
     def chunks(self, path: str) -> Iterator[bytes]:
-        if self._root.kind == "archive":         # no seeking: one more pass, spooled
-            with self._lock:
-                if not self._spooled:
-                    self._root.spool(tuple(sorted({p.rpartition("/")[0] or "."
-                                                   for p in self._layers})))
-                    self._spooled = True
+        with self._lock:
+            if not self._spooled:
+                # An archive cannot seek: one more pass, spooled (a directory has its files).
+                self._root.spool(tuple(sorted({p.rpartition("/")[0] or "."
+                                               for p in self._layers})))
+                self._spooled = True
         fd, offset, length = self._root.content(path)
         try:
             while length != 0:

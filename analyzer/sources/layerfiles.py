@@ -1,6 +1,6 @@
 """What ``verify`` reads: image configs, tar-split files, and each layer's own files.
 
-Everything goes through the safe opener (sources/_root.py): a layer's directory is
+Everything goes through the evidence root (sources/evidence/): a layer's directory is
 reached without following links and gets a root of its own, so one thread per layer
 reads with no shared state; files are opened below it with ``O_NOFOLLOW``, extended
 attributes are read without following the last component, and device nodes are only
@@ -25,7 +25,7 @@ from ..digest import PathIndex, walk_index
 from ..errors import EvidenceError
 from ..ids import DiffID, ImageID, hex_part, is_hex64
 from ..model import Layer
-from ._root import JSON_LIMIT, DirectoryRoot, EvidenceRoot, Stat
+from .evidence import JSON_LIMIT, EvidenceRoot, Stat
 from .overlay2 import diff_dir
 from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs
 
@@ -79,7 +79,7 @@ class DiskIndex:
 class LayerFiles:
     """One layer's files, for one thread. Close it when done."""
 
-    def __init__(self, root: DirectoryRoot, layer: Layer, lock: threading.Lock, driver: str):
+    def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, driver: str):
         self._root = root
         self._lock = lock
         self._layer = layer
@@ -92,7 +92,7 @@ class LayerFiles:
                 self._files = root.subroot(self.diff_path)
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
-        self.xattrs_known = getattr(root, "has_xattrs", True)
+        self.xattrs_known = root.has_xattrs
         self.tar_split_path = f"{layer.source}/{TAR_SPLIT}"
 
     def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
@@ -126,7 +126,7 @@ class LayerFiles:
         files = self._files
         assert files is not None
         index = PathIndex(os.urandom(16))
-        if isinstance(files, DirectoryRoot):
+        if files.has_fd:
             # A directory gone since its parent was listed (a live host) is simply gone.
             errors = [e for e in walk_index(index, files.fileno()) if e[1] != errno.ENOENT]
             if errors:
@@ -154,18 +154,8 @@ class LayerFiles:
     def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int, int, dict[str, bytes]]:
         """Feed a regular file's whole content to sha: (CRC-64/GO-ISO, bytes read, xattrs).
         Raises EvidenceError when it cannot be opened as a regular file."""
-        files = self._files
-        assert files is not None
-        if isinstance(files, DirectoryRoot):
-            return files.hash_file(path, sha)
-        fd, offset, length = files.content(path)
-        try:
-            crc, nread = digest.hash_fd(fd, offset, length, sha)
-        except OSError as exc:
-            raise EvidenceError(path, exc.strerror or str(exc)) from None
-        finally:
-            os.close(fd)
-        return crc, nread, files.xattrs(path) or {}
+        assert self._files is not None
+        return self._files.hash_file(path, sha)
 
     def close(self) -> None:
         if self._files is not None:
@@ -238,11 +228,9 @@ class StoreFiles:
             return self._by_diff
 
     def layer(self, layer: Layer) -> LayerFiles:
-        spool = getattr(self._root, "spool", None)
-        if spool is not None:
-            with self._lock:
-                if not self._spooled:
-                    # An archive streams once more: every layer's files, into a spool.
-                    spool((self._driver,))
-                    self._spooled = True
+        with self._lock:
+            if not self._spooled:
+                # An archive streams once more: every layer's files, into a spool.
+                self._root.spool((self._driver,))
+                self._spooled = True
         return LayerFiles(self._root, layer, self._lock, self._driver)

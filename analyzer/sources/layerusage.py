@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..ids import ChainID, hex_part
 from ..model import Image, Store
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .containerd import blob_path
 from .overlay2 import diff_dir, layer_paths
 from .usage import InodeUsage, directory_size, inode_usage

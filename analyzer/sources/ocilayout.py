@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..errors import EvidenceError, MalformedError
 from ..ids import digest_of, hex_part
 from ..model import Diagnostic, Store
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
 from .ocispec import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor,
                       document_type, parse_index, parse_manifest)

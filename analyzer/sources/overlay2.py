@@ -9,7 +9,7 @@ References: moby daemon/graphdriver/overlay2/overlay.go (create, Remove:
 """
 from __future__ import annotations
 
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 
 # Driver directory names, in dockerd's priority order (daemon/graphdriver/driver_linux.go).
 DRIVERS = ("overlay2", "devicemapper", "aufs", "overlay", "vfs", "btrfs", "zfs", "fuse-overlayfs")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ._root import EvidenceRoot
+from .evidence import EvidenceRoot
 
 
 def directory_size(root: EvidenceRoot, rel: str) -> int:

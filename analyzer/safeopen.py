@@ -1,0 +1,118 @@
+"""The one safe-open policy of the Python side: below a directory fd, read-only, no links.
+
+Whatever Python opens under the data root opens here (the C side has its twin,
+``_csrc/safeopen.c``). A path with several names goes through ``openat2(2)`` with
+``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`` where the kernel has
+it, so no path can leave the directory or pass through a link, in one syscall. Without
+openat2 callers open one name at a time, each with ``O_NOFOLLOW``, from a directory fd
+they reached the same way. ``O_NOATIME`` keeps even the access times of the evidence as
+they were, while the kernel allows it (it needs ownership or ``CAP_FOWNER``); the first
+``EPERM`` turns it off for the opener that met it. Nothing is ever opened for writing.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+__all__ = ["HAVE_OPENAT2", "NOATIME", "O_DIR", "O_READ", "Opener", "open_top"]
+
+# O_NONBLOCK: a fifo where a file was expected must not hang the open (no effect on files).
+O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+O_DIR = O_READ | os.O_DIRECTORY
+NOATIME = getattr(os, "O_NOATIME", 0)
+
+_SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}.get(os.uname().machine)
+_RESOLVE_NO_MAGICLINKS, _RESOLVE_NO_SYMLINKS, _RESOLVE_BENEATH = 0x02, 0x04, 0x08
+
+
+def _make_openat2():
+    """openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or None where the kernel lacks it."""
+    if _SYS_OPENAT2 is None:
+        return None
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+    class OpenHow(ctypes.Structure):
+        _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                    ("resolve", ctypes.c_uint64)]
+
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p,
+                        ctypes.c_size_t]
+    hows = {}
+
+    def openat2(dir_fd: int, path: str | bytes, flags: int) -> int:
+        how = hows.get(flags)
+        if how is None:
+            how = hows[flags] = ctypes.byref(OpenHow(flags, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS
+                                                     | _RESOLVE_NO_MAGICLINKS))
+        raw = path if isinstance(path, bytes) else path.encode("utf-8", "surrogateescape")
+        while True:
+            fd = syscall(_SYS_OPENAT2, dir_fd, raw, how, 24)
+            if fd >= 0:
+                return fd
+            err = ctypes.get_errno()
+            if err != errno.EINTR:        # retried, as os.open does (PEP 475)
+                raise OSError(err, os.strerror(err))
+
+    top = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(openat2(top, ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    except OSError:
+        return None           # ENOSYS on kernels before 5.6, EPERM under some seccomp
+    finally:
+        os.close(top)
+    return openat2
+
+
+_openat2 = _make_openat2()
+HAVE_OPENAT2 = _openat2 is not None
+
+
+class Opener:
+    """Opens below directory fds, never through a link, without touching atime while allowed.
+
+    One opener keeps one ``O_NOATIME`` state: once the kernel refuses it, every later
+    open through this opener goes without it.
+    """
+
+    __slots__ = ("noatime",)
+
+    def __init__(self) -> None:
+        self.noatime = NOATIME
+
+    def open(self, dir_fd: int, path: str | bytes, flags: int = O_READ) -> int:
+        """An fd of path below dir_fd: openat2 for a path of several names, else the one
+        name with ``flags`` (which carry ``O_NOFOLLOW``). Raises OSError: ELOOP for a link
+        on the way, EXDEV for a way out (openat2), ENOSYS for several names without openat2.
+        """
+        several = ("/" in path) if isinstance(path, str) else (b"/" in path)
+        if several and _openat2 is None:
+            raise OSError(errno.ENOSYS, "no openat2 here: open one name at a time")
+        # One name needs no openat2: O_NOFOLLOW already refuses a link, and os.open
+        # costs a fifth of the ctypes call (verify opens every file of a layer).
+        opener = _openat2 if several else _open_name
+        try:
+            return opener(dir_fd, path, flags | self.noatime)
+        except PermissionError:
+            if not self.noatime:
+                raise
+            self.noatime = 0
+            return opener(dir_fd, path, flags)
+
+
+def _open_name(dir_fd: int, name: str | bytes, flags: int) -> int:
+    return os.open(name, flags, dir_fd=dir_fd)
+
+
+def open_top(path: str) -> int:
+    """An fd of the directory the user named (a link to it is theirs to make), read-only."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY
+    try:
+        return os.open(path, flags | NOATIME)
+    except PermissionError:
+        return os.open(path, flags)

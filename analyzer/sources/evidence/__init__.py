@@ -1,0 +1,28 @@
+"""Evidence: a data root opened read-only, with no way out of it.
+
+``open_root(path)`` gives the backend for what path is (a directory, or a tar archive
+of one); callers see only :class:`EvidenceRoot` (``root.py``).
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+
+from ...errors import EvidenceError
+from .archive import ArchiveRoot
+from .directory import DirectoryRoot
+from .root import JSON_LIMIT, SMALL_LIMIT, EvidenceRoot, Stat
+
+__all__ = ["JSON_LIMIT", "SMALL_LIMIT", "ArchiveRoot", "DirectoryRoot", "EvidenceRoot", "Stat",
+           "open_root"]
+
+
+def open_root(path: str) -> EvidenceRoot:
+    """Open a data root: a directory, or a tar archive of one."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
+    if stat_mod.S_ISDIR(st.st_mode):
+        return DirectoryRoot(path)
+    return ArchiveRoot(path)

@@ -1,0 +1,301 @@
+"""A data root that is a tar archive of one (``.tar``, ``.tar.gz``, ``.tar.zst``).
+
+Indexed in one streaming pass without extracting. Compressed archives cannot seek, so
+contents are kept for the files the model is built from (metadata, configs, small
+files) and only headers for layer contents; ``spool`` copies those out in one more
+pass when verify needs them. Disk usage is estimated from member sizes rounded to
+4 KiB blocks (tar keeps no allocation), and every figure built on it says so.
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import tarfile
+from dataclasses import dataclass
+from typing import Iterator
+
+from ... import digest
+from ...errors import EvidenceError, UnsafePathError
+from .root import JSON_LIMIT, SMALL_LIMIT, EvidenceRoot, Stat, split_rel
+
+_PAX_XATTR = "SCHILY.xattr."
+
+
+@dataclass(slots=True)
+class _Member:
+    stat: Stat
+    linkname: str
+    data: bytes | None
+    xattrs: dict[str, bytes] | None = None
+    hardlink: str | None = None       # the member a tar hard link names
+
+
+class ArchiveIndex:
+    """Every member of an archive by its normalized path, from one streaming pass.
+
+    Layer, volume and blob contents and container logs are not needed to build the
+    model; keeping them would put a host's worth of logs in memory.
+    """
+
+    _CONTENT_DIRS = ("/diff/", "/_data/", "/rootfs/", "/merged/", "/work/", "/blobs/")
+    _CONTAINER_FILES = ("config.v2.json", "hostconfig.json")
+
+    # Blobs this small can be an index, manifest or config, which image archives and
+    # the containerd content store are read by; layer blobs and layer.tar are not kept.
+    _SMALL_BLOB = 4 << 20
+
+    @classmethod
+    def _keeps(cls, rel: str, size: int) -> bool:
+        if f"/{rel}".startswith("/blobs/") or "/blobs/sha256/" in rel:
+            return size <= cls._SMALL_BLOB
+        if any(d in f"/{rel}" for d in cls._CONTENT_DIRS) or rel.endswith("/layer.tar"):
+            return False
+        if rel.startswith("containers/"):
+            return rel.rpartition("/")[2] in cls._CONTAINER_FILES
+        return True
+
+    def __init__(self, path: str, keep_limit: int = JSON_LIMIT):
+        self.path = path
+        # Whether the archive records extended attributes at all (tar --xattrs, PAX
+        # SCHILY.xattr.*): without them, none can be compared.
+        self.has_xattrs = False
+        self.spool: _Spool | None = None
+        self.members: dict[str, _Member] = {"": _Member(_dir_stat(0), "", None)}
+        self.children: dict[str, set[str]] = {"": set()}
+        try:
+            with _open_tar_stream(path) as tf:
+                ino = 1
+                for info in tf:
+                    rel = "/".join(split_rel(info.name))
+                    ino += 1
+                    keep = (info.isreg() and info.size <= keep_limit
+                            and self._keeps(rel, info.size))
+                    data = None
+                    if keep:
+                        fobj = tf.extractfile(info)
+                        data = fobj.read() if fobj is not None else b""
+                    self._add(rel, info, ino, data)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise EvidenceError(path, f"cannot read archive: {exc}") from None
+
+    def _add(self, rel: str, info: tarfile.TarInfo, ino: int, data: bytes | None) -> None:
+        mode = info.mode & 0o7777
+        if info.isdir():
+            mode |= stat_mod.S_IFDIR
+        elif info.issym():
+            mode |= stat_mod.S_IFLNK
+        elif info.ischr():
+            mode |= stat_mod.S_IFCHR
+        elif info.isblk():
+            mode |= stat_mod.S_IFBLK
+        elif info.isfifo():
+            mode |= stat_mod.S_IFIFO
+        else:
+            mode |= stat_mod.S_IFREG
+        size = info.size if info.isreg() else 0
+        xattrs = {k[len(_PAX_XATTR):]: v.encode("utf-8", "surrogateescape")
+                  for k, v in info.pax_headers.items() if k.startswith(_PAX_XATTR)}
+        self.has_xattrs = self.has_xattrs or bool(xattrs)
+        if info.islnk():
+            target = "/".join(split_rel(info.linkname))
+            other = self.members.get(target)
+            if other is not None:
+                st = other.stat
+                other.stat = st._replace(nlink=st.nlink + 1)
+                self.members[rel] = _Member(other.stat, "", other.data, other.xattrs,
+                                            other.hardlink or target)
+                self._link_child(rel)
+                return
+        allocated = (size + 4095) // 4096 * 4096
+        if info.isdir():
+            allocated = 4096
+        elif info.issym() and len(info.linkname.encode()) >= 60:
+            allocated = 4096          # ext4 keeps targets under 60 bytes in the inode
+        rdev = os.makedev(info.devmajor, info.devminor) if info.ischr() or info.isblk() else 0
+        st = Stat(mode, size, allocated, ino, 0, 1, info.uid, info.gid,
+                  int(info.mtime) * 1_000_000_000, rdev)
+        self.members[rel] = _Member(st, info.linkname if info.issym() else "", data, xattrs)
+        self._link_child(rel)
+
+    def _link_child(self, rel: str) -> None:
+        parent, _, name = rel.rpartition("/")
+        # Archives may omit directory entries; make the parents exist.
+        while True:
+            self.children.setdefault(parent, set()).add(name)
+            if parent in self.members:
+                break
+            self.members[parent] = _Member(_dir_stat(0), "", None)
+            parent, _, name = parent.rpartition("/")
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        key = "/".join(split_rel(rel))
+        m = self.members.get(key)
+        if m is None:
+            return
+        yield rel, m.stat
+        for name in self.children.get(key, ()):
+            yield from self.walk(f"{key}/{name}" if key else name)
+
+
+class ArchiveRoot(EvidenceRoot):
+    """A tar of a data root, or (``subroot``) one directory of one."""
+
+    kind = "archive"
+    usage_is_estimate = True
+    has_fd = False
+
+    def __init__(self, path: str, keep_limit: int = JSON_LIMIT, *,
+                 index: ArchiveIndex | None = None, prefix: str = ""):
+        """Index the archive at path; or, for a subroot, view the directory prefix
+        (normalized, '' for the top) of an index already made."""
+        self._index = index or ArchiveIndex(path, keep_limit)
+        self._prefix = prefix
+        self.path = f"{self._index.path}/{prefix}" if prefix else path
+
+    @property
+    def has_xattrs(self) -> bool:
+        return self._index.has_xattrs
+
+    def _full(self, rel: str) -> str:
+        """rel as a path from the top of the archive."""
+        if not self._prefix:
+            return rel
+        return f"{self._prefix}/{rel}" if rel else self._prefix
+
+    def _key(self, rel: str) -> str:
+        return "/".join(split_rel(self._full(rel)))
+
+    def _get(self, rel: str) -> _Member | None:
+        return self._index.members.get(self._key(rel))
+
+    def read(self, rel: str, limit: int = SMALL_LIMIT) -> bytes | None:
+        m = self._get(rel)
+        if m is None:
+            return None
+        if m.stat.is_link:
+            raise UnsafePathError(rel, f"is a symbolic link to {m.linkname!r}; not followed")
+        if m.stat.is_dir:
+            raise EvidenceError(rel, "is a directory, not a file")
+        if m.data is None:
+            raise EvidenceError(rel, "content not kept from the archive")
+        if len(m.data) > limit:
+            raise EvidenceError(rel, f"larger than {limit} bytes; not read")
+        return m.data
+
+    def listdir(self, rel: str) -> list[str] | None:
+        key = self._key(rel)
+        m = self._index.members.get(key)
+        if m is None or not m.stat.is_dir:
+            return None
+        return list(self._index.children.get(key, ()))
+
+    def lstat(self, rel: str) -> Stat | None:
+        m = self._get(rel)
+        return None if m is None else m.stat
+
+    def readlink(self, rel: str) -> str | None:
+        m = self._get(rel)
+        return m.linkname if m is not None and m.stat.is_link else None
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        cut = len(self._prefix)
+        for path, st in self._index.walk(self._full(rel)):
+            yield path[cut:], st
+
+    def xattrs(self, rel: str) -> dict[str, bytes] | None:
+        m = self._get(rel)
+        return None if m is None else dict(m.xattrs or {})
+
+    def content(self, rel: str) -> tuple[int, int, int]:
+        key = self._key(rel)
+        m = self._index.members.get(key)
+        if m is None or not m.stat.is_reg:
+            raise EvidenceError(rel, "not a regular file")
+        if m.data is not None:
+            # Kept from the first pass: hand it over through an anonymous file.
+            fd = os.memfd_create("analyze-member", os.MFD_CLOEXEC)
+            os.write(fd, m.data)
+            return fd, 0, len(m.data)
+        key = m.hardlink or key          # a hard link's bytes are spooled under its target
+        spool = self._index.spool
+        if spool is None or key not in spool.ranges:
+            raise EvidenceError(rel, "content not read from the archive")
+        offset, length = spool.ranges[key]
+        return os.dup(spool.file.fileno()), offset, length
+
+    def hash_file(self, rel: str, sha: digest.Sha256) -> tuple[int, int, dict[str, bytes]]:
+        fd, offset, length = self.content(rel)
+        try:
+            crc, nread = digest.hash_fd(fd, offset, length, sha)
+        except OSError as exc:
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+        finally:
+            os.close(fd)
+        return crc, nread, self.xattrs(rel) or {}
+
+    def open_fd(self, rel: str) -> int:
+        raise EvidenceError(self._full(rel), "an archive member has no file descriptor of its "
+                                             "own; read it with content()")
+
+    def fileno(self) -> int:
+        raise EvidenceError(self.path, "an archive has no directory descriptor; walk it")
+
+    def subroot(self, rel: str) -> ArchiveRoot | None:
+        m = self._get(rel)
+        if m is None or not m.stat.is_dir:
+            return None
+        return ArchiveRoot(self._index.path, index=self._index, prefix=self._key(rel))
+
+    def spool(self, under: tuple[str, ...]) -> None:
+        prefixes = tuple(self._key(u) + "/" for u in under)
+        self._index.spool = _Spool(self._index.path, prefixes)
+
+
+class _Spool:
+    """Layer contents copied out of the archive in one more streaming pass.
+
+    A compressed archive cannot seek, and tar-split wants files in its own order:
+    the contents go to an unnamed temporary file (never near the evidence), and
+    each is then read back by (offset, length).
+    """
+
+    def __init__(self, path: str, under: tuple[str, ...]):
+        import tempfile
+        self.file = tempfile.TemporaryFile(prefix="analyze-spool-")
+        self.ranges: dict[str, tuple[int, int]] = {}
+        offset = 0
+        try:
+            with _open_tar_stream(path) as tf:
+                for info in tf:
+                    rel = "/".join(split_rel(info.name))
+                    if not info.isreg() or not rel.startswith(under):
+                        continue
+                    fobj = tf.extractfile(info)
+                    if fobj is None:
+                        continue
+                    start = offset
+                    while chunk := fobj.read(1 << 20):
+                        self.file.write(chunk)
+                        offset += len(chunk)
+                    self.ranges[rel] = (start, offset - start)
+            self.file.flush()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise EvidenceError(path, f"cannot read archive: {exc}") from None
+
+
+def _dir_stat(ino: int) -> Stat:
+    return Stat(stat_mod.S_IFDIR | 0o755, 0, 4096, ino, 0, 1, 0, 0, 0)
+
+
+def _open_tar_stream(path: str) -> tarfile.TarFile:
+    # The archive itself is the user's file, not a path under the data root.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    raw = os.fdopen(fd, "rb", buffering=1 << 20)
+    head = raw.peek(4)[:4]
+    if head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return tarfile.open(fileobj=stream, mode="r|")
+    if head[:2] == b"\x1f\x8b":
+        return tarfile.open(fileobj=raw, mode="r|gz")
+    return tarfile.open(fileobj=raw, mode="r|")

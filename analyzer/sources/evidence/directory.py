@@ -1,0 +1,347 @@
+"""A data root that is a directory: a live ``/var/lib/docker`` or a mounted snapshot.
+
+Safety does not cost a path walk per file: a directory is resolved once, component by
+component with ``O_NOFOLLOW``, and its fd is kept; files are opened relative to it
+(the policy is ``analyzer/safeopen.py``'s). Verify's per-file hashing and the loader's
+bulk reads go to the native core in one call each where it can.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+from typing import Iterator
+
+from ... import digest
+from ...errors import EvidenceError, UnsafePathError
+from ...safeopen import HAVE_OPENAT2, O_DIR, O_READ, Opener, open_top
+from .root import SMALL_LIMIT, EvidenceRoot, Stat, split_rel
+
+
+def _parallel(read, root_fd: int, paths: list[bytes], limit: int, flags: int) -> list:
+    """Split a big batch over the CPUs: the native reader runs without the GIL."""
+    workers = min(os.cpu_count() or 1, len(paths) // 2048)
+    if workers < 2:
+        return read(root_fd, paths, limit, flags)
+    from concurrent.futures import ThreadPoolExecutor
+    step = -(-len(paths) // workers)
+    chunks = [paths[i:i + step] for i in range(0, len(paths), step)]
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda chunk: read(root_fd, chunk, limit, flags), chunks))
+    return [item for part in parts for item in part]
+
+
+def _native_hasher():
+    """_fastdigest.hash_file_at when verify hashes natively and openat2 is here."""
+    if digest.BACKEND != "native":
+        return None                    # the Sha256 objects are the twin's
+    from ... import _fastdigest
+    return _fastdigest.hash_file_at if _fastdigest.have_openat2() else None
+
+
+_hash_file_at = _native_hasher()
+
+
+def _native_reader():
+    """_fastdigest.read_files when the native module and openat2 are both here."""
+    try:
+        from ... import _fastdigest
+    except ImportError:
+        return None
+    return _fastdigest.read_files if _fastdigest.have_openat2() else None
+
+
+def _stat_of(st: os.stat_result) -> Stat:
+    return Stat(st.st_mode, st.st_size, st.st_blocks * 512, st.st_ino, st.st_dev,
+                st.st_nlink, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_rdev)
+
+
+class DirectoryRoot(EvidenceRoot):
+    kind = "directory"
+    usage_is_estimate = False
+    has_fd = True
+    has_xattrs = True
+
+    MAX_CACHED_DIRS = 512
+
+    def __init__(self, path: str, *, dir_fd: int | None = None, opener: Opener | None = None):
+        """Open the directory at path; or, for a subroot, take over dir_fd (an fd of it
+        reached without links, which the root then owns) and share its parent's opener."""
+        self.path = path
+        self._opener = opener or Opener()
+        if dir_fd is None:
+            try:
+                dir_fd = open_top(path)
+            except OSError as exc:
+                raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
+        self._root_fd = dir_fd
+        self._dirs: dict[str, int] = {"": dir_fd}
+        self._extra: list[int] = []
+
+    # -- directory fds, resolved once -------------------------------------------------
+
+    def _dir_fd(self, parts: list[str]) -> int | None:
+        """A cached fd of a directory that holds what is read.
+
+        Parents are resolved through the cache, so each is opened once; the
+        cache is bounded, since a big layer store has a directory per layer
+        and each is visited once (those go through _open_dir and are closed).
+        """
+        key = "/".join(parts)
+        fd = self._dirs.get(key)
+        if fd is not None:
+            return fd
+        fd = self._open_dir(parts)
+        if fd is None:
+            return None
+        if len(self._dirs) < self.MAX_CACHED_DIRS:
+            self._dirs[key] = fd
+        else:
+            self._extra.append(fd)
+            if len(self._extra) > self.MAX_CACHED_DIRS:
+                os.close(self._extra.pop(0))
+        return fd
+
+    def _open_dir(self, parts: list[str]) -> int | None:
+        """A new fd of a directory (the caller closes it), or None if absent."""
+        if not parts:
+            return os.dup(self._root_fd)
+        parent = self._dir_fd(parts[:-1])
+        if parent is None:
+            return None
+        key = "/".join(parts)
+        try:
+            return self._opener.open(parent, parts[-1], O_DIR)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(key) from None
+            raise EvidenceError(key, exc.strerror or str(exc)) from None
+
+    def _link_error(self, rel: str) -> EvidenceError:
+        target = self.readlink(rel)
+        return UnsafePathError(rel, f"is a symbolic link to {target!r}; not followed")
+
+    def _errno_error(self, rel: str, err: int) -> EvidenceError:
+        if err == errno.ELOOP:
+            return self._link_error(rel)
+        if err == errno.EXDEV:
+            return UnsafePathError(rel, "path leads out of the data root")
+        if err == errno.EFBIG:
+            return EvidenceError(rel, "too large; not read")
+        if err == errno.EISDIR:
+            return EvidenceError(rel, "is a directory, not a file")
+        if err == errno.EINVAL:
+            return EvidenceError(rel, "not a regular file")
+        return EvidenceError(rel, os.strerror(err))
+
+    def _locate(self, rel: str) -> tuple[int | None, str]:
+        parts = split_rel(rel)
+        if not parts:
+            raise EvidenceError(rel, "not a file")
+        return self._dir_fd(parts[:-1]), parts[-1]
+
+    # -- files --------------------------------------------------------------------------
+
+    def open_fd(self, rel: str) -> int:
+        dir_fd, name = self._locate(rel)
+        if dir_fd is None:
+            raise EvidenceError(rel, "no such file")
+        try:
+            fd = self._opener.open(dir_fd, name)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(rel) from None
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise EvidenceError(rel, "not a regular file")
+        return fd
+
+    def content(self, rel: str) -> tuple[int, int, int]:
+        return self.open_fd(rel), 0, -1
+
+    def hash_file(self, rel: str, sha: digest.Sha256) -> tuple[int, int, dict[str, bytes]]:
+        """Where it can, one native call opens (openat2, no links), hashes and closes,
+        and xattrs are read only when there are some."""
+        if _hash_file_at is not None:
+            try:
+                crc, nread, has_xattrs = _hash_file_at(
+                    self._root_fd, rel.encode("utf-8", "surrogateescape"), sha)
+            except OSError as exc:
+                raise self._errno_error(rel, exc.errno) from None
+            return crc, nread, (self.xattrs(rel) or {}) if has_xattrs else {}
+        fd = self.open_fd(rel)
+        try:
+            crc, nread = digest.hash_fd(fd, 0, -1, sha)
+            names = os.listxattr(fd)
+            return crc, nread, {n: os.getxattr(fd, n) for n in names} if names else {}
+        except OSError as exc:
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+        finally:
+            os.close(fd)
+
+    def read(self, rel: str, limit: int = SMALL_LIMIT) -> bytes | None:
+        if HAVE_OPENAT2:
+            return self._read_at(self._root_fd, "/".join(split_rel(rel)), rel, limit)
+        dir_fd, name = self._locate(rel)
+        if dir_fd is None:
+            return None
+        return self._read_at(dir_fd, name, rel, limit)
+
+    def _read_at(self, dir_fd: int, name: str, rel: str, limit: int) -> bytes | None:
+        try:
+            fd = self._opener.open(dir_fd, name)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(rel) from None
+            if exc.errno == errno.EXDEV:
+                raise UnsafePathError(rel, "path leads out of the data root") from None
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+        try:
+            # One read: a regular file gives all it has up to the count asked
+            # for, so a short read is its end.
+            data = os.read(fd, limit + 1)
+            if len(data) > limit:
+                raise EvidenceError(rel, f"larger than {limit} bytes; not read")
+            if not data and not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+                raise EvidenceError(rel, "not a regular file")
+            return data
+        except IsADirectoryError:
+            raise EvidenceError(rel, "is a directory, not a file") from None
+        finally:
+            os.close(fd)
+
+    def read_files(self, rels: list[str], limit: int = SMALL_LIMIT
+                   ) -> list[bytes | None | EvidenceError]:
+        """One native call for all (openat2 beneath the root, GIL released) where it can."""
+        native = _native_reader()
+        if native is None:
+            return super().read_files(rels, limit)
+        # openat2 keeps every path beneath the root, ".." and links included.
+        paths = [rel.encode("utf-8", "surrogateescape") for rel in rels]
+        results = _parallel(native, self._root_fd, paths, limit, O_READ | self._opener.noatime)
+        out: list[bytes | None | EvidenceError] = []
+        for rel, got in zip(rels, results):
+            if type(got) is bytes:
+                out.append(got)
+            elif got in (errno.ENOENT, errno.ENOTDIR):
+                out.append(None)
+            else:
+                out.append(self._errno_error(rel, got))
+        return out
+
+    # -- directories ------------------------------------------------------------------
+
+    def listdir(self, rel: str) -> list[str] | None:
+        fd = self._open_dir(split_rel(rel))
+        if fd is None:
+            return None
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def lstat(self, rel: str) -> Stat | None:
+        parts = split_rel(rel)
+        if not parts:
+            return _stat_of(os.fstat(self._root_fd))
+        dir_fd = self._dir_fd(parts[:-1])
+        if dir_fd is None:
+            return None
+        try:
+            return _stat_of(os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False))
+        except FileNotFoundError:
+            return None
+
+    def readlink(self, rel: str) -> str | None:
+        parts = split_rel(rel)
+        dir_fd = self._dir_fd(parts[:-1])
+        if dir_fd is None:
+            return None
+        try:
+            return os.readlink(parts[-1], dir_fd=dir_fd)
+        except OSError:
+            return None
+
+    def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
+        top = self.lstat(rel)
+        if top is None:
+            return
+        yield rel, top
+        if top.is_dir:
+            fd = self._open_dir(split_rel(rel))
+            if fd is not None:
+                yield from self._walk_fd(fd, rel)
+
+    def _walk_fd(self, fd: int, rel: str) -> Iterator[tuple[str, Stat]]:
+        # scandir over an fd gives lstat results relative to it: no path walks,
+        # and links are never followed.
+        try:
+            with os.scandir(fd) as it:
+                entries = [(e.name, _stat_of(e.stat(follow_symlinks=False))) for e in it]
+        except OSError:
+            os.close(fd)
+            raise
+        try:
+            for name, st in entries:
+                path = f"{rel}/{name}"
+                yield path, st
+                if st.is_dir:
+                    try:
+                        sub = self._opener.open(fd, name, O_DIR)
+                    except OSError:
+                        continue
+                    yield from self._walk_fd(sub, path)
+        finally:
+            os.close(fd)
+
+    def xattrs(self, rel: str) -> dict[str, bytes] | None:
+        """There is no l*xattr relative to a directory fd, so the name is looked up below
+        /proc/self/fd/<dir fd>: the directory was reached without links, and the last
+        component is not followed either."""
+        parts = split_rel(rel)
+        if not parts:
+            target: int | str = self._root_fd
+        else:
+            dir_fd = self._dir_fd(parts[:-1])
+            if dir_fd is None:
+                return None
+            target = f"/proc/self/fd/{dir_fd}/{parts[-1]}"
+        follow = isinstance(target, int)       # an fd: nothing left to follow
+        try:
+            names = os.listxattr(target, follow_symlinks=follow)
+            return {n: os.getxattr(target, n, follow_symlinks=follow) for n in names}
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ENOTSUP, errno.ENODATA):
+                return {}
+            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+
+    # -- views --------------------------------------------------------------------------
+
+    def subroot(self, rel: str) -> DirectoryRoot | None:
+        """With a directory cache of its own: a thread can read one layer's files while
+        another thread reads another's."""
+        fd = self._open_dir(split_rel(rel))
+        if fd is None:
+            return None
+        return DirectoryRoot(f"{self.path}/{rel}", dir_fd=fd, opener=self._opener)
+
+    def spool(self, under: tuple[str, ...]) -> None:
+        """Nothing to do: the kernel reads any file when asked."""
+
+    def fileno(self) -> int:
+        return self._root_fd
+
+    def close(self) -> None:
+        for fd in set(self._dirs.values()) | set(self._extra):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._dirs.clear()
