@@ -1,7 +1,7 @@
 """Pure-Python twin of ``_fastdigest``: hashlib's SHA-256 and a table CRC-64/GO-ISO.
 
-Same API and behaviour as the native module (minus ``set_portable``), so every digest test
-runs on both. Slow at CRC-64 (tens of MB/s): it is the fallback when the extension is not
+Same API and behaviour as the native digests (``_native_py`` gathers the twins), so every
+digest test runs on both. Slow at CRC-64 (tens of MB/s): it is the fallback when the extension is not
 built, not a way to verify large roots.
 
 References: Go hash/crc64 (ISO table, update with pre- and post-inversion); tar-split
@@ -13,7 +13,7 @@ import hashlib
 import os
 import struct
 
-__all__ = ["Sha256", "crc64_iso", "hash_fd", "features"]
+__all__ = ["Sha256", "crc64_iso", "hash_fd"]
 
 # Go's crc64.ISO, reflected: x^64 + x^4 + x^3 + x + 1.
 _ISO_REFLECTED = 0xD800000000000000
@@ -105,8 +105,3 @@ def hash_fd(fd: int, offset: int, length: int, sha: Sha256 | None, /) -> tuple[i
         raw = _crc_raw(raw, memoryview(chunk))
         nread += len(chunk)
     return raw ^ _MASK, nread
-
-
-def features() -> dict[str, bool]:
-    """No accelerated path in pure Python."""
-    return {"sha_ni": False, "pclmul": False}

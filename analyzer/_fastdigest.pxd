@@ -1,14 +1,22 @@
-# Declarations of the C in _csrc/ (see fastdigest.h for what each function promises).
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+# Declarations of the C in _csrc/ (each header says what its functions promise).
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+
+cdef extern from "init.h" nogil:
+    ctypedef struct fd_features:
+        int sha_ni
+        int pclmul
+        int sse42
+        int openat2
+
+    void fd_init()
+    void fd_set_portable(int portable)
+    void fd_get_features(fd_features *out)
 
 
 cdef extern from "fastdigest.h" nogil:
     ctypedef struct fd_sha256:
         pass
-
-    void fd_setup(int portable)
-    int fd_using_sha_ni()
-    int fd_using_pclmul()
 
     void fd_sha256_init(fd_sha256 *s)
     void fd_sha256_update(fd_sha256 *s, const uint8_t *p, size_t n)
@@ -23,3 +31,58 @@ cdef extern from "fastdigest.h" nogil:
     int FD_NOT_REGULAR
     int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
                         int64_t *nread, int *has_xattrs)
+
+
+cdef extern from "thin.h" nogil:
+    uint32_t fd_crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
+    int fd_thin_keys_ok(const uint8_t *keys, size_t n, uint64_t lo, uint64_t hi)
+    uint64_t fd_thin_tally(uint8_t *counts, size_t ncounts, const uint8_t *values, size_t n,
+                           unsigned add)
+    uint64_t fd_thin_count_eq(const uint8_t *counts, size_t ncounts, const uint8_t *values,
+                              size_t n, unsigned want)
+    uint64_t fd_thin_mark(uint8_t *flags, size_t nflags, const uint8_t *values, size_t n,
+                          unsigned bit)
+
+
+cdef extern from "readfiles.h" nogil:
+    ctypedef struct rf_arena:
+        unsigned char *data
+        size_t len
+        size_t cap
+    int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, int oflags,
+                      rf_arena *arena, size_t *offsets, size_t *lens, int *errs)
+
+
+cdef extern from "pathindex.h" nogil:
+    enum: PI_KEY_SIZE
+    enum: PI_MAX_ENTRIES
+    ctypedef struct pi_stats:
+        uint64_t size, dev, ino, rdev
+        uint32_t mode, uid, gid, nlink
+    ctypedef struct pi_allocator:
+        void *(*malloc)(size_t) noexcept nogil
+        void *(*calloc)(size_t, size_t) noexcept nogil
+        void *(*realloc)(void *, size_t) noexcept nogil
+        void (*free)(void *) noexcept nogil
+    ctypedef struct pi_index:
+        pass
+    ctypedef struct pi_error:
+        size_t offset, len
+        int err
+    ctypedef struct pi_errors:
+        pi_error *items
+        size_t n
+        uint8_t *paths
+
+    void pi_set_allocator(const pi_allocator *mem)
+    pi_index *pi_new(const uint8_t *key, int with_stats)
+    void pi_free(pi_index *ix)
+    int pi_has_stats(const pi_index *ix)
+    uint64_t pi_len(const pi_index *ix)
+    uint64_t pi_unexpected(const pi_index *ix)
+    int pi_add(pi_index *ix, const uint8_t *path, size_t len, const pi_stats *st)
+    int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
+    void pi_expect(pi_index *ix, const uint8_t *path, size_t len)
+    int pi_expected(const pi_index *ix, const uint8_t *path, size_t len)
+    void pi_errors_free(pi_errors *e)
+    int pi_walk(pi_index *ix, int dir_fd, pi_errors *errors)

@@ -1,4 +1,18 @@
+"""The native core; ``analyzer._native_py`` exports the same names in pure Python (minus
+``set_portable``). Code imports the fronts (``analyzer.digest``, ``thinloops``,
+``nativeio``, ``pathindex``), which take them from the backend ``analyzer.native`` chose."""
 from typing_extensions import Buffer
+
+def features() -> dict[str, bool]:
+    """{"sha_ni", "pclmul", "sse42"}: the CPU's accelerated paths in use; {"openat2"}: the
+    kernel has openat2 (read_files and hash_file_at need it for paths of several names)."""
+
+def set_portable(portable: bool, /) -> None:
+    """Native backend only: every path with a portable alternative takes it (SHA-256, CRC-64
+    and CRC-32C without CPU extensions, walks one name at a time); False undoes it. Tests
+    and benchmarks; not while other threads use the module."""
+
+# Digests (twin: analyzer._digest_py).
 
 class Sha256:
     """SHA-256 like hashlib's. One thread at a time; updates of 2 KiB or more release the GIL."""
@@ -18,16 +32,18 @@ def hash_fd(fd: int, offset: int, length: int, sha: Sha256 | None, /) -> tuple[i
     bytes_read); a short file shows as bytes_read < length. Raises OSError for a failed
     read, ValueError for a bad offset or length."""
 
+# Bulk reading below a directory fd (twin: analyzer._nativeio_py).
+
 def hash_file_at(dir_fd: int, path: bytes, sha: Sha256 | None, /) -> tuple[int, int, bool]:
-    """Native only: open path below dir_fd (openat2, no links, O_NOATIME when allowed), hash the
+    """Open path below dir_fd (openat2, no links, O_NOATIME when allowed), hash the
     regular file whole as hash_fd does and close it: (crc64, bytes_read, has_xattrs). OSError:
     ELOOP a link on the way, EXDEV a way out, ENOSYS no openat2, EINVAL not a regular file."""
 
-def features() -> dict[str, bool]:
-    """{"sha_ni": ..., "pclmul": ...}: the accelerated paths in use."""
-
-def set_portable(portable: bool, /) -> None:
-    """Native backend only: force the portable C paths (tests, benchmarks)."""
+def read_files(dir_fd: int, paths: list[bytes], limit: int, oflags: int, /) -> list[bytes | int]:
+    """Read each path (relative to dir_fd) whole, without the GIL: its bytes, or an errno
+    (ENOENT absent, ELOOP a link, EXDEV a way out, EFBIG past limit bytes, EINVAL not a
+    regular file). O_NOATIME in oflags is dropped at the first EPERM. Without openat2 each
+    path must be a single name."""
 
 # Thin-pool metadata (twin: analyzer._thin_py). Values are le64 dm-thin block_time words.
 
@@ -45,12 +61,6 @@ def thin_count_eq(counts: Buffer, values: Buffer, want: int, /) -> int:
 
 def thin_mark(flags: bytearray, values: Buffer, bit: int, /) -> int:
     """flags[data_block] |= bit; returns how many blocks fell past flags."""
-
-def thin_features() -> dict[str, bool]:
-    """{"sse42": ...}: whether CRC-32C uses the SSE4.2 instruction."""
-
-def thin_set_portable(portable: bool, /) -> None:
-    """Force the table CRC-32C (tests, benchmarks)."""
 
 # The path index of a layer directory, for verify (twin: analyzer._pathindex_py, keyed on
 # the exact path bytes). Paths are bytes, relative, "" for the top, "/" between names.
@@ -82,6 +92,3 @@ def walk_index(index: PathIndex, dir_fd: int) -> list[tuple[bytes, int]]:
     """Add dir_fd's directory ("") and everything below it, links never followed, without
     the GIL; returns (path, errno) of the directories that could not be opened or read
     (their entries are left out)."""
-
-def walk_set_portable(portable: bool, /) -> None:
-    """Native backend only: walk one name at a time as without openat2 (tests)."""

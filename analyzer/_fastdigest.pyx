@@ -1,14 +1,21 @@
 # cython: language_level=3
-"""The native hashing core: SHA-256 and tar-split's CRC-64 over layer content, without the GIL.
+"""The native core: what a benchmark showed hot, without the GIL, in four surfaces.
 
-What ``analyze verify`` spends its time on: reassembling each layer's tar stream to check
+Digests (front ``analyzer.digest``), the thin-pool loops (``analyzer.thinloops``), bulk
+reading below a directory fd (``analyzer.nativeio``) and the path index of a layer
+directory (``analyzer.pathindex``). Each has a pure-Python twin, and ``analyzer.native``
+chooses, by one policy, which of the two serves every surface. The module is set up once
+at import (``fd_init``, _csrc/init.c); ``set_portable`` is its one switch and ``features``
+says which paths are in use.
+
+Digests are what ``analyze verify`` spends its time on: reassembling each layer's tar stream to check
 its diff ID (SHA-256) while checking every file body against the CRC-64 tar-split recorded
 (tar/storage/getter.go, hash/crc64 ISO). ``hash_fd`` does both in one pass over a file, so
 both cost about what SHA-256 alone does, and layers hash in parallel threads.
 
-The C in _csrc/ picks SHA-NI and PCLMULQDQ at import when the CPU has them.
-ANALYZER_DIGEST_PORTABLE=1 (read at import) or ``set_portable(True)`` forces the portable C.
-Importing also installs a SIGBUS handler, which turns a fault in hash_fd's own mapping (a
+The C in _csrc/ picks SHA-NI, PCLMULQDQ and SSE4.2 at import when the CPU has them, and
+walks with openat2 when the kernel has it. ANALYZER_DIGEST_PORTABLE=1 (read at import) or
+``set_portable(True)`` forces the portable paths. Importing also installs a SIGBUS handler, which turns a fault in hash_fd's own mapping (a
 file that shrank, an I/O error) into a short read and passes every other one on
 (_csrc/hashfd.c).
 
@@ -19,7 +26,12 @@ import errno
 import os
 
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
+from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
+from libc.errno cimport ENOMEM, EOVERFLOW
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 # Below this many bytes releasing and retaking the GIL costs more than it frees
 # (hashlib's HASHLIB_GIL_MINSIZE is the same).
@@ -27,19 +39,34 @@ cdef Py_ssize_t GIL_MINSIZE = 2048
 
 
 def set_portable(bint portable, /):
-    """Use the portable C paths (True) or whatever the CPU offers (False).
+    """Every path with a portable alternative takes it (True): SHA-256 and CRC-64 without
+    SHA-NI or PCLMULQDQ, CRC-32C without SSE4.2, walks one name at a time without openat2;
+    or whatever the CPU and the kernel offer (False).
 
-    For tests and benchmarks; must not be called while other threads are hashing.
+    For tests and benchmarks; must not be called while other threads use the module.
     """
-    fd_setup(portable)
-
-
-fd_setup(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
+    fd_set_portable(portable)
 
 
 def features():
-    """The accelerated paths in use: detected by CPUID and not turned off by set_portable."""
-    return {"sha_ni": bool(fd_using_sha_ni()), "pclmul": bool(fd_using_pclmul())}
+    """The paths in use: the CPU's (detected by CPUID, not turned off by set_portable) and
+    whether the kernel has openat2 (read_files and hash_file_at need it)."""
+    cdef fd_features f
+    fd_get_features(&f)
+    return {"sha_ni": bool(f.sha_ni), "pclmul": bool(f.pclmul), "sse42": bool(f.sse42),
+            "openat2": bool(f.openat2)}
+
+
+# The one init: the C's tables and signal handler, PathIndex's allocator (the raw domain
+# needs no GIL, as walks allocate without it, and tracemalloc sees it), then the paths.
+cdef pi_allocator raw_mem
+raw_mem.malloc = PyMem_RawMalloc
+raw_mem.calloc = PyMem_RawCalloc
+raw_mem.realloc = PyMem_RawRealloc
+raw_mem.free = PyMem_RawFree
+fd_init()
+pi_set_allocator(&raw_mem)
+set_portable(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
 
 
 @cython.final
@@ -163,34 +190,6 @@ def hash_file_at(int dir_fd, bytes path, Sha256 sha, /):
 # -- thin-pool metadata: CRC-32C and bulk leaf accounting (_csrc/thin.c) -----------------
 # Twin: analyzer/_thin_py.py. Leaf values are dm-thin block_time (le64 data_block << 24 | time).
 
-from libc.stdint cimport uint32_t
-
-cdef extern from "thin.h" nogil:
-    void fd_thin_setup(int portable)
-    int fd_thin_using_sse42()
-    uint32_t fd_crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
-    int fd_thin_keys_ok(const uint8_t *keys, size_t n, uint64_t lo, uint64_t hi)
-    uint64_t fd_thin_tally(uint8_t *counts, size_t ncounts, const uint8_t *values, size_t n,
-                           unsigned add)
-    uint64_t fd_thin_count_eq(const uint8_t *counts, size_t ncounts, const uint8_t *values,
-                              size_t n, unsigned want)
-    uint64_t fd_thin_mark(uint8_t *flags, size_t nflags, const uint8_t *values, size_t n,
-                          unsigned bit)
-
-from cpython.buffer cimport PyBUF_WRITABLE
-
-fd_thin_setup(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
-
-
-def thin_set_portable(bint portable, /):
-    """Use the table CRC-32C (True) or SSE4.2 where the CPU has it (False). Tests only."""
-    fd_thin_setup(portable)
-
-
-def thin_features():
-    """{"sse42": ...}: whether CRC-32C uses the SSE4.2 instruction."""
-    return {"sse42": bool(fd_thin_using_sse42())}
-
 
 def crc32c(data, uint32_t crc=0, /):
     """CRC-32C (Castagnoli), chainable; crc32c(b"123456789") == 0xE3069283."""
@@ -292,23 +291,8 @@ def thin_mark(flags, values, unsigned bit, /):
     return outside
 
 
-# -- many small files, for loading metadata -------------------------------------------
-
-from libc.stdlib cimport free, malloc
-
-cdef extern from "readfiles.h" nogil:
-    ctypedef struct rf_arena:
-        unsigned char *data
-        size_t len
-        size_t cap
-    int rf_have_openat2()
-    int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, int oflags,
-                      rf_arena *arena, size_t *offsets, size_t *lens, int *errs)
-
-
-def have_openat2():
-    """True when paths are opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)."""
-    return bool(rf_have_openat2())
+# -- many small files, for loading metadata (_csrc/readfiles.c) ----------------------
+# Twin: analyzer/_nativeio_py.py.
 
 
 def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
@@ -316,8 +300,8 @@ def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
 
     Returns a list holding, for each path, its contents (bytes) or an errno (int):
     ENOENT for an absent file, ELOOP for a link, EXDEV for a path out of dir_fd,
-    EFBIG past ``limit`` bytes. Without openat2 (have_openat2() is False) each path
-    must be a single name.
+    EFBIG past ``limit`` bytes. Without openat2 (``features()["openat2"]`` is False) each
+    path must be a single name.
     """
     cdef size_t n = len(paths), i
     cdef size_t slots = n if n else 1
@@ -356,61 +340,6 @@ def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
 
 # -- the path index of a layer directory, for verify (_csrc/pathindex.c) -----------------
 # Twin: analyzer/_pathindex_py.py, whose behaviour is the spec.
-
-from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
-from libc.errno cimport ENOMEM, EOVERFLOW
-from libc.string cimport memset
-
-cdef extern from "pathindex.h" nogil:
-    enum: PI_KEY_SIZE
-    enum: PI_MAX_ENTRIES
-    ctypedef struct pi_stats:
-        uint64_t size, dev, ino, rdev
-        uint32_t mode, uid, gid, nlink
-    ctypedef struct pi_allocator:
-        void *(*malloc)(size_t) noexcept nogil
-        void *(*calloc)(size_t, size_t) noexcept nogil
-        void *(*realloc)(void *, size_t) noexcept nogil
-        void (*free)(void *) noexcept nogil
-    ctypedef struct pi_index:
-        pass
-    ctypedef struct pi_error:
-        size_t offset, len
-        int err
-    ctypedef struct pi_errors:
-        pi_error *items
-        size_t n
-        uint8_t *paths
-
-    void pi_set_allocator(const pi_allocator *mem)
-    void pi_walk_setup(int portable)
-    pi_index *pi_new(const uint8_t *key, int with_stats)
-    void pi_free(pi_index *ix)
-    int pi_has_stats(const pi_index *ix)
-    uint64_t pi_len(const pi_index *ix)
-    uint64_t pi_unexpected(const pi_index *ix)
-    int pi_add(pi_index *ix, const uint8_t *path, size_t len, const pi_stats *st)
-    int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
-    void pi_expect(pi_index *ix, const uint8_t *path, size_t len)
-    int pi_expected(const pi_index *ix, const uint8_t *path, size_t len)
-    void pi_errors_free(pi_errors *e)
-    int pi_walk(pi_index *ix, int dir_fd, pi_errors *errors)
-
-# The raw domain needs no GIL (walks allocate without it) and tracemalloc sees it.
-cdef pi_allocator raw_mem
-raw_mem.malloc = PyMem_RawMalloc
-raw_mem.calloc = PyMem_RawCalloc
-raw_mem.realloc = PyMem_RawRealloc
-raw_mem.free = PyMem_RawFree
-pi_set_allocator(&raw_mem)
-pi_walk_setup(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
-
-
-def walk_set_portable(bint portable, /):
-    """Walk opening one name at a time as without openat2 (True), or with openat2 where
-    the kernel has it (False). Tests only; not while a walk runs."""
-    pi_walk_setup(portable)
-
 
 cdef int check_added(int rc) except -1:
     if rc == -ENOMEM:

@@ -82,20 +82,22 @@ class Opener:
 
     __slots__ = ("noatime",)
 
-    def __init__(self) -> None:
-        self.noatime = NOATIME
+    def __init__(self, noatime: bool = True) -> None:
+        self.noatime = NOATIME if noatime else 0
 
-    def open(self, dir_fd: int, path: str | bytes, flags: int = O_READ) -> int:
-        """An fd of path below dir_fd: openat2 for a path of several names, else the one
-        name with ``flags`` (which carry ``O_NOFOLLOW``). Raises OSError: ELOOP for a link
-        on the way, EXDEV for a way out (openat2), ENOSYS for several names without openat2.
+    def open(self, dir_fd: int, path: str | bytes, flags: int = O_READ,
+             beneath: bool = False) -> int:
+        """An fd of path below dir_fd: openat2 for a path of several names (or for any
+        with ``beneath``), else the one name with ``flags`` (which carry ``O_NOFOLLOW``).
+        Raises OSError: ELOOP for a link on the way, EXDEV for a way out (openat2), ENOSYS
+        for openat2 where the kernel has none.
         """
-        several = ("/" in path) if isinstance(path, str) else (b"/" in path)
-        if several and _openat2 is None:
+        beneath = beneath or (("/" in path) if isinstance(path, str) else (b"/" in path))
+        if beneath and _openat2 is None:
             raise OSError(errno.ENOSYS, "no openat2 here: open one name at a time")
         # One name needs no openat2: O_NOFOLLOW already refuses a link, and os.open
         # costs a fifth of the ctypes call (verify opens every file of a layer).
-        opener = _openat2 if several else _open_name
+        opener = _openat2 if beneath else _open_name
         try:
             return opener(dir_fd, path, flags | self.noatime)
         except PermissionError:

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pool.devices)} devices, {sum(d.mapped_blocks for d in pool.devices.values())} "
           f"mappings, {len(pool.leaves)} leaves, {pool.nr_data_blocks} data blocks, "
           f"metadata {meta_mib} MiB; best of {args.repeat}; "
-          f"CRC-32C: {_fastdigest.thin_features()}")
+          f"CRC-32C: {_fastdigest.features()}")
     print(f"{'':42} {'seconds':>8} {'thin_ls/ours':>12}")
     for name, seconds, ratio in rows:
         print(f"{name:42} {seconds:8.3f} {'' if ratio is None else f'{ratio:12.2f}'}")

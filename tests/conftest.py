@@ -1,12 +1,41 @@
 """Session fixtures shared by the test modules."""
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.oracle import archives, record
+
+# What the extension runs on when a test does not choose (set_portable puts it back).
+DEFAULT_PORTABLE = os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0")
+
+
+@pytest.fixture(params=["native", "native-portable", "python"])
+def backend(request):
+    """Every native surface on each backend, as python-zstandard runs its suite once per
+    policy: the extension on what the CPU and the kernel offer, the extension on its
+    portable paths (set_portable: no SHA-NI, PCLMULQDQ or SSE4.2, walks one name at a
+    time), and the pure-Python twins (_native_py, the same names)."""
+    from analyzer import _fastdigest, _native_py
+    if request.param == "python":
+        yield _native_py
+        return
+    _fastdigest.set_portable(request.param == "native-portable")
+    try:
+        yield _fastdigest
+    finally:
+        _fastdigest.set_portable(DEFAULT_PORTABLE)
+
+
+@pytest.fixture
+def loops(backend, monkeypatch):
+    """The thin-pool reader and the slack engine on one backend's CRC-32C and leaf loops."""
+    from tests import dmfixtures
+    dmfixtures.use_loops(backend, monkeypatch)
+    return backend
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer import _digest_py, _fastdigest
+from analyzer import _fastdigest, _native_py
+from tests.conftest import DEFAULT_PORTABLE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,6 @@ MAP_WINDOW = 16 * 1024 * 1024
 ISO_REFLECTED = 0xD800000000000000
 MASK = (1 << 64) - 1
 
-DEFAULT_PORTABLE = os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0")
 HYPOTHESIS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
 
@@ -65,18 +65,6 @@ def crc64_bytewise(data: bytes, crc: int = 0) -> int:
 
 def random_bytes(n: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(n)
-
-
-@pytest.fixture(params=["native", "native-portable", "python"])
-def backend(request):
-    if request.param == "python":
-        yield _digest_py
-        return
-    _fastdigest.set_portable(request.param == "native-portable")
-    try:
-        yield _fastdigest
-    finally:
-        _fastdigest.set_portable(DEFAULT_PORTABLE)
 
 
 @pytest.fixture
@@ -482,18 +470,13 @@ def cpu_flags() -> set[str]:
 
 def test_features_follow_the_cpu(native):
     flags = cpu_flags()
-    assert native.features() == {"sha_ni": "sha_ni" in flags, "pclmul": "pclmulqdq" in flags}
+    # CI builds on a kernel with openat2 (5.6 or later), as test_root assumes too.
+    assert native.features() == {"sha_ni": "sha_ni" in flags, "pclmul": "pclmulqdq" in flags,
+                                 "sse42": "sse4_2" in flags, "openat2": True}
     native.set_portable(True)
-    assert native.features() == {"sha_ni": False, "pclmul": False}
-    assert _digest_py.features() == {"sha_ni": False, "pclmul": False}
-
-
-def test_backends_export_the_same_api():
-    import analyzer.digest as digest
-    for name in ("Sha256", "crc64_iso", "hash_fd", "features"):
-        assert callable(getattr(_fastdigest, name)) and callable(getattr(_digest_py, name))
-        assert name in digest.__all__
-    assert set(_digest_py.__all__) <= set(digest.__all__) - {"BACKEND"}
+    off = {"sha_ni": False, "pclmul": False, "sse42": False, "openat2": True}
+    assert native.features() == off
+    assert _native_py.features() == off
 
 
 def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:
@@ -508,22 +491,9 @@ def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("policy,expected", [(None, "native"), ("auto", "native"),
-                                             ("native", "native"), ("python", "python")])
-def test_analyzer_digest_policy(policy, expected):
-    result = run_python("import analyzer.digest as d; print(d.BACKEND)", ANALYZER_DIGEST=policy)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == expected
-
-
-def test_unknown_policy_is_an_import_error():
-    result = run_python("import analyzer.digest", ANALYZER_DIGEST="fast")
-    assert result.returncode != 0
-    assert "ImportError: unknown ANALYZER_DIGEST 'fast': use one of auto, native, python" in result.stderr
-
-
 def test_portable_from_environment():
     result = run_python("from analyzer import _fastdigest as f; print(sorted(f.features().items()))",
                         ANALYZER_DIGEST_PORTABLE="1")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[('pclmul', False), ('sha_ni', False)]"
+    assert result.stdout.strip() == ("[('openat2', True), ('pclmul', False), ('sha_ni', False), "
+                                     "('sse42', False)]")

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer import _fastdigest, _pathindex_py, digest
+from analyzer import _fastdigest, _pathindex_py, native, pathindex
 
 KEY = bytes(range(16))
 U32 = 2**32 - 1
@@ -30,25 +30,8 @@ U64 = 2**64 - 1
 STATS = (0o100644, 1000, 1000, 4096, 2049, 12, 1, 0)
 HYPOTHESIS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture],
                       deadline=None, max_examples=300)
-DEFAULT_PORTABLE = os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0")
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request):
-    return _fastdigest if request.param == "native" else _pathindex_py
-
-
-@pytest.fixture(params=["native", "native-names", "python"])
-def walker(request):
-    """A backend for walks; native-names opens directories one name at a time."""
-    if request.param == "python":
-        yield _pathindex_py
-        return
-    _fastdigest.walk_set_portable(request.param == "native-names")
-    try:
-        yield _fastdigest
-    finally:
-        _fastdigest.walk_set_portable(DEFAULT_PORTABLE)
+# Walks run on the shared ``backend`` fixture too: its native-portable walk opens
+# directories one name at a time, as on kernels without openat2.
 
 
 def fields(st_: os.stat_result) -> tuple[int, ...]:
@@ -286,9 +269,9 @@ def walk(backend, root: Path):
     return ix, errors
 
 
-def test_walk_finds_every_entry_and_follows_no_link(walker, tree):
+def test_walk_finds_every_entry_and_follows_no_link(backend, tree):
     want = tree_paths(tree)
-    ix, errors = walk(walker, tree)
+    ix, errors = walk(backend, tree)
     assert errors == []
     assert len(ix) == len(want)
     for path, fs in want.items():
@@ -310,14 +293,14 @@ def test_walk_native_and_twin_agree(tree):
         assert native.get(path) == twin.get(path)
 
 
-def test_walk_adds_to_what_is_there(walker, tree):
-    ix = walker.PathIndex(KEY)
+def test_walk_adds_to_what_is_there(backend, tree):
+    ix = backend.PathIndex(KEY)
     ix.add(b"", (7,) * 8)
     ix.add(b"dir/f", (8,) * 8)
     ix.expect(b"dir/f")
     fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        assert walker.walk_index(ix, fd) == []
+        assert backend.walk_index(ix, fd) == []
     finally:
         os.close(fd)
     assert len(ix) == len(tree_paths(tree))
@@ -327,33 +310,33 @@ def test_walk_adds_to_what_is_there(walker, tree):
     assert ix.unexpected == len(ix) - 2
 
 
-def test_walk_leaves_the_top_fd_rewound(walker, tree):
+def test_walk_leaves_the_top_fd_rewound(backend, tree):
     fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        ix = walker.PathIndex(KEY)
-        assert walker.walk_index(ix, fd) == []
+        ix = backend.PathIndex(KEY)
+        assert backend.walk_index(ix, fd) == []
         assert len(ix) == len(tree_paths(tree))
         assert sorted(os.listdir(fd)) == sorted(os.listdir(tree))
     finally:
         os.close(fd)
 
 
-def test_walk_needs_stats_and_a_directory(walker, tree):
+def test_walk_needs_stats_and_a_directory(backend, tree):
     fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with pytest.raises(ValueError):
-            walker.walk_index(walker.PathIndex(KEY, stats=False), fd)
+            backend.walk_index(backend.PathIndex(KEY, stats=False), fd)
     finally:
         os.close(fd)
     fd = os.open(tree / "dir" / "f", os.O_RDONLY)
     try:
-        assert walker.walk_index(walker.PathIndex(KEY), fd) == [(b"", errno.ENOTDIR)]
+        assert backend.walk_index(backend.PathIndex(KEY), fd) == [(b"", errno.ENOTDIR)]
     finally:
         os.close(fd)
     fd = os.open(tree, os.O_RDONLY)
     os.close(fd)
     with pytest.raises(OSError) as exc:
-        walker.walk_index(walker.PathIndex(KEY), fd)
+        backend.walk_index(backend.PathIndex(KEY), fd)
     assert exc.value.errno == errno.EBADF
 
 
@@ -376,9 +359,9 @@ def deep_tree(tmp_path_factory):
     subprocess.run(["rm", "-rf", top], check=True)     # shutil.rmtree recurses too deep
 
 
-def test_walk_deeper_than_path_max(walker, deep_tree):
+def test_walk_deeper_than_path_max(backend, deep_tree):
     top, bottom = deep_tree
-    ix, errors = walk(walker, top)
+    ix, errors = walk(backend, top)
     assert errors == []
     assert len(ix) == DEPTH + 2
     path = b"/".join([b"dd"] * DEPTH)
@@ -442,7 +425,7 @@ def test_unreadable_directories(tree):
         for name, backend, names in (("twin", _pathindex_py, False),
                                      ("native", _fastdigest, False),
                                      ("native-names", _fastdigest, True)):
-            _fastdigest.walk_set_portable(names)
+            _fastdigest.set_portable(names)
             errors, count, ix = outcome(backend, fd)
             if name == "twin":
                 paths = list(ix._entries)
@@ -480,7 +463,7 @@ def test_walk_keeps_two_fds_open_at_most(deep_tree):
         resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
         counts = []
         for backend, names in ((_pathindex_py, False), (_fastdigest, False), (_fastdigest, True)):
-            _fastdigest.walk_set_portable(names)
+            _fastdigest.set_portable(names)
             errors, count, _ = outcome(backend, fd)
             counts.append((errors, count))
         return counts
@@ -544,8 +527,7 @@ def test_native_cannot_be_pickled_or_used_uninitialized():
         len(bare)
 
 
-def test_digest_exports_the_chosen_backend():
-    module = _fastdigest if digest.BACKEND == "native" else _pathindex_py
-    assert digest.PathIndex is module.PathIndex
-    assert digest.walk_index is module.walk_index
-    assert {"PathIndex", "walk_index"} <= set(digest.__all__)
+def test_front_exports_the_chosen_backend():
+    assert pathindex.PathIndex is native.impl.PathIndex
+    assert pathindex.walk_index is native.impl.walk_index
+    assert set(pathindex.__all__) == {"PathIndex", "walk_index"}

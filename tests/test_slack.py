@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import _fastdigest, _thin_py
 from analyzer.engines import slack
 from analyzer.errors import MalformedError, UnsupportedLayoutError
 from analyzer.sources import devicemapper, thinmeta
@@ -30,13 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 BASE, L1, L2, INIT, CTR, GONE, ORPHAN, MISSING = 1, 2, 3, 4, 5, 6, 7, 8
 HASH = {BASE: "", L1: "c" * 64, L2: "d" * 64, INIT: "e" * 64 + "-init", CTR: "e" * 64,
         GONE: "f" * 64}
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request, monkeypatch):
-    """The reader and engine with the native loops or the Python twin."""
-    dm.use_loops(_fastdigest if request.param == "native" else _thin_py, monkeypatch)
-    return request.param
 
 
 def pool_spec() -> PoolSpec:
@@ -123,7 +115,7 @@ def mapped_sets(spec: PoolSpec) -> dict[int, set[int]]:
     return {d.dev_id: {blk for blk, _ in d.mappings.values()} for d in spec.devices}
 
 
-def test_devices_equal_thin_ls(root, backend):
+def test_devices_equal_thin_ls(root, loops):
     report = report_of(root)
     want = thin_ls_bytes(root / devicemapper.METADATA_FILE)
     got = {d.device_id: (d.mapped_bytes, d.exclusive_bytes, d.shared_bytes)
@@ -133,7 +125,7 @@ def test_devices_equal_thin_ls(root, backend):
     assert want[CTR][1] == 2 * B and want[BASE][1] == 0
 
 
-def test_pool_totals_to_the_block(root, backend):
+def test_pool_totals_to_the_block(root, loops):
     report = report_of(root)
     sets = mapped_sets(pool_spec())
     live = set().union(*(sets[d] for d in (BASE, L1, L2, INIT, CTR)))
@@ -183,7 +175,7 @@ def test_reclaim_layers_with_and_without_blkdiscard(root):
     assert slack.dm_reclaim(report, [HASH[L1]], True)["pool_bytes_freed"] == 0
 
 
-def test_shared_subtrees_count_per_device(tmp_path, backend):
+def test_shared_subtrees_count_per_device(tmp_path, loops):
     """Kernel-like sharing: thin_ls walks each device; so must we."""
     w = SharedPoolWriter(nr_data_blocks=40000, transaction=3)
     w.create_thin(BASE, {v: (v, 0) for v in range(20000)})

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer import _fastdigest, _thin_py
 from analyzer.errors import MalformedError
 from analyzer.sources import thinmeta
 from tests import dmfixtures as dm
@@ -25,32 +24,6 @@ from tests.dmfixtures import Dev, PoolSpec, SharedPoolWriter
 HYPOTHESIS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture],
                       deadline=None, max_examples=60)
 BLOCK = thinmeta.METADATA_BLOCK_SIZE
-
-
-class _Portable:
-    """The native module with its table CRC-32C."""
-
-    def __getattr__(self, name):
-        return getattr(_fastdigest, name)
-
-
-@pytest.fixture(params=["sse42", "table", "python"])
-def impl(request):
-    if request.param == "python":
-        yield _thin_py
-        return
-    _fastdigest.thin_set_portable(request.param == "table")
-    try:
-        yield _fastdigest
-    finally:
-        _fastdigest.thin_set_portable(False)
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request, monkeypatch):
-    """The reader and engine with the native loops or the Python twin."""
-    dm.use_loops(_fastdigest if request.param == "native" else _thin_py, monkeypatch)
-    return request.param
 
 
 # -- CRC-32C and the leaf loops ----------------------------------------------------------
@@ -64,26 +37,26 @@ def crc32c_bitwise(data: bytes, crc: int = 0) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def test_crc32c_known_values(impl):
+def test_crc32c_known_values(backend):
     # RFC 3720 appendix B.4 and the catalogue check value.
-    assert impl.crc32c(b"123456789") == 0xE3069283
-    assert impl.crc32c(bytes(32)) == 0x8A9136AA
-    assert impl.crc32c(b"\xff" * 32) == 0x62A8AB43
-    assert impl.crc32c(bytes(range(32))) == 0x46DD794E
-    assert impl.crc32c(b"") == 0
+    assert backend.crc32c(b"123456789") == 0xE3069283
+    assert backend.crc32c(bytes(32)) == 0x8A9136AA
+    assert backend.crc32c(b"\xff" * 32) == 0x62A8AB43
+    assert backend.crc32c(bytes(range(32))) == 0x46DD794E
+    assert backend.crc32c(b"") == 0
 
 
 @HYPOTHESIS
 @given(data=st.binary(max_size=5000), cut=st.integers(0, 5000), seed=st.integers(0, 2**32 - 1))
-def test_crc32c_matches_bitwise_and_chains(impl, data, cut, seed):
+def test_crc32c_matches_bitwise_and_chains(backend, data, cut, seed):
     cut = min(cut, len(data))
-    assert impl.crc32c(data, seed) == crc32c_bitwise(data, seed)
-    assert impl.crc32c(data[cut:], impl.crc32c(data[:cut])) == impl.crc32c(data)
+    assert backend.crc32c(data, seed) == crc32c_bitwise(data, seed)
+    assert backend.crc32c(data[cut:], backend.crc32c(data[:cut])) == backend.crc32c(data)
 
 
-def test_crc32c_accepts_buffers(impl):
+def test_crc32c_accepts_buffers(backend):
     data = bytes(range(256)) * 20
-    assert impl.crc32c(memoryview(data)[7:]) == impl.crc32c(bytearray(data[7:]))
+    assert backend.crc32c(memoryview(data)[7:]) == backend.crc32c(bytearray(data[7:]))
 
 
 def block_times(pairs):
@@ -93,37 +66,37 @@ def block_times(pairs):
 @HYPOTHESIS
 @given(blocks=st.lists(st.integers(0, 40), max_size=300), add=st.integers(0, 255),
        times=st.integers(0, 2**24 - 1))
-def test_leaf_loops_match_a_plain_count(impl, blocks, add, times):
+def test_leaf_loops_match_a_plain_count(backend, blocks, add, times):
     values = block_times([(b, times) for b in blocks])
     counts = bytearray(range(0, 64, 2))             # 32 blocks, some start high
     want = bytearray(counts)
     for b in blocks:
         if b < len(want):
             want[b] = min(255, want[b] + add)
-    assert impl.thin_tally(counts, values, add) == sum(b >= 32 for b in blocks)
+    assert backend.thin_tally(counts, values, add) == sum(b >= 32 for b in blocks)
     assert counts == want
     for target in (0, 1, 2, 255):
-        assert impl.thin_count_eq(counts, values, target) == sum(
+        assert backend.thin_count_eq(counts, values, target) == sum(
             1 for b in blocks if b < 32 and counts[b] == target)
     flags = bytearray(32)
-    assert impl.thin_mark(flags, values, 4) == sum(b >= 32 for b in blocks)
+    assert backend.thin_mark(flags, values, 4) == sum(b >= 32 for b in blocks)
     assert flags == bytearray(4 if b in set(blocks) else 0 for b in range(32))
 
 
 @HYPOTHESIS
 @given(keys=st.lists(st.integers(0, 2**64 - 1), max_size=40),
        lo=st.integers(0, 2**64 - 1), hi=st.integers(0, 2**64 - 1))
-def test_keys_ok(impl, keys, lo, hi):
+def test_keys_ok(backend, keys, lo, hi):
     packed = struct.pack(f"<{len(keys)}Q", *keys)
     want = all(a < b for a, b in zip(keys, keys[1:])) and all(lo <= k <= hi for k in keys)
-    assert impl.thin_keys_ok(packed, lo, hi) is want
+    assert backend.thin_keys_ok(packed, lo, hi) is want
 
 
-def test_leaf_loops_refuse_partial_words(impl):
+def test_leaf_loops_refuse_partial_words(backend):
     with pytest.raises(ValueError):
-        impl.thin_tally(bytearray(4), b"\0" * 7, 1)
+        backend.thin_tally(bytearray(4), b"\0" * 7, 1)
     with pytest.raises(ValueError):
-        impl.thin_keys_ok(b"\0" * 9, 0, 1)
+        backend.thin_keys_ok(b"\0" * 9, 0, 1)
 
 
 # -- pools ------------------------------------------------------------------------------------
@@ -207,7 +180,7 @@ def test_checksums_of_every_block_kind(restored):
 
 
 @pytest.mark.parametrize("source", ["restored", "shared"])
-def test_mappings_equal_thin_dump(backend, source, request):
+def test_mappings_equal_thin_dump(loops, source, request):
     fixture = request.getfixturevalue(source)
     path = fixture[1] if isinstance(fixture, tuple) else fixture
     pool = read(path)

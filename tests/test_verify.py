@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.digest import PathIndex, crc64_iso
+from analyzer.digest import crc64_iso
 from analyzer.engines import verify as V
 from analyzer.errors import EvidenceError
 from analyzer.ids import ChainID, DiffID, ImageID, chain_id_from_parent, digest_of
 from analyzer.model import Image, Layer, Store
+from analyzer.pathindex import PathIndex
 from analyzer.sources.layerfiles import DiskIndex
 from analyzer.sources.tarsplit import HeaderReader, clean_name, iter_runs
 from tests.test_tarsplit import disassemble, pack

@@ -4,7 +4,7 @@
  *
  * The portable path is slicing-by-8: table[k][b] is the raw CRC of byte b followed by k zero
  * bytes, so eight table reads advance the register over eight bytes. x86.c folds with
- * PCLMULQDQ instead when fd_setup found it.
+ * PCLMULQDQ instead when fd_set_portable found it.
  */
 #include <string.h>
 
@@ -15,17 +15,22 @@
 
 static uint64_t table[8][256];
 
-void fd_crc64_tables_init(void)
+void fd_slicing_tables(uint64_t reflected_poly, uint64_t out[8][256])
 {
     for (int b = 0; b < 256; b++) {
         uint64_t c = (uint64_t)b;
         for (int i = 0; i < 8; i++)
-            c = (c >> 1) ^ (c & 1 ? CRC64_ISO_REFLECTED : 0);
-        table[0][b] = c;
+            c = (c >> 1) ^ (c & 1 ? reflected_poly : 0);
+        out[0][b] = c;
     }
     for (int k = 1; k < 8; k++)
         for (int b = 0; b < 256; b++)
-            table[k][b] = (table[k - 1][b] >> 8) ^ table[0][table[k - 1][b] & 0xff];
+            out[k][b] = (out[k - 1][b] >> 8) ^ out[0][out[k - 1][b] & 0xff];
+}
+
+void fd_crc64_tables_init(void)
+{
+    fd_slicing_tables(CRC64_ISO_REFLECTED, table);
 }
 
 

@@ -1,4 +1,4 @@
-/* Path selection and the fused SHA-256 + CRC-64 update. */
+/* The fused SHA-256 + CRC-64 update, on the paths fd_set_portable chose. */
 
 #include "fd_internal.h"
 
@@ -8,28 +8,6 @@ int fd_use_pclmul;
 /* Without the fused kernel, SHA-256 and then the CRC run over pieces this size, so the
  * second pass finds the bytes still in L1. */
 #define CACHE_CHUNK (16 * 1024)
-
-void fd_setup(int portable)
-{
-    static int initialized;
-    if (!initialized) {
-        fd_crc64_tables_init();
-#ifdef FD_X86
-        fd_x86_init();
-#endif
-        fd_hash_fd_init();
-        initialized = 1;
-    }
-#ifdef FD_X86
-    fd_use_sha_ni = !portable && fd_x86_detect_sha_ni();
-    fd_use_pclmul = !portable && fd_x86_detect_pclmul();
-#else
-    (void)portable;
-#endif
-}
-
-int fd_using_sha_ni(void) { return fd_use_sha_ni; }
-int fd_using_pclmul(void) { return fd_use_pclmul; }
 
 uint64_t fd_sha256_crc64_update(fd_sha256 *s, uint64_t crc, const uint8_t *p, size_t n)
 {

@@ -2,7 +2,7 @@
  * the checksum tar-split stores for every file), alone or fused into one pass.
  *
  * Every function is thread-safe and needs no Python: the pyx calls them with the GIL
- * released. A fd_sha256 belongs to one thread at a time.
+ * released. A fd_sha256 belongs to one thread at a time. fd_init (init.h) comes first.
  */
 #ifndef ANALYZER_FASTDIGEST_H
 #define ANALYZER_FASTDIGEST_H
@@ -16,13 +16,6 @@ typedef struct {
     uint8_t block[64];   /* the partial block not compressed yet */
     uint32_t used;       /* bytes in block, always < 64 */
 } fd_sha256;
-
-/* Detects the CPU (SHA-NI, PCLMULQDQ) and builds the CRC tables. With portable != 0 the
- * accelerated paths are not used. Call before anything else; calling it again switches
- * paths and must not overlap running hashes. */
-void fd_setup(int portable);
-int fd_using_sha_ni(void);
-int fd_using_pclmul(void);
 
 void fd_sha256_init(fd_sha256 *s);
 void fd_sha256_update(fd_sha256 *s, const uint8_t *p, size_t n);
@@ -43,8 +36,8 @@ uint64_t fd_sha256_crc64_update(fd_sha256 *s, uint64_t crc, const uint8_t *p, si
 int fd_hash_fd(int fd, int64_t offset, int64_t length, fd_sha256 *s,
                uint64_t *crc, int64_t *nread);
 
-/* Opens path below dirfd as rf_open_beneath does (read-only, no links, O_NOATIME while the
- * kernel allows it, O_NONBLOCK so a fifo put in a file's place cannot hang us), checks that
+/* Opens path below dirfd with openat2 as safeopen.h says (read-only, no links, O_NOATIME
+ * while the kernel allows it, O_NONBLOCK so a fifo put in a file's place cannot hang us), checks that
  * it is a regular file, hashes it whole as fd_hash_fd does and closes it; *has_xattrs says
  * whether it carries extended attributes. Returns 0, FD_NOT_REGULAR, or an errno (of the
  * open, the read or flistxattr). */

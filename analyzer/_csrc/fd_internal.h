@@ -8,19 +8,27 @@
 #define FD_X86 1
 #endif
 
-/* Which paths fd_setup chose; read by every call, written only by fd_setup. */
+/* Which paths fd_set_portable chose; read by every call, written only by it. */
 extern int fd_use_sha_ni;
 extern int fd_use_pclmul;
 
 /* FIPS 180-4 section 4.2.2. */
 extern const uint32_t fd_sha256_k[64];
 
+/* Slicing-by-8 tables of a reflected CRC of up to 64 bits (CRC-64/GO-ISO here, CRC-32C in
+ * thin.c): out[k][b] is the raw CRC of byte b followed by k zero bytes. */
+void fd_slicing_tables(uint64_t reflected_poly, uint64_t out[8][256]);
+
+/* Once, from fd_init. */
+void fd_crc64_tables_init(void);
+void fd_thin_tables_init(void);
+void fd_thin_set_sse42(int use);
+
 /* The CRC on its "raw" register, i.e. without Go's pre- and post-inversion (crc64.Update
  * does crc = ^crc before and after the table loop). */
-void fd_crc64_tables_init(void);
 uint64_t fd_crc64_raw_table(uint64_t raw, const uint8_t *p, size_t n);
 
-/* Once, from fd_setup: hash_fd's SIGBUS handler (see hashfd.c). */
+/* Once, from fd_init: hash_fd's SIGBUS handler (see hashfd.c). */
 void fd_hash_fd_init(void);
 
 #ifdef FD_X86

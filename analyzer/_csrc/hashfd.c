@@ -6,7 +6,7 @@
  * overlap the hashing (benchmarks/bench_digest.py shows both).
  *
  * A mapping turns what pread reports -- a file that shrank since fstat, an I/O error -- into
- * SIGBUS. The handler that fd_setup installs jumps back out of the hashing when the fault
+ * SIGBUS. The handler that fd_init installs jumps back out of the hashing when the fault
  * lies in the window this thread is hashing; the state saved before each piece is put back,
  * and the pread loop goes on from there, so a short read or an errno comes out as usual.
  */
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "fd_internal.h"
-#include "readfiles.h"
+#include "safeopen.h"
 
 /* pread size: the syscall costs nothing next to hashing it, and it stays in L2. */
 #define READ_SIZE (256 * 1024)
@@ -210,19 +210,9 @@ int fd_hash_fd(int fd, int64_t offset, int64_t length, fd_sha256 *s,
     return hash_by_reading(fd, offset, length, s, crc, nread);
 }
 
-/* O_NOATIME needs ownership or CAP_FOWNER; once refused, files are opened without it. */
-static int noatime = O_NOATIME;
-
-static int open_file(int dirfd, const char *path)
-{
-    int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-    int fd = rf_open_beneath(dirfd, path, flags | noatime);
-    if (fd < 0 && errno == EPERM && noatime) {
-        noatime = 0;
-        fd = rf_open_beneath(dirfd, path, flags);
-    }
-    return fd;
-}
+/* Shared by every thread: once O_NOATIME is refused, files are opened without it. A race
+ * only costs another thread one more refused open. */
+static int file_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOATIME;
 
 int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
                     int64_t *nread, int *has_xattrs)
@@ -230,11 +220,13 @@ int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
     struct stat st;
     ssize_t names;
     int err;
-    int fd = open_file(dirfd, path);
+    int flags = file_flags;
+    int fd = so_open(dirfd, path, &flags, 1);
 
     *crc = 0;
     *nread = 0;
     *has_xattrs = 0;
+    file_flags = flags;
     if (fd < 0)
         return errno;
     if (fstat(fd, &st) != 0) {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "fastdigest.h"
-#include "readfiles.h"
+#include "safeopen.h"
 
 static pi_allocator mem = {malloc, calloc, realloc, free};
 
@@ -269,7 +269,7 @@ static int use_openat2;
 
 void pi_walk_setup(int portable)
 {
-    use_openat2 = !portable && rf_have_openat2();
+    use_openat2 = !portable && so_have_openat2();
 }
 
 typedef struct {
@@ -338,16 +338,8 @@ static int add_stat(pi_index *ix, const uint8_t *path, size_t len, const struct 
 /* One piece of a path, from the fd at: an fd, or -errno. */
 static int open_piece(struct walk *w, int at, const char *piece)
 {
-    for (;;) {
-        int fd = use_openat2 ? rf_open_beneath(at, piece, w->oflags)
-                             : openat(at, piece, w->oflags);
-        if (fd >= 0)
-            return fd;
-        if (errno == EPERM && (w->oflags & O_NOATIME))
-            w->oflags &= ~O_NOATIME;
-        else if (errno != EINTR)
-            return -errno;
-    }
+    int fd = so_open(at, piece, &w->oflags, use_openat2);
+    return fd >= 0 ? fd : -errno;
 }
 
 /* How much of p to open in one call. openat2 takes up to PATH_MAX - 1 bytes, cut at a

@@ -83,8 +83,8 @@ typedef struct {
 void pi_errors_free(pi_errors *e);
 
 /* Walks use openat2 where the kernel has it, unless portable != 0: then they open one
- * name at a time, as on kernels without it (tests). Until this is called they do that
- * too. Not while a walk runs. */
+ * name at a time, as on kernels without it. Until this is called they do that too. Called
+ * by fd_set_portable (init.h); not while a walk runs. */
 void pi_walk_setup(int portable);
 
 /* Adds "" with fstat(dir_fd), then every entry below it by its path relative to dir_fd

@@ -1,5 +1,5 @@
 /* SHA-256 (FIPS 180-4): the streaming state, the portable compression function, and the
- * choice of the SHA-NI one (x86.c) when fd_setup found it. */
+ * choice of the SHA-NI one (x86.c) when fd_set_portable found it. */
 #include <string.h>
 
 #include "fd_internal.h"

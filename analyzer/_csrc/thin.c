@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "thin.h"
+#include "fd_internal.h"
 #include "le.h"
 
 #define CASTAGNOLI_REFLECTED 0x82F63B78u
@@ -60,21 +61,21 @@ static uint32_t crc32c_raw_sse42(uint32_t raw, const uint8_t *p, size_t n)
 }
 #endif
 
-void fd_thin_setup(int portable)
+void fd_thin_tables_init(void)
 {
-    for (uint32_t b = 0; b < 256; b++) {
-        uint32_t c = b;
-        for (int i = 0; i < 8; i++)
-            c = (c >> 1) ^ (c & 1 ? CASTAGNOLI_REFLECTED : 0);
-        table[0][b] = c;
-    }
-    for (int k = 1; k < 8; k++)
+    static uint64_t wide[8][256];   /* a 32-bit CRC's values fit: kept in 32 bits to use */
+    fd_slicing_tables(CASTAGNOLI_REFLECTED, wide);
+    for (int k = 0; k < 8; k++)
         for (int b = 0; b < 256; b++)
-            table[k][b] = (table[k - 1][b] >> 8) ^ table[0][table[k - 1][b] & 0xff];
+            table[k][b] = (uint32_t)wide[k][b];
+}
+
+void fd_thin_set_sse42(int use)
+{
 #ifdef THIN_X86
-    use_sse42 = !portable && detect_sse42();
+    use_sse42 = use && detect_sse42();
 #else
-    (void)portable;
+    (void)use;
 #endif
 }
 

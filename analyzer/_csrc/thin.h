@@ -3,7 +3,7 @@
  *
  * Leaf values are dm-thin's block_time, little-endian u64 data_block << 24 | time
  * (linux drivers/md/dm-thin-metadata.c pack_block_time). Every function is thread-safe and
- * needs no Python.
+ * needs no Python; fd_init (init.h) comes first.
  */
 #ifndef ANALYZER_THIN_H
 #define ANALYZER_THIN_H
@@ -11,9 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Builds the CRC table and, unless portable != 0, uses the SSE4.2 crc32 instruction when
- * the CPU has it. Call before anything else; calling it again must not overlap other calls. */
-void fd_thin_setup(int portable);
+/* Whether CRC-32C uses the SSE4.2 crc32 instruction (fd_set_portable, init.h, chooses). */
 int fd_thin_using_sse42(void);
 
 /* CRC-32C (Castagnoli), chainable: standard init and final inversion, so

@@ -1,4 +1,4 @@
-/* x86-64 paths, chosen at run time by fd_setup from CPUID: SHA-256 with the SHA extensions
+/* x86-64 paths, chosen at run time by fd_set_portable from CPUID: SHA-256 with the SHA extensions
  * and CRC-64 folded with carry-less multiplication, alone or fused in one loop.
  *
  * Each function carries its own target attribute, so the module is built for generic

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..digest import thin_count_eq, thin_mark, thin_tally
+from ..thinloops import thin_count_eq, thin_mark, thin_tally
 from ..model import DeviceSet, DevInfo, Diagnostic, HostFile, Store, ThinPool
 
 # Bits of the per-block flags: which kind of device maps the block.

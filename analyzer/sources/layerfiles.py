@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 import orjson
 
 from .. import digest
-from ..digest import PathIndex, walk_index
+from ..pathindex import PathIndex, walk_index
 from ..errors import EvidenceError
 from ..ids import DiffID, ImageID, hex_part, is_hex64
 from ..model import Layer

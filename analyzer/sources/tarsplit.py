@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import orjson
 
-from ..digest import PathIndex
+from ..pathindex import PathIndex
 from ..errors import MalformedError
 
 FILE_TYPE = 1        # storage.FileType

@@ -23,7 +23,7 @@ import struct
 from struct import Struct
 from typing import Iterator, NamedTuple, Protocol
 
-from ..digest import crc32c, thin_keys_ok
+from ..thinloops import crc32c, thin_keys_ok
 from ..errors import MalformedError
 from ..model import DataSpaceMap, Diagnostic, ThinDevice, ThinLeaf, ThinPool
 

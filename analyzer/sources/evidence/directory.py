@@ -12,7 +12,7 @@ import os
 import stat as stat_mod
 from typing import Iterator
 
-from ... import digest
+from ... import digest, nativeio
 from ...errors import EvidenceError, UnsafePathError
 from ...safeopen import HAVE_OPENAT2, O_DIR, O_READ, Opener, open_top
 from .root import SMALL_LIMIT, EvidenceRoot, Stat, split_rel
@@ -31,24 +31,11 @@ def _parallel(read, root_fd: int, paths: list[bytes], limit: int, flags: int) ->
     return [item for part in parts for item in part]
 
 
-def _native_hasher():
-    """_fastdigest.hash_file_at when verify hashes natively and openat2 is here."""
-    if digest.BACKEND != "native":
-        return None                    # the Sha256 objects are the twin's
-    from ... import _fastdigest
-    return _fastdigest.hash_file_at if _fastdigest.have_openat2() else None
-
-
-_hash_file_at = _native_hasher()
-
-
-def _native_reader():
-    """_fastdigest.read_files when the native module and openat2 are both here."""
-    try:
-        from ... import _fastdigest
-    except ImportError:
-        return None
-    return _fastdigest.read_files if _fastdigest.have_openat2() else None
+# Where openat2 keeps every path beneath the root, ".." and links included, a file is
+# opened, hashed and closed in one call, and a batch of files read in one call; without
+# it, the root resolves each directory itself and opens one name at a time.
+_hash_file_at = nativeio.hash_file_at if nativeio.HAVE_OPENAT2 else None
+_read_files = nativeio.read_files if nativeio.HAVE_OPENAT2 else None
 
 
 def _stat_of(st: os.stat_result) -> Stat:
@@ -163,8 +150,8 @@ class DirectoryRoot(EvidenceRoot):
         return self.open_fd(rel), 0, -1
 
     def hash_file(self, rel: str, sha: digest.Sha256) -> tuple[int, int, dict[str, bytes]]:
-        """Where it can, one native call opens (openat2, no links), hashes and closes,
-        and xattrs are read only when there are some."""
+        """Where it can, one call opens (openat2, no links), hashes and closes, and xattrs
+        are read only when there are some."""
         if _hash_file_at is not None:
             try:
                 crc, nread, has_xattrs = _hash_file_at(
@@ -217,13 +204,12 @@ class DirectoryRoot(EvidenceRoot):
 
     def read_files(self, rels: list[str], limit: int = SMALL_LIMIT
                    ) -> list[bytes | None | EvidenceError]:
-        """One native call for all (openat2 beneath the root, GIL released) where it can."""
-        native = _native_reader()
-        if native is None:
+        """One call for all (openat2 beneath the root; natively, without the GIL) where it can."""
+        if _read_files is None:
             return super().read_files(rels, limit)
-        # openat2 keeps every path beneath the root, ".." and links included.
         paths = [rel.encode("utf-8", "surrogateescape") for rel in rels]
-        results = _parallel(native, self._root_fd, paths, limit, O_READ | self._opener.noatime)
+        results = _parallel(_read_files, self._root_fd, paths, limit,
+                            O_READ | self._opener.noatime)
         out: list[bytes | None | EvidenceError] = []
         for rel, got in zip(rels, results):
             if type(got) is bytes:

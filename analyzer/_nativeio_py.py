@@ -1,0 +1,69 @@
+"""Pure-Python twin of ``_fastdigest.read_files`` and ``hash_file_at``: the same opens
+(``analyzer/safeopen.py``: openat2 beneath, no links, O_NOATIME while allowed), the same
+answers and errnos, one file at a time with the GIL held."""
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+
+from ._digest_py import Sha256, hash_fd
+from .safeopen import HAVE_OPENAT2, NOATIME, O_READ, Opener
+
+__all__ = ["hash_file_at", "read_files"]
+
+# Shared by every call, as the C's flags are: once O_NOATIME is refused, files are opened
+# without it.
+_opener = Opener()
+
+
+def read_files(dir_fd: int, paths: list[bytes], limit: int, oflags: int, /) -> list[bytes | int]:
+    """Each path's contents, or an errno: ENOENT absent, ELOOP a link, EXDEV a way out,
+    EFBIG past limit bytes, EINVAL not a regular file, EISDIR a directory. Without openat2
+    each path must be a single name."""
+    opener = Opener(noatime=bool(oflags & NOATIME))
+    flags = oflags & ~NOATIME
+    return [_read_one(opener, dir_fd, path, limit, flags) for path in paths]
+
+
+def _read_one(opener: Opener, dir_fd: int, path: bytes, limit: int, flags: int) -> bytes | int:
+    try:
+        fd = opener.open(dir_fd, path, flags, beneath=HAVE_OPENAT2)
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    try:
+        # One read: a regular file gives all it has up to the count asked for.
+        data = os.read(fd, limit + 1)
+        if len(data) > limit:
+            return errno.EFBIG
+        if not data and not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            return errno.EINVAL
+        return data
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    finally:
+        os.close(fd)
+
+
+def hash_file_at(dir_fd: int, path: bytes, sha: Sha256 | None, /) -> tuple[int, int, bool]:
+    """Open path below dir_fd with openat2 (no links), hash the regular file whole as
+    hash_fd does and close it: (crc64, bytes_read, has_xattrs). Raises OSError: ELOOP a
+    link on the way, EXDEV a way out, ENOSYS without openat2, EINVAL not a regular file."""
+    if sha is not None and not isinstance(sha, Sha256):
+        raise TypeError(f"sha must be Sha256 or None, not {type(sha).__name__}")
+    if b"\0" in path:
+        raise ValueError("embedded null byte")
+    fd = _opener.open(dir_fd, path, O_READ, beneath=True)
+    try:
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        crc, nread = hash_fd(fd, 0, -1, sha)
+        try:
+            has_xattrs = bool(os.listxattr(fd))
+        except OSError as exc:
+            if exc.errno != errno.ENOTSUP:
+                raise
+            has_xattrs = False
+        return crc, nread, has_xattrs
+    finally:
+        os.close(fd)
