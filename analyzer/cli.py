@@ -145,7 +145,8 @@ def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_tr
 @pass_context
 def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List containers, as `docker ps`."""
-    from .render.containers import render_ps, select
+    from .engines.containers import select
+    from .render.containers import render_ps
     store = ctx.store
     click.echo(render_ps(store, select(store, all_containers), quiet=quiet, no_trunc=no_trunc,
                          fmt=fmt, now=ctx.now), nl=False)
@@ -160,14 +161,15 @@ def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, 
 @pass_context
 def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, image: str) -> None:
     """Show the history of an image, as `docker image history`."""
+    from .engines.history import image_history
     from .engines.resolve import get_image
-    from .render.history import image_history, render_history
+    from .render.history import render_history
     try:
-        img = get_image(ctx.store, image)
+        items = image_history(ctx.store, get_image(ctx.store, image))
     except DaemonError as exc:
         daemon_error(exc)
-    click.echo(render_history(image_history(ctx.store, img), human=human, no_trunc=no_trunc,
-                              quiet=quiet, now=ctx.now), nl=False)
+    click.echo(render_history(items, human=human, no_trunc=no_trunc, quiet=quiet, now=ctx.now),
+               nl=False)
 
 
 @main.command("inspect")
@@ -246,7 +248,8 @@ def _pool_freed(ctx: Context, plan, blkdiscard: bool, metadata_file: str | None)
 @pass_context
 def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
     """Print what `docker image rm` would print; changes nothing."""
-    from .engines.rmi import format_rm, plan_rmi
+    from .engines.rmi import plan_rmi
+    from .render.rm import format_rm
     root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
                     build_cache_holds=store.build_cache_holds)
@@ -275,6 +278,7 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     from .engines.reclaim import to_json
     from .engines.rmi import plan_rmi
     from .render.reclaim import render_reclaim
+    from .render.rm import exit_status
     root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
                     build_cache_holds=store.build_cache_holds)
@@ -292,7 +296,7 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
         click.echo(render_reclaim(store, result, pool), nl=False)
         for message in result.errors:
             click.echo(f"Error response from daemon: {message}", err=True)
-    sys.exit(1 if plan.errors and not (force and all(o.not_found for o in plan.errors)) else 0)
+    sys.exit(exit_status(plan, force))
 
 
 @main.command("prune")
@@ -304,8 +308,9 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
 def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], force: bool,
                   as_json: bool) -> None:
     """Dry run of `docker image prune`: its output, and the bytes it would really free."""
-    from .engines.prune import format_prune, plan_prune
+    from .engines.prune import plan_prune
     from .engines.reclaim import to_json
+    from .render.prune import format_prune
     pairs = [(k, v) for k, vs in _filters(filters, "--filter", "prune").items() for v in vs]
     root, store = ctx.load_with_build_cache()
     try:

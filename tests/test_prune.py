@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 
+from analyzer.engines.prune import match_labels, plan_prune
+from analyzer.engines.rmi import Record
 from analyzer.errors import DaemonError
-from analyzer.engines.prune import format_prune, match_labels, plan_prune
 from analyzer.goapi.time import parse_duration
 from analyzer.goapi.timetypes import get_timestamp
-from analyzer.engines.rmi import Record
+from analyzer.render.prune import format_prune
 from tests.test_rmi import C1, C2, C3, D1, D2, D3, DIGEST, StoreBuilder, diff
 
 NOW = 1_700_000_000.0          # 2023-11-14T22:13:20Z

@@ -17,8 +17,9 @@ from analyzer.ids import ChainID, ContainerID, DiffID, ImageID, chain_ids
 from analyzer.model import Container, Image, Layer, Mount, Store
 from analyzer.reference import parse_normalized_named, store_reference
 from analyzer.engines.resolve import get_image
-from analyzer.engines.rmi import (Conflict, Holder, Record, format_rm, is_image_id_prefix,
+from analyzer.engines.rmi import (Conflict, Holder, Record, is_image_id_prefix,
                                   is_single_reference, plan_rmi, release)
+from analyzer.render.rm import format_rm
 
 
 def hexid(prefix: str, salt: str = "") -> str:

@@ -13,7 +13,7 @@ Docker walks the candidates in Go map order (random); here they go in image-ID
 order.
 
 References: moby v20.10.24 daemon/images/image_prune.go (ImagesPrune, matchLabels,
-getUntilFromPruneFilters); docker/cli v28 cli/command/image/prune.go.
+getUntilFromPruneFilters).
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from ..errors import DaemonError
 from ..goapi.filters import match_kv_list, new_args
 from ..goapi.time import GO_ZERO_UNIX
 from ..goapi.timetypes import get_timestamp, parse_timestamps
-from ..goapi.units import human_size
 from ..ids import SHA256_PREFIX, ChainID
 from ..model import Image, Store
 from .rmi import Outcome, Plan, Record, RmiState, image_delete
@@ -79,13 +78,6 @@ def plan_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]], now:
     reclaimed = sum(store.layers[ChainID(r.value)].diff_size for r in records
                     if r.kind == "Deleted" and r.value in store.layers)
     return plan, records, reclaimed
-
-
-def format_prune(records: Iterable[Record], space_reclaimed: int) -> str:
-    """What ``docker image prune`` prints on stdout (docker/cli runPrune)."""
-    lines = [f"{r.kind.lower()}: {r.value}\n" for r in records]
-    head = "Deleted Images:\n" + "".join(lines) + "\n" if lines else ""
-    return f"{head}Total reclaimed space: {human_size(space_reclaimed)}\n"
 
 
 def _delete(state: RmiState, name: str) -> Outcome:

@@ -26,8 +26,7 @@ References: moby v20.10.24 daemon/images/image_delete.go (ImageDelete,
 imageDeleteHelper, checkImageDeleteConflict, isSingleReference, isImageIDPrefix,
 removeImageRef, removeAllReferencesToImageID, imageIsDangling), image/store.go
 Delete, layer/layer_store.go releaseLayer, api/server/router/image/image_routes.go
-deleteImages, client/client.go getAPIPath; docker/cli v28 cli/command/image/remove.go
-runRemove.
+deleteImages, client/client.go getAPIPath.
 """
 from __future__ import annotations
 
@@ -496,16 +495,3 @@ def plan_rmi(store: Store, args: Iterable[str], force: bool = False, prune: bool
     state = RmiState(store, build_cache_holds)
     outcomes = tuple(delete_argument(state, arg, force, prune) for arg in args)
     return Plan(outcomes, tuple(o for o in outcomes if o.error is not None), state)
-
-
-def format_rm(plan: Plan, force: bool) -> tuple[str, str, int]:
-    """What ``docker image rm`` prints: (stdout, stderr, exit status).
-
-    docker/cli runRemove prints each successful call's records as it completes and
-    then all errors joined by newlines (errors.Join); it fails unless ``-f`` was given
-    and every error is a NotFound.
-    """
-    out = "".join(f"{r.kind}: {r.value}\n" for r in plan.records)
-    err = "".join(f"Error response from daemon: {o.message}\n" for o in plan.errors)
-    failed = bool(plan.errors) and (not force or not all(o.not_found for o in plan.errors))
-    return out, err, int(failed)

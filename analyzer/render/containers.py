@@ -1,16 +1,14 @@
-"""``docker ps`` rows, as dockerd 20.10 summarises containers and the Docker 28 CLI prints them.
+"""``docker ps`` rows, as the Docker 28 CLI prints the daemon's container summaries.
 
-References: moby v20.10 container/view.go (snapshot Command), container/state.go
-(State.String), daemon/list.go (refreshImage); docker/cli
-cli/command/formatter/container.go (ContainerContext), cli/command/container/list.go.
+References: docker/cli cli/command/formatter/container.go (ContainerContext,
+DisplayablePorts), cli/command/container/list.go.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 from .. import reference as refs
-from ..engines.resolve import get_image
-from ..errors import DaemonError
+from ..engines.containers import command_line, list_image, status
 from ..goapi.strconv import quote
 from ..goapi.time import parse_rfc3339_ns, string_local
 from ..goapi.units import human_duration, human_size
@@ -19,18 +17,6 @@ from ..model import Container, Port, Store
 from .displayutils import ellipsis
 from .jsonfmt import go_json
 from .table import render_table
-
-
-def command_line(ctr: Container) -> str:
-    # moby: container/view.go — arguments with spaces are single-quoted.
-    if not ctr.args:
-        return ctr.path
-    args = [f"'{a}'" if " " in a else a for a in ctr.args]
-    return f"{ctr.path} {' '.join(args)}"
-
-
-def _since(stamp: str, now: float) -> str:
-    return human_duration(now - parse_rfc3339_ns(stamp) / 1e9)
 
 
 def displayable_ports(ports: Sequence[Port]) -> str:
@@ -66,45 +52,6 @@ def _port_group(key: str, first: int, last: int) -> str:
     return f"{group}/{kind}"
 
 
-def status(ctr: Container, now: float) -> str:
-    # moby: container/state.go State.String
-    if ctr.running:
-        if ctr.paused:
-            return f"Up {_since(ctr.started_at, now)} (Paused)"
-        if ctr.restarting:
-            return f"Restarting ({ctr.exit_code}) {_since(ctr.finished_at, now)} ago"
-        if ctr.health:
-            health = "health: starting" if ctr.health == "starting" else ctr.health
-            return f"Up {_since(ctr.started_at, now)} ({health})"
-        return f"Up {_since(ctr.started_at, now)}"
-    if ctr.removal_in_progress:
-        return "Removal In Progress"
-    if ctr.dead:
-        return "Dead"
-    if _is_zero(ctr.started_at):
-        return "Created"
-    if _is_zero(ctr.finished_at):
-        return ""
-    return f"Exited ({ctr.exit_code}) {_since(ctr.finished_at, now)} ago"
-
-
-def _is_zero(stamp: str) -> bool:
-    return not stamp or stamp.startswith("0001-01-01T00:00:00")
-
-
-def list_image(store: Store, ctr: Container) -> str:
-    """The Image field of the daemon's summary (daemon/list.go refreshImage)."""
-    image = ctr.image
-    if image != ctr.image_id:
-        try:
-            found = get_image(store, image)
-        except DaemonError:
-            found = None
-        if found is None or found.id != ctr.image_id:
-            image = ctr.image_id
-    return image
-
-
 def display_image(store: Store, ctr: Container, trunc: bool) -> str:
     image = list_image(store, ctr)
     if not image:
@@ -116,13 +63,6 @@ def display_image(store: Store, ctr: Container, trunc: bool) -> str:
         if familiar is not None:
             return familiar
     return image
-
-
-def select(store: Store, all_containers: bool) -> list[Container]:
-    ctrs = [c for c in store.containers.values() if all_containers or c.running]
-    # daemon/list.go: newest first, by creation time.
-    ctrs.sort(key=lambda c: (-parse_rfc3339_ns(c.created), c.id))
-    return ctrs
 
 
 def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc: bool,

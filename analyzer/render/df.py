@@ -6,13 +6,14 @@ verboseWriteTable, the Active/Reclaimable methods), cli/command/system/df.go.
 from __future__ import annotations
 
 from .. import reference as refs
+from ..engines.containers import command_line, status
 from ..engines.diskusage import DiskUsage
 from ..goapi.strconv import quote
 from ..goapi.time import parse_rfc3339_ns
 from ..goapi.units import human_duration, human_size
 from ..ids import short_id
 from ..model import Store
-from .containers import command_line, display_image, status
+from .containers import display_image
 from .displayutils import ellipsis
 from .images import created_since, _is_dangling
 from .table import render_table

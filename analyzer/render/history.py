@@ -1,64 +1,16 @@
-"""``docker image history``, as dockerd 20.10 builds it and the Docker 28 CLI prints it.
+"""``docker image history`` as the Docker 28 CLI prints it.
 
-References: moby v20.10 daemon/images/image_history.go (ImageHistory);
-docker/cli cli/command/formatter/history.go.
+References: docker/cli cli/command/formatter/history.go.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..goapi.time import GO_ZERO_UNIX, format_rfc3339_local, parse_rfc3339_ns
+from ..engines.history import MISSING, HistoryItem
+from ..goapi.time import format_rfc3339_local
 from ..goapi.units import human_size
-from ..ids import ChainID, chain_id_from_parent, short_id
-from ..model import Image, Store
+from ..ids import short_id
 from .displayutils import ellipsis
 from .images import created_since
 from .table import render_table
-
-MISSING = "<missing>"
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryItem:
-    id: str
-    created: int
-    created_by: str
-    size: int
-    comment: str
-
-
-def image_history(store: Store, image: Image) -> list[HistoryItem]:
-    """Newest first; the image's own ID on the first row, then its parents' IDs."""
-    items: list[HistoryItem] = []
-    chain: ChainID | None = None
-    layer_no = 0
-    for entry in image.config.get("history") or ():
-        size = 0
-        if not entry.get("empty_layer"):
-            if layer_no >= len(image.diff_ids):
-                raise ValueError("too many non-empty layers in History section")
-            chain = chain_id_from_parent(chain, image.diff_ids[layer_no])
-            layer = store.layers.get(chain)
-            size = layer.diff_size if layer is not None else 0
-            layer_no += 1
-        created = entry.get("created")
-        items.append(HistoryItem(MISSING, _unix(created), entry.get("created_by") or "",
-                                 size, entry.get("comment") or ""))
-    items.reverse()
-    # Fill in the IDs of the image and its parents, top down.
-    current: Image | None = image
-    for i, item in enumerate(items):
-        if current is None:
-            break
-        items[i] = HistoryItem(current.id, item.created, item.created_by, item.size, item.comment)
-        current = store.images.get(current.parent) if current.parent else None
-    return items
-
-
-def _unix(created: object) -> int:
-    if not isinstance(created, str) or not created:
-        return GO_ZERO_UNIX
-    return parse_rfc3339_ns(created) // 1_000_000_000
 
 
 def render_history(items: list[HistoryItem], *, human: bool, no_trunc: bool, quiet: bool,

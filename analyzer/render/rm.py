@@ -1,0 +1,23 @@
+"""``docker image rm`` as the Docker 28 CLI prints it and exits.
+
+References: docker/cli v28 cli/command/image/remove.go (runRemove).
+"""
+from __future__ import annotations
+
+from ..engines.rmi import Plan
+
+
+def exit_status(plan: Plan, force: bool) -> int:
+    """runRemove fails unless ``-f`` was given and every error is a NotFound."""
+    return int(bool(plan.errors) and (not force or not all(o.not_found for o in plan.errors)))
+
+
+def format_rm(plan: Plan, force: bool) -> tuple[str, str, int]:
+    """What ``docker image rm`` prints: (stdout, stderr, exit status).
+
+    runRemove prints each successful call's records as it completes and then all
+    errors joined by newlines (errors.Join).
+    """
+    out = "".join(f"{r.kind}: {r.value}\n" for r in plan.records)
+    err = "".join(f"Error response from daemon: {o.message}\n" for o in plan.errors)
+    return out, err, exit_status(plan, force)
