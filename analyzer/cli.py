@@ -72,6 +72,15 @@ def daemon_error(err: DaemonError) -> NoReturn:
     sys.exit(1)
 
 
+def analysis(ctx: Context, source_kind: str):
+    """The provenance of analyzer's own JSON answers."""
+    import os
+    from . import __version__
+    from .render.analysis import Analysis
+    return Analysis(version=__version__, source=os.path.abspath(ctx.data_root),
+                    source_kind=source_kind, as_of=ctx.now, analyzed_at=time.time())
+
+
 def parse_as_of(value: str | None) -> float:
     if value is None:
         return time.time()
@@ -275,9 +284,8 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
                     blkdiscard: str | None, daemon_config: str | None,
                     metadata_file: str | None, images: tuple[str, ...]) -> None:
     """The exact layers and bytes `docker image rm` would free, and what holds the rest."""
-    from .engines.reclaim import to_json
     from .engines.rmi import plan_rmi
-    from .render.reclaim import render_reclaim
+    from .render.reclaim import reclaim_json, render_reclaim
     from .render.rm import exit_status
     root, store = ctx.load_with_build_cache()
     plan = plan_rmi(store, images, force=force, prune=not no_prune,
@@ -289,9 +297,9 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
         result = dataclasses.replace(result, bytes_freed=result.bytes_freed
                                      + pool["host_bytes_freed"])
     if as_json:
-        from .render.jsonfmt import go_json
-        warnings = [str(d) for d in store.diagnostics]
-        click.echo(go_json(to_json(result, warnings, pool), sort_keys=False))
+        from .render.analysis import document
+        click.echo(document(analysis(ctx, store.driver), reclaim_json(result, pool),
+                            store.diagnostics), nl=False)
     else:
         click.echo(render_reclaim(store, result, pool), nl=False)
         for message in result.errors:
@@ -309,7 +317,6 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
                   as_json: bool) -> None:
     """Dry run of `docker image prune`: its output, and the bytes it would really free."""
     from .engines.prune import plan_prune
-    from .engines.reclaim import to_json
     from .render.prune import format_prune
     pairs = [(k, v) for k, vs in _filters(filters, "--filter", "prune").items() for v in vs]
     root, store = ctx.load_with_build_cache()
@@ -319,11 +326,10 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     except DaemonError as exc:
         daemon_error(exc)
     if as_json:
-        from .render.jsonfmt import go_json
-        result = _price(ctx, plan)
-        warnings = [str(d) for d in store.diagnostics]
-        click.echo(go_json(to_json(result, warnings, {"space_reclaimed": space}),
-                           sort_keys=False))
+        from .render.analysis import document
+        from .render.reclaim import reclaim_json
+        body = reclaim_json(_price(ctx, plan), {"space_reclaimed": space})
+        click.echo(document(analysis(ctx, store.driver), body, store.diagnostics), nl=False)
         return
     click.echo(format_prune(records, space), nl=False)
 
@@ -373,10 +379,10 @@ def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> Non
     for diag in warnings:
         warn(str(diag))
     if as_json:
-        from .render.jsonfmt import go_json
-        out = report.to_json()
-        out["warnings"] = [str(d) for d in warnings]
-        click.echo(go_json(out, sort_keys=False))
+        from .render.analysis import document
+        from .render.slack import slack_json
+        click.echo(document(analysis(ctx, devicemapper.DRIVER), slack_json(report), warnings),
+                   nl=False)
     else:
         click.echo(render_slack(report), nl=False)
 
@@ -393,7 +399,7 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
     import os
     from .engines.resolve import get_image
     from .engines.verify import verify_store
-    from .render.verify import ProgressBar, render_report, report_json
+    from .render.verify import ProgressBar, render_report, verify_json
     from .sources.layerfiles import StoreFiles
     root, store = ctx.load()
     try:
@@ -413,7 +419,12 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
     finally:
         if bar is not None:
             bar.close()
-    click.echo(report_json(report) if as_json else render_report(report, quiet), nl=False)
+    if as_json:
+        from .render.analysis import document
+        click.echo(document(analysis(ctx, store.driver), verify_json(report),
+                            store.diagnostics), nl=False)
+    else:
+        click.echo(render_report(report, quiet), nl=False)
     sys.exit(0 if report.ok else 1)
 
 

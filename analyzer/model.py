@@ -19,9 +19,15 @@ from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID, MountID
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """Damage or oddity in the evidence: ``analyze: warning: SOURCE: MESSAGE``."""
+    """Damage or oddity in the evidence: ``analyze: warning: SOURCE: MESSAGE``.
+
+    ``kind`` and ``id`` name the object the damage costs (``image``, ``layer``,
+    ``container``... and its ID) when the reader knows it.
+    """
     source: str
     message: str
+    kind: str | None = None
+    id: str | None = None
 
     def __str__(self) -> str:
         return f"{self.source}: {self.message}"

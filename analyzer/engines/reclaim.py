@@ -95,24 +95,3 @@ def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
                               if all(k.kind == "build-cache" for k in h.held_by)),
         errors=tuple(o.message for o in plan.errors),
         estimate=estimate)
-
-
-def to_json(result: Reclaim, warnings: Sequence[str], extra: Mapping | None = None) -> dict:
-    out = {
-        "untagged": list(result.untagged),
-        "deleted_images": list(result.deleted_images),
-        "deleted_layers": [{"chain_id": l.chain_id, "diff_id": l.diff_id,
-                            "cache_id": l.cache_id, "bytes": l.bytes}
-                           for l in result.deleted_layers],
-        "held_layers": [{"chain_id": h.chain_id, "bytes": h.bytes,
-                         "held_by": [{"kind": k.kind, "id": k.id} for k in h.held_by]}
-                        for h in result.held_layers],
-        "bytes_freed": result.bytes_freed,
-        "build_cache_bytes": result.build_cache_bytes,
-        "bytes_are_estimate": result.estimate,
-        "errors": list(result.errors),
-        "warnings": list(warnings),
-    }
-    if extra:
-        out.update(extra)
-    return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from ..thinloops import thin_count_eq, thin_mark, thin_tally
 from ..model import DeviceSet, DevInfo, Diagnostic, HostFile, Store, ThinPool
@@ -64,39 +64,10 @@ class SlackReport:
     pool: ThinPool = field(repr=False)
     device_set: DeviceSet = field(repr=False)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "data_file": _file_json(self.data_file),
-            "metadata_file": _file_json(self.metadata_file, self.pool.metadata_nr_allocated
-                                        * METADATA_BLOCK_BYTES),
-            "data_block_bytes": self.data_block_bytes,
-            "nr_data_blocks": self.nr_data_blocks,
-            "transaction_id": self.transaction_id,
-            "mapped_bytes": self.mapped_bytes,
-            "deleted_device_bytes": self.deleted_device_bytes,
-            "slack_bytes": self.slack_bytes,
-            "devices": [_device_json(d) for d in self.devices],
-            "warnings": [str(w) for w in self.warnings],
-        }
-
-
-def _file_json(f: HostFile | None, used: int | None = None) -> dict[str, Any] | None:
-    if f is None:
-        return None
-    out = {"path": f.source, "apparent_bytes": f.apparent_bytes,
-           "allocated_bytes": f.allocated_bytes}
-    if used is not None:
-        out["used_bytes"] = used        # blocks in use in the metadata space map
-    return out
-
-
-def _device_json(d: DeviceUse) -> dict[str, Any]:
-    return {"device_id": d.device_id, "hash": d.hash, "mapped_bytes": d.mapped_bytes,
-            "exclusive_bytes": d.exclusive_bytes, "shared_bytes": d.shared_bytes,
-            "deleted": d.deleted, "orphan": d.orphan,
-            "used_for": None if d.used_for is None else
-            {"kind": d.used_for[0], "id": d.used_for[1] or None},
-            "complete": d.complete}
+    @property
+    def metadata_used_bytes(self) -> int:
+        """Bytes of the metadata blocks in use in the metadata space map."""
+        return self.pool.metadata_nr_allocated * METADATA_BLOCK_BYTES
 
 
 def docker_uses(store: Store | None) -> dict[str, tuple[str, str]]:

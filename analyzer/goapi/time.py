@@ -1,14 +1,14 @@
 """Go's ``time`` package: Parse as dockerd 20.10's Go 1.19 has it, ParseDuration,
 RFC3339Nano, and the two ways the CLI formats a Unix time.
 
-References: Go 1.19 time/format.go (Parse, parseNanoseconds, quote, Time.String),
+References: Go 1.19 time/format.go (Parse, Format, parseNanoseconds, quote, Time.String),
 time/format.go ParseDuration (leadingInt, leadingFraction), time/time.go (IsZero).
 """
 from __future__ import annotations
 
 import re
 import time as _systime
-from datetime import datetime
+from datetime import datetime, timezone
 
 # Go's zero time.Time as Unix seconds: what the daemon gives an image with no "created".
 GO_ZERO_UNIX = -62135596800
@@ -37,6 +37,13 @@ def format_rfc3339_local(unix: int) -> str:
         return "0001-01-01T00:00:00Z"
     text = datetime.fromtimestamp(unix).astimezone().isoformat(timespec="seconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def format_rfc3339_nano_utc(unix_ns: int) -> str:
+    """time.Unix(0, ns).UTC().Format(time.RFC3339Nano): trailing zeros of the fraction dropped."""
+    seconds, nanos = divmod(unix_ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return text + f".{nanos:09d}".rstrip("0").rstrip(".") + "Z"
 
 
 def string_local(unix: int) -> str:

@@ -21,9 +21,9 @@ def _escape(data: bytes) -> str:
     return data.decode()
 
 
-def go_json(obj: Any, sort_keys: bool = True) -> str:
+def go_json(obj: Any) -> str:
     """Compact, as json.Marshal (keys sorted, as Go sorts map keys)."""
-    return _escape(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS if sort_keys else 0))
+    return _escape(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
 
 
 def go_json_indent(obj: Any) -> str:

@@ -1,5 +1,8 @@
-"""The human view of ``reclaim`` and ``prune --json``'s sibling: what goes, what stays, and why."""
+"""``reclaim``: what goes, what stays, and why — a table for people, and the JSON body
+``reclaim --json`` and ``prune --json`` share (fields in DESIGN.md)."""
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 from ..engines.reclaim import Reclaim
 from ..goapi.units import human_size
@@ -53,3 +56,22 @@ def render_reclaim(store: Store, result: Reclaim, pool: dict | None = None) -> s
     out.append(f"\nWould free: {human_size(result.bytes_freed)} "
                f"({result.bytes_freed} bytes){approx}\n")
     return "".join(out)
+
+
+def reclaim_json(result: Reclaim, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The body of ``reclaim --json``; ``extra`` adds the pool's or prune's own fields."""
+    return {
+        "untagged": list(result.untagged),
+        "deleted_images": list(result.deleted_images),
+        "deleted_layers": [{"chain_id": l.chain_id, "diff_id": l.diff_id,
+                            "cache_id": l.cache_id, "bytes": l.bytes}
+                           for l in result.deleted_layers],
+        "held_layers": [{"chain_id": h.chain_id, "bytes": h.bytes,
+                         "held_by": [{"kind": k.kind, "id": k.id} for k in h.held_by]}
+                        for h in result.held_layers],
+        "bytes_freed": result.bytes_freed,
+        "build_cache_bytes": result.build_cache_bytes,
+        "bytes_are_estimate": result.estimate,
+        "errors": list(result.errors),
+        **(extra or {}),
+    }

@@ -1,9 +1,13 @@
-"""``analyze slack``: a devicemapper pool's files, what its devices map, and the slack."""
+"""``analyze slack``: a devicemapper pool's files, what its devices map, and the slack,
+as a table and as the body of ``slack --json`` (fields in DESIGN.md)."""
 from __future__ import annotations
+
+from typing import Any
 
 from ..engines.slack import DeviceUse, SlackReport
 from ..goapi.units import human_size
 from ..ids import short_id
+from ..model import HostFile
 from .table import render_table
 
 
@@ -57,3 +61,37 @@ def render_slack(report: SlackReport) -> str:
     table = render_table(["DEVICE", "HASH", "MAPPED", "EXCLUSIVE", "SHARED", "STATE", "USED FOR"],
                          rows)
     return "\n".join(lines) + "\n\n" + table
+
+
+def slack_json(report: SlackReport) -> dict[str, Any]:
+    """The body of ``slack --json``."""
+    return {
+        "data_file": _file_json(report.data_file),
+        "metadata_file": _file_json(report.metadata_file, report.metadata_used_bytes),
+        "data_block_bytes": report.data_block_bytes,
+        "nr_data_blocks": report.nr_data_blocks,
+        "transaction_id": report.transaction_id,
+        "mapped_bytes": report.mapped_bytes,
+        "deleted_device_bytes": report.deleted_device_bytes,
+        "slack_bytes": report.slack_bytes,
+        "devices": [_device_json(d) for d in report.devices],
+    }
+
+
+def _file_json(f: HostFile | None, used: int | None = None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    out: dict[str, Any] = {"path": f.source, "apparent_bytes": f.apparent_bytes,
+                           "allocated_bytes": f.allocated_bytes}
+    if used is not None:
+        out["used_bytes"] = used        # blocks in use in the metadata space map
+    return out
+
+
+def _device_json(d: DeviceUse) -> dict[str, Any]:
+    return {"device_id": d.device_id, "hash": d.hash, "mapped_bytes": d.mapped_bytes,
+            "exclusive_bytes": d.exclusive_bytes, "shared_bytes": d.shared_bytes,
+            "deleted": d.deleted, "orphan": d.orphan,
+            "used_for": None if d.used_for is None else
+            {"kind": d.used_for[0], "id": d.used_for[1] or None},
+            "complete": d.complete}

@@ -1,33 +1,30 @@
-"""verify's answer: a table for people, one JSON object for scripts, a progress bar on stderr.
+"""verify's answer: a table for people, the body of ``verify --json``, a progress bar on stderr.
 
-Paths are bytes on disk; a path that is not UTF-8 is shown with its undecodable bytes as
-``\\xNN`` in the table, and in JSON as ``path`` (with U+FFFD) plus ``path_raw`` (base64
-of the bytes), as tar-split itself keeps such names (``name_raw``).
+Paths are bytes on disk, kept as surrogate-escaped strings; a path that is not UTF-8
+is shown with its undecodable bytes as ``\\xNN`` in the table, and in JSON as
+render/analysis.py writes every such name (``path`` with ``\\xNN``, ``path_b64``).
 """
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from typing import Any, TextIO
 
-import orjson
-
 from ..engines.verify import BadFile, ImageResult, LayerResult, VerifyReport
 from ..goapi.units import human_size
 from ..ids import short_id
+from .analysis import visible_text
 from .table import render_table
 
 
-def report_json(report: VerifyReport) -> str:
-    doc = {
+def verify_json(report: VerifyReport) -> dict[str, Any]:
+    """The body of ``verify --json``."""
+    return {
         "ok": report.ok,
         "images": [_image_json(i) for i in report.images],
         "layers": [_layer_json(lr) for lr in report.layers],
         "bytes_hashed": report.bytes_hashed,
-        "warnings": list(report.warnings),
     }
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def _image_json(image: ImageResult) -> dict[str, Any]:
@@ -50,17 +47,7 @@ def _layer_json(layer: LayerResult) -> dict[str, Any]:
 
 
 def _bad_json(bad: BadFile) -> dict[str, Any]:
-    raw = bad.path_bytes
-    doc: dict[str, Any] = {"path": raw.decode("utf-8", "replace"), "reason": bad.reason,
-                           "detail": _text(bad.detail)}
-    if doc["path"].encode() != raw:
-        doc["path_raw"] = base64.b64encode(raw).decode()
-    return doc
-
-
-def _text(value: str) -> str:
-    """A string that may hold surrogate-escaped bytes, with those bytes shown as \\xNN."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return {"path": bad.path, "reason": bad.reason, "detail": bad.detail}
 
 
 def render_report(report: VerifyReport, quiet: bool = False) -> str:
@@ -96,10 +83,11 @@ def _word(ok: bool) -> str:
 def _layer_details(layer: LayerResult) -> list[str]:
     lines = []
     if layer.reason:
-        lines.append(f"  {_text(layer.reason)}\n")
+        lines.append(f"  {visible_text(layer.reason)}\n")
     width = max((len(b.reason) for b in layer.bad_files), default=0)
     for bad in layer.bad_files:
-        lines.append(f"  {bad.reason:<{width}}  {_text(bad.path) or '.'}: {_text(bad.detail)}\n")
+        lines.append(f"  {bad.reason:<{width}}  {visible_text(bad.path) or '.'}: "
+                     f"{visible_text(bad.detail)}\n")
     return lines
 
 
