@@ -9,27 +9,19 @@ import re
 _INT = re.compile(r"[+-]?[0-9]+")
 
 
+# Go's appendEscapedRune: the characters with a one-letter escape.
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f",
+            "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
 def quote(text: str) -> str:
     """strconv.Quote for the printable text Docker quotes (commands, references)."""
     out = ['"']
     for ch in text:
         code = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\v":
-            out.append("\\v")
+        escaped = _ESCAPES.get(ch)
+        if escaped is not None:
+            out.append(escaped)
         elif code < 0x20 or code == 0x7F:
             out.append("\\x%02x" % code)
         elif not ch.isprintable() and code > 0x7F:
