@@ -189,7 +189,7 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
     import os
     from .engines.resolve import get_image
     from .render.inspect import inspect_image
-    from .render.jsonfmt import go_json_indent
+    from .goapi.json import marshal_indent
     from .sources.layerusage import layer_allocated
     found, errors = [], []
     for name in images:
@@ -204,7 +204,7 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
             continue
         allocated = layer_allocated(ctx.root, ctx.store, img)
         found.append(inspect_image(ctx.store, img, os.path.abspath(ctx.data_root), allocated))
-    click.echo(go_json_indent(found) if found else "[]")
+    click.echo(marshal_indent(found) if found else "[]")
     if errors:
         for message in errors:
             click.echo(f"Error response from daemon: {message}", err=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+from ..goapi.json import marshal
 from ..ids import ChainID, ImageID
 from ..model import Reference, Store
 from .rmi import Holder, Plan
@@ -51,8 +52,7 @@ def repositories_json_size(references: Iterable[Reference]) -> int:
     repos: dict[str, dict[str, str]] = {}
     for ref in references:
         repos.setdefault(ref.name, {})[ref.familiar] = ref.image_id
-    import orjson
-    return len(orjson.dumps({"Repositories": repos}, option=orjson.OPT_SORT_KEYS))
+    return len(marshal({"Repositories": repos}).encode())
 
 
 def content_freed(leases: Mapping[str, Sequence[str]], deleted_images: Sequence[ImageID]

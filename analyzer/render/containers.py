@@ -9,13 +9,13 @@ from typing import Sequence
 
 from .. import reference as refs
 from ..engines.containers import command_line, list_image, status
+from ..goapi.json import marshal
 from ..goapi.strconv import quote
 from ..goapi.time import parse_rfc3339_ns, string_local
 from ..goapi.units import human_duration, human_size
 from ..ids import short_id
 from ..model import Container, Port, Store
 from .displayutils import ellipsis
-from .jsonfmt import go_json
 from .table import render_table
 
 
@@ -88,7 +88,7 @@ def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc:
         }
         rows.append((c, cells))
     if fmt == "json":
-        return "".join(go_json(_json_row(c, cells)) + "\n" for c, cells in rows)
+        return "".join(marshal(_json_row(c, cells)) + "\n" for c, cells in rows)
     header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
     return render_table(header, [[cells[k] for k in keys] for _, cells in rows])

@@ -9,10 +9,10 @@ from typing import Sequence
 
 from .. import reference as refs
 from ..engines.listing import NONE_DIGEST, NONE_TAG, ImageSummary
+from ..goapi.json import marshal
 from ..goapi.time import GO_ZERO_UNIX, string_local
 from ..goapi.units import human_duration, human_size
 from ..ids import short_id
-from .jsonfmt import go_json
 from .table import render_table
 
 NONE = "<none>"
@@ -71,7 +71,7 @@ def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bo
         for s in summaries:
             # "{{json .}}" names no .Digest: digests expand rows only with --digests.
             for repo, tag, digest in expand_rows(s, digests):
-                lines.append(go_json(_json_row(s, repo, tag, digest, image_id(s), now)) + "\n")
+                lines.append(marshal(_json_row(s, repo, tag, digest, image_id(s), now)) + "\n")
         return "".join(lines)
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + \
         ["IMAGE ID", "CREATED", "SIZE"]

@@ -1,4 +1,4 @@
-"""JSON as Go's encoding/json writes it.
+"""Go's ``encoding/json``: JSON as dockerd and the Docker CLI write it.
 
 Go escapes ``<``, ``>`` and ``&`` (HTML-safe) and U+2028/U+2029 inside strings;
 these characters never occur outside strings in JSON, so a byte replacement on
@@ -21,12 +21,12 @@ def _escape(data: bytes) -> str:
     return data.decode()
 
 
-def go_json(obj: Any) -> str:
+def marshal(obj: Any) -> str:
     """Compact, as json.Marshal (keys sorted, as Go sorts map keys)."""
     return _escape(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
 
 
-def go_json_indent(obj: Any) -> str:
+def marshal_indent(obj: Any) -> str:
     """Indented with 4 spaces, as the CLI's json.Indent prints inspect output."""
     text = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
     # orjson indents by two; Docker by four.
