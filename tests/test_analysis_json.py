@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 from analyzer import __version__
 from analyzer.goapi.time import format_rfc3339_nano_utc
@@ -64,3 +65,23 @@ def test_reclaim_json_carries_the_analysis():
     assert analysis["analyzed_at"].endswith("Z")
     assert doc["complete"] is True and doc["damaged"] == [] and doc["warnings"] == []
     assert doc["deleted_images"] and doc["bytes_freed"] > 0
+
+
+def test_damage_names_the_object_it_costs(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(SAMPLE) as tf:
+        tf.extractall(root, filter="fully_trusted")
+    content = "image/overlay2/imagedb/content/sha256"
+    hexid = "101e3148c7a08e2f5e6f20c12df9ab7e9af55348df3229dc0a17d7ecf7990c5f"  # docker:latest
+    (root / content / hexid).write_bytes(b"{}")
+    proc = subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root),
+                           "reclaim", "--json", "centos"],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    doc = json.loads(proc.stdout)
+    assert doc["complete"] is False
+    image = next(d for d in doc["damaged"] if d["kind"] == "image")
+    assert (image["id"], image["file"]) == (f"sha256:{hexid}", f"{content}/{hexid}")
+    assert image["reason"].startswith("config digest mismatch")
+    assert {(d["kind"], d["id"]) for d in doc["damaged"]} >= {("reference", "docker:latest")}
+    assert doc["deleted_images"]                     # the rest still answers

@@ -36,8 +36,9 @@ class _Loader:
         self.diagnostics: list[Diagnostic] = []
         self._chains: dict[tuple[ChainID | None, DiffID], ChainID] = {}
 
-    def warn(self, source: str, message: str) -> None:
-        self.diagnostics.append(Diagnostic(source, message))
+    def warn(self, source: str, message: str, kind: str | None = None,
+             id: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(source, message, kind, id))
 
     def read_text(self, rel: str) -> str | None:
         try:
@@ -65,18 +66,19 @@ class _Loader:
         out: list[Reference] = []
         for name, entries in repos.items():
             if not isinstance(entries, dict):
-                self.warn(rel, f"repository {name!r} is not an object")
+                self.warn(rel, f"repository {name!r} is not an object", "repository", name)
                 continue
             for key, image_id in entries.items():
                 if not isinstance(image_id, str) or image_id not in images:
                     # moby: reference/store.go — references to missing images are kept
                     # in the file but resolve to nothing; the daemon drops them on load.
-                    self.warn(rel, f"{key} names an image not in the image store: {image_id}")
+                    self.warn(rel, f"{key} names an image not in the image store: {image_id}",
+                              "reference", key)
                     continue
                 try:
                     out.append(refs.store_reference(name, key, ImageID(image_id)))
                 except AnalyzerError as exc:
-                    self.warn(rel, f"{key}: {exc}")
+                    self.warn(rel, f"{key}: {exc}", "reference", key)
         return tuple(out)
 
     def top_chain(self, diff_ids: tuple[DiffID, ...]) -> ChainID | None:
@@ -127,24 +129,26 @@ class _Loader:
         image_id = ImageID("sha256:" + hexid)
         if digest_of(data) != image_id:
             # moby: image/fs.go get — "failed to verify image"; the daemon skips it.
-            self.warn(rel, f"config digest mismatch: want={image_id} got={digest_of(data)}")
+            self.warn(rel, f"config digest mismatch: want={image_id} got={digest_of(data)}",
+                      "image", image_id)
             return None
         try:
             config = orjson.loads(data)
             diff_ids = tuple(DiffID(d) for d in (config.get("rootfs") or {}).get("diff_ids") or ())
         except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
-            self.warn(rel, f"config is not valid image JSON: {exc}")
+            self.warn(rel, f"config is not valid image JSON: {exc}", "image", image_id)
             return None
         top = self.top_chain(diff_ids)
         if top is not None and top not in layers:
             # moby: image/store.go restore — images whose chain is missing are not loaded.
-            self.warn(rel, f"layer chain {top} is missing from the layer store; image skipped")
+            self.warn(rel, f"layer chain {top} is missing from the layer store; image skipped",
+                      "image", image_id)
             return None
         parent_raw, last_updated = meta
         parent = ImageID(parent_raw) if parent_raw else None
         if parent is not None and not is_digest(parent):
             self.warn(f"{self.base}/imagedb/metadata/sha256/{hexid}/parent",
-                      f"not an image ID: {parent_raw!r}")
+                      f"not an image ID: {parent_raw!r}", "image", image_id)
             parent = None
         created = config.get("created")
         return Image(
@@ -165,26 +169,27 @@ class _Loader:
                 out[layer.chain_id] = layer
         for layer in out.values():
             if layer.parent is not None and layer.parent not in out:
-                self.warn(layer.source, f"parent layer {layer.parent} is missing")
+                self.warn(layer.source, f"parent layer {layer.parent} is missing",
+                          "layer", layer.chain_id)
         return out
 
     def layer(self, hexid: str, rel: str, files: list[str | None]) -> Layer | None:
         diff, size, cache_id, parent = files
         chain_id = ChainID("sha256:" + hexid)
         if not diff or not is_digest(diff):
-            self.warn(f"{rel}/diff", f"not a diff ID: {diff!r}; layer skipped")
+            self.warn(f"{rel}/diff", f"not a diff ID: {diff!r}; layer skipped", "layer", chain_id)
             return None
         if not cache_id:
-            self.warn(f"{rel}/cache-id", "missing or empty; layer skipped")
+            self.warn(f"{rel}/cache-id", "missing or empty; layer skipped", "layer", chain_id)
             return None
         parent_id = ChainID(parent) if parent else None
         expect = chain_id_from_parent(parent_id, DiffID(diff))
         if expect != chain_id:
-            self.warn(rel, f"chain ID mismatch: want={chain_id} got={expect}")
+            self.warn(rel, f"chain ID mismatch: want={chain_id} got={expect}", "layer", chain_id)
         try:
             diff_size = int(size) if size else 0
         except ValueError:
-            self.warn(f"{rel}/size", f"not a number: {size!r}")
+            self.warn(f"{rel}/size", f"not a number: {size!r}", "layer", chain_id)
             diff_size = 0
         return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
                      cache_id=CacheID(cache_id), diff_size=diff_size, source=rel)
@@ -197,7 +202,7 @@ class _Loader:
             rel = f"{base}/{name}"
             mount_id, init_id, parent = files
             if not mount_id:
-                self.warn(rel, "no mount-id; mount skipped")
+                self.warn(rel, "no mount-id; mount skipped", "container", name)
                 continue
             out[name] = Mount(name=name, mount_id=MountID(mount_id),
                               init_id=MountID(init_id) if init_id else None,
@@ -219,10 +224,10 @@ class _Loader:
             try:
                 ctr = _container(orjson.loads(data), rel)
             except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError) as exc:
-                self.warn(rel, f"not a valid container config: {exc}")
+                self.warn(rel, f"not a valid container config: {exc}", "container", cid)
                 continue
             if ctr.id != cid:
-                self.warn(rel, f"ID {ctr.id} does not match its directory")
+                self.warn(rel, f"ID {ctr.id} does not match its directory", "container", cid)
             out[ctr.id] = ctr
         return out
 
