@@ -8,9 +8,9 @@ import pytest
 from analyzer.engines.containerdreclaim import reclaim
 from analyzer.engines.containerdrmi import (check_truncated_id, get_same_references,
                                             is_image_id_prefix, plan_rmi)
-from analyzer.engines.rmi import format_rm
 from analyzer.containerdmodel import Descriptor, Image
 from analyzer.reference import parse_normalized_named
+from analyzer.render.rm import format_rm
 from analyzer.sources.evidence import open_root
 from analyzer.sources.containerdstore import ContainerdMeter, read_containerd_store
 from tests.oracle.record import rm_cases
