@@ -4,15 +4,27 @@ References: docker/cli v28 cli/command/image/remove.go (runRemove).
 """
 from __future__ import annotations
 
-from ..engines.rmi import Plan
+from typing import Protocol, Sequence
+
+from ..engines.rmi import Outcome, Record
 
 
-def exit_status(plan: Plan, force: bool) -> int:
+class Removal(Protocol):
+    """What rm prints from: the plan of engines/rmi.py or of engines/containerdrmi.py."""
+
+    @property
+    def records(self) -> Sequence[Record]: ...
+
+    @property
+    def errors(self) -> Sequence[Outcome]: ...
+
+
+def exit_status(plan: Removal, force: bool) -> int:
     """runRemove fails unless ``-f`` was given and every error is a NotFound."""
     return int(bool(plan.errors) and (not force or not all(o.not_found for o in plan.errors)))
 
 
-def format_rm(plan: Plan, force: bool) -> tuple[str, str, int]:
+def format_rm(plan: Removal, force: bool) -> tuple[str, str, int]:
     """What ``docker image rm`` prints: (stdout, stderr, exit status).
 
     runRemove prints each successful call's records as it completes and then all
