@@ -340,7 +340,7 @@ def _pool_report(root, store, metadata_file: str | None):
     from .sources import devicemapper
     device_set = devicemapper.read_device_set(root)
     pool, meta = devicemapper.read_pool(root, metadata_file)
-    data = devicemapper.host_file(root, devicemapper.DATA_FILE)
+    data = devicemapper.data_file(root)
     return slack_report(pool, device_set, data, meta, store)
 
 
@@ -372,7 +372,7 @@ def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> Non
         raise UnsupportedLayoutError(root.path, "not a devicemapper data root; slack "
                                                 "measures a devicemapper thin pool")
     store = None
-    if root.lstat(f"image/{devicemapper.DRIVER}") is not None:
+    if devicemapper.has_image_store(root):
         store = devicemapper.read_graphdriver_store(root, devicemapper.DRIVER)
     report = _pool_report(root, store, metadata_file)
     warnings = list(store.diagnostics if store else ()) + list(report.warnings)

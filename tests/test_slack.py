@@ -17,7 +17,7 @@ import pytest
 
 from analyzer.engines import slack
 from analyzer.errors import MalformedError, UnsupportedLayoutError
-from analyzer.sources import devicemapper, thinmeta
+from analyzer.sources import devicemapper, layout, thinmeta
 from analyzer.sources.evidence import DirectoryRoot
 from tests import dmfixtures as dm
 from tests.dmfixtures import DataFile, Dev, DockerDev, PoolSpec, SharedPoolWriter
@@ -93,7 +93,7 @@ def root(tmp_path_factory) -> Path:
     dm.docker_tree(top, docker_devices(), metadata=meta, next_device_id=MISSING,
                    open_transaction_id=7, transaction_hash=HASH[GONE],
                    transaction_device_id=GONE)
-    build_data_file(top / devicemapper.DATA_FILE)
+    build_data_file(top / layout.DM_DATA_FILE)
     dm.layer_store(top, [("base", HASH[L1]), ("top", HASH[L2])],
                    {"9" * 64: ("e" * 64, 1)})
     return top
@@ -104,7 +104,7 @@ def report_of(top: Path, **kw) -> slack.SlackReport:
     store = devicemapper.read_graphdriver_store(root, "devicemapper")
     pool, meta = devicemapper.read_pool(root, kw.get("metadata_file"))
     return slack.slack_report(pool, devicemapper.read_device_set(root),
-                              devicemapper.host_file(root, devicemapper.DATA_FILE), meta, store)
+                              devicemapper.host_file(root, layout.DM_DATA_FILE), meta, store)
 
 
 def thin_ls_bytes(path: Path) -> dict[int, tuple[int, int, int]]:
@@ -117,7 +117,7 @@ def mapped_sets(spec: PoolSpec) -> dict[int, set[int]]:
 
 def test_devices_equal_thin_ls(root, loops):
     report = report_of(root)
-    want = thin_ls_bytes(root / devicemapper.METADATA_FILE)
+    want = thin_ls_bytes(root / layout.DM_METADATA_FILE)
     got = {d.device_id: (d.mapped_bytes, d.exclusive_bytes, d.shared_bytes)
            for d in report.devices}
     assert got == want
@@ -141,7 +141,7 @@ def test_files_and_device_rows(root):
     report = report_of(root)
     data = report.data_file
     assert data.apparent_bytes == NR * B + EXTRA
-    st = (root / devicemapper.DATA_FILE).stat()
+    st = (root / layout.DM_DATA_FILE).stat()
     assert data.allocated_bytes == st.st_blocks * 512
     assert report.metadata_file.apparent_bytes == 8 << 20
     rows = {d.device_id: d for d in report.devices}
@@ -190,9 +190,9 @@ def test_shared_subtrees_count_per_device(tmp_path, loops):
     top = tmp_path / "root"
     metadata = w.render(2048)
     dm.docker_tree(top, docker_devices()[:5], metadata=metadata)
-    pool_file = top / devicemapper.METADATA_FILE
+    pool_file = top / layout.DM_METADATA_FILE
     assert dm.thin_check(pool_file).returncode == 0
-    data = DataFile(top / devicemapper.DATA_FILE, 40000 * B)
+    data = DataFile(top / layout.DM_DATA_FILE, 40000 * B)
     data.write(36000 * B, 3 * 4096)                  # never mapped
     data.write(30000 * B, B)                         # mapped
     report = report_of(top)
@@ -230,7 +230,7 @@ def test_cli_json(root):
 
 def test_cli_table_and_metadata_file(root, tmp_path):
     copy = tmp_path / "meta-copy"
-    copy.write_bytes((root / devicemapper.METADATA_FILE).read_bytes())
+    copy.write_bytes((root / layout.DM_METADATA_FILE).read_bytes())
     out = subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root), "slack",
                           "--metadata-file", str(copy)], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
@@ -278,7 +278,7 @@ def test_pending_transaction_is_reported(root, tmp_path):
 
 
 def test_damaged_pool_still_reports(root, tmp_path):
-    data = bytearray((root / devicemapper.METADATA_FILE).read_bytes())
+    data = bytearray((root / layout.DM_METADATA_FILE).read_bytes())
     pool = thinmeta.read_pool(bytes(data), source="m")
     victim = pool.devices[CTR].leaves[0]
     data[victim * 4096 + 100] ^= 1

@@ -5,9 +5,10 @@ import dataclasses
 
 from ..errors import UnsupportedLayoutError
 from ..model import Diagnostic, Store
+from . import layout
+from .drivers import DRIVERS
 from .evidence import EvidenceRoot, open_root
 from .graphdriver import read_graphdriver_store
-from .overlay2 import DRIVERS
 
 
 def detect_driver(root: EvidenceRoot) -> tuple[str, list[Diagnostic]]:
@@ -17,8 +18,8 @@ def detect_driver(root: EvidenceRoot) -> tuple[str, list[Diagnostic]]:
     switched); dockerd then refuses to guess unless told. We take the first in
     dockerd's priority order that has a layer store and say so.
     """
-    present = [d for d in DRIVERS if root.lstat(f"image/{d}/layerdb") is not None
-               or root.lstat(f"image/{d}/repositories.json") is not None]
+    present = [d for d in DRIVERS if root.lstat(layout.ImageRoot(d).layerdb) is not None
+               or root.lstat(layout.ImageRoot(d).repositories_json) is not None]
     notes: list[Diagnostic] = []
     if not present:
         if _has_containerd_store(root):
@@ -34,9 +35,8 @@ def detect_driver(root: EvidenceRoot) -> tuple[str, list[Diagnostic]]:
 
 
 def _has_containerd_store(root: EvidenceRoot) -> bool:
-    return any(root.lstat(p) is not None for p in (
-        "containerd/daemon/io.containerd.metadata.v1.bolt/meta.db",
-        "containerd/daemon/io.containerd.snapshotter.v1.overlayfs"))
+    return any(root.lstat(p) is not None
+               for p in (layout.CONTAINERD_META_DB, layout.CONTAINERD_OVERLAYFS))
 
 
 def load(path: str) -> tuple[EvidenceRoot, Store]:

@@ -49,16 +49,16 @@ from typing import Callable, Collection, Iterable, Mapping, NamedTuple, Union
 from ..errors import EvidenceError, MalformedError
 from ..ids import ChainID, chain_ids, is_digest
 from ..model import BuildCacheRecord, Diagnostic, Image, Layer
+from . import layout
 from .evidence import EvidenceRoot
 from .bbolt import BoltDB, Bucket
 from .containerdmeta import varint
-from .overlay2 import diff_dir
+from .layout import BUILDKIT_CONTAINERD_DB as CONTAINERD_DB
+from .layout import BUILDKIT_LEGACY_METADATA_DB as LEGACY_METADATA_DB
+from .layout import BUILDKIT_METADATA_DB as METADATA_DB
+from .layout import BUILDKIT_SNAPSHOTS_DB as SNAPSHOTS_DB
 from .usage import directory_size
 
-METADATA_DB = "buildkit/metadata_v2.db"
-SNAPSHOTS_DB = "buildkit/snapshots.db"
-CONTAINERD_DB = "buildkit/containerdmeta.db"
-LEGACY_METADATA_DB = "buildkit/metadata.db"     # migrated to v2 on start (cache.MigrateV2)
 DB_LIMIT = 1 << 30
 
 MAIN_BUCKET = "_main"
@@ -545,7 +545,7 @@ def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, L
     def measure(graph_id: str) -> int | None:
         if not graph_id or "/" in graph_id or graph_id in (".", ".."):
             return None
-        size = directory_size(root, diff_dir(driver, graph_id))
+        size = directory_size(root, layout.diff_dir(driver, graph_id))
         return None if size < 0 else size
 
     return read_build_cache(get, layers, images, measure)

@@ -15,30 +15,23 @@ from typing import Mapping
 
 from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic
+from . import layout
 from .evidence import JSON_LIMIT, EvidenceRoot
 from .bbolt import BoltDB
 
-DAEMON = "containerd/daemon"
-META_DB = f"{DAEMON}/io.containerd.metadata.v1.bolt/meta.db"
-BLOBS = f"{DAEMON}/io.containerd.content.v1.content/blobs"
 IMAGE_LEASE_PREFIX = "moby-image-"
-
-
-def blob_path(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{BLOBS}/{algorithm}/{hexpart}"
 
 
 def read_leases(root: EvidenceRoot) -> tuple[Mapping[str, tuple[str, ...]], list[Diagnostic]]:
     """Every lease of every namespace (``namespace/lease``) with the content digests it holds."""
     try:
-        data = root.read(META_DB, JSON_LIMIT)
+        data = root.read(layout.CONTAINERD_META_DB, JSON_LIMIT)
     except EvidenceError as exc:
         return {}, [Diagnostic(exc.path, exc.reason)]
     if data is None:
         return {}, []
     try:
-        v1 = BoltDB(data, META_DB).bucket(b"v1")
+        v1 = BoltDB(data, layout.CONTAINERD_META_DB).bucket(b"v1")
         leases: dict[str, tuple[str, ...]] = {}
         for namespace, ns_bucket in (v1.buckets() if v1 is not None else ()):
             lease_bucket = ns_bucket.bucket(b"leases")

@@ -26,23 +26,21 @@ import orjson
 
 from ..errors import EvidenceError, MalformedError, UnsupportedLayoutError
 from ..model import DeviceSet, DevInfo, Diagnostic, HostFile, Store, ThinPool
-from . import thinmeta
+from . import layout, thinmeta
 from .evidence import EvidenceRoot
 from .graphdriver import read_graphdriver_store
 
 DRIVER = "devicemapper"
-METADATA_DIR = "devicemapper/metadata"
-DATA_FILE = "devicemapper/devicemapper/data"
-METADATA_FILE = "devicemapper/devicemapper/metadata"
-DEVICE_SET_FILE = "deviceset-metadata"
-TRANSACTION_FILE = "transaction-metadata"
 MAX_DEVICE_ID = 0xFFFFFF                    # deviceset.go maxDeviceID: 24-bit thin device IDs
 
 
 def detect(root: EvidenceRoot) -> bool:
     """A devicemapper data root: its image store or its device metadata directory."""
-    return (root.lstat(f"image/{DRIVER}") is not None
-            or root.lstat(METADATA_DIR) is not None)
+    return has_image_store(root) or root.lstat(layout.DM_METADATA_DIR) is not None
+
+
+def has_image_store(root: EvidenceRoot) -> bool:
+    return root.lstat(layout.ImageRoot(DRIVER).base) is not None
 
 
 def _json_object(data: bytes, source: str) -> dict[str, Any]:
@@ -86,17 +84,18 @@ def read_device_set(root: EvidenceRoot) -> DeviceSet:
     Raises:
         UnsupportedLayoutError: the root has no devicemapper metadata directory.
     """
-    names = root.listdir(METADATA_DIR)
+    names = root.listdir(layout.DM_METADATA_DIR)
     if names is None:
-        raise UnsupportedLayoutError(root.path, f"not a devicemapper data root (no {METADATA_DIR})")
+        raise UnsupportedLayoutError(root.path,
+                                     f"not a devicemapper data root (no {layout.DM_METADATA_DIR})")
     diags: list[Diagnostic] = []
     devices: dict[str, DevInfo] = {}
     for name in sorted(names):
         # deviceFileWalkFunction: these are not device files.
         if (name.endswith(".migrated") or name.startswith(".")
-                or name in (DEVICE_SET_FILE, TRANSACTION_FILE)):
+                or name in (layout.DM_DEVICE_SET_FILE, layout.DM_TRANSACTION_FILE)):
             continue
-        rel = f"{METADATA_DIR}/{name}"
+        rel = layout.dm_device_metadata(name)
         st = root.lstat(rel)
         if st is None or st.is_dir:
             continue
@@ -109,8 +108,8 @@ def read_device_set(root: EvidenceRoot) -> DeviceSet:
             diags.append(Diagnostic(exc.path, f"{exc.reason} (dockerd fails to start on it)"))
             continue
         devices[info.hash] = info
-    sets = _optional_json(root, f"{METADATA_DIR}/{DEVICE_SET_FILE}", diags)
-    trans = _optional_json(root, f"{METADATA_DIR}/{TRANSACTION_FILE}", diags)
+    sets = _optional_json(root, layout.dm_device_metadata(layout.DM_DEVICE_SET_FILE), diags)
+    trans = _optional_json(root, layout.dm_device_metadata(layout.DM_TRANSACTION_FILE), diags)
     return DeviceSet(
         devices=devices,
         next_device_id=_get(sets, "next_device_id", int),
@@ -172,6 +171,11 @@ def host_file(root: EvidenceRoot, rel: str) -> HostFile | None:
         os.close(fd)
 
 
+def data_file(root: EvidenceRoot) -> HostFile | None:
+    """The loop-lvm pool's data file: sizes and extents (None on direct-lvm)."""
+    return host_file(root, layout.DM_DATA_FILE)
+
+
 def _open(root: EvidenceRoot, rel: str) -> int:
     if not root.has_fd:
         raise UnsupportedLayoutError(root.path, "the thin pool is read from a directory data "
@@ -187,12 +191,12 @@ def read_pool(root: EvidenceRoot, metadata_file: str | None = None) -> tuple[Thi
         fd = os.open(metadata_file, os.O_RDONLY | os.O_CLOEXEC)
         source, meta = metadata_file, None
     else:
-        if root.lstat(METADATA_FILE) is None:
-            raise EvidenceError(METADATA_FILE, "no pool metadata file (direct-lvm? "
+        if root.lstat(layout.DM_METADATA_FILE) is None:
+            raise EvidenceError(layout.DM_METADATA_FILE, "no pool metadata file (direct-lvm? "
                                                "give a copy of the metadata device)")
-        meta = host_file(root, METADATA_FILE)
-        fd = _open(root, METADATA_FILE)
-        source = METADATA_FILE
+        meta = host_file(root, layout.DM_METADATA_FILE)
+        fd = _open(root, layout.DM_METADATA_FILE)
+        source = layout.DM_METADATA_FILE
     try:
         size = os.fstat(fd).st_size
         if size == 0:

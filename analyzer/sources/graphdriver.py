@@ -11,7 +11,7 @@ container/container.go (FromDisk).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -21,18 +21,15 @@ from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, is_digest, is_hex64)
 from ..model import Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume
+from . import layout
 from .evidence import JSON_LIMIT, EvidenceRoot
-
-_LAYER_FILES = ("diff", "size", "cache-id", "parent")
-_MOUNT_FILES = ("mount-id", "init-id", "parent")
-_META_FILES = ("parent", "lastUpdated")
 
 
 class _Loader:
     def __init__(self, root: EvidenceRoot, driver: str):
         self.root = root
         self.driver = driver
-        self.base = f"image/{driver}"
+        self.paths = layout.ImageRoot(driver)
         self.diagnostics: list[Diagnostic] = []
         self._chains: dict[tuple[ChainID | None, DiffID], ChainID] = {}
 
@@ -50,7 +47,7 @@ class _Loader:
 
     # -- reference store ---------------------------------------------------------------
     def references(self, images: dict[ImageID, Image]) -> tuple[Reference, ...]:
-        rel = f"{self.base}/repositories.json"
+        rel = self.paths.repositories_json
         try:
             data = self.root.read(rel, JSON_LIMIT)
         except EvidenceError as exc:
@@ -95,14 +92,14 @@ class _Loader:
 
     # -- image store ------------------------------------------------------------------
     def images(self, layers: dict[ChainID, Layer]) -> dict[ImageID, Image]:
-        content = f"{self.base}/imagedb/content/sha256"
+        content = self.paths.image_contents
         # dockerd skips names that are not digests silently.
         names = [n for n in self.root.listdir(content) or () if is_hex64(n)]
-        configs = self.root.read_files([f"{content}/{n}" for n in names], JSON_LIMIT)
-        metadata = self._read_files(f"{self.base}/imagedb/metadata/sha256", names, _META_FILES)
+        configs = self.root.read_files([self.paths.image_config(n) for n in names], JSON_LIMIT)
+        metadata = self._read_files(self.paths.image_metadata, names, layout.IMAGE_METADATA_FILES)
         out: dict[ImageID, Image] = {}
         for hexid, data, meta in zip(names, configs, metadata):
-            rel = f"{content}/{hexid}"
+            rel = self.paths.image_config(hexid)
             if isinstance(data, EvidenceError):
                 self.warn(data.path, data.reason)
             elif data is not None:
@@ -111,10 +108,10 @@ class _Loader:
                     out[img.id] = img
         return out
 
-    def _read_files(self, base: str, dirs: list[str], names: tuple[str, ...]
-                    ) -> list[list[str | None]]:
-        """Small text files ``base/<dir>/<name>``, for each dir a list by name (None: absent)."""
-        got = self.root.read_files([f"{base}/{d}/{n}" for d in dirs for n in names])
+    def _read_files(self, path: Callable[[str, str], str], dirs: list[str],
+                    names: tuple[str, ...]) -> list[list[str | None]]:
+        """Small text files ``path(dir, name)``, for each dir a list by name (None: absent)."""
+        got = self.root.read_files([path(d, n) for d in dirs for n in names])
         texts = [item.decode("utf-8", "replace").strip() if type(item) is bytes
                  else self._unread(item) for item in got]
         k = len(names)
@@ -147,7 +144,7 @@ class _Loader:
         parent_raw, last_updated = meta
         parent = ImageID(parent_raw) if parent_raw else None
         if parent is not None and not is_digest(parent):
-            self.warn(f"{self.base}/imagedb/metadata/sha256/{hexid}/parent",
+            self.warn(self.paths.image_metadata(hexid, "parent"),
                       f"not an image ID: {parent_raw!r}", "image", image_id)
             parent = None
         created = config.get("created")
@@ -159,12 +156,12 @@ class _Loader:
 
     # -- layer store ------------------------------------------------------------------
     def layers(self) -> dict[ChainID, Layer]:
-        base = f"{self.base}/layerdb/sha256"
         # "-removing" orphans and tmp dirs: skipped by dockerd.
-        names = [n for n in self.root.listdir(base) or () if is_hex64(n)]
+        names = [n for n in self.root.listdir(self.paths.layers) or () if is_hex64(n)]
         out: dict[ChainID, Layer] = {}
-        for hexid, files in zip(names, self._read_files(base, names, _LAYER_FILES)):
-            layer = self.layer(hexid, f"{base}/{hexid}", files)
+        files_of = self._read_files(self.paths.layer, names, layout.LAYER_FILES)
+        for hexid, files in zip(names, files_of):
+            layer = self.layer(hexid, files)
             if layer is not None:
                 out[layer.chain_id] = layer
         for layer in out.values():
@@ -173,14 +170,17 @@ class _Loader:
                           "layer", layer.chain_id)
         return out
 
-    def layer(self, hexid: str, rel: str, files: list[str | None]) -> Layer | None:
+    def layer(self, hexid: str, files: list[str | None]) -> Layer | None:
+        rel = self.paths.layer(hexid)
         diff, size, cache_id, parent = files
         chain_id = ChainID("sha256:" + hexid)
         if not diff or not is_digest(diff):
-            self.warn(f"{rel}/diff", f"not a diff ID: {diff!r}; layer skipped", "layer", chain_id)
+            self.warn(self.paths.layer(hexid, "diff"), f"not a diff ID: {diff!r}; layer skipped",
+                      "layer", chain_id)
             return None
         if not cache_id:
-            self.warn(f"{rel}/cache-id", "missing or empty; layer skipped", "layer", chain_id)
+            self.warn(self.paths.layer(hexid, "cache-id"), "missing or empty; layer skipped",
+                      "layer", chain_id)
             return None
         parent_id = ChainID(parent) if parent else None
         expect = chain_id_from_parent(parent_id, DiffID(diff))
@@ -189,17 +189,18 @@ class _Loader:
         try:
             diff_size = int(size) if size else 0
         except ValueError:
-            self.warn(f"{rel}/size", f"not a number: {size!r}", "layer", chain_id)
+            self.warn(self.paths.layer(hexid, "size"), f"not a number: {size!r}", "layer",
+                      chain_id)
             diff_size = 0
         return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
                      cache_id=CacheID(cache_id), diff_size=diff_size, source=rel)
 
     def mounts(self) -> dict[str, Mount]:
-        base = f"{self.base}/layerdb/mounts"
-        names = self.root.listdir(base) or []
+        names = self.root.listdir(self.paths.mounts) or []
         out: dict[str, Mount] = {}
-        for name, files in zip(names, self._read_files(base, names, _MOUNT_FILES)):
-            rel = f"{base}/{name}"
+        files_of = self._read_files(self.paths.mount, names, layout.MOUNT_FILES)
+        for name, files in zip(names, files_of):
+            rel = self.paths.mount(name)
             mount_id, init_id, parent = files
             if not mount_id:
                 self.warn(rel, "no mount-id; mount skipped", "container", name)
@@ -212,8 +213,8 @@ class _Loader:
     # -- containers -------------------------------------------------------------------
     def containers(self) -> dict[ContainerID, Container]:
         out: dict[ContainerID, Container] = {}
-        for cid in self.root.listdir("containers") or []:
-            rel = f"containers/{cid}/config.v2.json"
+        for cid in self.root.listdir(layout.CONTAINERS) or []:
+            rel = layout.container_config(cid)
             try:
                 data = self.root.read(rel, JSON_LIMIT)
             except EvidenceError as exc:
@@ -233,12 +234,12 @@ class _Loader:
 
     def volumes(self) -> tuple[Volume, ...]:
         out = []
-        for name in self.root.listdir("volumes") or []:
-            st = self.root.lstat(f"volumes/{name}")
+        for name in self.root.listdir(layout.VOLUMES) or []:
+            st = self.root.lstat(layout.volume_dir(name))
             if st is None or not st.is_dir:
                 continue                      # metadata.db, backingFsBlockDev
             out.append(Volume(name=name, driver="local", options={}, size=-1,
-                              source=f"volumes/{name}"))
+                              source=layout.volume_dir(name)))
         return tuple(out)
 
 

@@ -23,15 +23,13 @@ import orjson
 from .. import digest
 from ..pathindex import PathIndex, walk_index
 from ..errors import EvidenceError
-from ..ids import DiffID, ImageID, hex_part, is_hex64
+from ..ids import DiffID, ImageID, is_hex64
 from ..model import Layer
+from . import layout
+from .drivers import DIRECTORY_DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot, Stat
-from .overlay2 import diff_dir
 from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs
 
-TAR_SPLIT = "tar-split.json.gz"
-# Drivers whose layers are plain directories (overlay2.diff_dir knows where).
-DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
 _CHUNK = 1 << 20
 
 
@@ -83,7 +81,7 @@ class LayerFiles:
         self._root = root
         self._lock = lock
         self._layer = layer
-        self.diff_path = diff_dir(driver, layer.cache_id)
+        self.diff_path = layout.diff_dir(driver, layer.cache_id)
         self.unsupported = None if driver in DIRECTORY_DRIVERS else (
             f"{driver} keeps layers in block devices; verify reads layer directories")
         self._files = None
@@ -93,7 +91,7 @@ class LayerFiles:
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
         self.xattrs_known = root.has_xattrs
-        self.tar_split_path = f"{layer.source}/{TAR_SPLIT}"
+        self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
 
     def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
         """The tar-split entries as (segment run, file entry, its header or why not), or None
@@ -179,26 +177,25 @@ class StoreFiles:
     def __init__(self, root: EvidenceRoot, driver: str):
         self._root = root
         self._driver = driver
-        self._base = f"image/{driver}"
+        self._paths = layout.ImageRoot(driver)
         self._lock = threading.Lock()
         self._by_diff: dict[str, list[str]] | None = None
         self._spooled = False
 
     def image_ids(self) -> list[ImageID]:
         """Every image the image store holds a config for, loadable or not."""
-        names = self._root.listdir(f"{self._base}/imagedb/content/sha256") or []
+        names = self._root.listdir(self._paths.image_contents) or []
         return sorted(ImageID("sha256:" + n) for n in names if is_hex64(n))
 
     def image_config(self, image_id: ImageID) -> bytes | None:
         """The raw config bytes, as the image ID was computed from them."""
         with self._lock:
-            return self._root.read(
-                f"{self._base}/imagedb/content/sha256/{hex_part(image_id)}", JSON_LIMIT)
+            return self._root.read(self._paths.image_config(image_id), JSON_LIMIT)
 
     def compressed_digests(self, diff_id: DiffID) -> tuple[str, ...]:
         """Registry blob digests known for a diff ID (pulled or pushed layers only)."""
         found = set(self._diffid_by_digest().get(diff_id, ()))
-        rel = f"{self._base}/distribution/v2metadata-by-diffid/sha256/{hex_part(diff_id)}"
+        rel = self._paths.v2metadata_by_diffid(diff_id)
         try:
             with self._lock:
                 data = self._root.read(rel, JSON_LIMIT)
@@ -212,13 +209,12 @@ class StoreFiles:
     def _diffid_by_digest(self) -> dict[str, list[str]]:
         with self._lock:
             if self._by_diff is None:
-                rel = f"{self._base}/distribution/diffid-by-digest/sha256"
                 by_diff: dict[str, list[str]] = {}
-                for name in self._root.listdir(rel) or []:
+                for name in self._root.listdir(self._paths.diffid_by_digest_dir) or []:
                     if not is_hex64(name):
                         continue
                     try:
-                        data = self._root.read(f"{rel}/{name}")
+                        data = self._root.read(self._paths.diffid_by_digest(name))
                     except EvidenceError:
                         continue
                     if data:

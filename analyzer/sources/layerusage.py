@@ -5,11 +5,11 @@ driver's DiffSize of the RW layer), volume/service (LocalVolumesSize).
 """
 from __future__ import annotations
 
-from ..ids import ChainID, hex_part
+from ..ids import ChainID
 from ..model import Image, Store
+from . import layout
+from .drivers import layer_paths
 from .evidence import EvidenceRoot
-from .containerd import blob_path
-from .overlay2 import diff_dir, layer_paths
 from .usage import InodeUsage, directory_size, inode_usage
 
 
@@ -34,12 +34,12 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
         if mount is None:
             out[ctr.id] = -1
             continue
-        out[ctr.id] = directory_size(root, diff_dir(store.driver, mount.mount_id))
+        out[ctr.id] = directory_size(root, layout.diff_dir(store.driver, mount.mount_id))
     return out
 
 
 def volume_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:
-    return {v.name: directory_size(root, f"volumes/{v.name}/_data") for v in store.volumes}
+    return {v.name: directory_size(root, layout.volume_data(v.name)) for v in store.volumes}
 
 
 class RemovalMeter:
@@ -60,9 +60,8 @@ class RemovalMeter:
         return usage
 
     def image_paths(self, image_id: str) -> list[str]:
-        hexid = hex_part(image_id)
-        base = f"image/{self.store.driver}/imagedb"
-        return [f"{base}/content/sha256/{hexid}", f"{base}/metadata/sha256/{hexid}"]
+        paths = layout.ImageRoot(self.store.driver)
+        return [paths.image_config(image_id), paths.image_metadata(image_id)]
 
     def layer_bytes(self, chain_id: ChainID) -> int:
         return self._layer(chain_id).total_bytes()
@@ -70,14 +69,14 @@ class RemovalMeter:
     def freed_bytes(self, chain_ids, image_ids, blobs=()) -> int:
         """Allocated bytes that go with these layers, images and containerd blobs together."""
         paths = [p for i in image_ids for p in self.image_paths(i)]
-        usage = inode_usage(self.root, paths + [blob_path(d) for d in blobs])
+        usage = inode_usage(self.root, paths + [layout.containerd_blob(d) for d in blobs])
         for chain_id in chain_ids:
             usage.merge(self._layer(chain_id))
         return usage.freed_bytes()
 
     def repositories_delta(self, new_size: int) -> int:
         """Allocated bytes repositories.json loses when rewritten at new_size bytes."""
-        st = self.root.lstat(f"image/{self.store.driver}/repositories.json")
+        st = self.root.lstat(layout.ImageRoot(self.store.driver).repositories_json)
         if st is None:
             return 0
         block = 4096

@@ -1,0 +1,166 @@
+"""Where each store keeps what: every path under a data root, built in one place.
+
+Readers never spell a path: they ask this module, as moby's stores ask
+``getLayerFilename``/``contentFile`` and go-containerregistry's layout asks
+``Path.path``/``blobPath``. Every path is relative to the evidence root it lies in,
+with ``/`` separators, and is only ever opened through that root's safe opener. An
+ID argument may be a full ``sha256:<hex>`` or its hex part; a directory name read
+from the evidence is passed on as it was read (the opener refuses ``..`` and links).
+
+References: moby daemon/daemon.go (NewDaemon: ``image/<driver>``, ``containers``,
+``volumes``), image/fs.go (contentDirName, metadataDirName), layer/filestore.go
+(getLayerFilename, getMountFilename, tar-split.json.gz), reference/store.go
+(repositories.json), distribution/metadata/v2_metadata_service.go and
+v1_id_service.go, container/container.go (config.v2.json), volume/local/local.go
+(``_data``); daemon/graphdriver/overlay2/overlay.go (``<id>/diff``, ``<id>/link``,
+``l/<name>``), aufs/aufs.go, overlay/overlay.go, vfs/driver.go,
+devmapper/deviceset.go (metadataDir, loopback files); containerd
+services/server/config (``io.containerd.*`` plugin roots), content/local/store.go
+(``blobs/<alg>/<hex>``); moby builder/builder-next/controller.go (``buildkit/*.db``).
+"""
+from __future__ import annotations
+
+from ..ids import hex_part
+
+# -- the data root's own directories (moby daemon.go NewDaemon) ------------------------
+
+CONTAINERS = "containers"
+VOLUMES = "volumes"
+
+
+def container_config(container_id: str) -> str:
+    """``containers/<id>/config.v2.json``: the container as the daemon saved it."""
+    return f"{CONTAINERS}/{container_id}/config.v2.json"
+
+
+def volume_dir(name: str) -> str:
+    return f"{VOLUMES}/{name}"
+
+
+def volume_data(name: str) -> str:
+    """What the local volume driver mounts: ``volumes/<name>/_data``."""
+    return f"{VOLUMES}/{name}/_data"
+
+
+# -- the image, layer and reference stores of a graph driver: image/<driver>/ --------------
+
+IMAGE = "image"
+TAR_SPLIT = "tar-split.json.gz"
+LAYER_FILES = ("diff", "size", "cache-id", "parent")       # layer/filestore.go getters
+MOUNT_FILES = ("mount-id", "init-id", "parent")
+IMAGE_METADATA_FILES = ("parent", "lastUpdated")            # image/store.go GetParent, GetLastUpdated
+
+
+class ImageRoot:
+    """``image/<driver>/``: the image store (imagedb), the layer store (layerdb), the
+    reference store and the distribution metadata of one graph driver."""
+
+    def __init__(self, driver: str):
+        self.driver = driver
+        self.base = f"{IMAGE}/{driver}"
+        self.repositories_json = f"{self.base}/repositories.json"
+        self.imagedb = f"{self.base}/imagedb"
+        self.image_contents = f"{self.imagedb}/content/sha256"
+        self.image_metadata_dir = f"{self.imagedb}/metadata/sha256"
+        self.layerdb = f"{self.base}/layerdb"
+        self.layers = f"{self.layerdb}/sha256"
+        self.mounts = f"{self.layerdb}/mounts"
+        self.diffid_by_digest_dir = f"{self.base}/distribution/diffid-by-digest/sha256"
+
+    def image_config(self, image_id: str) -> str:
+        """image/fs.go contentFile: the config bytes the image ID is the sha256 of."""
+        return f"{self.image_contents}/{hex_part(image_id)}"
+
+    def image_metadata(self, image_id: str, key: str | None = None) -> str:
+        """image/fs.go metadataDir, or one of its files (``parent``, ``lastUpdated``)."""
+        rel = f"{self.image_metadata_dir}/{hex_part(image_id)}"
+        return rel if key is None else f"{rel}/{key}"
+
+    def layer(self, chain_id: str, file: str | None = None) -> str:
+        """layer/filestore.go getLayerFilename: a layer's directory, or one of its files."""
+        rel = f"{self.layers}/{hex_part(chain_id)}"
+        return rel if file is None else f"{rel}/{file}"
+
+    def mount(self, name: str, file: str | None = None) -> str:
+        """layer/filestore.go getMountFilename: a container's RW layer entry, or a file of it."""
+        rel = f"{self.mounts}/{name}"
+        return rel if file is None else f"{rel}/{file}"
+
+    def v2metadata_by_diffid(self, diff_id: str) -> str:
+        """The registry blobs a layer was pulled as or pushed to (JSON)."""
+        return f"{self.base}/distribution/v2metadata-by-diffid/sha256/{hex_part(diff_id)}"
+
+    def diffid_by_digest(self, blob_digest: str) -> str:
+        """The diff ID a pulled registry blob decompressed to (text)."""
+        return f"{self.diffid_by_digest_dir}/{hex_part(blob_digest)}"
+
+
+# -- graph-driver directories: where a cache ID's files are ------------------------------
+
+def diff_dir(driver: str, cache_id: str) -> str:
+    """Where a layer's own files are (its upper directory)."""
+    if driver == "aufs":
+        return f"aufs/diff/{cache_id}"
+    if driver == "overlay":
+        return f"overlay/{cache_id}/root"
+    if driver == "vfs":
+        return f"vfs/dir/{cache_id}"
+    return f"{driver}/{cache_id}/diff"
+
+
+def driver_dirs(driver: str, cache_id: str) -> list[str]:
+    """The paths the driver's Remove(cache_id) deletes, but overlay2's ``l/`` link (whose
+    name only the layer's ``link`` file knows)."""
+    if driver == "aufs":
+        return [f"aufs/diff/{cache_id}", f"aufs/layers/{cache_id}", f"aufs/mnt/{cache_id}"]
+    if driver == "devicemapper":
+        # The device's blocks are the pool's to free (engines/slack.py dm_reclaim);
+        # on the host filesystem Remove deletes its metadata file and mount point.
+        return [dm_device_metadata(cache_id), f"{DM_HOME}/mnt/{cache_id}"]
+    return [f"{driver}/{cache_id}"]
+
+
+def overlay2_link_file(cache_id: str) -> str:
+    """``overlay2/<id>/link``: the short name of the layer's ``l/`` symlink."""
+    return f"overlay2/{cache_id}/link"
+
+
+def overlay2_short_link(name: str) -> str:
+    return f"overlay2/l/{name}"
+
+
+# -- devicemapper: DeviceSet's home ------------------------------------------------------
+
+DM_HOME = "devicemapper"
+DM_METADATA_DIR = f"{DM_HOME}/metadata"                     # one devInfo JSON per device
+DM_DEVICE_SET_FILE = "deviceset-metadata"
+DM_TRANSACTION_FILE = "transaction-metadata"
+DM_DATA_FILE = f"{DM_HOME}/devicemapper/data"              # loop-lvm pool files
+DM_METADATA_FILE = f"{DM_HOME}/devicemapper/metadata"
+
+
+def dm_device_metadata(device_hash: str) -> str:
+    """deviceset.go metadataFile: ``metadata/<hash>`` (the base device's is ``base``)."""
+    return f"{DM_METADATA_DIR}/{device_hash}"
+
+
+# -- the containerd that dockerd runs: containerd/daemon/ --------------------------------
+
+CONTAINERD_DAEMON = "containerd/daemon"
+CONTAINERD_META_DB = f"{CONTAINERD_DAEMON}/io.containerd.metadata.v1.bolt/meta.db"
+CONTAINERD_BLOBS = f"{CONTAINERD_DAEMON}/io.containerd.content.v1.content/blobs"
+CONTAINERD_OVERLAYFS = f"{CONTAINERD_DAEMON}/io.containerd.snapshotter.v1.overlayfs"
+
+
+def containerd_blob(digest: str) -> str:
+    """content/local/store.go blobPath: ``blobs/<alg>/<hex>``."""
+    algorithm, _, encoded = digest.partition(":")
+    return f"{CONTAINERD_BLOBS}/{algorithm}/{encoded}"
+
+
+# -- BuildKit (builder-next): buildkit/ --------------------------------------------------
+
+BUILDKIT_METADATA_DB = "buildkit/metadata_v2.db"
+BUILDKIT_SNAPSHOTS_DB = "buildkit/snapshots.db"
+BUILDKIT_CONTAINERD_DB = "buildkit/containerdmeta.db"
+BUILDKIT_LEGACY_METADATA_DB = "buildkit/metadata.db"        # migrated to v2 on start
