@@ -6,60 +6,21 @@ prints and exit as it does; damage in the evidence goes to stderr as
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 import click
 
 from .errors import AnalyzerError, DaemonError, NotFound
-from .model import Store
+from .service import ImageService
 
 
 @dataclass
 class Context:
-    data_root: str
+    service: ImageService
     now: float
-    _loaded: tuple | None = field(default=None, repr=False)
-    _with_build_cache: bool = False
-
-    def load(self):
-        """(root, store), read once; diagnostics go to stderr as they are found."""
-        if self._loaded is None:
-            from .sources import load
-            root, store = load(self.data_root)
-            for diag in store.diagnostics:
-                warn(str(diag))
-            self._loaded = (root, store)
-        return self._loaded
-
-    def load_with_build_cache(self):
-        """(root, store) with BuildKit's build cache, which holds layers back from rm.
-
-        Read only by the commands that need it: ls does not.
-        """
-        root, store = self.load()
-        if not self._with_build_cache:
-            from .sources.buildkit import load_build_cache
-            cache = load_build_cache(root, store.driver, store.layers, store.images.values())
-            for diag in cache.diagnostics:
-                warn(str(diag))
-            store = dataclasses.replace(store, build_cache=cache.records,
-                                        build_cache_holds=cache.held_chain_ids,
-                                        diagnostics=store.diagnostics + cache.diagnostics)
-            self._loaded = (root, store)
-            self._with_build_cache = True
-        return self._loaded
-
-    @property
-    def store(self) -> Store:
-        return self.load()[1]
-
-    @property
-    def root(self):
-        return self.load()[0]
 
 
 def warn(message: str) -> None:
@@ -77,7 +38,7 @@ def analysis(ctx: Context, source_kind: str):
     import os
     from . import __version__
     from .render.analysis import Analysis
-    return Analysis(version=__version__, source=os.path.abspath(ctx.data_root),
+    return Analysis(version=__version__, source=os.path.abspath(ctx.service.data_root),
                     source_kind=source_kind, as_of=ctx.now, analyzed_at=time.time())
 
 
@@ -103,7 +64,8 @@ def parse_as_of(value: str | None) -> float:
 @click.pass_context
 def main(ctx: click.Context, data_root: str, as_of: str | None) -> None:
     """Offline analyzer for Docker's on-disk storage."""
-    ctx.obj = Context(data_root=data_root, now=parse_as_of(as_of))
+    now = parse_as_of(as_of)
+    ctx.obj = Context(ctx.with_resource(ImageService(data_root, warn)), now)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -133,13 +95,12 @@ def _filters(values: tuple[str, ...], flag: str, command: str) -> dict[str, list
 def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_trunc: bool,
                filters: tuple[str, ...], fmt: str, repository: str | None) -> None:
     """List images, as `docker image ls`."""
-    from .engines.listing import list_images
     from .render.images import render_images
     parsed = _filters(filters, "-f, --filter", "ls")
     if repository:
         parsed.setdefault("reference", []).append(repository)
     try:
-        summaries = list_images(ctx.store, parsed, all_images)
+        summaries = ctx.service.images(parsed, all_images)
     except DaemonError as exc:
         daemon_error(exc)
     click.echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
@@ -154,11 +115,10 @@ def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_tr
 @pass_context
 def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List containers, as `docker ps`."""
-    from .engines.containers import select
     from .render.containers import render_ps
-    store = ctx.store
-    click.echo(render_ps(store, select(store, all_containers), quiet=quiet, no_trunc=no_trunc,
-                         fmt=fmt, now=ctx.now), nl=False)
+    service = ctx.service
+    click.echo(render_ps(service.store, service.containers(all_containers), quiet=quiet,
+                         no_trunc=no_trunc, fmt=fmt, now=ctx.now), nl=False)
 
 
 @main.command("history")
@@ -170,11 +130,9 @@ def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, 
 @pass_context
 def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, image: str) -> None:
     """Show the history of an image, as `docker image history`."""
-    from .engines.history import image_history
-    from .engines.resolve import get_image
     from .render.history import render_history
     try:
-        items = image_history(ctx.store, get_image(ctx.store, image))
+        items = ctx.service.history(image)
     except DaemonError as exc:
         daemon_error(exc)
     click.echo(render_history(items, human=human, no_trunc=no_trunc, quiet=quiet, now=ctx.now),
@@ -186,15 +144,13 @@ def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, imag
 @pass_context
 def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
     """Show an image as `docker image inspect` does, plus its layers and containers."""
-    import os
-    from .engines.resolve import get_image
-    from .render.inspect import inspect_image
     from .goapi.json import marshal_indent
-    from .sources.layerusage import layer_allocated
+    from .render.inspect import inspect_image
+    service = ctx.service
     found, errors = [], []
     for name in images:
         try:
-            img = get_image(ctx.store, name)
+            img = service.image(name)
         except NotFound as exc:
             # The Docker 28 client's ImageInspect wraps a 404 with the name asked for.
             errors.append(f"no such image: {name}: {exc}")
@@ -202,8 +158,8 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
         except DaemonError as exc:
             errors.append(str(exc))
             continue
-        allocated = layer_allocated(ctx.root, ctx.store, img)
-        found.append(inspect_image(ctx.store, img, os.path.abspath(ctx.data_root), allocated))
+        found.append(inspect_image(service.store, img, service.driver_metadata(img),
+                                   service.layer_allocated(img)))
     click.echo(marshal_indent(found) if found else "[]")
     if errors:
         for message in errors:
@@ -216,38 +172,11 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
 @pass_context
 def df_command(ctx: Context, verbose: bool) -> None:
     """Show disk usage, as `docker system df`."""
-    from .engines.diskusage import system_disk_usage
     from .render.df import render_summary, render_verbose
-    from .sources.layerusage import container_sizes, volume_sizes
-    root, store = ctx.load_with_build_cache()
-    du = system_disk_usage(store, container_sizes(root, store), volume_sizes(root, store))
-    text = render_verbose(store, du, ctx.now) if verbose else render_summary(du)
+    du = ctx.service.disk_usage()
+    text = (render_verbose(ctx.service.store_with_build_cache, du, ctx.now) if verbose
+            else render_summary(du))
     click.echo(text, nl=False)
-
-
-def _price(ctx: Context, plan):
-    """The plan's bytes, measured on the evidence."""
-    from .engines.reclaim import price, repositories_json_size
-    from .sources.containerd import read_leases
-    from .sources.layerusage import RemovalMeter
-    root, store = ctx.load()
-    meter = RemovalMeter(root, store)
-    leases, problems = read_leases(root)
-    for diag in problems:
-        warn(str(diag))
-    untagged = {id(r) for r in plan.untagged}
-    remaining = [r for r in store.references if id(r) not in untagged]
-    return price(store, plan, layer_bytes=meter.layer_bytes, freed_bytes=meter.freed_bytes,
-                 leases=leases, repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
-                 estimate=root.usage_is_estimate)
-
-
-def _pool_freed(ctx: Context, plan, blkdiscard: bool, metadata_file: str | None) -> dict:
-    """What the thin pool and the host file get back when the plan's devices go."""
-    from .engines.slack import dm_reclaim
-    root, store = ctx.load()
-    report = _pool_report(root, store, metadata_file)
-    return dm_reclaim(report, [layer.cache_id for layer in plan.state.released], blkdiscard)
 
 
 @main.command("rm")
@@ -257,11 +186,8 @@ def _pool_freed(ctx: Context, plan, blkdiscard: bool, metadata_file: str | None)
 @pass_context
 def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
     """Print what `docker image rm` would print; changes nothing."""
-    from .engines.rmi import plan_rmi
     from .render.rm import format_rm
-    root, store = ctx.load_with_build_cache()
-    plan = plan_rmi(store, images, force=force, prune=not no_prune,
-                    build_cache_holds=store.build_cache_holds)
+    plan = ctx.service.image_delete(images, force=force, prune=not no_prune)
     out, err, code = format_rm(plan, force)
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)
@@ -284,18 +210,13 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
                     blkdiscard: str | None, daemon_config: str | None,
                     metadata_file: str | None, images: tuple[str, ...]) -> None:
     """The exact layers and bytes `docker image rm` would free, and what holds the rest."""
-    from .engines.rmi import plan_rmi
     from .render.reclaim import reclaim_json, render_reclaim
     from .render.rm import exit_status
-    root, store = ctx.load_with_build_cache()
-    plan = plan_rmi(store, images, force=force, prune=not no_prune,
-                    build_cache_holds=store.build_cache_holds)
-    result = _price(ctx, plan)
-    pool = None
-    if store.driver == "devicemapper":
-        pool = _pool_freed(ctx, plan, _blkdiscard(blkdiscard, daemon_config), metadata_file)
-        result = dataclasses.replace(result, bytes_freed=result.bytes_freed
-                                     + pool["host_bytes_freed"])
+    service = ctx.service
+    plan = service.image_delete(images, force=force, prune=not no_prune)
+    result, pool = service.reclaim(plan, None if blkdiscard is None else blkdiscard == "on",
+                                   daemon_config, metadata_file)
+    store = service.store_with_build_cache
     if as_json:
         from .render.analysis import document
         click.echo(document(analysis(ctx, store.driver), reclaim_json(result, pool),
@@ -316,43 +237,21 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
 def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], force: bool,
                   as_json: bool) -> None:
     """Dry run of `docker image prune`: its output, and the bytes it would really free."""
-    from .engines.prune import plan_prune
     from .render.prune import format_prune
     pairs = [(k, v) for k, vs in _filters(filters, "--filter", "prune").items() for v in vs]
-    root, store = ctx.load_with_build_cache()
+    service = ctx.service
     try:
-        plan, records, space = plan_prune(store, all_images, pairs, ctx.now,
-                                          build_cache_holds=store.build_cache_holds)
+        plan, records, space = service.image_prune(all_images, pairs, ctx.now)
     except DaemonError as exc:
         daemon_error(exc)
     if as_json:
         from .render.analysis import document
         from .render.reclaim import reclaim_json
-        body = reclaim_json(_price(ctx, plan), {"space_reclaimed": space})
+        body = reclaim_json(service.price(plan), {"space_reclaimed": space})
+        store = service.store_with_build_cache
         click.echo(document(analysis(ctx, store.driver), body, store.diagnostics), nl=False)
         return
     click.echo(format_prune(records, space), nl=False)
-
-
-def _pool_report(root, store, metadata_file: str | None):
-    """The devicemapper pool accounted: metadata, Docker's devices, the data file's extents."""
-    from .engines.slack import slack_report
-    from .sources import devicemapper
-    device_set = devicemapper.read_device_set(root)
-    pool, meta = devicemapper.read_pool(root, metadata_file)
-    data = devicemapper.data_file(root)
-    return slack_report(pool, device_set, data, meta, store)
-
-
-def _blkdiscard(option: str | None, daemon_config: str | None) -> bool:
-    """dm.blkdiscard as the daemon had it: the flag, else daemon.json, else moby's default (on)."""
-    if option is not None:
-        return option == "on"
-    if daemon_config is not None:
-        from .sources.devicemapper import blkdiscard_from_daemon_config
-        with open(daemon_config, "rb") as f:
-            return blkdiscard_from_daemon_config(f.read(), daemon_config)
-    return True
 
 
 @main.command("slack")
@@ -363,25 +262,12 @@ def _blkdiscard(option: str | None, daemon_config: str | None) -> bool:
 @pass_context
 def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> None:
     """devicemapper pool: apparent, allocated, mapped and slack bytes."""
-    from .errors import UnsupportedLayoutError
     from .render.slack import render_slack
-    from .sources import devicemapper
-    from .sources.evidence import open_root
-    root = open_root(ctx.data_root)
-    if not devicemapper.detect(root):
-        raise UnsupportedLayoutError(root.path, "not a devicemapper data root; slack "
-                                                "measures a devicemapper thin pool")
-    store = None
-    if devicemapper.has_image_store(root):
-        store = devicemapper.read_graphdriver_store(root, devicemapper.DRIVER)
-    report = _pool_report(root, store, metadata_file)
-    warnings = list(store.diagnostics if store else ()) + list(report.warnings)
-    for diag in warnings:
-        warn(str(diag))
+    report, warnings = ctx.service.slack(metadata_file)
     if as_json:
         from .render.analysis import document
         from .render.slack import slack_json
-        click.echo(document(analysis(ctx, devicemapper.DRIVER), slack_json(report), warnings),
+        click.echo(document(analysis(ctx, "devicemapper"), slack_json(report), warnings),
                    nl=False)
     else:
         click.echo(render_slack(report), nl=False)
@@ -396,40 +282,28 @@ def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> Non
 def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
                    images: tuple[str, ...]) -> None:
     """Check image IDs, diff IDs (via tar-split) and every file of the layers, offline."""
-    import os
-    from .engines.resolve import get_image
-    from .engines.verify import verify_store
     from .render.verify import ProgressBar, render_report, verify_json
-    from .sources.layerfiles import StoreFiles
-    root, store = ctx.load()
+    service = ctx.service
     try:
-        ids = [get_image(store, name).id for name in images] if images else None
+        ids = [service.image(name).id for name in images] if images else None
     except DaemonError as exc:
         daemon_error(exc)
-    files = StoreFiles(root, store.driver)
-    if not root.has_xattrs:
-        warn(f"{root.path}: the archive records no extended attributes (made without "
-             "--xattrs): xattrs and overlay opaque flags are not compared")
     bar = None
     if not quiet and sys.stderr.isatty():
-        chains = {c for i in (ids or store.images) for c in _chain_of(store, i)} if ids else store.layers
-        bar = ProgressBar(sum(store.layers[c].diff_size for c in chains), sys.stderr)
+        bar = ProgressBar(service.verify_bytes(ids), sys.stderr)
     try:
-        report = verify_store(files, store, ids, jobs=jobs or os.cpu_count(), progress=bar)
+        report = service.verify(ids, jobs, progress=bar)
     finally:
         if bar is not None:
             bar.close()
     if as_json:
         from .render.analysis import document
+        store = service.store
         click.echo(document(analysis(ctx, store.driver), verify_json(report),
                             store.diagnostics), nl=False)
     else:
         click.echo(render_report(report, quiet), nl=False)
     sys.exit(0 if report.ok else 1)
-
-
-def _chain_of(store: Store, image_id) -> list:
-    return [layer.chain_id for layer in store.chain(store.images[image_id].top_layer)]
 
 
 def run(entry: Callable[..., object] = main) -> None:

@@ -143,14 +143,12 @@ def build_root(dest: Path, size: int, nfiles: int, work: Path) -> None:
 
 
 def _layer_dirs(root: Path, image: str) -> list[Path]:
-    from analyzer.sources import load
-    ev, store = load(str(root))
-    try:
-        from analyzer.engines.resolve import get_image
-        img = get_image(store, image)
-        return [root / "overlay2" / layer.cache_id / "diff" for layer in store.chain(img.top_layer)]
-    finally:
-        ev.close()
+    from analyzer.service import ImageService
+    from analyzer.sources.layout import diff_dir
+    with ImageService(str(root), warn=lambda message: None) as service:
+        store = service.store
+        img = service.image(image)
+        return [root / diff_dir(store.driver, layer.cache_id) for layer in store.chain(img.top_layer)]
 
 
 def _files(dirs: list[Path]) -> list[Path]:
@@ -169,23 +167,17 @@ def _seconds(argv: list[str], repeat: int, **kw) -> float:
 def _verify(root: Path, image: str, jobs: int, repeat: int) -> tuple[float, int, int]:
     """Best seconds of verify_store on one image's layers (the root already loaded), with
     bytes hashed and files checked: what `analyze verify -j JOBS IMAGE` spends past start-up."""
-    from analyzer.engines.resolve import get_image
-    from analyzer.engines.verify import verify_store
-    from analyzer.sources import load
-    from analyzer.sources.layerfiles import StoreFiles
-    ev, store = load(str(root))
-    try:
-        ids = [get_image(store, image).id]
+    from analyzer.service import ImageService
+    with ImageService(str(root), warn=lambda message: None) as service:
+        ids = [service.image(image).id]
         best, report = float("inf"), None
         for _ in range(repeat):
             start = time.perf_counter()
-            report = verify_store(StoreFiles(ev, store.driver), store, ids, jobs=jobs)
+            report = service.verify(ids, jobs)
             best = min(best, time.perf_counter() - start)
             if not report.ok:
                 raise RuntimeError(f"verify failed: {report}")
         return (best, report.bytes_hashed, sum(lr.files_checked for lr in report.layers))
-    finally:
-        ev.close()
 
 
 def _cli(root: Path, image: str, jobs: int = 0) -> list[str]:

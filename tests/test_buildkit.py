@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from analyzer.ids import ChainID, chain_ids
 from analyzer.model import Image, Layer, Store
-from analyzer.sources import load as load_root
+from analyzer.service import ImageService
 from analyzer.sources.bbolt import BoltDB
 from analyzer.sources.buildkit import (CONTAINERD_DB, LEGACY_METADATA_DB, METADATA_DB,
                                        SNAPSHOTS_DB, ZERO_TIME, BuildCache, load_build_cache,
@@ -351,8 +351,8 @@ class LiveRun:
 
 def snapshot(d: Daemon, dest: Path) -> Snapshot:
     d.snapshot(dest)
-    root, store = load_root(str(dest))
-    with root:
+    with ImageService(str(dest), warn=lambda message: None) as service:
+        root, store = service.root, service.store
         cache = load_build_cache(root, store.driver, store.layers, store.images.values())
         dbs = {name: root.read(f"buildkit/{name}", 1 << 24) for name in DB_NAMES}
     unmeasured = read_build_cache({f"buildkit/{n}": b for n, b in dbs.items() if b},

@@ -1,48 +1,39 @@
-"""Readers of evidence. ``load(path)`` opens a data root and builds the model."""
+"""Readers of evidence: one module per format, found by what a root holds.
+
+A source is a module with ``KIND``, ``detect(roots)`` and ``read(roots, found)``
+(the :class:`Source` protocol below) and one line in ``registry.SOURCES``. It
+reads only through the evidence roots it is given, by name (``layout.DATA_ROOT``
+is the data root; a containerd root comes beside it), and builds the model.
+
+References: fox-it dissect.target loaders (detect, then map); go-containerregistry
+pkg/v1/{layout,tarball,remote} (one package per source behind one interface).
+"""
 from __future__ import annotations
 
-import dataclasses
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Protocol
 
-from ..errors import UnsupportedLayoutError
 from ..model import Diagnostic, Store
-from . import layout
-from .drivers import DRIVERS
-from .evidence import EvidenceRoot, open_root
-from .graphdriver import read_graphdriver_store
+
+if TYPE_CHECKING:
+    from .evidence import EvidenceRoot
+
+# The evidence roots of one analysis by name, each its own boundary.
+Roots = Mapping[str, "EvidenceRoot"]
 
 
-def detect_driver(root: EvidenceRoot) -> tuple[str, list[Diagnostic]]:
-    """The graph driver whose image store this root holds.
-
-    A root can keep the image stores of several drivers (the daemon was
-    switched); dockerd then refuses to guess unless told. We take the first in
-    dockerd's priority order that has a layer store and say so.
-    """
-    present = [d for d in DRIVERS if root.lstat(layout.ImageRoot(d).layerdb) is not None
-               or root.lstat(layout.ImageRoot(d).repositories_json) is not None]
-    notes: list[Diagnostic] = []
-    if not present:
-        if _has_containerd_store(root):
-            raise UnsupportedLayoutError(
-                root.path, "uses the containerd image store (Docker 29's default for new "
-                "installs); this version reads only graph-driver image stores")
-        raise UnsupportedLayoutError(
-            root.path, "no image store found (expected image/<driver>/ of a Docker data root)")
-    if len(present) > 1:
-        notes.append(Diagnostic("image", f"image stores of several drivers ({', '.join(present)}); "
-                                         f"reading {present[0]}"))
-    return present[0], notes
+class Detected(NamedTuple):
+    """What a source found in the roots, and what it chose there."""
+    kind: str                                # the source's KIND: "graphdriver"
+    format: str                              # what exactly: the graph driver's name
+    notes: tuple[Diagnostic, ...] = ()       # choices worth a warning
 
 
-def _has_containerd_store(root: EvidenceRoot) -> bool:
-    return any(root.lstat(p) is not None
-               for p in (layout.CONTAINERD_META_DB, layout.CONTAINERD_OVERLAYFS))
+class Source(Protocol):
+    """One evidence format: the registry asks each in turn, by content."""
+    KIND: str
 
+    def detect(self, roots: Roots) -> Detected | None:
+        """What this source finds in the roots, or None when they hold none of it."""
 
-def load(path: str) -> tuple[EvidenceRoot, Store]:
-    root = open_root(path)
-    driver, notes = detect_driver(root)
-    store = read_graphdriver_store(root, driver)
-    if notes:
-        store = dataclasses.replace(store, diagnostics=tuple(notes) + store.diagnostics)
-    return root, store
+    def read(self, roots: Roots, found: Detected) -> Store:
+        """The model, read tolerantly: damage becomes ``Store.diagnostics``."""

@@ -5,6 +5,10 @@ store under a lease named ``moby-image-<image ID>``; when the image is deleted t
 lease goes and containerd's garbage collector removes every blob no other lease
 holds. Those blobs are part of what ``docker image rm`` frees on disk.
 
+As a source (``KIND``, ``detect``, ``read``): a data root whose images are in the
+containerd image store (Docker 29's default for new installs) is recognised, and not
+read yet.
+
 References: moby v20.10 daemon/images/image_pull.go and image_delete.go (the
 ``moby-image-`` leases), containerd metadata/leases.go and buckets.go (v1/<namespace>/
 leases/<id>/content/<digest>), content/local/store.go (blobs/<alg>/<hex>).
@@ -13,13 +17,29 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..errors import EvidenceError, MalformedError
-from ..model import Diagnostic
-from . import layout
+from ..errors import EvidenceError, MalformedError, UnsupportedLayoutError
+from ..model import Diagnostic, Store
+from . import Detected, Roots, layout
 from .evidence import JSON_LIMIT, EvidenceRoot
 from .bbolt import BoltDB
 
+KIND = "containerd"
 IMAGE_LEASE_PREFIX = "moby-image-"
+
+
+def detect(roots: Roots) -> Detected | None:
+    """The image store of the containerd that dockerd runs, by its metadata or snapshots."""
+    root = roots[layout.DATA_ROOT]
+    if any(root.lstat(p) is not None
+           for p in (layout.CONTAINERD_META_DB, layout.CONTAINERD_OVERLAYFS)):
+        return Detected(KIND, layout.CONTAINERD_DAEMON)
+    return None
+
+
+def read(roots: Roots, found: Detected) -> Store:
+    raise UnsupportedLayoutError(
+        roots[layout.DATA_ROOT].path, "uses the containerd image store (Docker 29's default "
+        "for new installs); this version reads only graph-driver image stores")
 
 
 def read_leases(root: EvidenceRoot) -> tuple[Mapping[str, tuple[str, ...]], list[Diagnostic]]:

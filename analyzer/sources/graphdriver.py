@@ -1,5 +1,8 @@
 """The graph-driver image store: what every driver shares under ``image/<driver>/``.
 
+A source (``KIND``, ``detect``, ``read``): found by a layer or reference store of a
+driver dockerd knows.
+
 Reads the reference store (repositories.json), the image store (imagedb), the
 layer store (layerdb: layers and container mounts) and containers/, and builds
 a :class:`~analyzer.model.Store`. Loads tolerantly, as dockerd's restore does:
@@ -11,6 +14,7 @@ container/container.go (FromDisk).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import orjson
@@ -21,8 +25,11 @@ from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, is_digest, is_hex64)
 from ..model import Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume
-from . import layout
+from . import Detected, Roots, layout
+from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
+
+KIND = "graphdriver"
 
 
 class _Loader:
@@ -307,3 +314,29 @@ def read_containers(root: EvidenceRoot) -> tuple[dict[ContainerID, Container], l
     containerd image store keeps images: there ``Image`` is the manifest digest)."""
     loader = _Loader(root, "")
     return loader.containers(), loader.diagnostics
+
+
+def detect(roots: Roots) -> Detected | None:
+    """The graph driver whose image store the data root holds, if any.
+
+    A root can keep the image stores of several drivers (the daemon was
+    switched); dockerd then refuses to guess unless told. We take the first in
+    dockerd's priority order that has a layer store and say so.
+    """
+    root = roots[layout.DATA_ROOT]
+    present = [d for d in DRIVERS if root.lstat(layout.ImageRoot(d).layerdb) is not None
+               or root.lstat(layout.ImageRoot(d).repositories_json) is not None]
+    if not present:
+        return None
+    notes: tuple[Diagnostic, ...] = ()
+    if len(present) > 1:
+        notes = (Diagnostic(layout.IMAGE, f"image stores of several drivers "
+                                          f"({', '.join(present)}); reading {present[0]}"),)
+    return Detected(KIND, present[0], notes)
+
+
+def read(roots: Roots, found: Detected) -> Store:
+    store = read_graphdriver_store(roots[layout.DATA_ROOT], found.format)
+    if found.notes:
+        store = dataclasses.replace(store, diagnostics=found.notes + store.diagnostics)
+    return store

@@ -6,18 +6,11 @@ driver's DiffSize of the RW layer), volume/service (LocalVolumesSize).
 from __future__ import annotations
 
 from ..ids import ChainID
-from ..model import Image, Store
+from ..model import Store
 from . import layout
 from .drivers import layer_paths
 from .evidence import EvidenceRoot
 from .usage import InodeUsage, directory_size, inode_usage
-
-
-def layer_allocated(root: EvidenceRoot, store: Store, image: Image) -> dict[ChainID, int]:
-    """Allocated bytes of each layer of an image: its driver directory and layer store entry."""
-    meter = RemovalMeter(root, store)
-    return {layer.chain_id: meter.layer_bytes(layer.chain_id)
-            for layer in store.chain(image.top_layer)}
 
 
 def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:

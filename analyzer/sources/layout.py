@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from ..ids import hex_part
 
+# The evidence roots by name: every path below is relative to the data root.
+DATA_ROOT = "data"
+
 # -- the data root's own directories (moby daemon.go NewDaemon) ------------------------
 
 CONTAINERS = "containers"

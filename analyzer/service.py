@@ -1,0 +1,244 @@
+"""The image service: the evidence opened once, and the answers the commands ask for.
+
+dockerd's ``daemon/images.ImageService`` owns the image, layer and reference stores
+and answers the API's image calls; the CLI only sends flags and prints. This is its
+offline twin: it opens the evidence roots once (the data root; a containerd root
+will come beside it, each its own boundary), finds their format through the source
+registry, and reads each part only when a command first needs it — the store, the
+build cache, containerd's leases, the removal meter, the thin pool. Damage is
+reported through ``warn`` as it is read, once.
+
+References: moby daemon/images/service.go (ImageService), image_delete.go,
+image_prune.go, image_history.go, daemon/disk_usage.go (SystemDiskUsage).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from functools import cached_property
+from typing import Callable, Iterable, Mapping, Sequence
+
+from .engines.containers import select
+from .engines.diskusage import DiskUsage, system_disk_usage
+from .engines.history import HistoryItem, image_history
+from .engines.listing import ImageSummary, list_images
+from .engines.prune import plan_prune
+from .engines.reclaim import Reclaim, price, repositories_json_size
+from .engines.resolve import get_image
+from .engines.rmi import Plan, Record, plan_rmi
+from .engines.slack import SlackReport, dm_reclaim, slack_report
+from .engines.verify import Progress, VerifyReport, verify_store
+from .errors import UnsupportedLayoutError
+from .ids import ChainID, ImageID
+from .model import Container, Diagnostic, Image, Store
+from .sources import Detected, devicemapper, layout, registry
+from .sources.evidence import EvidenceRoot, open_root
+from .sources.buildkit import load_build_cache
+from .sources.containerd import read_leases
+from .sources.layerfiles import StoreFiles
+from .sources.layerusage import RemovalMeter, container_sizes, volume_sizes
+
+
+class ImageService:
+    """One analysis of one set of evidence roots. Close it when done."""
+
+    def __init__(self, data_root: str, warn: Callable[[str], None]):
+        self.data_root = data_root
+        self._warn = warn
+        self._pools: dict[str | None, tuple] = {}
+
+    # -- the evidence, read once and only when first needed ----------------------------
+
+    @cached_property
+    def roots(self) -> Mapping[str, EvidenceRoot]:
+        """Every evidence root, by name (layout.DATA_ROOT), each its own boundary."""
+        return {layout.DATA_ROOT: open_root(self.data_root)}
+
+    @property
+    def root(self) -> EvidenceRoot:
+        return self.roots[layout.DATA_ROOT]
+
+    @cached_property
+    def _read(self) -> tuple[Detected, Store]:
+        found, store = registry.read(self.roots)
+        self._report(store.diagnostics)
+        return found, store
+
+    @property
+    def source(self) -> Detected:
+        """Which source read the evidence, and what it found there."""
+        return self._read[0]
+
+    @property
+    def store(self) -> Store:
+        """Images, layers, references, containers and volumes."""
+        return self._read[1]
+
+    @cached_property
+    def store_with_build_cache(self) -> Store:
+        """The store with BuildKit's build cache, which holds layers back from rm.
+
+        Read only by the commands that need it: ls does not.
+        """
+        store = self.store
+        cache = load_build_cache(self.root, store.driver, store.layers, store.images.values())
+        self._report(cache.diagnostics)
+        return dataclasses.replace(store, build_cache=cache.records,
+                                   build_cache_holds=cache.held_chain_ids,
+                                   diagnostics=store.diagnostics + cache.diagnostics)
+
+    @cached_property
+    def leases(self) -> Mapping[str, tuple[str, ...]]:
+        """containerd's leases (``namespace/lease``) and the blobs each holds."""
+        leases, problems = read_leases(self.root)
+        self._report(problems)
+        return leases
+
+    @cached_property
+    def meter(self) -> RemovalMeter:
+        """Measures the files removals free; each layer's tree is walked once."""
+        return RemovalMeter(self.root, self.store)
+
+    def thin_pool(self, store: Store | None, metadata_file: str | None) -> SlackReport:
+        """The devicemapper pool accounted: metadata, Docker's devices, the data file's
+        extents; ``metadata_file`` is read instead of the loop file when given."""
+        if metadata_file not in self._pools:
+            device_set = devicemapper.read_device_set(self.root)
+            pool, meta = devicemapper.read_pool(self.root, metadata_file)
+            self._pools[metadata_file] = (pool, device_set, devicemapper.data_file(self.root), meta)
+        pool, device_set, data, meta = self._pools[metadata_file]
+        return slack_report(pool, device_set, data, meta, store)
+
+    def close(self) -> None:
+        if "roots" in self.__dict__:
+            for root in self.roots.values():
+                root.close()
+
+    def __enter__(self) -> "ImageService":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _report(self, diagnostics: Iterable[Diagnostic]) -> None:
+        for diag in diagnostics:
+            self._warn(str(diag))
+
+    # -- what the commands ask ----------------------------------------------------------
+
+    def image(self, name: str) -> Image:
+        """The image a name, reference or ID prefix means (DaemonError if none)."""
+        return get_image(self.store, name)
+
+    def images(self, filters: Mapping[str, Sequence[str]], all_images: bool) -> list[ImageSummary]:
+        return list_images(self.store, filters, all_images)
+
+    def containers(self, all_containers: bool) -> list[Container]:
+        return select(self.store, all_containers)
+
+    def history(self, name: str) -> list[HistoryItem]:
+        return image_history(self.store, self.image(name))
+
+    def layer_allocated(self, image: Image) -> dict[ChainID, int]:
+        """Allocated bytes of each layer of an image: its driver directory and store entry."""
+        return {layer.chain_id: self.meter.layer_bytes(layer.chain_id)
+                for layer in self.store.chain(image.top_layer)}
+
+    def disk_usage(self) -> DiskUsage:
+        store = self.store_with_build_cache
+        return system_disk_usage(store, container_sizes(self.root, store),
+                                 volume_sizes(self.root, store))
+
+    def image_delete(self, names: Sequence[str], force: bool, prune: bool) -> Plan:
+        """What ``docker image rm`` would do, as a plan; nothing is removed."""
+        store = self.store_with_build_cache
+        return plan_rmi(store, names, force=force, prune=prune,
+                        build_cache_holds=store.build_cache_holds)
+
+    def image_prune(self, all_images: bool, filters: Iterable[tuple[str, str]], now: float
+                    ) -> tuple[Plan, list[Record], int]:
+        """What ``docker image prune`` would do: the plan, its records, DiffSize reclaimed."""
+        store = self.store_with_build_cache
+        return plan_prune(store, all_images, filters, now,
+                          build_cache_holds=store.build_cache_holds)
+
+    def price(self, plan: Plan) -> Reclaim:
+        """The plan's bytes, measured on the evidence."""
+        store = self.store_with_build_cache
+        leases = self.leases
+        untagged = {id(r) for r in plan.untagged}
+        remaining = [r for r in store.references if id(r) not in untagged]
+        meter = self.meter
+        return price(store, plan, layer_bytes=meter.layer_bytes, freed_bytes=meter.freed_bytes,
+                     leases=leases,
+                     repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
+                     estimate=self.root.usage_is_estimate)
+
+    def reclaim(self, plan: Plan, blkdiscard: bool | None, daemon_config: str | None,
+                metadata_file: str | None) -> tuple[Reclaim, dict | None]:
+        """The plan priced; on devicemapper with what the pool and the host get back.
+
+        Args:
+            blkdiscard: the daemon's dm.blkdiscard; None: from daemon_config (the host's
+                daemon.json), else moby's default (on).
+        """
+        result = self.price(plan)
+        if self.store_with_build_cache.driver != devicemapper.DRIVER:
+            return result, None
+        discard = _blkdiscard(blkdiscard, daemon_config)
+        report = self.thin_pool(self.store_with_build_cache, metadata_file)
+        pool = dm_reclaim(report, [layer.cache_id for layer in plan.state.released], discard)
+        return dataclasses.replace(result, bytes_freed=result.bytes_freed
+                                   + pool["host_bytes_freed"]), pool
+
+    def slack(self, metadata_file: str | None) -> tuple[SlackReport, list[Diagnostic]]:
+        """The devicemapper pool's slack, and what was wrong reading it (also warned).
+
+        Raises:
+            UnsupportedLayoutError: the data root is not a devicemapper one.
+        """
+        root = self.root
+        if not devicemapper.detect(root):
+            raise UnsupportedLayoutError(root.path, "not a devicemapper data root; slack "
+                                                    "measures a devicemapper thin pool")
+        # The pool is read even when the image store is gone: only its own store counts.
+        store = None
+        if devicemapper.has_image_store(root):
+            store = devicemapper.read_graphdriver_store(root, devicemapper.DRIVER)
+        report = self.thin_pool(store, metadata_file)
+        warnings = list(store.diagnostics if store else ()) + list(report.warnings)
+        self._report(warnings)
+        return report, warnings
+
+    def verify_bytes(self, image_ids: Sequence[ImageID] | None) -> int:
+        """The content bytes verify will hash: of these images' layers, or of every layer."""
+        store = self.store
+        if image_ids is None:
+            chains: Iterable[ChainID] = store.layers
+        else:
+            chains = {layer.chain_id for i in image_ids
+                      for layer in store.chain(store.images[i].top_layer)}
+        return sum(store.layers[c].diff_size for c in chains)
+
+    def verify(self, image_ids: Sequence[ImageID] | None, jobs: int | None,
+               progress: Progress | None = None) -> VerifyReport:
+        """Image IDs, diff IDs (via tar-split) and every layer file checked: of these
+        images, or of everything in the image and layer stores."""
+        store = self.store
+        files = StoreFiles(self.root, store.driver)
+        if not self.root.has_xattrs:
+            self._warn(f"{self.root.path}: the archive records no extended attributes (made "
+                       "without --xattrs): xattrs and overlay opaque flags are not compared")
+        return verify_store(files, store, image_ids, jobs=jobs or os.cpu_count(),
+                            progress=progress)
+
+
+def _blkdiscard(option: bool | None, daemon_config: str | None) -> bool:
+    """dm.blkdiscard as the daemon had it: the flag, else daemon.json, else moby's default (on)."""
+    if option is not None:
+        return option
+    if daemon_config is not None:
+        # The analyst's copy of the host's daemon.json: not evidence under a root.
+        with open(daemon_config, "rb") as f:
+            return devicemapper.blkdiscard_from_daemon_config(f.read(), daemon_config)
+    return True
