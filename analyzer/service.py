@@ -31,7 +31,7 @@ from .engines.verify import Progress, VerifyReport, verify_store
 from .errors import UnsupportedLayoutError
 from .ids import ChainID, ImageID
 from .model import Container, Diagnostic, Image, Store
-from .sources import Detected, devicemapper, layout, registry
+from .sources import Detected, devicemapper, drivers, layout, registry
 from .sources.evidence import EvidenceRoot, open_root
 from .sources.buildkit import load_build_cache
 from .sources.containerd import read_leases
@@ -143,6 +143,11 @@ class ImageService:
         """Allocated bytes of each layer of an image: its driver directory and store entry."""
         return {layer.chain_id: self.meter.layer_bytes(layer.chain_id)
                 for layer in self.store.chain(image.top_layer)}
+
+    def driver_metadata(self, image: Image) -> dict[str, str] | None:
+        """GraphDriver.Data of an image, with the data root's absolute path as home."""
+        return drivers.metadata(self.store.driver, os.path.abspath(self.data_root),
+                                self.store.chain(image.top_layer))
 
     def disk_usage(self) -> DiskUsage:
         store = self.store_with_build_cache

@@ -5,8 +5,8 @@ come out in struct order with Go's zero values; this module does the same from
 the parsed config.
 
 References: moby v20.10 api/types/types.go (ImageInspect), daemon/images/image_inspect.go,
-api/types/container/config.go (Config), image/image.go (V1Image),
-daemon/graphdriver/overlay2/overlay.go (GetMetadata).
+api/types/container/config.go (Config), image/image.go (V1Image); GraphDriver.Data
+comes from the driver (sources/drivers.py metadata, after overlay2's GetMetadata).
 """
 from __future__ import annotations
 
@@ -75,22 +75,9 @@ def container_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     return _struct(raw, _CONTAINER_CONFIG)
 
 
-def graph_driver(store: Store, image: Image, data_root: str) -> dict[str, Any]:
-    """GraphDriver as overlay2's GetMetadata gives it, with paths under data_root."""
-    chain = store.chain(image.top_layer)
-    if not chain or store.driver != "overlay2":
-        return {"Data": None, "Name": store.driver}
-    base = f"{data_root.rstrip('/')}/overlay2"
-    top = chain[0].cache_id
-    data = {"MergedDir": f"{base}/{top}/merged", "UpperDir": f"{base}/{top}/diff",
-            "WorkDir": f"{base}/{top}/work"}
-    if len(chain) > 1:
-        data["LowerDir"] = ":".join(f"{base}/{layer.cache_id}/diff" for layer in chain[1:])
-    return {"Data": dict(sorted(data.items())), "Name": store.driver}
-
-
-def inspect_image(store: Store, image: Image, data_root: str,
+def inspect_image(store: Store, image: Image, driver_data: Mapping[str, str] | None,
                   allocated: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """``docker image inspect``'s object; driver_data is the graph driver's GetMetadata."""
     cfg = image.config
     refs = store.refs(image.id)
     size = store.image_size(image)
@@ -115,7 +102,8 @@ def inspect_image(store: Store, image: Image, data_root: str,
         out["OsVersion"] = cfg["os.version"]
     out["Size"] = size
     out["VirtualSize"] = size
-    out["GraphDriver"] = graph_driver(store, image, data_root)
+    data = None if driver_data is None else dict(sorted(driver_data.items()))
+    out["GraphDriver"] = {"Data": data, "Name": store.driver}
     rootfs: dict[str, Any] = {"Type": (cfg.get("rootfs") or {}).get("type") or ""}
     if image.diff_ids:
         rootfs["Layers"] = list(image.diff_ids)

@@ -10,6 +10,9 @@ overlay/overlay.go, vfs/driver.go, devmapper/driver.go.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
+from ..model import Layer
 from . import layout
 from .evidence import EvidenceRoot
 
@@ -23,9 +26,26 @@ def layer_paths(root: EvidenceRoot, driver: str, cache_id: str) -> list[str]:
     """The paths the driver's Remove(cache_id) deletes, relative to the data root."""
     paths = layout.driver_dirs(driver, cache_id)
     if driver == "overlay2":
-        link = root.read(layout.overlay2_link_file(cache_id))
+        link = root.read(layout.overlay2_dir(cache_id, "link"))
         if link:
             name = link.decode("ascii", "replace").strip()
             if name and "/" not in name and name not in (".", ".."):
                 paths.append(layout.overlay2_short_link(name))
     return paths
+
+
+def metadata(driver: str, home: str, chain: Sequence[Layer]) -> dict[str, str] | None:
+    """GraphDriver.Data of an image whose layer chain (top first) this is, as the
+    driver's GetMetadata gives it, with paths under ``home`` (the data root's path);
+    None for a driver that gives none here."""
+    if not chain or driver != "overlay2":
+        return None
+    base = home.rstrip("/")
+    top = chain[0].cache_id
+    data = {"MergedDir": f"{base}/{layout.overlay2_dir(top, 'merged')}",
+            "UpperDir": f"{base}/{layout.diff_dir(driver, top)}",
+            "WorkDir": f"{base}/{layout.overlay2_dir(top, 'work')}"}
+    if len(chain) > 1:
+        data["LowerDir"] = ":".join(f"{base}/{layout.diff_dir(driver, layer.cache_id)}"
+                                    for layer in chain[1:])
+    return data

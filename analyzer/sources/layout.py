@@ -123,9 +123,9 @@ def driver_dirs(driver: str, cache_id: str) -> list[str]:
     return [f"{driver}/{cache_id}"]
 
 
-def overlay2_link_file(cache_id: str) -> str:
-    """``overlay2/<id>/link``: the short name of the layer's ``l/`` symlink."""
-    return f"overlay2/{cache_id}/link"
+def overlay2_dir(cache_id: str, sub: str) -> str:
+    """``overlay2/<id>/<sub>``: ``diff`` (upper), ``work``, ``merged``, ``link``, ``lower``."""
+    return f"overlay2/{cache_id}/{sub}"
 
 
 def overlay2_short_link(name: str) -> str:
