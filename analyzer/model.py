@@ -384,6 +384,7 @@ class DeviceSet:
     open_transaction_id: int | None = None       # transaction-metadata
     transaction_device_hash: str | None = None
     transaction_device_id: int | None = None
+    transaction_source: str = ""                 # the transaction-metadata file's path
     diagnostics: tuple[Diagnostic, ...] = ()
 
 

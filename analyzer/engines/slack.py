@@ -166,7 +166,7 @@ def slack_report(pool: ThinPool, device_set: DeviceSet, data_file: HostFile | No
     if (device_set.open_transaction_id is not None
             and device_set.open_transaction_id != pool.transaction_id):
         # deviceset.go processPendingTransaction: dockerd would roll this back on start.
-        warn.append(Diagnostic("devicemapper/metadata/transaction-metadata",
+        warn.append(Diagnostic(device_set.transaction_source,
                                f"open transaction {device_set.open_transaction_id} (device "
                                f"{device_set.transaction_device_id}, hash "
                                f"{device_set.transaction_device_hash!r}) was not completed: "

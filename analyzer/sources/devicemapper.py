@@ -108,8 +108,9 @@ def read_device_set(root: EvidenceRoot) -> DeviceSet:
             diags.append(Diagnostic(exc.path, f"{exc.reason} (dockerd fails to start on it)"))
             continue
         devices[info.hash] = info
+    trans_file = layout.dm_device_metadata(layout.DM_TRANSACTION_FILE)
     sets = _optional_json(root, layout.dm_device_metadata(layout.DM_DEVICE_SET_FILE), diags)
-    trans = _optional_json(root, layout.dm_device_metadata(layout.DM_TRANSACTION_FILE), diags)
+    trans = _optional_json(root, trans_file, diags)
     return DeviceSet(
         devices=devices,
         next_device_id=_get(sets, "next_device_id", int),
@@ -118,6 +119,7 @@ def read_device_set(root: EvidenceRoot) -> DeviceSet:
         open_transaction_id=_get(trans, "open_transaction_id", int),
         transaction_device_hash=_get(trans, "device_hash", str),
         transaction_device_id=_get(trans, "device_id", int),
+        transaction_source=trans_file,
         diagnostics=tuple(diags))
 
 
