@@ -16,27 +16,26 @@ from __future__ import annotations
 import dataclasses
 import os
 from functools import cached_property
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
-from .engines.containers import select
-from .engines.diskusage import DiskUsage, system_disk_usage
-from .engines.history import HistoryItem, image_history
-from .engines.listing import ImageSummary, list_images
-from .engines.prune import plan_prune
-from .engines.reclaim import Reclaim, price, repositories_json_size
-from .engines.resolve import get_image
-from .engines.rmi import Plan, Record, plan_rmi
-from .engines.slack import SlackReport, dm_reclaim, slack_report
-from .engines.verify import Progress, VerifyReport, verify_store
 from .errors import UnsupportedLayoutError
-from .ids import ChainID, ImageID
-from .model import Container, Diagnostic, Image, Store
-from .sources import Detected, devicemapper, drivers, layout, registry
+from .model import Diagnostic, Image, Store
+from .sources import Detected, layout, registry
 from .sources.evidence import EvidenceRoot, open_root
-from .sources.buildkit import load_build_cache
-from .sources.containerd import read_leases
-from .sources.layerfiles import StoreFiles
-from .sources.layerusage import RemovalMeter, container_sizes, volume_sizes
+
+if TYPE_CHECKING:
+    from .engines.diskusage import DiskUsage
+    from .engines.listing import ImageSummary
+    from .engines.reclaim import Reclaim
+    from .engines.rmi import Plan, Record
+    from .engines.slack import SlackReport
+    from .engines.verify import Progress, VerifyReport
+    from .ids import ChainID, ImageID
+    from .model import Container
+    from .engines.history import HistoryItem
+    from .sources.layerusage import RemovalMeter
+
+# Each command imports only what it uses (start-up time is part of being fast).
 
 
 class ImageService:
@@ -80,6 +79,7 @@ class ImageService:
 
         Read only by the commands that need it: ls does not.
         """
+        from .sources.buildkit import load_build_cache
         store = self.store
         cache = load_build_cache(self.root, store.driver, store.layers, store.images.values())
         self._report(cache.diagnostics)
@@ -90,6 +90,7 @@ class ImageService:
     @cached_property
     def leases(self) -> Mapping[str, tuple[str, ...]]:
         """containerd's leases (``namespace/lease``) and the blobs each holds."""
+        from .sources.containerd import read_leases
         leases, problems = read_leases(self.root)
         self._report(problems)
         return leases
@@ -97,11 +98,14 @@ class ImageService:
     @cached_property
     def meter(self) -> RemovalMeter:
         """Measures the files removals free; each layer's tree is walked once."""
+        from .sources.layerusage import RemovalMeter
         return RemovalMeter(self.root, self.store)
 
     def thin_pool(self, store: Store | None, metadata_file: str | None) -> SlackReport:
         """The devicemapper pool accounted: metadata, Docker's devices, the data file's
         extents; ``metadata_file`` is read instead of the loop file when given."""
+        from .engines.slack import slack_report
+        from .sources import devicemapper
         if metadata_file not in self._pools:
             device_set = devicemapper.read_device_set(self.root)
             pool, meta = devicemapper.read_pool(self.root, metadata_file)
@@ -128,15 +132,19 @@ class ImageService:
 
     def image(self, name: str) -> Image:
         """The image a name, reference or ID prefix means (DaemonError if none)."""
+        from .engines.resolve import get_image
         return get_image(self.store, name)
 
     def images(self, filters: Mapping[str, Sequence[str]], all_images: bool) -> list[ImageSummary]:
+        from .engines.listing import list_images
         return list_images(self.store, filters, all_images)
 
     def containers(self, all_containers: bool) -> list[Container]:
+        from .engines.containers import select
         return select(self.store, all_containers)
 
     def history(self, name: str) -> list[HistoryItem]:
+        from .engines.history import image_history
         return image_history(self.store, self.image(name))
 
     def layer_allocated(self, image: Image) -> dict[ChainID, int]:
@@ -146,16 +154,20 @@ class ImageService:
 
     def driver_metadata(self, image: Image) -> dict[str, str] | None:
         """GraphDriver.Data of an image, with the data root's absolute path as home."""
+        from .sources import drivers
         return drivers.metadata(self.store.driver, os.path.abspath(self.data_root),
                                 self.store.chain(image.top_layer))
 
     def disk_usage(self) -> DiskUsage:
+        from .engines.diskusage import system_disk_usage
+        from .sources.layerusage import container_sizes, volume_sizes
         store = self.store_with_build_cache
         return system_disk_usage(store, container_sizes(self.root, store),
                                  volume_sizes(self.root, store))
 
     def image_delete(self, names: Sequence[str], force: bool, prune: bool) -> Plan:
         """What ``docker image rm`` would do, as a plan; nothing is removed."""
+        from .engines.rmi import plan_rmi
         store = self.store_with_build_cache
         return plan_rmi(store, names, force=force, prune=prune,
                         build_cache_holds=store.build_cache_holds)
@@ -163,12 +175,14 @@ class ImageService:
     def image_prune(self, all_images: bool, filters: Iterable[tuple[str, str]], now: float
                     ) -> tuple[Plan, list[Record], int]:
         """What ``docker image prune`` would do: the plan, its records, DiffSize reclaimed."""
+        from .engines.prune import plan_prune
         store = self.store_with_build_cache
         return plan_prune(store, all_images, filters, now,
                           build_cache_holds=store.build_cache_holds)
 
     def price(self, plan: Plan) -> Reclaim:
         """The plan's bytes, measured on the evidence."""
+        from .engines.reclaim import price, repositories_json_size
         store = self.store_with_build_cache
         leases = self.leases
         untagged = {id(r) for r in plan.untagged}
@@ -187,6 +201,8 @@ class ImageService:
             blkdiscard: the daemon's dm.blkdiscard; None: from daemon_config (the host's
                 daemon.json), else moby's default (on).
         """
+        from .engines.slack import dm_reclaim
+        from .sources import devicemapper
         result = self.price(plan)
         if self.store_with_build_cache.driver != devicemapper.DRIVER:
             return result, None
@@ -202,6 +218,7 @@ class ImageService:
         Raises:
             UnsupportedLayoutError: the data root is not a devicemapper one.
         """
+        from .sources import devicemapper
         root = self.root
         if not devicemapper.detect(root):
             raise UnsupportedLayoutError(root.path, "not a devicemapper data root; slack "
@@ -229,6 +246,8 @@ class ImageService:
                progress: Progress | None = None) -> VerifyReport:
         """Image IDs, diff IDs (via tar-split) and every layer file checked: of these
         images, or of everything in the image and layer stores."""
+        from .engines.verify import verify_store
+        from .sources.layerfiles import StoreFiles
         store = self.store
         files = StoreFiles(self.root, store.driver)
         if not self.root.has_xattrs:
@@ -243,7 +262,8 @@ def _blkdiscard(option: bool | None, daemon_config: str | None) -> bool:
     if option is not None:
         return option
     if daemon_config is not None:
+        from .sources.devicemapper import blkdiscard_from_daemon_config
         # The analyst's copy of the host's daemon.json: not evidence under a root.
         with open(daemon_config, "rb") as f:
-            return devicemapper.blkdiscard_from_daemon_config(f.read(), daemon_config)
+            return blkdiscard_from_daemon_config(f.read(), daemon_config)
     return True
