@@ -42,7 +42,7 @@ def test_several_drivers_read_the_first_in_dockerd_order_and_say_so(tmp_path: Pa
 
 
 def test_a_containerd_image_store_is_recognised_not_read(tmp_path: Path) -> None:
-    (tmp_path / layout.CONTAINERD_OVERLAYFS).mkdir(parents=True)
+    (tmp_path / layout.ContainerdRoot().snapshotter("overlayfs")).mkdir(parents=True)
     with service(tmp_path) as svc, pytest.raises(UnsupportedLayoutError,
                                                  match="uses the containerd image store"):
         svc.store
@@ -84,8 +84,12 @@ def test_the_service_opens_nothing_until_asked(tmp_path: Path) -> None:
     (layout.diff_dir("aufs", "x"), "aufs/diff/x"),
     (layout.diff_dir("vfs", "x"), "vfs/dir/x"),
     (layout.dm_device_metadata("base"), "devicemapper/metadata/base"),
-    (layout.containerd_blob(f"sha256:{HEX}"),
+    (layout.ContainerdRoot().blob(f"sha256:{HEX}"),
      f"containerd/daemon/io.containerd.content.v1.content/blobs/sha256/{HEX}"),
+    (layout.ContainerdRoot("").snapshot("overlayfs", 7),
+     "io.containerd.snapshotter.v1.overlayfs/snapshots/7"),
+    (layout.ContainerdRoot().snapshotter_db("native"),
+     "containerd/daemon/io.containerd.snapshotter.v1.native/metadata.db"),
 ])
 def test_layout_spells_the_paths_dockerd_writes(path: str, want: str) -> None:
     assert path == want

@@ -24,15 +24,15 @@ from .evidence import JSON_LIMIT, EvidenceRoot
 from .bbolt import BoltDB
 
 KIND = "containerd"
+META_DB = layout.ContainerdRoot().meta_db
 IMAGE_LEASE_PREFIX = "moby-image-"
 
 
 def detect(roots: Roots) -> Detected | None:
     """The image store of the containerd that dockerd runs, by its metadata or snapshots."""
-    root = roots[layout.DATA_ROOT]
-    if any(root.lstat(p) is not None
-           for p in (layout.CONTAINERD_META_DB, layout.CONTAINERD_OVERLAYFS)):
-        return Detected(KIND, layout.CONTAINERD_DAEMON)
+    root, paths = roots[layout.DATA_ROOT], layout.ContainerdRoot()
+    if any(root.lstat(p) is not None for p in (paths.meta_db, paths.snapshotter("overlayfs"))):
+        return Detected(KIND, paths.base)
     return None
 
 
@@ -45,13 +45,13 @@ def read(roots: Roots, found: Detected) -> Store:
 def read_leases(root: EvidenceRoot) -> tuple[Mapping[str, tuple[str, ...]], list[Diagnostic]]:
     """Every lease of every namespace (``namespace/lease``) with the content digests it holds."""
     try:
-        data = root.read(layout.CONTAINERD_META_DB, JSON_LIMIT)
+        data = root.read(META_DB, JSON_LIMIT)
     except EvidenceError as exc:
         return {}, [Diagnostic(exc.path, exc.reason)]
     if data is None:
         return {}, []
     try:
-        v1 = BoltDB(data, layout.CONTAINERD_META_DB).bucket(b"v1")
+        v1 = BoltDB(data, META_DB).bucket(b"v1")
         leases: dict[str, tuple[str, ...]] = {}
         for namespace, ns_bucket in (v1.buckets() if v1 is not None else ()):
             lease_bucket = ns_bucket.bucket(b"leases")

@@ -17,15 +17,12 @@ from ..containerdmodel import BackendSnapshot, MetaStore
 from ..errors import EvidenceError, MalformedError
 from ..ids import ContainerID
 from ..model import Container, Diagnostic
+from . import layout
 from .evidence import EvidenceRoot
 from .containerdmeta import parse_meta_db, parse_snapshotter_db
 from .graphdriver import read_containers
 from .usage import inode_usage
 
-DAEMON_ROOT = "containerd/daemon"
-META_DB = "io.containerd.metadata.v1.bolt/meta.db"
-BLOBS = "io.containerd.content.v1.content/blobs"
-SNAPSHOTTER_PREFIX = "io.containerd.snapshotter.v1."
 # A bbolt file is read whole; containerd's grows to tens of MB on busy hosts.
 DB_LIMIT = 4 * 1024 * 1024 * 1024
 
@@ -41,15 +38,14 @@ class ContainerdStore:
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
     def blob_path(self, digest: str) -> str:
-        algorithm, _, hexpart = digest.partition(":")
-        return f"{self.base}/{BLOBS}/{algorithm}/{hexpart}"
+        return layout.ContainerdRoot(self.base).blob(digest)
 
     def snapshot_path(self, snapshotter: str, ident: int) -> str:
-        return f"{self.base}/{SNAPSHOTTER_PREFIX}{snapshotter}/snapshots/{ident}"
+        return layout.ContainerdRoot(self.base).snapshot(snapshotter, ident)
 
 
-def has_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> bool:
-    return root.lstat(f"{base}/{META_DB}") is not None
+def has_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON) -> bool:
+    return root.lstat(layout.ContainerdRoot(base).meta_db) is not None
 
 
 def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | None:
@@ -60,7 +56,8 @@ def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | N
         return None
 
 
-def read_containerd_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> ContainerdStore:
+def read_containerd_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON
+                          ) -> ContainerdStore:
     """Read the store at ``base``.
 
     Raises:
@@ -69,7 +66,8 @@ def read_containerd_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> Contai
             the content store is a diagnostic.
     """
     diags: list[Diagnostic] = []
-    rel = f"{base}/{META_DB}"
+    paths = layout.ContainerdRoot(base)
+    rel = paths.meta_db
     data = _read_db(root, rel, diags)
     if data is None:
         raise EvidenceError(rel, diags[0].message if diags else "no containerd metadata")
@@ -77,7 +75,7 @@ def read_containerd_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> Contai
     diags.extend(meta.diagnostics)
     backends: dict[str, dict[str, BackendSnapshot]] = {}
     for snapshotter in sorted({s.snapshotter for s in meta.snapshots}):
-        db_rel = f"{base}/{SNAPSHOTTER_PREFIX}{snapshotter}/metadata.db"
+        db_rel = paths.snapshotter_db(snapshotter)
         db = _read_db(root, db_rel, diags)
         if db is None:
             diags.append(Diagnostic(db_rel, "missing: its snapshots cannot be sized"))
@@ -89,12 +87,11 @@ def read_containerd_store(root: EvidenceRoot, base: str = DAEMON_ROOT) -> Contai
             continue
         diags.extend(more)
     blobs = set()
-    for algorithm in root.listdir(f"{base}/{BLOBS}") or ():
-        for name in root.listdir(f"{base}/{BLOBS}/{algorithm}") or ():
+    for algorithm in root.listdir(paths.blobs) or ():
+        for name in root.listdir(f"{paths.blobs}/{algorithm}") or ():
             blobs.add(f"{algorithm}:{name}")
     for digest in sorted({b.digest for b in meta.blobs} - blobs):
-        diags.append(Diagnostic(f"{base}/{BLOBS}/{digest.replace(':', '/', 1)}",
-                                "missing: the metadata has a record of it"))
+        diags.append(Diagnostic(paths.blob(digest), "missing: the metadata has a record of it"))
     containers, more = read_containers(root)
     diags.extend(more)
     return ContainerdStore(base, meta, backends, frozenset(blobs), containers, tuple(diags))

@@ -62,7 +62,8 @@ class RemovalMeter:
     def freed_bytes(self, chain_ids, image_ids, blobs=()) -> int:
         """Allocated bytes that go with these layers, images and containerd blobs together."""
         paths = [p for i in image_ids for p in self.image_paths(i)]
-        usage = inode_usage(self.root, paths + [layout.containerd_blob(d) for d in blobs])
+        content = layout.ContainerdRoot()
+        usage = inode_usage(self.root, paths + [content.blob(d) for d in blobs])
         for chain_id in chain_ids:
             usage.merge(self._layer(chain_id))
         return usage.freed_bytes()

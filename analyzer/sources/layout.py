@@ -147,18 +147,39 @@ def dm_device_metadata(device_hash: str) -> str:
     return f"{DM_METADATA_DIR}/{device_hash}"
 
 
-# -- the containerd that dockerd runs: containerd/daemon/ --------------------------------
+# -- a containerd root: each plugin's directory ----------------------------------------
 
-CONTAINERD_DAEMON = "containerd/daemon"
-CONTAINERD_META_DB = f"{CONTAINERD_DAEMON}/io.containerd.metadata.v1.bolt/meta.db"
-CONTAINERD_BLOBS = f"{CONTAINERD_DAEMON}/io.containerd.content.v1.content/blobs"
-CONTAINERD_OVERLAYFS = f"{CONTAINERD_DAEMON}/io.containerd.snapshotter.v1.overlayfs"
+CONTAINERD_DAEMON = "containerd/daemon"      # the containerd dockerd runs, in its data root
 
 
-def containerd_blob(digest: str) -> str:
-    """content/local/store.go blobPath: ``blobs/<alg>/<hex>``."""
-    algorithm, _, encoded = digest.partition(":")
-    return f"{CONTAINERD_BLOBS}/{algorithm}/{encoded}"
+class ContainerdRoot:
+    """A containerd root's plugin directories, below ``base``: the path of the root in
+    the evidence root that holds it (``containerd/daemon`` in a data root; "" when the
+    containerd root is an evidence root of its own)."""
+
+    def __init__(self, base: str = CONTAINERD_DAEMON):
+        self.base = base
+        self.meta_db = self._at("io.containerd.metadata.v1.bolt/meta.db")
+        self.blobs = self._at("io.containerd.content.v1.content/blobs")
+
+    def _at(self, rel: str) -> str:
+        return f"{self.base}/{rel}" if self.base else rel
+
+    def blob(self, digest: str) -> str:
+        """content/local/store.go blobPath: ``blobs/<alg>/<hex>``."""
+        return f"{self.blobs}/{digest.replace(':', '/', 1)}"
+
+    def snapshotter(self, name: str) -> str:
+        """A snapshotter plugin's root: ``io.containerd.snapshotter.v1.<name>``."""
+        return self._at(f"io.containerd.snapshotter.v1.{name}")
+
+    def snapshotter_db(self, name: str) -> str:
+        """The snapshotter's own bbolt database (snapshot IDs, kinds, parents)."""
+        return f"{self.snapshotter(name)}/metadata.db"
+
+    def snapshot(self, snapshotter: str, ident: int | str) -> str:
+        """A snapshot's directory (overlay: ``snapshots/<id>``, its files in ``fs``)."""
+        return f"{self.snapshotter(snapshotter)}/snapshots/{ident}"
 
 
 # -- BuildKit (builder-next): buildkit/ --------------------------------------------------
