@@ -16,9 +16,8 @@ from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic, Store
 from .evidence import EvidenceRoot
 from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
+from .layout import DOCKER_SAVE_MANIFEST as MANIFEST_JSON
 from .ocilayout import CONFIG_LIMIT, DOCUMENT_LIMIT
-
-MANIFEST_JSON = "manifest.json"
 
 
 def detect(root: EvidenceRoot) -> bool:

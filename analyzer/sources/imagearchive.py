@@ -23,6 +23,7 @@ from .. import reference as refs
 from ..errors import AnalyzerError, EvidenceError, MalformedError
 from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of, is_digest
 from ..model import Diagnostic, Image, Layer, Reference, Store
+from . import layout
 from .graphdriver import _unix_ns
 from .evidence import EvidenceRoot
 from .ocispec import LAYER_COMPRESSION, Descriptor, Platform, parse_config, platform_matches
@@ -202,6 +203,6 @@ class ArchiveFiles:
 
 
 def _digest_in_path(path: str) -> str | None:
-    algorithm, _, hex_digest = path.removeprefix("blobs/").partition("/")
+    algorithm, _, hex_digest = path.removeprefix(f"{layout.OCI_BLOBS}/").partition("/")
     candidate = f"{algorithm}:{hex_digest}"
     return candidate if algorithm == "sha256" and is_digest(candidate) else None

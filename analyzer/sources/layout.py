@@ -16,7 +16,8 @@ v1_id_service.go, container/container.go (config.v2.json), volume/local/local.go
 ``l/<name>``), aufs/aufs.go, overlay/overlay.go, vfs/driver.go,
 devmapper/deviceset.go (metadataDir, loopback files); containerd
 services/server/config (``io.containerd.*`` plugin roots), content/local/store.go
-(``blobs/<alg>/<hex>``); moby builder/builder-next/controller.go (``buildkit/*.db``).
+(``blobs/<alg>/<hex>``); opencontainers image-spec image-layout.md, moby
+image/tarexport (manifest.json); moby builder/builder-next/controller.go (``buildkit/*.db``).
 """
 from __future__ import annotations
 
@@ -180,6 +181,19 @@ class ContainerdRoot:
     def snapshot(self, snapshotter: str, ident: int | str) -> str:
         """A snapshot's directory (overlay: ``snapshots/<id>``, its files in ``fs``)."""
         return f"{self.snapshotter(snapshotter)}/snapshots/{ident}"
+
+
+# -- image archives: an OCI image layout (directory or tar), a docker save ---------------
+
+OCI_LAYOUT_FILE = "oci-layout"               # {"imageLayoutVersion": ...}
+OCI_INDEX = "index.json"
+OCI_BLOBS = "blobs"
+DOCKER_SAVE_MANIFEST = "manifest.json"      # docker save: Config, RepoTags, Layers
+
+
+def oci_blob(digest: str) -> str:
+    """image-spec image-layout.md: ``blobs/<alg>/<encoded>`` (gcr layout blobPath)."""
+    return f"{OCI_BLOBS}/{digest.replace(':', '/', 1)}"
 
 
 # -- BuildKit (builder-next): buildkit/ --------------------------------------------------

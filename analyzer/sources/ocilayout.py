@@ -16,21 +16,17 @@ from ..ids import digest_of, hex_part
 from ..model import Diagnostic, Store
 from .evidence import EvidenceRoot
 from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
+from .layout import OCI_INDEX as INDEX_JSON
+from .layout import OCI_LAYOUT_FILE as OCI_LAYOUT
+from .layout import oci_blob as blob_path
 from .ocispec import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor,
                       document_type, parse_index, parse_manifest)
 
-OCI_LAYOUT = "oci-layout"
-INDEX_JSON = "index.json"
 # Index and manifest documents: containerd and the registries refuse larger ones.
 DOCUMENT_LIMIT = 4 << 20
 CONFIG_LIMIT = 64 << 20
 # Indexes under indexes deeper than this are not followed (a cycle is caught sooner).
 MAX_DEPTH = 16
-
-
-def blob_path(digest: str) -> str:
-    algorithm, _, hex_digest = digest.partition(":")
-    return f"blobs/{algorithm}/{hex_digest}"
 
 
 def detect(root: EvidenceRoot) -> bool:
