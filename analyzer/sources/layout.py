@@ -32,9 +32,17 @@ CONTAINERS = "containers"
 VOLUMES = "volumes"
 
 
+# Directories whose files are contents (a layer's, a volume's, a container's root),
+# never a store's metadata: a reader that builds the model need not keep them.
+CONTENT_DIRS = ("diff", "_data", "rootfs", "merged", "work")
+# What the model reads of a container's directory (logs and the rest are not read).
+CONTAINER_CONFIG = "config.v2.json"
+CONTAINER_HOSTCONFIG = "hostconfig.json"
+
+
 def container_config(container_id: str) -> str:
     """``containers/<id>/config.v2.json``: the container as the daemon saved it."""
-    return f"{CONTAINERS}/{container_id}/config.v2.json"
+    return f"{CONTAINERS}/{container_id}/{CONTAINER_CONFIG}"
 
 
 def volume_dir(name: str) -> str:
@@ -189,6 +197,7 @@ OCI_LAYOUT_FILE = "oci-layout"               # {"imageLayoutVersion": ...}
 OCI_INDEX = "index.json"
 OCI_BLOBS = "blobs"
 DOCKER_SAVE_MANIFEST = "manifest.json"      # docker save: Config, RepoTags, Layers
+DOCKER_SAVE_LAYER = "layer.tar"             # a legacy save's <id>/layer.tar
 
 
 def oci_blob(digest: str) -> str:

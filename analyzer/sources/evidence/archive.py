@@ -16,6 +16,7 @@ from typing import Iterator
 
 from ... import digest
 from ...errors import EvidenceError, UnsafePathError
+from .. import layout
 from .root import JSON_LIMIT, SMALL_LIMIT, EvidenceRoot, Stat, split_rel
 
 _PAX_XATTR = "SCHILY.xattr."
@@ -37,8 +38,9 @@ class ArchiveIndex:
     model; keeping them would put a host's worth of logs in memory.
     """
 
-    _CONTENT_DIRS = ("/diff/", "/_data/", "/rootfs/", "/merged/", "/work/", "/blobs/")
-    _CONTAINER_FILES = ("config.v2.json", "hostconfig.json")
+    _BLOBS = f"/{layout.OCI_BLOBS}/"              # an OCI layout's, containerd's content store
+    _CONTENT_DIRS = tuple(f"/{d}/" for d in layout.CONTENT_DIRS) + (_BLOBS,)
+    _CONTAINER_FILES = (layout.CONTAINER_CONFIG, layout.CONTAINER_HOSTCONFIG)
 
     # Blobs this small can be an index, manifest or config, which image archives and
     # the containerd content store are read by; layer blobs and layer.tar are not kept.
@@ -46,11 +48,12 @@ class ArchiveIndex:
 
     @classmethod
     def _keeps(cls, rel: str, size: int) -> bool:
-        if f"/{rel}".startswith("/blobs/") or "/blobs/sha256/" in rel:
+        if f"/{rel}".startswith(cls._BLOBS) or f"{cls._BLOBS}sha256/" in rel:
             return size <= cls._SMALL_BLOB
-        if any(d in f"/{rel}" for d in cls._CONTENT_DIRS) or rel.endswith("/layer.tar"):
+        if (any(d in f"/{rel}" for d in cls._CONTENT_DIRS)
+                or rel.endswith(f"/{layout.DOCKER_SAVE_LAYER}")):
             return False
-        if rel.startswith("containers/"):
+        if rel.startswith(f"{layout.CONTAINERS}/"):
             return rel.rpartition("/")[2] in cls._CONTAINER_FILES
         return True
 
