@@ -25,6 +25,7 @@ from .sources.evidence import EvidenceRoot, open_root
 
 if TYPE_CHECKING:
     from .engines.diskusage import DiskUsage
+    from .engines.history import HistoryItem
     from .engines.listing import ImageSummary
     from .engines.reclaim import Reclaim
     from .engines.rmi import Plan, Record
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
     from .model import Container
-    from .engines.history import HistoryItem
     from .sources.layerusage import RemovalMeter
 
 # Each command imports only what it uses (start-up time is part of being fast).
