@@ -292,6 +292,16 @@ class Store:
         return counts
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveEntry:
+    """A top-level entry of an image archive (``index.json``'s manifests, a ``docker
+    save``'s ``manifest.json`` images): its names (familiar references), the images it
+    leads to, and every blob it holds (path in the archive -> bytes)."""
+    names: tuple[str, ...]
+    images: frozenset[ImageID]
+    blobs: Mapping[str, int]
+
+
 # -- devicemapper: the thin pool and Docker's devices in it ------------------------------
 
 @dataclass(frozen=True, slots=True)

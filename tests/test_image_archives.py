@@ -277,3 +277,36 @@ def test_a_truncated_layer_blob_is_a_mismatch(image_archives, tmp_path):
     store, files = open_archive(layout)
     [bad] = [lr for lr in verify_archive(files, store).layers if not lr.ok]
     assert bad.blob.digest == top["digest"] and "truncated" in bad.reason
+
+
+def test_reclaim_a_name_frees_what_only_it_holds(image_archives):
+    from analyzer.engines.archivereclaim import reclaim_entries
+    layout = image_archives.path("multi", "dir")
+    _, files = open_archive(image_archives.path("multi", "tar.gz"))
+    a, b = image_archives.images("multi")
+    assert a["layers"][0] == b["layers"][0] and a["layers"][1] != b["layers"][1]
+    own = [a["manifest"], a["id"], a["layers"][1]["digest"]]
+    result = reclaim_entries(files.entries(), ["a1:latest"], [])
+    assert result.untagged == ("a1:latest",)
+    want = sorted((ocilayout.blob_path(d), (layout / ocilayout.blob_path(d)).stat().st_size)
+                  for d in own)
+    assert list(result.deleted_blobs) == want
+    assert result.bytes_freed == sum(size for _, size in want)
+    assert [p for p, _ in result.held_blobs] == [ocilayout.blob_path(a["layers"][0]["digest"])]
+    # Both names: everything goes; a name the archive does not have: nothing.
+    both = reclaim_entries(files.entries(), ["a1:latest", "oci/b:1"], [])
+    assert len(both.deleted_blobs) == 7 and not both.held_blobs
+    assert reclaim_entries(files.entries(), ["nothere:latest"], []).bytes_freed == 0
+
+
+def test_reclaim_one_tag_of_a_save_frees_nothing_until_the_last(image_archives):
+    from analyzer.engines.archivereclaim import reclaim_entries
+    _, files = open_archive(image_archives.path("save20", "tar"))
+    assert reclaim_entries(files.entries(), ["oci/a:1"], []).bytes_freed == 0
+    both = reclaim_entries(files.entries(), ["oci/a:1", "oci/a:latest"], [])
+    saved = json.loads((image_archives.path("save20", "dir") / "manifest.json").read_text())
+    [a] = [e for e in saved if "oci/a:1" in e["RepoTags"]]
+    [b] = [e for e in saved if "oci/b:1" in e["RepoTags"]]
+    assert a["Layers"][0] == b["Layers"][0] and a["Layers"][1] != b["Layers"][1]
+    assert [p for p, _ in both.deleted_blobs] == sorted([a["Config"], a["Layers"][1]])
+    assert both.untagged == ("oci/a:1", "oci/a:latest")

@@ -67,7 +67,7 @@ def find_images(root: EvidenceRoot) -> tuple[list[ArchiveImage], list[Diagnostic
             diagnostics.append(Diagnostic(exc.path, exc.reason))
             continue
         found.append(ArchiveImage(config, config_path, None, layers, tags,
-                                  f"{MANIFEST_JSON}/{i}", None))
+                                  f"{MANIFEST_JSON}/{i}", None, i))
     return found, diagnostics
 
 

@@ -22,7 +22,7 @@ from typing import Iterator
 from .. import reference as refs
 from ..errors import AnalyzerError, EvidenceError, MalformedError
 from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of, is_digest
-from ..model import Diagnostic, Image, Layer, Reference, Store
+from ..model import ArchiveEntry, Diagnostic, Image, Layer, Reference, Store
 from . import layout
 from .graphdriver import _unix_ns
 from .evidence import EvidenceRoot
@@ -48,6 +48,17 @@ class ArchiveImage:
     names: tuple[str, ...]             # references as written in the archive
     group: str                         # the index (or file) that listed it
     platform: Platform | None          # the index entry's platform, if it has one
+    entry: int = 0                     # its top-level entry (index.json, manifest.json)
+    via: tuple[Descriptor, ...] = ()   # the indexes between that entry and the manifest
+
+    def blobs(self) -> dict[str, int]:
+        """Every file this image holds in the archive, with its bytes."""
+        held = {layout.oci_blob(d.digest): d.size for d in self.via}
+        if self.manifest is not None:
+            held[layout.oci_blob(self.manifest.digest)] = self.manifest.size
+        held[self.config_path] = len(self.config)
+        held.update((blob.path, blob.size) for blob in self.layers)
+        return held
 
 
 # machine -> GOARCH, for the platform Docker would pick on this host.
@@ -127,14 +138,21 @@ def _image(item: ArchiveImage, layers: dict[ChainID, Layer],
                  created_ns=_unix_ns(created), last_updated=None, source=item.config_path)
 
 
+def _named(name: str) -> refs.Named | None:
+    """A name as ``docker load`` lists it: normalized, ``latest`` when it has no tag
+    (a bare ``ref.name`` such as ``t1`` becomes ``t1:latest``, as dockerd 28.5 says);
+    None when it is not a reference at all."""
+    try:
+        return refs.tag_name_only(refs.parse_normalized_named(name))
+    except AnalyzerError:
+        return None
+
+
 def _reference(name: str, image_id: ImageID, source: str,
                diagnostics: list[Diagnostic]) -> Reference | None:
-    """A name as ``docker load`` lists it: normalized, ``latest`` when it has no tag
-    (a bare ``ref.name`` such as ``t1`` becomes ``t1:latest``, as dockerd 28.5 says)."""
-    try:
-        ref = refs.tag_name_only(refs.parse_normalized_named(name))
-    except AnalyzerError as exc:
-        diagnostics.append(Diagnostic(source, f"name {name!r} is not a reference: {exc}"))
+    ref = _named(name)
+    if ref is None:
+        diagnostics.append(Diagnostic(source, f"name {name!r} is not a reference; not listed"))
         return None
     return Reference(name=ref.familiar_name, familiar=ref.familiar, normalized=str(ref),
                      image_id=image_id, is_digest=bool(ref.digest) and not ref.tag,
@@ -152,6 +170,7 @@ class ArchiveFiles:
 
     def __init__(self, root: EvidenceRoot, found: list[ArchiveImage]):
         self._root = root
+        self._found = found
         self._configs = {ImageID(digest_of(i.config)): i.config for i in found}
         self._manifests = {ImageID(digest_of(i.config)): i.manifest is not None for i in found}
         self._layers = {blob.path: blob for i in found for blob in i.layers}
@@ -162,6 +181,22 @@ class ArchiveFiles:
 
     def config(self, image_id: ImageID) -> bytes | None:
         return self._configs.get(image_id)
+
+    def entries(self) -> list[ArchiveEntry]:
+        """The archive's top-level entries, for reclaim: names as ``ls`` shows them."""
+        by_entry: dict[int, list[ArchiveImage]] = {}
+        for item in self._found:
+            by_entry.setdefault(item.entry, []).append(item)
+        out = []
+        for items in by_entry.values():
+            names = [_named(n) for n in items[0].names]
+            blobs: dict[str, int] = {}
+            for item in items:
+                blobs.update(item.blobs())
+            out.append(ArchiveEntry(tuple(n.familiar for n in names if n is not None),
+                                    frozenset(ImageID(digest_of(i.config)) for i in items),
+                                    blobs))
+        return out
 
     def layer_blobs(self, image_id: ImageID) -> list[str]:
         return self._image_layers.get(image_id, [])

@@ -76,11 +76,11 @@ class _Walk:
         self.diagnostics.append(Diagnostic(exc.path, exc.reason))
 
     def entry(self, desc: Descriptor, names: tuple[str, ...], group: str,
-              stack: tuple[str, ...]) -> None:
+              stack: tuple[Descriptor, ...], entry: int) -> None:
         source = blob_path(desc.digest)
-        if desc.digest in stack:
+        if desc.digest in (d.digest for d in stack):
             self.diagnostics.append(Diagnostic(source, "index cycle: " + " -> ".join(
-                (*stack, desc.digest)) + "; not followed"))
+                (*(d.digest for d in stack), desc.digest)) + "; not followed"))
             return
         if len(stack) >= MAX_DEPTH:
             self.diagnostics.append(Diagnostic(source, f"indexes nested deeper than "
@@ -91,14 +91,14 @@ class _Walk:
             if document_type(desc, data, source) == "index":
                 for child in parse_index(data, source).manifests:
                     self.entry(child, names, f"{group}/{hex_part(desc.digest)[:12]}",
-                               (*stack, desc.digest))
+                               (*stack, desc), entry)
             else:
-                self.manifest(desc, data, names, group)
+                self.manifest(desc, data, names, group, stack, entry)
         except EvidenceError as exc:
             self.warn(exc)
 
     def manifest(self, desc: Descriptor, data: bytes, names: tuple[str, ...],
-                 group: str) -> None:
+                 group: str, via: tuple[Descriptor, ...], entry: int) -> None:
         source = blob_path(desc.digest)
         manifest = parse_manifest(data, source)
         config = read_blob(self.root, manifest.config, CONFIG_LIMIT)
@@ -118,7 +118,7 @@ class _Walk:
                     f"says {layer.size}")))
             layers.append(LayerBlob(rel, layer.size, layer))
         self.found.append(ArchiveImage(config, blob_path(manifest.config.digest), desc,
-                                       tuple(layers), names, group, desc.platform))
+                                       tuple(layers), names, group, desc.platform, entry, via))
 
 
 def find_images(root: EvidenceRoot) -> tuple[list[ArchiveImage], list[Diagnostic]]:
@@ -134,7 +134,7 @@ def find_images(root: EvidenceRoot) -> tuple[list[ArchiveImage], list[Diagnostic
         walk.warn(exc)
         return walk.found, walk.diagnostics
     for i, desc in enumerate(index.manifests):
-        walk.entry(desc, names_of(desc), f"{INDEX_JSON}/{i}", ())
+        walk.entry(desc, names_of(desc), f"{INDEX_JSON}/{i}", (), i)
     return walk.found, walk.diagnostics
 
 
