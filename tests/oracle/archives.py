@@ -153,8 +153,12 @@ def _docker_save(d: Daemon, dest: Path, tags: list[str]) -> dict:
     d.run("save", "-o", str(dest), *tags)
     d.run("image", "rm", *tags)
     loaded = _loaded_names(d.run("load", "-i", str(dest)))
+    images = _save_images(d.inspect("image", *loaded))
+    for image in images:
+        image["history"] = [json.loads(line) for line in d.run(
+            "image", "history", "--no-trunc", "--format", "{{json .}}", image["id"]).splitlines()]
     return {"kind": "docker-save", "engine": d.server_version, "loaded": loaded,
-            "images": _save_images(d.inspect("image", *loaded))}
+            "images": images}
 
 
 def _loaded_names(output: str) -> list[str]:
