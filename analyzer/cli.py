@@ -57,8 +57,10 @@ def parse_as_of(value: str | None) -> float:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-root", default="/var/lib/docker", show_default=True,
-              help="Docker data root: a directory, or a .tar/.tar.gz/.tar.zst of one.")
+@click.option("--data-root", "--source", "data_root", default="/var/lib/docker",
+              show_default=True,
+              help="Docker data root, OCI image layout or docker save archive: a directory, "
+                   "or a .tar/.tar.gz/.tar.zst of one.")
 @click.option("--as-of", "as_of", metavar="TIME",
               help="The 'now' of relative times and 'until' filters (RFC 3339 or Unix seconds).")
 @click.pass_context
@@ -213,6 +215,8 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     from .render.reclaim import reclaim_json, render_reclaim
     from .render.rm import exit_status
     service = ctx.service
+    if service.is_image_archive:
+        _archive_reclaim(ctx, images, as_json)
     plan = service.image_delete(images, force=force, prune=not no_prune)
     result, pool = service.reclaim(plan, None if blkdiscard is None else blkdiscard == "on",
                                    daemon_config, metadata_file)
@@ -226,6 +230,23 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
         for message in result.errors:
             click.echo(f"Error response from daemon: {message}", err=True)
     sys.exit(exit_status(plan, force))
+
+
+def _archive_reclaim(ctx: Context, images: tuple[str, ...], as_json: bool) -> NoReturn:
+    """reclaim on an image archive: the blobs removing these names leaves unreferenced."""
+    from .render.reclaim import archive_reclaim_json, render_archive_reclaim
+    service = ctx.service
+    result, errors = service.archive_reclaim(images)
+    if as_json:
+        from .render.analysis import document
+        store = service.store
+        click.echo(document(analysis(ctx, store.driver), archive_reclaim_json(result, errors),
+                            store.diagnostics), nl=False)
+    else:
+        click.echo(render_archive_reclaim(result), nl=False)
+        for message in errors:
+            click.echo(f"Error response from daemon: {message}", err=True)
+    sys.exit(1 if errors else 0)
 
 
 @main.command("prune")
@@ -300,7 +321,7 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
         from .render.analysis import document
         store = service.store
         click.echo(document(analysis(ctx, store.driver), verify_json(report),
-                            store.diagnostics), nl=False)
+                            (*store.diagnostics, *report.found)), nl=False)
     else:
         click.echo(render_report(report, quiet), nl=False)
     sys.exit(0 if report.ok else 1)

@@ -296,10 +296,11 @@ class Store:
 class ArchiveEntry:
     """A top-level entry of an image archive (``index.json``'s manifests, a ``docker
     save``'s ``manifest.json`` images): its names (familiar references), the images it
-    leads to, and every blob it holds (path in the archive -> bytes)."""
+    leads to, and every blob it holds: path in the archive -> (digest, bytes); the digest
+    is None for a legacy save's files, which are not named by one."""
     names: tuple[str, ...]
     images: frozenset[ImageID]
-    blobs: Mapping[str, int]
+    blobs: Mapping[str, tuple[str | None, int]]
 
 
 # -- devicemapper: the thin pool and Docker's devices in it ------------------------------

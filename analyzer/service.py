@@ -24,6 +24,7 @@ from .sources import Detected, layout, registry
 from .sources.evidence import EvidenceRoot, open_root
 
 if TYPE_CHECKING:
+    from .engines.archivereclaim import BlobReclaim
     from .engines.diskusage import DiskUsage
     from .engines.history import HistoryItem
     from .engines.listing import ImageSummary
@@ -33,9 +34,13 @@ if TYPE_CHECKING:
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
     from .model import Container
+    from .sources.imagearchive import ArchiveFiles
     from .sources.layerusage import RemovalMeter
 
 # Each command imports only what it uses (start-up time is part of being fast).
+
+# Source kinds that are image archives (sources/ocilayout.py, sources/dockersave.py).
+_IMAGE_ARCHIVES = frozenset({"oci-layout", "docker-save"})
 
 
 class ImageService:
@@ -72,6 +77,31 @@ class ImageService:
     def store(self) -> Store:
         """Images, layers, references, containers and volumes."""
         return self._read[1]
+
+    @property
+    def is_image_archive(self) -> bool:
+        """An OCI image layout or a ``docker save`` archive: images only, no data root."""
+        return self.source.kind in _IMAGE_ARCHIVES
+
+    def _needs_data_root(self, command: str) -> None:
+        """rm, prune and df answer for a daemon's data root; an image archive has none.
+
+        Raises:
+            UnsupportedLayoutError: the evidence is an image archive.
+        """
+        if self.is_image_archive:
+            raise UnsupportedLayoutError(self.root.path, (
+                f"not a data root but an image archive ({self.source.kind}): {command} "
+                "answers for a Docker data root; ls, inspect, history, verify and "
+                "reclaim read archives"))
+
+    @cached_property
+    def archive_files(self) -> ArchiveFiles:
+        """What verify and reclaim read of an image archive beyond the store."""
+        from .sources import dockersave, ocilayout
+        reader = (dockersave.read_save if self.source.kind == dockersave.KIND
+                  else ocilayout.read_layout)
+        return reader(self.root)[1]
 
     @cached_property
     def store_with_build_cache(self) -> Store:
@@ -147,8 +177,11 @@ class ImageService:
         from .engines.history import image_history
         return image_history(self.store, self.image(name))
 
-    def layer_allocated(self, image: Image) -> dict[ChainID, int]:
-        """Allocated bytes of each layer of an image: its driver directory and store entry."""
+    def layer_allocated(self, image: Image) -> dict[ChainID, int] | None:
+        """Allocated bytes of each layer of an image: its driver directory and store entry
+        (None in an image archive: its layers are blobs, not directories)."""
+        if self.is_image_archive:
+            return None
         return {layer.chain_id: self.meter.layer_bytes(layer.chain_id)
                 for layer in self.store.chain(image.top_layer)}
 
@@ -159,6 +192,7 @@ class ImageService:
                                 self.store.chain(image.top_layer))
 
     def disk_usage(self) -> DiskUsage:
+        self._needs_data_root("df")
         from .engines.diskusage import system_disk_usage
         from .sources.layerusage import container_sizes, volume_sizes
         store = self.store_with_build_cache
@@ -167,6 +201,7 @@ class ImageService:
 
     def image_delete(self, names: Sequence[str], force: bool, prune: bool) -> Plan:
         """What ``docker image rm`` would do, as a plan; nothing is removed."""
+        self._needs_data_root("rm")
         from .engines.rmi import plan_rmi
         store = self.store_with_build_cache
         return plan_rmi(store, names, force=force, prune=prune,
@@ -175,6 +210,7 @@ class ImageService:
     def image_prune(self, all_images: bool, filters: Iterable[tuple[str, str]], now: float
                     ) -> tuple[Plan, list[Record], int]:
         """What ``docker image prune`` would do: the plan, its records, DiffSize reclaimed."""
+        self._needs_data_root("prune")
         from .engines.prune import plan_prune
         store = self.store_with_build_cache
         return plan_prune(store, all_images, filters, now,
@@ -192,6 +228,12 @@ class ImageService:
                      leases=leases,
                      repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
                      estimate=self.root.usage_is_estimate)
+
+    def archive_reclaim(self, names: Sequence[str]) -> tuple[BlobReclaim, list[str]]:
+        """On an image archive: the blobs removing these references (or images) leaves
+        unreferenced, and Docker's message for each name that matches nothing."""
+        from .engines.archivereclaim import reclaim_images
+        return reclaim_images(self.store, self.archive_files.entries(), names)
 
     def reclaim(self, plan: Plan, blkdiscard: bool | None, daemon_config: str | None,
                 metadata_file: str | None) -> tuple[Reclaim, dict | None]:
@@ -246,9 +288,15 @@ class ImageService:
                progress: Progress | None = None) -> VerifyReport:
         """Image IDs, diff IDs (via tar-split) and every layer file checked: of these
         images, or of everything in the image and layer stores."""
+        store = self.store
+        if self.is_image_archive:
+            from .engines.blobverify import verify_archive
+            report = verify_archive(self.archive_files, store, image_ids,
+                                    jobs=jobs or os.cpu_count())
+            self._report(report.found)
+            return report
         from .engines.verify import verify_store
         from .sources.layerfiles import StoreFiles
-        store = self.store
         files = StoreFiles(self.root, store.driver)
         if not self.root.has_xattrs:
             self._warn(f"{self.root.path}: the archive records no extended attributes (made "

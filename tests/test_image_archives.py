@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from analyzer.errors import MalformedError
 from analyzer.ids import digest_of
 from analyzer.engines.blobverify import verify_archive
-from analyzer.sources import dockersave, ocilayout, ocispec
+from analyzer.sources import dockersave, layout, ocilayout, ocispec
 from analyzer.sources.evidence import open_root
 from tests.oracle import archives
 
@@ -22,10 +22,15 @@ SOURCES = ("save20", "save28", "savecd", "gzip", "zstd", "plain", "multi", "arch
            "nested")
 
 
-def read(path: Path):
+def open_archive(path: Path):
+    """The store and the files verify reads, from whichever reader detects the archive."""
     root = open_root(str(path))
-    reader = dockersave.read_save if dockersave.detect(root) else ocilayout.read_layout
-    return reader(root)[0]
+    is_save = dockersave.detect({layout.DATA_ROOT: root}) is not None
+    return (dockersave.read_save if is_save else ocilayout.read_layout)(root)
+
+
+def read(path: Path):
+    return open_archive(path)[0]
 
 
 @pytest.mark.parametrize("flavour", archives.FLAVOURS)
@@ -213,11 +218,6 @@ def test_ls_lists_other_platforms_with_all_only(image_archives):
     assert {s.image.id for s in listed} == {amd64, arm64}
 
 
-def open_archive(path: Path):
-    root = open_root(str(path))
-    return (dockersave.read_save if dockersave.detect(root) else ocilayout.read_layout)(root)
-
-
 @pytest.mark.parametrize("flavour", archives.FLAVOURS)
 @pytest.mark.parametrize("source", SOURCES)
 def test_verify_intact(image_archives, source, flavour):
@@ -290,9 +290,10 @@ def test_reclaim_a_name_frees_what_only_it_holds(image_archives):
     assert result.untagged == ("a1:latest",)
     want = sorted((ocilayout.blob_path(d), (layout / ocilayout.blob_path(d)).stat().st_size)
                   for d in own)
-    assert list(result.deleted_blobs) == want
+    assert [(b.path, b.bytes) for b in result.deleted_blobs] == want
+    assert sorted(b.digest for b in result.deleted_blobs) == sorted(own)
     assert result.bytes_freed == sum(size for _, size in want)
-    assert [p for p, _ in result.held_blobs] == [ocilayout.blob_path(a["layers"][0]["digest"])]
+    assert [b.path for b in result.held_blobs] == [ocilayout.blob_path(a["layers"][0]["digest"])]
     # Both names: everything goes; a name the archive does not have: nothing.
     both = reclaim_entries(files.entries(), ["a1:latest", "oci/b:1"], [])
     assert len(both.deleted_blobs) == 7 and not both.held_blobs
@@ -308,5 +309,5 @@ def test_reclaim_one_tag_of_a_save_frees_nothing_until_the_last(image_archives):
     [a] = [e for e in saved if "oci/a:1" in e["RepoTags"]]
     [b] = [e for e in saved if "oci/b:1" in e["RepoTags"]]
     assert a["Layers"][0] == b["Layers"][0] and a["Layers"][1] != b["Layers"][1]
-    assert [p for p, _ in both.deleted_blobs] == sorted([a["Config"], a["Layers"][1]])
+    assert [b.path for b in both.deleted_blobs] == sorted([a["Config"], a["Layers"][1]])
     assert both.untagged == ("oci/a:1", "oci/a:latest")

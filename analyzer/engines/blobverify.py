@@ -26,7 +26,7 @@ from isal import isal_zlib
 from ..digest import Sha256
 from ..errors import EvidenceError
 from ..ids import CacheID, DiffID, ImageID
-from ..model import Layer, Store
+from ..model import Diagnostic, Layer, Store
 from .verify import (MISMATCH, MISSING, OK, BlobResult, ImageResult, LayerResult,
                      VerifyReport, verify_image)
 
@@ -158,7 +158,7 @@ class ArchiveFilesLike(Protocol):
 
 
 def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
-                      ) -> tuple[LayerResult, str | None]:
+                      ) -> tuple[LayerResult, Diagnostic | None]:
     """A layer's blob against its descriptor and its diff ID; and a warning when its
     bytes are not compressed as its media type says."""
     want_digest, want_size, media_type, want_compression = files.descriptor(layer)
@@ -179,8 +179,9 @@ def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
         return result(MISSING, exc.reason, None), None
     warning = None
     if want_compression is not None and digests.compression != want_compression:
-        warning = (f"{layer.cache_id}: layer {want_digest or layer.diff_id}: media type "
-                   f"{media_type} says {want_compression}, content is {digests.compression}")
+        warning = Diagnostic(layer.cache_id, (
+            f"layer {want_digest or layer.diff_id}: media type {media_type} says "
+            f"{want_compression}, content is {digests.compression}"))
     problems = []
     if want_digest is not None and digests.digest != want_digest:
         problems.append(f"blob digest want={want_digest} got={digests.digest}")
@@ -216,5 +217,6 @@ def verify_archive(files: ArchiveFilesLike, store: Store,
     else:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="verify") as pool:
             results = list(pool.map(lambda layer: verify_layer_blob(layer, files), todo))
-    warnings = [str(d) for d in store.diagnostics] + [w for _, w in results if w]
-    return VerifyReport(images, tuple(r for r, _ in results), tuple(warnings))
+    found = tuple(w for _, w in results if w)
+    return VerifyReport(images, tuple(r for r, _ in results),
+                        tuple(str(d) for d in (*store.diagnostics, *found)), found)

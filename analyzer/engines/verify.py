@@ -42,7 +42,7 @@ import orjson
 from ..digest import Sha256
 from ..errors import EvidenceError
 from ..ids import ChainID, DiffID, ImageID, chain_id_from_parent, digest_of
-from ..model import Layer, Store
+from ..model import Diagnostic, Layer, Store
 
 OK, MISMATCH, MISSING, UNVERIFIABLE = "ok", "mismatch", "missing", "unverifiable"
 CONTENT, METADATA = "content", "metadata"
@@ -199,6 +199,9 @@ class VerifyReport:
     images: tuple[ImageResult, ...]
     layers: tuple[LayerResult, ...]
     warnings: tuple[str, ...] = ()
+    # Damage verify itself finds beside its verdicts (an archive's layer blob whose
+    # bytes are not what its media type says): reported as the store's diagnostics are.
+    found: tuple[Diagnostic, ...] = ()
 
     @property
     def ok(self) -> bool:

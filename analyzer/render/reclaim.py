@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..engines.archivereclaim import Blob, BlobReclaim
 from ..engines.reclaim import Reclaim
 from ..goapi.units import human_size
 from ..ids import short_id
@@ -75,3 +76,29 @@ def reclaim_json(result: Reclaim, extra: Mapping[str, Any] | None = None) -> dic
         "errors": list(result.errors),
         **(extra or {}),
     }
+
+
+def _blob_json(blob: Blob) -> dict:
+    return {"digest": blob.digest, "path": blob.path, "bytes": blob.bytes}
+
+
+def archive_reclaim_json(result: BlobReclaim, errors: list[str]) -> dict[str, Any]:
+    """The body of ``reclaim --json`` on an image archive: blobs, not layers."""
+    return {"untagged": list(result.untagged),
+            "deleted_blobs": [_blob_json(b) for b in result.deleted_blobs],
+            "held_blobs": [_blob_json(b) for b in result.held_blobs],
+            "bytes_freed": result.bytes_freed, "bytes_are_estimate": False,
+            "errors": errors}
+
+
+def render_archive_reclaim(result: BlobReclaim) -> str:
+    out = []
+    if result.untagged:
+        out.append("Untags:   " + ", ".join(result.untagged) + "\n")
+    rows = [[b.digest or b.path, human_size(b.bytes), "freed"] for b in result.deleted_blobs]
+    rows += [[b.digest or b.path, human_size(b.bytes), "held by another entry"]
+             for b in result.held_blobs]
+    if rows:
+        out.append(render_table(["BLOB", "SIZE", ""], rows))
+    out.append(f"Total reclaimed space: {human_size(result.bytes_freed)}\n")
+    return "".join(out)

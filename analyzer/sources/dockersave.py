@@ -14,14 +14,27 @@ import orjson
 
 from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic, Store
+from . import Detected, Roots, layout
 from .evidence import EvidenceRoot
 from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
 from .layout import DOCKER_SAVE_MANIFEST as MANIFEST_JSON
 from .ocilayout import CONFIG_LIMIT, DOCUMENT_LIMIT
 
 
-def detect(root: EvidenceRoot) -> bool:
-    return root.lstat(MANIFEST_JSON) is not None
+KIND = "docker-save"
+
+
+def detect(roots: Roots) -> Detected | None:
+    """A ``docker save`` archive: ``manifest.json`` at the top, beside an OCI layout
+    (dockerd 25 and later) or ``repositories`` and ``<id>/`` directories (legacy)."""
+    root = roots[layout.DATA_ROOT]
+    if root.lstat(MANIFEST_JSON) is None:
+        return None
+    return Detected(KIND, "oci" if root.lstat(layout.OCI_INDEX) is not None else "legacy")
+
+
+def read(roots: Roots, found: Detected) -> Store:
+    return read_save(roots[layout.DATA_ROOT])[0]
 
 
 def parse_manifest_json(data: bytes, source: str = MANIFEST_JSON

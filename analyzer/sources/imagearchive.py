@@ -51,13 +51,15 @@ class ArchiveImage:
     entry: int = 0                     # its top-level entry (index.json, manifest.json)
     via: tuple[Descriptor, ...] = ()   # the indexes between that entry and the manifest
 
-    def blobs(self) -> dict[str, int]:
-        """Every file this image holds in the archive, with its bytes."""
-        held = {layout.oci_blob(d.digest): d.size for d in self.via}
+    def blobs(self) -> dict[str, tuple[str | None, int]]:
+        """Every file this image holds in the archive: its digest (None for a file a
+        legacy save names otherwise) and bytes."""
+        held = {layout.oci_blob(d.digest): (d.digest, d.size) for d in self.via}
         if self.manifest is not None:
-            held[layout.oci_blob(self.manifest.digest)] = self.manifest.size
-        held[self.config_path] = len(self.config)
-        held.update((blob.path, blob.size) for blob in self.layers)
+            held[layout.oci_blob(self.manifest.digest)] = (self.manifest.digest,
+                                                           self.manifest.size)
+        held[self.config_path] = (digest_in_path(self.config_path), len(self.config))
+        held.update((blob.path, (digest_in_path(blob.path), blob.size)) for blob in self.layers)
         return held
 
 
@@ -210,7 +212,7 @@ class ArchiveFiles:
         blob = self._layers.get(layer.cache_id)
         if blob is None or blob.descriptor is None:
             # A save names layer files; in the newer format the name is the digest.
-            digest = _digest_in_path(layer.cache_id)
+            digest = digest_in_path(layer.cache_id)
             return digest, blob.size if blob and digest else None, None, None
         desc = blob.descriptor
         return desc.digest, desc.size, desc.media_type, LAYER_COMPRESSION.get(desc.media_type)
@@ -237,7 +239,8 @@ class ArchiveFiles:
             os.close(fd)
 
 
-def _digest_in_path(path: str) -> str | None:
+def digest_in_path(path: str) -> str | None:
+    """The digest a blob's path names (``blobs/sha256/<hex>``), else None."""
     algorithm, _, hex_digest = path.removeprefix(f"{layout.OCI_BLOBS}/").partition("/")
     candidate = f"{algorithm}:{hex_digest}"
     return candidate if algorithm == "sha256" and is_digest(candidate) else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..errors import EvidenceError, MalformedError
 from ..ids import digest_of, hex_part
 from ..model import Diagnostic, Store
+from . import Detected, Roots, layout
 from .evidence import EvidenceRoot
 from .imagearchive import ArchiveFiles, ArchiveImage, LayerBlob, build
 from .layout import OCI_INDEX as INDEX_JSON
@@ -29,8 +30,20 @@ CONFIG_LIMIT = 64 << 20
 MAX_DEPTH = 16
 
 
-def detect(root: EvidenceRoot) -> bool:
-    return root.lstat(OCI_LAYOUT) is not None and root.lstat(INDEX_JSON) is not None
+KIND = "oci-layout"
+
+
+def detect(roots: Roots) -> Detected | None:
+    """An OCI image layout: ``oci-layout`` and ``index.json`` (a ``docker save`` that
+    also has ``manifest.json`` is read as a save, as ``docker load`` reads it)."""
+    root = roots[layout.DATA_ROOT]
+    if root.lstat(OCI_LAYOUT) is not None and root.lstat(INDEX_JSON) is not None:
+        return Detected(KIND, KIND)
+    return None
+
+
+def read(roots: Roots, found: Detected) -> Store:
+    return read_layout(roots[layout.DATA_ROOT])[0]
 
 
 def names_of(desc: Descriptor) -> tuple[str, ...]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from ..errors import UnsupportedLayoutError
 from ..model import Store
-from . import Detected, Roots, Source, containerd, graphdriver, layout
+from . import Detected, Roots, Source, containerd, dockersave, graphdriver, layout, ocilayout
 
 SOURCES: tuple[Source, ...] = (
     graphdriver,        # image/<driver>/ of a data root: overlay2, devicemapper, aufs, ...
     containerd,         # the containerd image store (Docker 29's default): recognised
+    dockersave,         # a `docker save` archive: manifest.json (legacy, or beside a layout)
+    ocilayout,          # an OCI image layout: oci-layout, index.json, blobs/
 )
 
 
@@ -28,7 +30,8 @@ def detect(roots: Roots) -> tuple[Source, Detected]:
             return source, found
     raise UnsupportedLayoutError(
         roots[layout.DATA_ROOT].path,
-        "no image store found (expected image/<driver>/ of a Docker data root)")
+        "no image store found (expected image/<driver>/ of a Docker data root, an OCI "
+        "image layout or a docker save archive)")
 
 
 def read(roots: Roots) -> tuple[Detected, Store]:
