@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         make_layer(tar, size)
         size = tar.stat().st_size
         gz, gz2, zst = Path(tmp, "a.tar.gz"), Path(tmp, "b.tar.gz"), Path(tmp, "a.tar.zst")
-        gzip_cmd = ["pigz", "-6", "-n", "-c"] if shutil.which("pigz") else ["gzip", "-6", "-n", "-c"]
+        gzip_cmd = [shutil.which("pigz") and "pigz" or "gzip", "-6", "-n", "-c"]
         compress(tar, gzip_cmd, gz)
         shutil.copyfile(gz, gz2)
         compress(tar, ["zstd", "-q", "-3", "-c"], zst)

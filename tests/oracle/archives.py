@@ -12,7 +12,8 @@ directory, ``.tar``, ``.tar.gz`` and ``.tar.zst`` (GNU tar, gzip, zstd).
 The truth (``truth.json``) comes from the tools, not from our parsers: image IDs and diff
 IDs from ``docker image inspect`` (the save) or from the config bytes
 ``skopeo inspect --config --raw`` prints (the layouts), layer descriptors from
-``skopeo inspect --raw``, names from ``docker load``: of each save by the daemon that made it, of each layout
+``skopeo inspect --raw``, names from ``docker load``: of each save by the daemon that
+made it, of each layout
 by dockerd 28.5 with the containerd image store (``loaded``; ``oci:DIR:t1`` loads as
 ``t1:latest``).
 
@@ -104,7 +105,8 @@ def record(out: Path) -> dict:
     sources: dict[str, dict] = {}
     with Daemon() as d:
         d.run("save", "-o", str(out / "arm.tar"), *_loaded(d, images["arm"]))
-        sources["save20"] = _docker_save(d, out / "save20.tar", _loaded(d, images["a"], images["b"]))
+        sources["save20"] = _docker_save(d, out / "save20.tar",
+                                         _loaded(d, images["a"], images["b"]))
     layouts = _skopeo_layouts(out, out / "save20.tar", out / "arm.tar")
     for name, images_of_layout in layouts.items():
         sources[name] = {"kind": "oci-layout", "images": images_of_layout}
@@ -116,7 +118,8 @@ def record(out: Path) -> dict:
         src["files"] = _flavours(out, name, from_tar=name in ("save20", "archive"))
     # dockerd 28.5 (graph driver): its save is an OCI layout with manifest.json beside it.
     with Daemon(judge=JUDGES["dockerd28"]) as d:
-        sources["save28"] = _docker_save(d, out / "save28.tar", _loaded(d, images["a"], images["b"]))
+        sources["save28"] = _docker_save(d, out / "save28.tar",
+                                         _loaded(d, images["a"], images["b"]))
     # dockerd 28.5 with the containerd image store: what `docker load` of each layout
     # lists (the names' truth), then a save of blobs kept as they came (gzip, zstd).
     with Daemon(judge=JUDGES["dockerd28-containerd"]) as d:
