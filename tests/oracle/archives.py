@@ -13,9 +13,8 @@ The truth (``truth.json``) comes from the tools, not from our parsers: image IDs
 IDs from ``docker image inspect`` (the save) or from the config bytes
 ``skopeo inspect --config --raw`` prints (the layouts), layer descriptors from
 ``skopeo inspect --raw``, names from ``docker load``: of each save by the daemon that
-made it, of each layout
-by dockerd 28.5 with the containerd image store (``loaded``; ``oci:DIR:t1`` loads as
-``t1:latest``).
+made it, of each layout by dockerd 28.5 with the containerd image store (``loaded``;
+``oci:DIR:t1`` loads as ``t1:latest``); each save's history as its daemon prints it.
 
 References: image-spec image-layout.md, image-index.md (platform, annotations
 ``org.opencontainers.image.ref.name``), containerd's ``io.containerd.image.name``,
