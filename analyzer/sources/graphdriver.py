@@ -158,7 +158,7 @@ class _Loader:
         return Image(
             id=image_id, config=config, diff_ids=diff_ids, top_layer=top, parent=parent,
             created=created if isinstance(created, str) else None,
-            created_ns=_unix_ns(created), last_updated=last_updated or None,
+            created_ns=created_unix_ns(created), last_updated=last_updated or None,
             source=rel)
 
     # -- layer store ------------------------------------------------------------------
@@ -288,7 +288,7 @@ def _ports(settings: dict[str, Any]) -> tuple[Port, ...]:
     return tuple(out)
 
 
-def _unix_ns(created: object) -> int:
+def created_unix_ns(created: object) -> int:
     """Unix nanoseconds of an RFC 3339 string; Go's zero time when absent or unreadable."""
     if not isinstance(created, str) or not created:
         return GO_ZERO_UNIX * 1_000_000_000

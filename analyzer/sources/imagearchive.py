@@ -24,8 +24,8 @@ from ..errors import AnalyzerError, EvidenceError, MalformedError
 from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of, is_digest
 from ..model import ArchiveEntry, Diagnostic, Image, Layer, Reference, Store
 from . import layout
-from .graphdriver import _unix_ns
 from .evidence import EvidenceRoot
+from .graphdriver import created_unix_ns
 from .ocispec import LAYER_COMPRESSION, Descriptor, Platform, parse_config, platform_matches
 
 
@@ -137,7 +137,7 @@ def _image(item: ArchiveImage, layers: dict[ChainID, Layer],
     return Image(id=ImageID(digest_of(item.config)), config=config.doc,
                  diff_ids=config.diff_ids, top_layer=parent, parent=None,
                  created=created if isinstance(created, str) else None,
-                 created_ns=_unix_ns(created), last_updated=None, source=item.config_path)
+                 created_ns=created_unix_ns(created), last_updated=None, source=item.config_path)
 
 
 def _named(name: str) -> refs.Named | None:
