@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from analyzer.errors import MalformedError
+from analyzer.errors import EvidenceError, MalformedError
 from analyzer.ids import digest_of
 from analyzer.engines.blobverify import verify_archive
 from analyzer.sources import dockersave, layout, ocilayout, ocispec
@@ -311,3 +311,25 @@ def test_reclaim_one_tag_of_a_save_frees_nothing_until_the_last(image_archives):
     assert a["Layers"][0] == b["Layers"][0] and a["Layers"][1] != b["Layers"][1]
     assert [b.path for b in both.deleted_blobs] == sorted([a["Config"], a["Layers"][1]])
     assert both.untagged == ("oci/a:1", "oci/a:latest")
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_archives_fuzzed(image_archives, tmp_path_factory, data):
+    """A real archive cut short or with a byte changed gives an answer (with warnings)
+    or EvidenceError, never another exception."""
+    source = data.draw(st.sampled_from(["multi", "save28", "nested"]))
+    flavour = data.draw(st.sampled_from(["tar", "tar.gz", "tar.zst"]))
+    whole = image_archives.path(source, flavour).read_bytes()
+    cut = data.draw(st.integers(0, len(whole)))
+    mutated = bytearray(whole[:cut])
+    if mutated:
+        mutated[data.draw(st.integers(0, cut - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("fuzz") / f"a.{flavour}"
+    path.write_bytes(bytes(mutated))
+    try:
+        store, files = open_archive(path)
+        verify_archive(files, store, jobs=1)
+    except EvidenceError:
+        pass
