@@ -6,6 +6,7 @@ prints and exit as it does; damage in the evidence goes to stderr as
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Callable, NoReturn
 import click
 
 from .errors import AnalyzerError, DaemonError, NotFound
-from .service import ImageService
+from .service import AnalystFile, ImageService
 
 
 @dataclass
@@ -219,7 +220,8 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
         _archive_reclaim(ctx, images, as_json)
     plan = service.image_delete(images, force=force, prune=not no_prune)
     result, pool = service.reclaim(plan, None if blkdiscard is None else blkdiscard == "on",
-                                   daemon_config, metadata_file)
+                                   _analyst_bytes(daemon_config),
+                                   _analyst_fd(metadata_file))
     store = service.store_with_build_cache
     if as_json:
         from .render.analysis import document
@@ -275,6 +277,23 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     click.echo(format_prune(records, space), nl=False)
 
 
+def _analyst_bytes(path: str | None) -> AnalystFile | None:
+    """A file the analyst named (a copy of the host's daemon.json): read here, at the
+    edge, because it is not evidence under the data root."""
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return AnalystFile(path, f.read())
+
+
+def _analyst_fd(path: str | None) -> AnalystFile | None:
+    """A file the analyst named (a copy of a pool's metadata device): opened here, at the
+    edge; its reader closes it."""
+    if path is None:
+        return None
+    return AnalystFile(path, os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+
+
 @main.command("slack")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
 @click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False),
@@ -284,7 +303,7 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
 def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> None:
     """devicemapper pool: apparent, allocated, mapped and slack bytes."""
     from .render.slack import render_slack
-    report, warnings = ctx.service.slack(metadata_file)
+    report, warnings = ctx.service.slack(_analyst_fd(metadata_file))
     if as_json:
         from .render.analysis import document
         from .render.slack import slack_json

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from .errors import UnsupportedLayoutError
 from .model import Diagnostic, Image, Store
@@ -41,6 +41,14 @@ if TYPE_CHECKING:
 
 # Source kinds that are image archives (sources/ocilayout.py, sources/dockersave.py).
 _IMAGE_ARCHIVES = frozenset({"oci-layout", "docker-save"})
+
+
+
+class AnalystFile(NamedTuple):
+    """A file the analyst named on the command line, not evidence under a root: the CLI
+    opens it (``content`` is its bytes, or an fd its reader closes)."""
+    name: str
+    content: bytes | int
 
 
 class ImageService:
@@ -131,16 +139,17 @@ class ImageService:
         from .sources.layerusage import RemovalMeter
         return RemovalMeter(self.root, self.store)
 
-    def thin_pool(self, store: Store | None, metadata_file: str | None) -> SlackReport:
+    def thin_pool(self, store: Store | None, metadata_file: AnalystFile | None) -> SlackReport:
         """The devicemapper pool accounted: metadata, Docker's devices, the data file's
         extents; ``metadata_file`` is read instead of the loop file when given."""
         from .engines.slack import slack_report
         from .sources import devicemapper
-        if metadata_file not in self._pools:
+        key = metadata_file and metadata_file.name
+        if key not in self._pools:
             device_set = devicemapper.read_device_set(self.root)
             pool, meta = devicemapper.read_pool(self.root, metadata_file)
-            self._pools[metadata_file] = (pool, device_set, devicemapper.data_file(self.root), meta)
-        pool, device_set, data, meta = self._pools[metadata_file]
+            self._pools[key] = (pool, device_set, devicemapper.data_file(self.root), meta)
+        pool, device_set, data, meta = self._pools[key]
         return slack_report(pool, device_set, data, meta, store)
 
     def close(self) -> None:
@@ -235,8 +244,8 @@ class ImageService:
         from .engines.archivereclaim import reclaim_images
         return reclaim_images(self.store, self.archive_files.entries(), names)
 
-    def reclaim(self, plan: Plan, blkdiscard: bool | None, daemon_config: str | None,
-                metadata_file: str | None) -> tuple[Reclaim, dict | None]:
+    def reclaim(self, plan: Plan, blkdiscard: bool | None, daemon_config: AnalystFile | None,
+                metadata_file: AnalystFile | None) -> tuple[Reclaim, dict | None]:
         """The plan priced; on devicemapper with what the pool and the host get back.
 
         Args:
@@ -254,7 +263,7 @@ class ImageService:
         return dataclasses.replace(result, bytes_freed=result.bytes_freed
                                    + pool["host_bytes_freed"]), pool
 
-    def slack(self, metadata_file: str | None) -> tuple[SlackReport, list[Diagnostic]]:
+    def slack(self, metadata_file: AnalystFile | None) -> tuple[SlackReport, list[Diagnostic]]:
         """The devicemapper pool's slack, and what was wrong reading it (also warned).
 
         Raises:
@@ -305,13 +314,11 @@ class ImageService:
                             progress=progress)
 
 
-def _blkdiscard(option: bool | None, daemon_config: str | None) -> bool:
+def _blkdiscard(option: bool | None, daemon_config: AnalystFile | None) -> bool:
     """dm.blkdiscard as the daemon had it: the flag, else daemon.json, else moby's default (on)."""
     if option is not None:
         return option
     if daemon_config is not None:
         from .sources.devicemapper import blkdiscard_from_daemon_config
-        # The analyst's copy of the host's daemon.json: not evidence under a root.
-        with open(daemon_config, "rb") as f:
-            return blkdiscard_from_daemon_config(f.read(), daemon_config)
+        return blkdiscard_from_daemon_config(daemon_config.content, daemon_config.name)
     return True

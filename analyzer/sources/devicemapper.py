@@ -185,13 +185,15 @@ def _open(root: EvidenceRoot, rel: str) -> int:
     return root.open_fd(rel)
 
 
-def read_pool(root: EvidenceRoot, metadata_file: str | None = None) -> tuple[ThinPool, HostFile | None]:
-    """The pool's metadata: the loop file, or ``metadata_file`` (a copy of a direct-lvm
-    metadata device, or a metadata snapshot) when given. Returns the pool and, for the
-    loop file, its sizes."""
+def read_pool(root: EvidenceRoot, metadata_file: tuple[str, int] | None = None
+              ) -> tuple[ThinPool, HostFile | None]:
+    """The pool's metadata: the loop file, or ``metadata_file`` (the name and an open fd,
+    which this closes, of a copy of a direct-lvm metadata device or a metadata snapshot:
+    the analyst's file, opened by the CLI) when given. Returns the pool and, for the loop
+    file, its sizes."""
     if metadata_file is not None:
-        fd = os.open(metadata_file, os.O_RDONLY | os.O_CLOEXEC)
-        source, meta = metadata_file, None
+        source, fd = metadata_file
+        meta = None
     else:
         if root.lstat(layout.DM_METADATA_FILE) is None:
             raise EvidenceError(layout.DM_METADATA_FILE, "no pool metadata file (direct-lvm? "
@@ -216,7 +218,7 @@ def mapped_bytes_by_hash(pool: ThinPool, device_set: DeviceSet) -> dict[str, int
             for d in pool.devices.values() if d.device_id in by_id}
 
 
-def read(root: EvidenceRoot, metadata_file: str | None = None) -> Store:
+def read(root: EvidenceRoot, metadata_file: tuple[str, int] | None = None) -> Store:
     """The common image store, with each device's mapped bytes as ``driver_usage``."""
     store = read_graphdriver_store(root, DRIVER)
     device_set = read_device_set(root)
