@@ -156,3 +156,25 @@ class BackendSnapshot:
     size: int | None
     inodes: int | None
     created_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageContent:
+    """What the content store holds for one image target (a manifest or an index):
+    the manifest chosen for this host's platform and its config, parsed.
+
+    ``content_size`` is moby's PresentContentSize summed over every manifest the
+    target reaches: the descriptor sizes of the present blobs (target included).
+    ``manifests`` are the platform manifests' digests with their configs' diff IDs.
+    ``descriptor_size`` is what inspect reports (image_inspect.go size): descriptor sizes
+    of the target, the host manifest, its config and layers, present or not.
+    """
+    target: str
+    manifest: str | None                 # the host platform's manifest digest
+    config_digest: str | None
+    config: Mapping | None               # parsed; None when absent or unreadable
+    content_size: int
+    manifests: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    descriptor_size: int = 0
+    # walkPresentChildren from the target: (digest, media type, size) of each present blob.
+    present: tuple[tuple[str, str, int], ...] = ()

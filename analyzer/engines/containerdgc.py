@@ -27,6 +27,7 @@ sendLabelRefs, isRootRef, isExpiredImage), pkg/gc/gc.go (Tricolor), core/metadat
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, NamedTuple
@@ -306,3 +307,19 @@ def collect(meta: MetaStore, now_ns: int, *, blobs_present: Iterable[str],
             holders.setdefault(node.key, []).append(holder)
     return Collection(marked, removed, deleted_blobs, deleted_snapshots,
                       {d: tuple(h) for d, h in holders.items()})
+
+
+def without_removed(meta: MetaStore, result: Collection) -> MetaStore:
+    """The metadata once a collection's record deletions are committed."""
+    gone = result.removed
+
+    def keep(kind: Resource, namespace: str, key: str) -> bool:
+        return Node(kind, namespace, key) not in gone
+    return dataclasses.replace(
+        meta,
+        images=tuple(i for i in meta.images if keep(Resource.IMAGE, i.namespace, i.name)),
+        blobs=tuple(b for b in meta.blobs if keep(Resource.CONTENT, b.namespace, b.digest)),
+        snapshots=tuple(s for s in meta.snapshots
+                        if keep(Resource.SNAPSHOT, s.namespace, f"{s.snapshotter}/{s.key}")),
+        leases=tuple(l for l in meta.leases if keep(Resource.LEASE, l.namespace, l.id)),
+        ingests=tuple(i for i in meta.ingests if keep(Resource.INGEST, i.namespace, i.ref)))

@@ -10,16 +10,18 @@ overlay/overlay.go (upperPath: snapshots/<id>/fs), core/metadata/db.go.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from ..containerdmodel import BackendSnapshot, MetaStore
+from ..containerdmodel import BackendSnapshot, ImageContent, MetaStore
 from ..errors import EvidenceError, MalformedError
 from ..ids import ContainerID
 from ..model import Container, Diagnostic
 from . import layout
-from .evidence import EvidenceRoot
+from .containerdcontent import read_image_content
 from .containerdmeta import parse_meta_db, parse_snapshotter_db
+from .evidence import JSON_LIMIT, EvidenceRoot
 from .graphdriver import read_containers
 from .usage import inode_usage
 
@@ -48,6 +50,12 @@ def has_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON) -> bool:
     return root.lstat(layout.ContainerdRoot(base).meta_db) is not None
 
 
+def sibling_root(data_root: str) -> str:
+    """Where a host keeps the system containerd's root beside Docker's data root
+    (``/var/lib/docker`` → ``/var/lib/containerd``)."""
+    return os.path.join(os.path.dirname(os.path.abspath(data_root.rstrip("/"))), "containerd")
+
+
 def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | None:
     try:
         return root.read(rel, DB_LIMIT)
@@ -56,9 +64,10 @@ def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | N
         return None
 
 
-def read_containerd_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON
-                          ) -> ContainerdStore:
-    """Read the store at ``base``.
+def read_containerd_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON,
+                          docker_root: EvidenceRoot | None = None) -> ContainerdStore:
+    """Read the store at ``base`` of ``root``; Docker's containers from ``docker_root``
+    (the data root; by default the same root, as when dockerd runs its containerd).
 
     Raises:
         EvidenceError: meta.db is missing or unreadable as a whole (nothing can be
@@ -92,9 +101,31 @@ def read_containerd_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEM
             blobs.add(f"{algorithm}:{name}")
     for digest in sorted({b.digest for b in meta.blobs} - blobs):
         diags.append(Diagnostic(paths.blob(digest), "missing: the metadata has a record of it"))
-    containers, more = read_containers(root)
+    containers, more = read_containers(docker_root or root)
     diags.extend(more)
     return ContainerdStore(base, meta, backends, frozenset(blobs), containers, tuple(diags))
+
+
+def read_contents(root: EvidenceRoot, store: ContainerdStore,
+                  namespace: str = "moby") -> tuple[dict[str, ImageContent], list[Diagnostic]]:
+    """Each image target of ``namespace`` walked through the content store."""
+    diags: list[Diagnostic] = []
+
+    def read_blob(digest: str) -> bytes | None:
+        try:
+            return root.read(store.blob_path(digest), JSON_LIMIT)
+        except EvidenceError as exc:
+            diags.append(Diagnostic(exc.path, exc.reason))
+            return None
+
+    out: dict[str, ImageContent] = {}
+    for image in store.meta.images_of(namespace):
+        target = image.target
+        if target.digest not in out:
+            desc = {"mediaType": target.media_type, "digest": target.digest, "size": target.size}
+            out[target.digest] = read_image_content(desc, store.blobs, read_blob, diags,
+                                                    store.blob_path(target.digest))
+    return out, diags
 
 
 class ContainerdMeter:

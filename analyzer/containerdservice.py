@@ -1,0 +1,114 @@
+"""The containerd image store answered as dockerd 28.5 answers it: one store opened once,
+images, history, inspect, rm and reclaim asked of it.
+
+The I/O is here and in sources/; every rule is in engines/ (containerd*.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Mapping, Sequence
+
+from .containerdmodel import Image as Record
+from .containerdmodel import ImageContent
+from .engines.containerdhistory import image_history
+from .engines.containerdinspect import Inspected, inspect
+from .engines.containerdlisting import Catalog, image_of, list_images, unpacked_size
+from .engines.containerdreclaim import Reclaim, reclaim
+from .engines.containerdrmi import Plan, State, plan_rmi, resolve_all_references
+from .engines.listing import ImageSummary
+from .ids import ChainID
+from .model import Diagnostic, Image
+from .render.history import HistoryItem
+from .sources.evidence import EvidenceRoot
+from .sources.containerdstore import (DAEMON_ROOT, ContainerdMeter, ContainerdStore,
+                                      read_containerd_store, read_contents)
+
+NAMESPACE = "moby"
+SNAPSHOTTER = "overlayfs"
+
+
+@dataclass
+class ContainerdImages:
+    """Docker's view of a containerd store: namespace ``moby``, snapshotter overlayfs."""
+    root: EvidenceRoot
+    base: str = DAEMON_ROOT
+    namespace: str = NAMESPACE
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @cached_property
+    def store(self) -> ContainerdStore:
+        store = read_containerd_store(self.root, self.base)
+        self.diagnostics.extend(store.diagnostics)
+        return store
+
+    @cached_property
+    def records(self) -> tuple[Record, ...]:
+        return tuple(sorted(self.store.meta.images_of(self.namespace),
+                            key=lambda r: r.name.encode()))
+
+    @cached_property
+    def contents(self) -> Mapping[str, ImageContent]:
+        contents, diags = read_contents(self.root, self.store, self.namespace)
+        self.diagnostics.extend(diags)
+        return contents
+
+    @cached_property
+    def _snapshots(self) -> Mapping[str, tuple[str, int | None]]:
+        """Chain ID (the namespace's snapshot key) -> backend key and committed size."""
+        backend = self.store.backends.get(SNAPSHOTTER, {})
+        out = {}
+        for snap in self.store.meta.snapshots:
+            if snap.namespace == self.namespace and snap.snapshotter == SNAPSHOTTER:
+                found = backend.get(snap.name)
+                if found is not None:
+                    out[snap.key] = (snap.name, found.size)
+        return out
+
+    def resolve(self, name: str) -> Record:
+        """The record ``name`` means (resolveImage's answer for history and inspect).
+
+        Raises:
+            DaemonError: ``No such image: …`` as dockerd words it.
+        """
+        image, all_ = resolve_all_references(State(list(self.records), ()), name)
+        return image or all_[0]
+
+    def image(self, record: Record) -> Image:
+        return image_of(record, self.contents.get(record.target.digest))
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(self.records, self.contents,
+                       lambda diff_ids: unpacked_size(self.store.meta, self.store.backends,
+                                                      diff_ids, self.namespace, SNAPSHOTTER),
+                       lambda name: self.image(self.resolve(name)))
+
+    def images(self, filters: Mapping[str, Sequence[str]], all_images: bool,
+               now_ns: int) -> list[ImageSummary]:
+        return list_images(self.catalog, filters, all_images, now_ns)
+
+    def history(self, name: str) -> list[HistoryItem]:
+        record = self.resolve(name)
+        return image_history(record, self.image(record), self.records,
+                             lambda chain: (self._snapshots.get(chain) or ("", None))[1])
+
+    def inspect(self, name: str) -> tuple[Inspected, list[str]]:
+        """The image and the IDs of the containers that use it."""
+        record = self.resolve(name)
+        item = inspect(record, self.records, self.contents.get(record.target.digest),
+                       lambda chain: self._snapshots.get(ChainID(chain)), SNAPSHOTTER)
+        users = [c.id for c in self.store.containers.values() if c.image_id == item.id]
+        return item, users
+
+    def plan_rmi(self, args: Sequence[str], force: bool, prune: bool) -> Plan:
+        return plan_rmi(self.records, list(self.store.containers.values()), args, force, prune)
+
+    def reclaim(self, plan: Plan, now_ns: int) -> Reclaim:
+        meter = ContainerdMeter(self.root, self.store)
+        return reclaim(self.store.meta, plan, now_ns, blobs_present=self.store.blobs,
+                       backends=self.store.backends, blob_bytes=meter.blob_bytes,
+                       snapshot_bytes=meter.snapshot_bytes, freed_bytes=meter.freed_bytes,
+                       namespace=self.namespace)
+
+

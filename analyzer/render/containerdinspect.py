@@ -1,0 +1,110 @@
+"""``docker image inspect`` on the containerd image store, as dockerd 28.5 answers API 1.50.
+
+The image config is encoded as docker-image-spec's DockerOCIImageConfig (omitempty
+fields), then merged over the legacy keys API 1.50 always shows (``Cmd``,
+``Entrypoint``, ``Env``, ``Labels``, ``OnBuild``, ``User``, ``Volumes``,
+``WorkingDir``); the merged map comes out with its keys sorted, as Go encodes maps.
+
+References: moby v28.5.2 daemon/containerd/image_inspect.go (ImageInspect,
+collectRepoTagsAndDigests), api/server/router/image/inspect_response.go
+(legacyConfigFields, inspectCompatResponse), image_routes.go getImagesByName,
+moby/docker-image-spec specs-go/v1/image.go, image-spec specs-go/v1/config.go.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from ..engines.containerdinspect import Inspected
+
+# ocispec.ImageConfig then DockerOCIImageConfigExt, every field omitempty.
+_IMAGE_CONFIG = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir",
+                 "Labels", "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell")
+_HEALTHCHECK = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+_LEGACY_CONFIG: dict[str, Any] = {"Cmd": None, "Entrypoint": None, "Env": None,
+                                  "Labels": None, "OnBuild": None, "User": "",
+                                  "Volumes": None, "WorkingDir": ""}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == 0 or value == "" or \
+        (isinstance(value, (list, dict)) and not value)
+
+
+def _lookup(raw: Mapping[str, Any], name: str) -> Any:
+    # Go's decoder matches field names case-insensitively.
+    if name in raw:
+        return raw[name]
+    lower = name.lower()
+    return next((v for k, v in raw.items() if k.lower() == lower), None)
+
+
+def image_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The API 1.50 ``Config`` object of an image config's ``config``."""
+    out: dict[str, Any] = {}
+    for name in _IMAGE_CONFIG:
+        value = _lookup(raw or {}, name)
+        if name == "Healthcheck" and isinstance(value, dict):
+            value = {k: _lookup(value, k) for k in _HEALTHCHECK
+                     if not _empty(_lookup(value, k))}
+        if not _empty(value):
+            out[name] = value
+    merged = dict(_LEGACY_CONFIG)
+    merged.update(out)
+    return dict(sorted(merged.items()))
+
+
+def _rfc3339nano(created: str) -> str:
+    """Go's Format(RFC3339Nano) of a parsed time: the fraction without trailing zeros."""
+    head, dot, rest = created.partition(".")
+    if not dot:
+        return created
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    frac = rest[:digits].rstrip("0")
+    return head + ("." + frac if frac else "") + rest[digits:]
+
+
+def inspect_image(item: Inspected, containers: Sequence[str]) -> dict[str, Any]:
+    cfg = item.config or {}
+    out: dict[str, Any] = {
+        "Id": item.id,
+        "RepoTags": list(item.repo_tags),
+        "RepoDigests": list(item.repo_digests),
+        "Parent": item.parent,
+        "Comment": "",
+        "Created": "",
+        "DockerVersion": "",
+        "Author": "",
+        "Architecture": "",
+        "Os": "",
+    }
+    if item.config is not None:
+        history = cfg.get("history") or ()
+        if history and isinstance(history[-1], dict):
+            out["Comment"] = history[-1].get("comment") or ""
+        if isinstance(cfg.get("created"), str):
+            out["Created"] = _rfc3339nano(cfg["created"])
+        out["Author"] = cfg.get("author") or ""
+        out["Architecture"] = cfg.get("architecture") or ""
+        if cfg.get("variant"):
+            out["Variant"] = cfg["variant"]
+        out["Os"] = cfg.get("os") or ""
+        if cfg.get("os.version"):
+            out["OsVersion"] = cfg["os.version"]
+    out["Size"] = item.size
+    out["GraphDriver"] = {"Data": None, "Name": item.snapshotter}
+    rootfs = cfg.get("rootfs") or {}
+    out["RootFS"] = {"Type": rootfs.get("type") or ""}
+    if rootfs.get("diff_ids"):
+        out["RootFS"]["Layers"] = list(rootfs["diff_ids"])
+    out["Metadata"] = {"LastTagTime": item.last_tag_time}
+    descriptor: dict[str, Any] = {"mediaType": item.target.media_type,
+                                  "digest": item.target.digest, "size": item.target.size}
+    if item.annotations:
+        descriptor["annotations"] = dict(item.annotations)
+    out["Descriptor"] = descriptor
+    out["Config"] = image_config(cfg.get("config") if item.config is not None else None)
+    # What Docker does not show: the snapshots of the chain and who uses the image.
+    out["AnalyzerLayers"] = [{"ChainID": chain, "DiffID": diff, "Snapshot": key, "Size": size}
+                             for chain, diff, key, size in item.layers]
+    out["AnalyzerContainers"] = sorted(containers)
+    return out

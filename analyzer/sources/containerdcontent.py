@@ -1,0 +1,102 @@
+"""Blobs of containerd's content store read as OCI/Docker manifests, indexes and configs.
+
+A target is walked as moby walks "present children" (daemon/containerd
+image_manifest.go PresentContentSize, handlers.go presentChildrenHandler): a blob
+that is absent is skipped with its children; an index's manifests are followed;
+attestation manifests (platform unknown/unknown) count for size but are never the
+host's image. The host platform is linux/amd64 (platforms.Default on this machine).
+
+References: moby v28.5.2 daemon/containerd/image_manifest.go, image_list.go
+(multiPlatformSummary), containerd core/images/image.go (Children, IsManifestType,
+IsIndexType), OCI image-spec descriptor.md.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import orjson
+
+from ..containerdmodel import ImageContent
+from ..model import Diagnostic
+
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
+                  "application/vnd.oci.image.manifest.v1+json")
+INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json",
+               "application/vnd.oci.image.index.v1+json")
+HOST_PLATFORM = ("linux", "amd64")
+
+ReadBlob = Callable[[str], "bytes | None"]
+
+
+def _json(data: bytes | None) -> Mapping | None:
+    if data is None:
+        return None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _descriptors(value: object) -> list[Mapping]:
+    return [d for d in value if isinstance(d, dict) and isinstance(d.get("digest"), str)] \
+        if isinstance(value, list) else []
+
+
+def _size(desc: Mapping) -> int:
+    size = desc.get("size")
+    return size if isinstance(size, int) and size >= 0 else 0
+
+
+def read_image_content(target: Mapping, present: frozenset[str] | set[str],
+                       read_blob: ReadBlob, diags: list[Diagnostic], source: str) -> ImageContent:
+    """Walk one image target (``mediaType``, ``digest``, ``size``)."""
+    total = 0
+    host: tuple[str, Mapping] | None = None
+    manifests: list[tuple[str, tuple[str, ...]]] = []
+    walked: list[tuple[str, str, int]] = []
+    todo = [(dict(target), None)]
+    seen: set[str] = set()
+    while todo:
+        desc, platform = todo.pop(0)
+        digest = desc["digest"]
+        if digest not in present or digest in seen:
+            continue
+        seen.add(digest)
+        media_type = desc.get("mediaType") or ""
+        walked.append((digest, media_type, _size(desc)))
+        if media_type not in MANIFEST_TYPES + INDEX_TYPES:
+            continue
+        body = _json(read_blob(digest))
+        if body is None:
+            diags.append(Diagnostic(source, f"{digest}: not a readable {media_type}"))
+            continue
+        if media_type in INDEX_TYPES:
+            todo.extend((d, d.get("platform")) for d in _descriptors(body.get("manifests")))
+            continue
+        # One platform's manifest: it and its present children count for the image's
+        # size (an index itself does not: moby sums per reachable manifest).
+        config = body.get("config") if isinstance(body.get("config"), dict) else None
+        children = ([config] if config and isinstance(config.get("digest"), str) else [])
+        children += _descriptors(body.get("layers"))
+        total += _size(desc) + sum(_size(c) for c in children if c["digest"] in present)
+        walked.extend((c["digest"], c.get("mediaType") or "", _size(c)) for c in children
+                      if c["digest"] in present)
+        parsed = _json(read_blob(config["digest"])) \
+            if config and config.get("digest") in present else None
+        rootfs = (parsed or {}).get("rootfs") or {}
+        diff_ids = tuple(d for d in rootfs.get("diff_ids") or () if isinstance(d, str))
+        manifests.append((digest, diff_ids))
+        plat = platform if isinstance(platform, dict) else {}
+        os_arch = (plat.get("os") or (parsed or {}).get("os"),
+                   plat.get("architecture") or (parsed or {}).get("architecture"))
+        if parsed is not None and host is None and os_arch == HOST_PLATFORM:
+            host = (digest, {"digest": config["digest"], "config": parsed,
+                             "size": _size(desc) + sum(_size(c) for c in children)})
+    if host is None:
+        return ImageContent(target["digest"], None, None, None, total, tuple(manifests),
+                            present=tuple(walked))
+    # An index counts once, with its host manifest (LimitManifests(…, 1)).
+    index = _size(target) if host[0] != target["digest"] else 0
+    return ImageContent(target["digest"], host[0], host[1]["digest"], host[1]["config"], total,
+                        tuple(manifests), index + host[1]["size"], tuple(walked))
