@@ -14,6 +14,7 @@ from .containerdmodel import ImageContent
 from .engines.containerdhistory import image_history
 from .engines.containerdinspect import Inspected, inspect
 from .engines.containerdlisting import Catalog, image_of, list_images, unpacked_size
+from .engines.containerdprune import PrunePlan, plan_prune
 from .engines.containerdreclaim import Reclaim, reclaim
 from .engines.containerdrmi import Plan, State, plan_rmi, resolve_all_references
 from .engines.listing import ImageSummary
@@ -112,3 +113,15 @@ class ContainerdImages:
                        namespace=self.namespace)
 
 
+
+    def plan_prune(self, filters: Mapping[str, Sequence[str]], all_images: bool,
+                   now_ns: int) -> PrunePlan:
+        return plan_prune(self.store.meta, self.contents, list(self.store.containers.values()),
+                          filters, all_images, now_ns, blobs_present=self.store.blobs,
+                          backends=self.store.backends, namespace=self.namespace)
+
+    def prune_freed_bytes(self, plan: PrunePlan) -> int:
+        """Bytes ``du`` sees go with the blobs and snapshots the prune's collections delete."""
+        snapshots = [(snapshotter, self.store.backends[snapshotter][key].id)
+                     for snapshotter, keys in plan.deleted_snapshots.items() for key in keys]
+        return ContainerdMeter(self.root, self.store).freed_bytes(plan.deleted_blobs, snapshots)

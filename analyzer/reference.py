@@ -266,15 +266,12 @@ def familiar_without_digest(image: str) -> str | None:
     return Named(ref.domain, ref.path, ref.tag).familiar
 
 
-def split_familiar_tag(familiar: str) -> tuple[str, str]:
-    """(FamiliarName, tag) of a RepoTags entry, as the CLI's image formatters split it.
-
-    Raises:
-        InvalidReference: not a tagged reference (never so for RepoTags a store holds).
-    """
+def split_familiar_tag(familiar: str) -> tuple[str, str] | None:
+    """(FamiliarName, tag) of a RepoTags entry, as the CLI's image formatters split it;
+    None when it has no tag (the CLI skips it)."""
     ref = parse_normalized_named(familiar, cli=True)
     if not ref.tag:
-        raise InvalidReference(f"{familiar}: not a tagged reference")
+        return None
     return ref.familiar_name, ref.tag
 
 

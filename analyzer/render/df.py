@@ -68,7 +68,7 @@ def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
     for s in du.images:
         repo, tag = "<none>", "<none>"
         if s.repo_tags and not _is_dangling(s):
-            repo, tag = refs.split_familiar_tag(s.repo_tags[0])
+            repo, tag = refs.split_familiar_tag(s.repo_tags[0]) or (repo, tag)
         shared = "N/A" if s.shared_size == -1 else human_size(s.shared_size)
         unique = "N/A" if s.shared_size == -1 else human_size(s.size - s.shared_size)
         rows.append([repo, tag, short_id(s.id), created_since(s.image.created_unix, now),

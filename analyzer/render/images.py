@@ -34,8 +34,11 @@ def expand_rows(s: ImageSummary, with_digest: bool) -> list[tuple[str, str, str]
         return [(NONE, NONE, NONE)]
     tags: dict[str, list[str]] = {}
     for ref in s.repo_tags:
-        name, tag = refs.split_familiar_tag(ref)
-        tags.setdefault(name, []).append(tag)
+        # docker/cli keeps only tagged names: the containerd store also lists a name
+        # that has only a digest (``node@sha256:…``) among RepoTags.
+        split = refs.split_familiar_tag(ref)
+        if split is not None:
+            tags.setdefault(split[0], []).append(split[1])
     digests: dict[str, list[str]] = {}
     for ref in s.repo_digests:
         name, _, digest = ref.rpartition("@")
