@@ -5,6 +5,7 @@ The I/O is here and in sources/; every rule is in engines/ (containerd*.py).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping, Sequence
@@ -21,9 +22,10 @@ from .engines.listing import ImageSummary
 from .ids import ChainID
 from .model import Diagnostic, Image
 from .render.history import HistoryItem
-from .sources.evidence import EvidenceRoot
-from .sources.containerdstore import (DAEMON_ROOT, ContainerdMeter, ContainerdStore,
-                                      read_containerd_store, read_contents)
+from .sources.containerdstore import (DAEMON_ROOT, META_DB, ContainerdMeter, ContainerdStore,
+                                      has_store, read_containerd_store, read_contents,
+                                      sibling_root)
+from .sources.evidence import EvidenceRoot, open_root
 
 NAMESPACE = "moby"
 SNAPSHOTTER = "overlayfs"
@@ -31,15 +33,20 @@ SNAPSHOTTER = "overlayfs"
 
 @dataclass
 class ContainerdImages:
-    """Docker's view of a containerd store: namespace ``moby``, snapshotter overlayfs."""
+    """Docker's view of a containerd store: namespace ``moby``, snapshotter overlayfs.
+
+    ``root`` holds the store at ``base``; ``docker_root`` is Docker's data root (its
+    containers), the same root unless the store is a system containerd's.
+    """
     root: EvidenceRoot
     base: str = DAEMON_ROOT
     namespace: str = NAMESPACE
+    docker_root: EvidenceRoot | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @cached_property
     def store(self) -> ContainerdStore:
-        store = read_containerd_store(self.root, self.base)
+        store = read_containerd_store(self.root, self.base, self.docker_root)
         self.diagnostics.extend(store.diagnostics)
         return store
 
@@ -125,3 +132,19 @@ class ContainerdImages:
         snapshots = [(snapshotter, self.store.backends[snapshotter][key].id)
                      for snapshotter, keys in plan.deleted_snapshots.items() for key in keys]
         return ContainerdMeter(self.root, self.store).freed_bytes(plan.deleted_blobs, snapshots)
+
+
+def locate(data_root: str, root: EvidenceRoot, containerd_root: str | None = None,
+           namespace: str = NAMESPACE) -> ContainerdImages | None:
+    """The containerd store of a data root, where DESIGN.md says to look: the one given;
+    else ``<data-root>/containerd/daemon`` (dockerd's own containerd); else the data
+    root's sibling ``../containerd`` (a host's system containerd: ``/var/lib/docker``
+    beside ``/var/lib/containerd``). None when there is none."""
+    if containerd_root is not None:
+        return ContainerdImages(open_root(containerd_root), "", namespace, docker_root=root)
+    if has_store(root, DAEMON_ROOT):
+        return ContainerdImages(root, DAEMON_ROOT, namespace)
+    sibling = sibling_root(data_root)
+    if os.path.isfile(os.path.join(sibling, META_DB)):
+        return ContainerdImages(open_root(sibling), "", namespace, docker_root=root)
+    return None

@@ -10,9 +10,10 @@ from analyzer.engines.containerdrmi import (check_truncated_id, get_same_referen
                                             is_image_id_prefix, plan_rmi)
 from analyzer.containerdmodel import Descriptor, Image
 from analyzer.reference import parse_normalized_named
+from analyzer.containerdservice import locate
 from analyzer.render.rm import format_rm
+from analyzer.sources.containerdstore import ContainerdMeter
 from analyzer.sources.evidence import open_root
-from analyzer.sources.containerdstore import ContainerdMeter, read_containerd_store
 from tests.oracle.record import rm_cases
 
 RM_CASES = [c for c in rm_cases(containerd_store=True) if c.template[1] == "rm"]
@@ -24,12 +25,12 @@ def _args(argv):
 
 
 def _plan(rec, entry):
-    root = open_root(str(rec.rm_root(entry)))
-    store = read_containerd_store(root)
+    data_root = str(rec.rm_root(entry))
+    images = locate(data_root, open_root(data_root))
     args, force, prune = _args(entry["docker"][2:])
-    plan = plan_rmi(store.meta.images_of("moby"), list(store.containers.values()), args,
-                    force, prune)
-    return root, store, plan, force
+    plan = plan_rmi(images.store.meta.images_of("moby"), list(images.store.containers.values()),
+                    args, force, prune)
+    return images.root, images.store, plan, force
 
 
 @pytest.mark.parametrize("case", RM_CASES, ids=str)

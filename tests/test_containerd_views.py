@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from analyzer.containerdservice import ContainerdImages
+from analyzer.containerdservice import ContainerdImages, locate
 from analyzer.engines.prune import format_prune
 from analyzer.errors import DaemonError
 from analyzer.goapi.opts import parse_filters
@@ -69,6 +69,12 @@ def _answer(images: ContainerdImages, args: list[str], now: float) -> tuple[str,
         return "", f"Error response from daemon: {exc}\n", 1
 
 
+def _images(data_root: str) -> ContainerdImages:
+    images = locate(data_root, open_root(data_root))
+    assert images is not None
+    return images
+
+
 def _match(entry: dict, produce, compare) -> None:
     closest = None
     for as_of in time_candidates(entry["t_before"], entry["t_after"]):
@@ -84,7 +90,7 @@ def test_view_matches_dockerd28(oracle, case):
     rec = oracle[case.scenario]
     entry = rec.data["commands"][case.index]
     args = analyze_args(entry["docker"])
-    images = ContainerdImages(open_root(str(rec.root)))
+    images = _images(str(rec.root))
     if args[0] == "inspect":
         compare = compare_inspect(entry, rec.data["live_root"], rec.root)
     else:
@@ -97,7 +103,7 @@ def test_view_matches_dockerd28(oracle, case):
 def test_prune_matches_dockerd28_and_du(oracle, case):
     rec = oracle[case.scenario]
     entry = rec.data["rm"][case.index]
-    images = ContainerdImages(open_root(str(rec.rm_root(entry))))
+    images = _images(str(rec.rm_root(entry)))
     flags, filters, _ = _options(analyze_args(entry["docker"])[1:], ("--filter",))
 
     def produce(now: float) -> tuple[str, str, int]:
@@ -114,7 +120,7 @@ def test_inspect_json_is_what_the_cli_prints(oracle):
     rec = oracle["containerd"]
     entry = next(c for c in rec.data["commands"] if c["docker"] == ["image", "inspect",
                                                                      "bk/app:1"])
-    images = ContainerdImages(open_root(str(rec.root)))
+    images = _images(str(rec.root))
     got = inspect_image(*images.inspect("bk/app:1"))
     want = json.loads(entry["stdout"])[0]
     assert {k: got[k] for k in want} == want

@@ -17,13 +17,19 @@ from analyzer.sources.containerdmeta import parse_meta_db, parse_snapshotter_db
 from tests.oracle.record import rm_cases
 from tests.oracle.scenarios import SCENARIOS
 
-DAEMON = "containerd/daemon"
-META_DB = f"{DAEMON}/io.containerd.metadata.v1.bolt/meta.db"
-OVERLAYFS = f"{DAEMON}/io.containerd.snapshotter.v1.overlayfs"
-BLOBS = f"{DAEMON}/io.containerd.content.v1.content/blobs/sha256"
+META_DB = "io.containerd.metadata.v1.bolt/meta.db"
+OVERLAYFS = "io.containerd.snapshotter.v1.overlayfs"
+BLOBS = "io.containerd.content.v1.content/blobs/sha256"
 
 
-def _state(root: Path):
+def store_dir(data_root: Path) -> Path:
+    """dockerd's own containerd root, or the system containerd's beside the data root."""
+    own = data_root / "containerd" / "daemon"
+    return own if own.is_dir() else data_root.parent / "containerd"
+
+
+def _state(data_root: Path):
+    root = store_dir(data_root)
     meta = parse_meta_db((root / META_DB).read_bytes(), META_DB)
     backend, _ = parse_snapshotter_db((root / OVERLAYFS / "metadata.db").read_bytes(), "md")
     blobs = {f"sha256:{n}" for n in os.listdir(root / BLOBS)}

@@ -51,6 +51,9 @@ class Judge:
     containerd_version: str
     config: Mapping = field(default_factory=dict)    # daemon.json
     storage_driver: str | None = "overlay2"           # None: the containerd snapshotter
+    # A containerd started on its own (dockerd --containerd), rooted beside the data
+    # root (``../containerd``), as on hosts with docker-ce's system containerd.
+    system_containerd: bool = False
 
     @property
     def containerd_store(self) -> bool:
@@ -78,7 +81,28 @@ JUDGES: dict[str, Judge] = {j.name: j for j in (
     # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
     _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},
               storage_driver=None),
+    _docker28("dockerd28-system-containerd",
+              config={"features": {"containerd-snapshotter": True}}, storage_driver=None,
+              system_containerd=True),
 )}
+
+# containerd 2.1's config for a private system containerd: its own root, state and
+# sockets, and no CRI (it would want a CNI setup and /var/lib paths of its own).
+_CONTAINERD_TOML = """\
+version = 3
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
+                    "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1"]
+[grpc]
+  address = "{address}"
+[ttrpc]
+  address = "{address}.ttrpc"
+[debug]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+"""
 
 # Client environment variables that would change what the CLI prints or talks to.
 _CLIENT_VARS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_BUILDKIT",
@@ -235,6 +259,7 @@ class Daemon:
         self.tmp_parent = tmp_parent
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
+        self.containerd: subprocess.Popen | None = None
         self.tmp: Path | None = None
         self.exec_root: Path | None = None
 
@@ -243,6 +268,19 @@ class Daemon:
     def data_root(self) -> Path:
         assert self.tmp is not None
         return self.tmp / "root"
+
+    @property
+    def containerd_root(self) -> Path | None:
+        """The system containerd's root, beside the data root; None when dockerd runs its own."""
+        assert self.tmp is not None
+        return self.tmp / "containerd" if self.judge.system_containerd else None
+
+    @property
+    def containerd_address(self) -> str:
+        assert self.exec_root is not None
+        if self.judge.system_containerd:
+            return f"{self.exec_root}/c.sock"
+        return f"{self.exec_root}/containerd/containerd.sock"
 
     @property
     def log_path(self) -> Path:
@@ -289,12 +327,36 @@ class Daemon:
             argv += ["--registry-mirror", self.registry_mirror]
         for reg in self.insecure_registries:
             argv += ["--insecure-registry", reg]
-        self._spawn(argv, "wb")
         try:
+            if self.judge.system_containerd:
+                self._start_containerd()
+                argv += ["--containerd", self.containerd_address]
+            self._spawn(argv, "wb")
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
+
+    def _start_containerd(self) -> None:
+        """The judge's containerd on a private root, state and address."""
+        assert self.tmp is not None and self.exec_root is not None
+        config = self.tmp / "containerd.toml"
+        config.write_text(_CONTAINERD_TOML.format(
+            root=self.containerd_root, state=f"{self.exec_root}/cs",
+            address=self.containerd_address, opt=self.tmp / "opt"))
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([*self.judge.bin_dirs, env.get("PATH", "")])
+        with open(self.tmp / "containerd.log", "wb") as log:
+            self.containerd = subprocess.Popen(
+                [f"{self.judge.bin_dirs[0]}/containerd", "--config", str(config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout
+        while not Path(self.containerd_address).exists():
+            if self.containerd.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("containerd did not start:\n" + (
+                    self.tmp / "containerd.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.05)
 
     def restart(self) -> None:
         """Stop dockerd and start it again on the same data root (its log goes on)."""
@@ -346,6 +408,14 @@ class Daemon:
         if self.proc is not None:
             self._stop_processes()
             self.proc = None
+        if self.containerd is not None:
+            self.containerd.terminate()
+            try:
+                self.containerd.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.containerd.kill()
+                self.containerd.wait(timeout=20)
+            self.containerd = None
         prefixes = [str(p) for p in (self.tmp, self.exec_root) if p is not None]
         for point in _mounts_under(prefixes):
             subprocess.run(["umount", "-l", point], capture_output=True)
@@ -463,8 +533,7 @@ class Daemon:
 
     def ctr_argv(self, namespace: str) -> list[str]:
         """``ctr`` (the judge's own build) talking to this daemon's containerd."""
-        return [self.judge.ctr, "--address", f"{self.exec_root}/containerd/containerd.sock",
-                "--namespace", namespace]
+        return [self.judge.ctr, "--address", self.containerd_address, "--namespace", namespace]
 
     def ctr(self, namespace: str, *args: str, input: bytes | None = None) -> str:
         """Run ``ctr`` in ``namespace``; it must succeed; returns its stdout."""
@@ -476,12 +545,20 @@ class Daemon:
                 proc.stderr.decode(errors="replace")))
         return proc.stdout.decode()
 
-    def snapshot(self, dest: str | os.PathLike) -> None:
-        """Copy the live data root to ``dest`` as an incident snapshot would."""
-        copy_root(self.data_root, dest)
+    def snapshot(self, dest: str | os.PathLike) -> Path:
+        """Copy the live data root to ``dest`` as an incident snapshot would; returns
+        where the data root is. With a system containerd, a host's disk is copied:
+        ``dest/docker`` and its containerd root beside it, ``dest/containerd``."""
+        if self.containerd_root is None:
+            copy_root(self.data_root, dest)
+            return Path(dest)
+        copy_root(self.data_root, Path(dest) / "docker")
+        copy_root(self.containerd_root, Path(dest) / "containerd")
+        return Path(dest) / "docker"
 
     def du(self) -> int:
-        return du_bytes(self.data_root)
+        """Allocated bytes of the data root (and of the system containerd's root)."""
+        return sum(du_bytes(p) for p in (self.data_root, self.containerd_root) if p is not None)
 
 
 class Registry:

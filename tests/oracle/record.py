@@ -199,15 +199,14 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
             entry = timed(d, [expand(d, a) for a in template])
             commands.append({"template": template, **entry})
         d.settle()
-        d.snapshot(out_dir / "root")
+        root = d.snapshot(out_dir / "root")
         timings["commands"] = time.monotonic() - t0
 
         t0 = time.monotonic()
         rm_cases = []
         for i, template in enumerate(scenario.rm_cases):
             argv = [expand(d, a) for a in template]
-            snap = out_dir / "rm" / f"{i:02d}"
-            d.snapshot(snap)
+            snap = d.snapshot(out_dir / "rm" / f"{i:02d}")
             du_before = d.du()
             entry = timed(d, argv)
             d.settle()
@@ -219,7 +218,7 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
         data = {"scenario": scenario.name, "seed": scenario.seed, "judge": scenario.judge,
                 "server_version": d.server_version,
                 "containerd_version": d.containerd_version, "live_root": str(d.data_root),
-                "root": str((out_dir / "root").relative_to(base)), "created": created,
+                "root": str(root.relative_to(base)), "created": created,
                 "commands": commands, "rm": rm_cases, "timings": timings}
         t0 = time.monotonic()
     timings["stop"] = time.monotonic() - t0

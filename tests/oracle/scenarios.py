@@ -638,4 +638,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              uses_registry=True),
     Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-containerd"),
+    # The same, with docker-ce's layout: a system containerd beside the data root.
+    Scenario("containerd-system", 405, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
+             uses_registry=True, judge="dockerd28-system-containerd"),
 )}
