@@ -9,7 +9,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.containerdmodel import MetaStore
+from analyzer.containerdmodel import Descriptor, Image, MetaStore
+from analyzer.engines.containerdhistory import image_history
+from analyzer.engines.containerdinspect import inspect
+from analyzer.engines.containerdlisting import image_of
+from analyzer.render.containerdinspect import inspect_image
+from analyzer.render.history import render_history
 from analyzer.errors import MalformedError
 from analyzer.model import Diagnostic
 from analyzer.sources.containerdcontent import read_image_content
@@ -67,11 +72,14 @@ def test_go_time_of_any_bytes(data):
     assert value is None or isinstance(value, int)
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1)
+                     | st.text(max_size=20),
                      lambda inner: st.lists(inner, max_size=4)
                      | st.dictionaries(st.sampled_from(
                          ["mediaType", "digest", "size", "manifests", "config", "layers",
-                          "platform", "os", "architecture", "rootfs", "diff_ids"]),
+                          "platform", "os", "architecture", "rootfs", "diff_ids", "history",
+                          "created", "created_by", "comment", "empty_layer", "Labels",
+                          "Cmd", "Env", "type"]),
                          inner, max_size=6), max_leaves=30)
 
 
@@ -93,3 +101,10 @@ def test_hostile_manifests_and_configs(manifest, config, raw):
         content = read_image_content({**target, "mediaType": media_type}, set(blobs),
                                      blobs.get, diags, "blob")
         assert content.content_size >= 0
+        # What every view makes of it.
+        record = Image("moby", "docker.io/x/y:1", Descriptor(media_type, "sha256:m", 10), {},
+                       {}, None, None)
+        image = image_of(record, content)
+        render_history(image_history(record, image, [record], lambda chain: None),
+                       human=True, no_trunc=False, quiet=False, now=0)
+        inspect_image(inspect(record, [record], content, lambda chain: None), [])

@@ -48,6 +48,29 @@ def _size(desc: Mapping) -> int:
     return size if isinstance(size, int) and size >= 0 else 0
 
 
+def _valid_config(config: Mapping) -> bool:
+    """The fields this tool reads have the types of the OCI/Docker image config."""
+    def is_(value: object, kind: type | tuple) -> bool:
+        return value is None or isinstance(value, kind)
+    rootfs, inner, history = config.get("rootfs"), config.get("config"), config.get("history")
+    if not is_(rootfs, dict) or not is_(inner, dict) or not is_(history, list):
+        return False
+    diff_ids = (rootfs or {}).get("diff_ids")
+    if not is_(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids or ()):
+        return False
+    if not all(isinstance(h, dict) and all(is_(h.get(k), str) for k in
+                                           ("created", "created_by", "comment", "author"))
+               and is_(h.get("empty_layer"), bool) for h in history or ()):
+        return False
+    if not is_((rootfs or {}).get("type"), str):
+        return False
+    labels = (inner or {}).get("Labels")
+    if not is_(labels, dict) or not all(isinstance(v, str) for v in (labels or {}).values()):
+        return False
+    return all(is_(config.get(k), str) for k in ("created", "os", "architecture", "author",
+                                                 "variant", "os.version"))
+
+
 def read_image_content(target: Mapping, present: frozenset[str] | set[str],
                        read_blob: ReadBlob, diags: list[Diagnostic], source: str) -> ImageContent:
     """Walk one image target (``mediaType``, ``digest``, ``size``)."""
@@ -84,8 +107,12 @@ def read_image_content(target: Mapping, present: frozenset[str] | set[str],
                       if c["digest"] in present)
         parsed = _json(read_blob(config["digest"])) \
             if config and config.get("digest") in present else None
+        if parsed is not None and not _valid_config(parsed):
+            # What moby's JSON decoding into the image spec would refuse.
+            diags.append(Diagnostic(source, f"{config['digest']}: not a valid image config"))
+            parsed = None
         rootfs = (parsed or {}).get("rootfs") or {}
-        diff_ids = tuple(d for d in rootfs.get("diff_ids") or () if isinstance(d, str))
+        diff_ids = tuple(rootfs.get("diff_ids") or ())
         manifests.append((digest, diff_ids))
         plat = platform if isinstance(platform, dict) else {}
         os_arch = (plat.get("os") or (parsed or {}).get("os"),
