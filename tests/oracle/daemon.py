@@ -78,6 +78,7 @@ def _docker28(name: str, **kw) -> Judge:
 
 JUDGES: dict[str, Judge] = {j.name: j for j in (
     Judge("dockerd20", DOCKERD, (), CTR, "20.10.", "1.6."),
+    _docker28("dockerd28"),
     # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
     _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},
               storage_driver=None),
