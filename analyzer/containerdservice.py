@@ -14,12 +14,12 @@ from .containerdmodel import Image as Record
 from .containerdmodel import ImageContent
 from .engines.containerdhistory import image_history
 from .engines.containerdinspect import Inspected, inspect
-from .engines.containerdlisting import Catalog, image_of, list_images, unpacked_size
+from .engines.containerdlisting import (Catalog, SnapshotUsage, list_images, snapshot_usage,
+                                        unpacked_size)
 from .engines.containerdprune import PrunePlan, plan_prune
 from .engines.containerdreclaim import Reclaim, reclaim
 from .engines.containerdrmi import Plan, State, plan_rmi, resolve_all_references
 from .engines.listing import ImageSummary
-from .ids import ChainID
 from .model import Diagnostic, Image
 from .render.history import HistoryItem
 from .sources.containerdstore import (DAEMON_ROOT, META_DB, ContainerdMeter, ContainerdStore,
@@ -62,16 +62,14 @@ class ContainerdImages:
         return contents
 
     @cached_property
-    def _snapshots(self) -> Mapping[str, tuple[str, int | None]]:
-        """Chain ID (the namespace's snapshot key) -> backend key and committed size."""
-        backend = self.store.backends.get(SNAPSHOTTER, {})
-        out = {}
-        for snap in self.store.meta.snapshots:
-            if snap.namespace == self.namespace and snap.snapshotter == SNAPSHOTTER:
-                found = backend.get(snap.name)
-                if found is not None:
-                    out[snap.key] = (snap.name, found.size)
-        return out
+    def _usage(self) -> SnapshotUsage:
+        """Chain ID (the namespace's snapshot key) -> parent key and committed size."""
+        return snapshot_usage(self.store.meta, self.store.backends, self.namespace, SNAPSHOTTER)
+
+    @cached_property
+    def _backend_keys(self) -> Mapping[str, str]:
+        return {s.key: s.name for s in self.store.meta.snapshots
+                if s.namespace == self.namespace and s.snapshotter == SNAPSHOTTER}
 
     def resolve(self, name: str) -> Record:
         """The record ``name`` means (resolveImage's answer for history and inspect).
@@ -83,13 +81,12 @@ class ContainerdImages:
         return image or all_[0]
 
     def image(self, record: Record) -> Image:
-        return image_of(record, self.contents.get(record.target.digest))
+        return self.catalog.image(record)
 
-    @property
+    @cached_property
     def catalog(self) -> Catalog:
         return Catalog(self.records, self.contents,
-                       lambda diff_ids: unpacked_size(self.store.meta, self.store.backends,
-                                                      diff_ids, self.namespace, SNAPSHOTTER),
+                       lambda diff_ids: unpacked_size(self._usage, diff_ids),
                        lambda name: self.image(self.resolve(name)))
 
     def images(self, filters: Mapping[str, Sequence[str]], all_images: bool,
@@ -99,13 +96,16 @@ class ContainerdImages:
     def history(self, name: str) -> list[HistoryItem]:
         record = self.resolve(name)
         return image_history(record, self.image(record), self.records,
-                             lambda chain: (self._snapshots.get(chain) or ("", None))[1])
+                             lambda chain: (self._usage.get(chain) or (None, None))[1])
 
     def inspect(self, name: str) -> tuple[Inspected, list[str]]:
         """The image and the IDs of the containers that use it."""
         record = self.resolve(name)
-        item = inspect(record, self.records, self.contents.get(record.target.digest),
-                       lambda chain: self._snapshots.get(ChainID(chain)), SNAPSHOTTER)
+        def snapshot(chain: str) -> tuple[str, int | None] | None:
+            found = self._usage.get(chain)
+            return None if found is None else (self._backend_keys[chain], found[1])
+        item = inspect(record, self.records, self.contents.get(record.target.digest), snapshot,
+                       SNAPSHOTTER)
         users = [c.id for c in self.store.containers.values() if c.image_id == item.id]
         return item, users
 

@@ -8,7 +8,7 @@ import pytest
 
 from analyzer.containerdmodel import BackendSnapshot, Kind, MetaStore, Snapshot
 from analyzer.containerdservice import ContainerdImages
-from analyzer.engines.containerdlisting import unpacked_size
+from analyzer.engines.containerdlisting import snapshot_usage, unpacked_size
 from analyzer.errors import EvidenceError
 from analyzer.sources._root import open_root
 from tests.oracle.daemon import copy_root
@@ -70,4 +70,4 @@ def test_cycle_of_snapshot_parents_is_not_followed():
     backend = {f"moby/{k}": BackendSnapshot(f"moby/{k}", n, Kind.COMMITTED, None, {}, 4096, 1,
                                             None)
                for n, k in enumerate((diff, "sha256:" + "2" * 64))}
-    assert unpacked_size(meta, {"overlayfs": backend}, [diff]) == 0
+    assert unpacked_size(snapshot_usage(meta, {"overlayfs": backend}), [diff]) == 0

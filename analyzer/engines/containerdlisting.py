@@ -17,7 +17,7 @@ invalidFilter).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from .. import reference as refs
@@ -93,9 +93,14 @@ class Catalog:
     contents: Mapping[str, ImageContent]
     unpacked: Callable[[Sequence[str]], int]
     get_image: Callable[[str], Image]
+    _images: dict[str, Image] = field(default_factory=dict, repr=False)
 
     def image(self, record: Record) -> Image:
-        return image_of(record, self.contents.get(record.target.digest))
+        """The target's Image, built once (its ID and config do not depend on the name)."""
+        digest = record.target.digest
+        if digest not in self._images:
+            self._images[digest] = image_of(record, self.contents.get(digest))
+        return self._images[digest]
 
     def size(self, digest: str) -> int:
         content = self.contents.get(digest)
@@ -188,25 +193,33 @@ def _canonical(name: str) -> bool:
         return False
 
 
-def unpacked_size(meta: MetaStore, backends: Mapping[str, Mapping[str, BackendSnapshot]],
-                  diff_ids: Sequence[str], namespace: str = "moby",
-                  snapshotter: str = "overlayfs") -> int:
+SnapshotUsage = Mapping[str, "tuple[str | None, int | None]"]
+
+
+def snapshot_usage(meta: MetaStore, backends: Mapping[str, Mapping[str, BackendSnapshot]],
+                   namespace: str = "moby", snapshotter: str = "overlayfs") -> SnapshotUsage:
+    """Each snapshot key of the namespace the snapshotter has: (parent key, committed size)."""
+    backend = backends.get(snapshotter, {})
+    out: dict[str, tuple[str | None, int | None]] = {}
+    for snap in meta.snapshots:
+        if snap.namespace == namespace and snap.snapshotter == snapshotter:
+            found = backend.get(snap.name)
+            if found is not None:
+                out[snap.key] = (snap.parent, found.size)
+    return out
+
+
+def unpacked_size(usage: SnapshotUsage, diff_ids: Sequence[str]) -> int:
     """calculateSnapshotTotalUsage of an image's top snapshot (its chain ID): the
     committed usage of it and each parent; 0 when any of them is missing (moby then
     reports no unpacked size at all)."""
     chain = chain_ids(DiffID(d) for d in diff_ids)
-    if not chain:
-        return 0
-    records = {s.key: s for s in meta.snapshots
-               if s.namespace == namespace and s.snapshotter == snapshotter}
-    backend = backends.get(snapshotter, {})
-    total, key, seen = 0, str(chain[-1]), set()
+    total, key, seen = 0, str(chain[-1]) if chain else "", set()
     while key:
-        record = records.get(key)
-        snap = backend.get(record.name) if record is not None else None
-        if snap is None or key in seen:
+        found = usage.get(key)
+        if found is None or key in seen:
             return 0
         seen.add(key)
-        total += snap.size or 0
-        key = record.parent or ""
+        total += found[1] or 0
+        key = found[0] or ""
     return total
