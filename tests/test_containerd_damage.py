@@ -10,7 +10,7 @@ from analyzer.containerdmodel import BackendSnapshot, Kind, MetaStore, Snapshot
 from analyzer.containerdservice import ContainerdImages
 from analyzer.engines.containerdlisting import snapshot_usage, unpacked_size
 from analyzer.errors import EvidenceError
-from analyzer.sources._root import open_root
+from analyzer.sources.evidence import open_root
 from tests.oracle.daemon import copy_root
 
 DAEMON = "containerd/daemon"

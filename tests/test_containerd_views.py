@@ -16,7 +16,7 @@ from analyzer.render.containerdinspect import inspect_image
 from analyzer.render.history import render_history
 from analyzer.render.images import render_images
 from analyzer.render.jsonfmt import go_json_indent
-from analyzer.sources._root import open_root
+from analyzer.sources.evidence import open_root
 from tests.oracle.record import (analyze_args, cases, compare_inspect, compare_rm,
                                  compare_text, rm_cases, time_candidates)
 
