@@ -21,7 +21,7 @@ from .engines.containerdreclaim import Reclaim, reclaim
 from .engines.containerdrmi import Plan, State, plan_rmi, resolve_all_references
 from .engines.listing import ImageSummary
 from .model import Diagnostic, Image
-from .render.history import HistoryItem
+from .engines.history import HistoryItem
 from .sources.containerdstore import (DAEMON_ROOT, META_DB, ContainerdMeter, ContainerdStore,
                                       has_store, read_containerd_store, read_contents,
                                       sibling_root)

@@ -9,13 +9,13 @@ import json
 import pytest
 
 from analyzer.containerdservice import ContainerdImages, locate
-from analyzer.engines.prune import format_prune
+from analyzer.render.prune import format_prune
 from analyzer.errors import DaemonError
 from analyzer.goapi.opts import parse_filters
 from analyzer.render.containerdinspect import inspect_image
 from analyzer.render.history import render_history
 from analyzer.render.images import render_images
-from analyzer.render.jsonfmt import go_json_indent
+from analyzer.goapi.json import marshal_indent
 from analyzer.sources.evidence import open_root
 from tests.oracle.record import (analyze_args, cases, compare_inspect, compare_rm,
                                  compare_text, rm_cases, time_candidates)
@@ -64,7 +64,7 @@ def _answer(images: ContainerdImages, args: list[str], now: float) -> tuple[str,
                 found.append(inspect_image(*images.inspect(name)))
             except DaemonError as exc:
                 errors.append(f"Error response from daemon: {exc}\n")
-        return go_json_indent(found) + "\n", "".join(errors), int(bool(errors))
+        return marshal_indent(found) + "\n", "".join(errors), int(bool(errors))
     except DaemonError as exc:
         return "", f"Error response from daemon: {exc}\n", 1
 

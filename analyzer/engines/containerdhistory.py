@@ -16,7 +16,7 @@ from ..containerdmodel import Image as Record
 from ..goapi.time import ParseError, parse
 from ..ids import ChainID, DiffID, chain_id_from_parent
 from ..model import Image
-from ..render.history import MISSING, HistoryItem
+from .history import MISSING, HistoryItem
 from .containerdlisting import RFC3339NANO
 from .containerdrmi import PARENT_LABEL
 
