@@ -64,11 +64,18 @@ def parse_as_of(value: str | None) -> float:
                    "or a .tar/.tar.gz/.tar.zst of one.")
 @click.option("--as-of", "as_of", metavar="TIME",
               help="The 'now' of relative times and 'until' filters (RFC 3339 or Unix seconds).")
+@click.option("--containerd-root", metavar="PATH",
+              help="A system containerd's root holding the images (default: "
+                   "<data-root>/containerd/daemon, else the data root's sibling ../containerd).")
+@click.option("--containerd-namespace", metavar="NS", default="moby", show_default=True,
+              help="The containerd namespace Docker's images are in.")
 @click.pass_context
-def main(ctx: click.Context, data_root: str, as_of: str | None) -> None:
+def main(ctx: click.Context, data_root: str, as_of: str | None, containerd_root: str | None,
+         containerd_namespace: str) -> None:
     """Offline analyzer for Docker's on-disk storage."""
     now = parse_as_of(as_of)
-    ctx.obj = Context(ctx.with_resource(ImageService(data_root, warn)), now)
+    ctx.obj = Context(ctx.with_resource(ImageService(data_root, warn, containerd_root,
+                                                     containerd_namespace)), now)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -103,7 +110,7 @@ def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_tr
     if repository:
         parsed.setdefault("reference", []).append(repository)
     try:
-        summaries = ctx.service.images(parsed, all_images)
+        summaries = ctx.service.images(parsed, all_images, ctx.now)
     except DaemonError as exc:
         daemon_error(exc)
     click.echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
@@ -152,6 +159,13 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
     service = ctx.service
     found, errors = [], []
     for name in images:
+        if service.containerd is not None:
+            from .render.containerdinspect import inspect_image as inspect_containerd
+            try:
+                found.append(inspect_containerd(*service.containerd.inspect(name)))
+            except DaemonError as exc:
+                errors.append(str(exc))     # API 1.50: the daemon's words, unwrapped
+            continue
         try:
             img = service.image(name)
         except NotFound as exc:
@@ -221,7 +235,19 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     plan = service.image_delete(images, force=force, prune=not no_prune)
     result, pool = service.reclaim(plan, None if blkdiscard is None else blkdiscard == "on",
                                    _analyst_bytes(daemon_config),
-                                   _analyst_fd(metadata_file))
+                                   _analyst_fd(metadata_file), ctx.now)
+    if service.containerd is not None:
+        from .render import containerdreclaim
+        if as_json:
+            from .render.analysis import document
+            click.echo(document(analysis(ctx, "containerd"),
+                                containerdreclaim.reclaim_json(result),
+                                service.containerd.diagnostics), nl=False)
+        else:
+            click.echo(containerdreclaim.render_reclaim(result), nl=False)
+            for message in result.errors:
+                click.echo(f"Error response from daemon: {message}", err=True)
+        sys.exit(exit_status(plan, force))
     store = service.store_with_build_cache
     if as_json:
         from .render.analysis import document
@@ -267,6 +293,13 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
         plan, records, space = service.image_prune(all_images, pairs, ctx.now)
     except DaemonError as exc:
         daemon_error(exc)
+    if as_json and service.containerd is not None:
+        from .render.analysis import document
+        from .render.containerdreclaim import reclaim_json as containerd_json
+        body = containerd_json(service.containerd.price_prune(plan), {"space_reclaimed": space})
+        click.echo(document(analysis(ctx, "containerd"), body, service.containerd.diagnostics),
+                   nl=False)
+        return
     if as_json:
         from .render.analysis import document
         from .render.reclaim import reclaim_json

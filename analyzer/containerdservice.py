@@ -17,14 +17,17 @@ from .engines.containerdinspect import Inspected, inspect
 from .engines.containerdlisting import (Catalog, SnapshotUsage, list_images, snapshot_usage,
                                         unpacked_size)
 from .engines.containerdprune import PrunePlan, plan_prune
-from .engines.containerdreclaim import Reclaim, reclaim
-from .engines.containerdrmi import Plan, State, plan_rmi, resolve_all_references
-from .engines.listing import ImageSummary
-from .model import Diagnostic, Image
+from .engines.containerdreclaim import Reclaim, price_prune, reclaim
+from .engines.containerdrmi import Plan, State, is_dangling, plan_rmi, resolve_all_references
 from .engines.history import HistoryItem
-from .sources.containerdstore import (DAEMON_ROOT, META_DB, ContainerdMeter, ContainerdStore,
-                                      has_store, read_containerd_store, read_contents,
-                                      sibling_root)
+from .engines.listing import ImageSummary
+from .errors import InvalidReference
+from .ids import ImageID
+from .model import Diagnostic, Image, Reference
+from .reference import parse_normalized_named
+from .sources import layout
+from .sources.containerdstore import (ContainerdMeter, ContainerdStore, has_store,
+                                      read_containerd_store, read_contents, sibling_root)
 from .sources.evidence import EvidenceRoot, open_root
 
 NAMESPACE = "moby"
@@ -39,7 +42,7 @@ class ContainerdImages:
     containers), the same root unless the store is a system containerd's.
     """
     root: EvidenceRoot
-    base: str = DAEMON_ROOT
+    base: str = layout.CONTAINERD_DAEMON
     namespace: str = NAMESPACE
     docker_root: EvidenceRoot | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -93,6 +96,24 @@ class ContainerdImages:
                now_ns: int) -> list[ImageSummary]:
         return list_images(self.catalog, filters, all_images, now_ns)
 
+    def model(self) -> tuple[dict[ImageID, Image], tuple[Reference, ...]]:
+        """The images (by ID: the target digest) and their names as the graph-driver model
+        has them, for what only resolves names (ps's Image column)."""
+        images = {ImageID(r.target.digest): self.image(r) for r in self.records}
+        references = []
+        for record in self.records:
+            if is_dangling(record):
+                continue
+            try:
+                named = parse_normalized_named(record.name)
+            except InvalidReference:
+                continue
+            references.append(Reference(
+                name=named.familiar_name, familiar=named.familiar, normalized=str(named),
+                image_id=ImageID(record.target.digest), is_digest=not named.tag,
+                source=f"images/{record.name}"))
+        return images, tuple(references)
+
     def history(self, name: str) -> list[HistoryItem]:
         record = self.resolve(name)
         return image_history(record, self.image(record), self.records,
@@ -127,11 +148,12 @@ class ContainerdImages:
                           filters, all_images, now_ns, blobs_present=self.store.blobs,
                           backends=self.store.backends, namespace=self.namespace)
 
-    def prune_freed_bytes(self, plan: PrunePlan) -> int:
-        """Bytes ``du`` sees go with the blobs and snapshots the prune's collections delete."""
-        snapshots = [(snapshotter, self.store.backends[snapshotter][key].id)
-                     for snapshotter, keys in plan.deleted_snapshots.items() for key in keys]
-        return ContainerdMeter(self.root, self.store).freed_bytes(plan.deleted_blobs, snapshots)
+    def price_prune(self, plan: PrunePlan) -> Reclaim:
+        """The blobs and snapshots the prune's collections delete, and the bytes ``du``
+        sees go with them."""
+        meter = ContainerdMeter(self.root, self.store)
+        return price_prune(plan, self.store.backends, blob_bytes=meter.blob_bytes,
+                           snapshot_bytes=meter.snapshot_bytes, freed_bytes=meter.freed_bytes)
 
 
 def locate(data_root: str, root: EvidenceRoot, containerd_root: str | None = None,
@@ -142,9 +164,9 @@ def locate(data_root: str, root: EvidenceRoot, containerd_root: str | None = Non
     beside ``/var/lib/containerd``). None when there is none."""
     if containerd_root is not None:
         return ContainerdImages(open_root(containerd_root), "", namespace, docker_root=root)
-    if has_store(root, DAEMON_ROOT):
-        return ContainerdImages(root, DAEMON_ROOT, namespace)
+    if has_store(root, layout.CONTAINERD_DAEMON):
+        return ContainerdImages(root, layout.CONTAINERD_DAEMON, namespace)
     sibling = sibling_root(data_root)
-    if os.path.isfile(os.path.join(sibling, META_DB)):
+    if os.path.isfile(os.path.join(sibling, layout.ContainerdRoot("").meta_db)):
         return ContainerdImages(open_root(sibling), "", namespace, docker_root=root)
     return None

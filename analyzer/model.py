@@ -138,6 +138,9 @@ class Container:
     mounts: tuple[Mapping[str, Any], ...]
     networks: tuple[str, ...]          # NetworkSettings.Networks names
     source: str
+    # ImagePlatform, when the container records its image's manifest (the containerd
+    # image store); the API then gives it with the summary's ImageManifestDescriptor.
+    platform: Mapping[str, Any] | None = None
 
     @property
     def state(self) -> str:

@@ -25,6 +25,7 @@ from .sources.evidence import EvidenceRoot, open_root
 
 if TYPE_CHECKING:
     from .engines.archivereclaim import BlobReclaim
+    from .containerdservice import ContainerdImages
     from .engines.diskusage import DiskUsage
     from .engines.history import HistoryItem
     from .engines.listing import ImageSummary
@@ -54,17 +55,36 @@ class AnalystFile(NamedTuple):
 class ImageService:
     """One analysis of one set of evidence roots. Close it when done."""
 
-    def __init__(self, data_root: str, warn: Callable[[str], None]):
+    def __init__(self, data_root: str, warn: Callable[[str], None],
+                 containerd_root: str | None = None, containerd_namespace: str = "moby"):
         self.data_root = data_root
         self._warn = warn
         self._pools: dict[str | None, tuple] = {}
+        self.containerd_root = containerd_root
+        self.containerd_namespace = containerd_namespace
 
     # -- the evidence, read once and only when first needed ----------------------------
 
     @cached_property
     def roots(self) -> Mapping[str, EvidenceRoot]:
-        """Every evidence root, by name (layout.DATA_ROOT), each its own boundary."""
-        return {layout.DATA_ROOT: open_root(self.data_root)}
+        """Every evidence root, by name (layout.DATA_ROOT), each its own boundary.
+
+        A system containerd's root is one (layout.CONTAINERD_ROOT) when given, or when
+        the data root holds no image store of its own and its sibling ``../containerd``
+        holds one (a host's disk: ``/var/lib/docker`` beside ``/var/lib/containerd``).
+        """
+        from .sources.containerdstore import has_store, sibling_root
+        data = open_root(self.data_root)
+        roots = {layout.DATA_ROOT: data}
+        path = self.containerd_root
+        if path is None and data.lstat("image") is None and not has_store(data) \
+                and os.path.isdir(self.data_root):
+            sibling = sibling_root(self.data_root)
+            if os.path.isfile(os.path.join(sibling, layout.ContainerdRoot("").meta_db)):
+                path = sibling
+        if path is not None:
+            roots[layout.CONTAINERD_ROOT] = open_root(path)
+        return roots
 
     @property
     def root(self) -> EvidenceRoot:
@@ -84,6 +104,8 @@ class ImageService:
     @property
     def store(self) -> Store:
         """Images, layers, references, containers and volumes."""
+        if self.containerd is not None:
+            return self._containerd_store
         return self._read[1]
 
     @property
@@ -110,6 +132,14 @@ class ImageService:
         reader = (dockersave.read_save if self.source.kind == dockersave.KIND
                   else ocilayout.read_layout)
         return reader(self.root)[1]
+
+    @cached_property
+    def _containerd_store(self) -> Store:
+        """Docker's side of a containerd-store root, with the store's images and names,
+        so that what resolves names for containers (ps) finds them."""
+        assert self.containerd is not None
+        images, references = self.containerd.model()
+        return dataclasses.replace(self._read[1], images=images, references=references)
 
     @cached_property
     def store_with_build_cache(self) -> Store:
@@ -167,14 +197,36 @@ class ImageService:
         for diag in diagnostics:
             self._warn(str(diag))
 
+    @cached_property
+    def containerd(self) -> ContainerdImages | None:
+        """The containerd image store Docker's images are in, when they are (namespace
+        ``containerd_namespace``); None for a graph-driver root."""
+        if self.source.kind != "containerd":
+            return None
+        from .containerdservice import ContainerdImages
+        if self.source.format:
+            images = ContainerdImages(self.root, self.source.format, self.containerd_namespace)
+        else:
+            images = ContainerdImages(self.roots[layout.CONTAINERD_ROOT], "",
+                                      self.containerd_namespace, docker_root=self.root)
+        images.contents        # read now, so that its damage is told once, up front
+        self._report(images.diagnostics)
+        return images
     # -- what the commands ask ----------------------------------------------------------
 
     def image(self, name: str) -> Image:
         """The image a name, reference or ID prefix means (DaemonError if none)."""
+        if self.containerd is not None:
+            return self.containerd.image(self.containerd.resolve(name))
         from .engines.resolve import get_image
         return get_image(self.store, name)
 
-    def images(self, filters: Mapping[str, Sequence[str]], all_images: bool) -> list[ImageSummary]:
+    def images(self, filters: Mapping[str, Sequence[str]], all_images: bool,
+               now: float | None = None) -> list[ImageSummary]:
+        if self.containerd is not None:
+            import time
+            return self.containerd.images(filters, all_images,
+                                          int((time.time() if now is None else now) * 1e9))
         from .engines.listing import list_images
         return list_images(self.store, filters, all_images)
 
@@ -183,6 +235,8 @@ class ImageService:
         return select(self.store, all_containers)
 
     def history(self, name: str) -> list[HistoryItem]:
+        if self.containerd is not None:
+            return self.containerd.history(name)
         from .engines.history import image_history
         return image_history(self.store, self.image(name))
 
@@ -202,6 +256,9 @@ class ImageService:
 
     def disk_usage(self) -> DiskUsage:
         self._needs_data_root("df")
+        if self.containerd is not None:
+            raise UnsupportedLayoutError(self.data_root, "df on the containerd image store "
+                                         "is not answered yet")
         from .engines.diskusage import system_disk_usage
         from .sources.layerusage import container_sizes, volume_sizes
         store = self.store_with_build_cache
@@ -211,6 +268,8 @@ class ImageService:
     def image_delete(self, names: Sequence[str], force: bool, prune: bool) -> Plan:
         """What ``docker image rm`` would do, as a plan; nothing is removed."""
         self._needs_data_root("rm")
+        if self.containerd is not None:
+            return self.containerd.plan_rmi(names, force, prune)
         from .engines.rmi import plan_rmi
         store = self.store_with_build_cache
         return plan_rmi(store, names, force=force, prune=prune,
@@ -220,6 +279,12 @@ class ImageService:
                     ) -> tuple[Plan, list[Record], int]:
         """What ``docker image prune`` would do: the plan, its records, DiffSize reclaimed."""
         self._needs_data_root("prune")
+        if self.containerd is not None:
+            grouped: dict[str, list[str]] = {}
+            for key, value in filters:
+                grouped.setdefault(key, []).append(value)
+            plan = self.containerd.plan_prune(grouped, all_images, int(now * 1e9))
+            return plan, list(plan.lines), plan.space_reclaimed
         from .engines.prune import plan_prune
         store = self.store_with_build_cache
         return plan_prune(store, all_images, filters, now,
@@ -245,13 +310,19 @@ class ImageService:
         return reclaim_images(self.store, self.archive_files.entries(), names)
 
     def reclaim(self, plan: Plan, blkdiscard: bool | None, daemon_config: AnalystFile | None,
-                metadata_file: AnalystFile | None) -> tuple[Reclaim, dict | None]:
+                metadata_file: AnalystFile | None, now: float | None = None
+                ) -> tuple[Reclaim, dict | None]:
         """The plan priced; on devicemapper with what the pool and the host get back.
 
         Args:
             blkdiscard: the daemon's dm.blkdiscard; None: from daemon_config (the host's
                 daemon.json), else moby's default (on).
         """
+        if self.containerd is not None:
+            import time
+            # containerd's collector expires leases as of now: the analysis's --as-of.
+            return self.containerd.reclaim(plan, int((time.time() if now is None else now)
+                                                     * 1e9)), None
         from .engines.slack import dm_reclaim
         from .sources import devicemapper
         result = self.price(plan)

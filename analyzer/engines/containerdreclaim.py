@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ..containerdmodel import BackendSnapshot, MetaStore
 from .containerdgc import Collection, Holder, Node, Resource, collect, label_refs
+from .containerdprune import PrunePlan
 from .containerdrmi import Plan
 
 NAMESPACE = "moby"
@@ -113,3 +114,20 @@ def reclaim(meta: MetaStore, plan: Plan, now_ns: int, *, blobs_present: Iterable
         held_blobs=held_blobs, held_snapshots=tuple(held_snapshots),
         bytes_freed=freed_bytes(result.deleted_blobs, gone_snapshots),
         errors=tuple(o.message for o in plan.errors))
+
+
+def price_prune(plan: PrunePlan, backends: Mapping[str, Mapping[str, BackendSnapshot]], *,
+                blob_bytes: Callable[[str], int], snapshot_bytes: Callable[[str, int], int],
+                freed_bytes: Callable[[Sequence[str], Sequence[tuple[str, int]]], int]
+                ) -> Reclaim:
+    """A prune's collections priced: what every deletion it makes frees, together."""
+    snapshots = [(snapshotter, key, backends[snapshotter][key].id)
+                 for snapshotter, keys in plan.deleted_snapshots.items() for key in keys]
+    return Reclaim(
+        untagged=tuple(line.value for line in plan.lines if line.kind == "Untagged"),
+        deleted_images=plan.deleted_images,
+        deleted_blobs=tuple((d, blob_bytes(d)) for d in plan.deleted_blobs),
+        deleted_snapshots=tuple((f"{s}/{k}", snapshot_bytes(s, i)) for s, k, i in snapshots),
+        held_blobs=(), held_snapshots=(),
+        bytes_freed=freed_bytes(plan.deleted_blobs, [(s, i) for s, _, i in snapshots]),
+        errors=())

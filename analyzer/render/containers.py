@@ -106,7 +106,8 @@ def _json_row(c: Container, cells: dict[str, str]) -> dict[str, str]:
         "LocalVolumes": str(local_volumes),
         "Mounts": mounts,
         "Networks": ",".join(sorted(c.networks)),
-        "Platform": None,      # the API 1.41 summary has no image platform
+        # dockerd 20.10's summary has no image platform; 28.5's has it on the containerd store
+        "Platform": c.platform,
         "Size": human_size(0, 3),
         "State": c.state,
     }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..errors import EvidenceError, MalformedError, UnsupportedLayoutError
+from ..errors import EvidenceError, MalformedError
 from ..model import Diagnostic, Store
 from . import Detected, Roots, layout
 from .evidence import JSON_LIMIT, EvidenceRoot
@@ -29,17 +29,25 @@ IMAGE_LEASE_PREFIX = "moby-image-"
 
 
 def detect(roots: Roots) -> Detected | None:
-    """The image store of the containerd that dockerd runs, by its metadata or snapshots."""
+    """The image store of the containerd that dockerd runs, by its metadata or snapshots;
+    else that of a system containerd given as an evidence root of its own (``format``
+    is where the store lies in its root: ``containerd/daemon``, or "")."""
     root, paths = roots[layout.DATA_ROOT], layout.ContainerdRoot()
     if any(root.lstat(p) is not None for p in (paths.meta_db, paths.snapshotter("overlayfs"))):
         return Detected(KIND, paths.base)
+    system = roots.get(layout.CONTAINERD_ROOT)
+    if system is not None and system.lstat(layout.ContainerdRoot("").meta_db) is not None:
+        return Detected(KIND, "")
     return None
 
 
 def read(roots: Roots, found: Detected) -> Store:
-    raise UnsupportedLayoutError(
-        roots[layout.DATA_ROOT].path, "uses the containerd image store (Docker 29's default "
-        "for new installs); this version reads only graph-driver image stores")
+    """Docker's side of the data root (containers, volumes); its images are answered from
+    the containerd store itself (analyzer/containerdservice.py)."""
+    from .graphdriver import read_docker_side
+    containers, volumes, diagnostics = read_docker_side(roots[layout.DATA_ROOT])
+    return Store(driver="overlayfs", images={}, layers={}, references=(),
+                 containers=containers, volumes=volumes, diagnostics=tuple(diagnostics))
 
 
 def read_leases(root: EvidenceRoot) -> tuple[Mapping[str, tuple[str, ...]], list[Diagnostic]]:

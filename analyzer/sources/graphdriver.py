@@ -267,7 +267,9 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
         labels=user.get("Labels") or {}, ports=ports,
         mounts=tuple((cfg.get("MountPoints") or {}).values()),
         networks=tuple(((cfg.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
-        source=rel)
+        source=rel,
+        platform=cfg.get("ImagePlatform") if cfg.get("ImageManifest") and
+        isinstance(cfg.get("ImagePlatform"), dict) else None)
 
 
 def _ports(settings: dict[str, Any]) -> tuple[Port, ...]:
@@ -314,6 +316,13 @@ def read_containers(root: EvidenceRoot) -> tuple[dict[ContainerID, Container], l
     containerd image store keeps images: there ``Image`` is the manifest digest)."""
     loader = _Loader(root, "")
     return loader.containers(), loader.diagnostics
+
+
+def read_docker_side(root: EvidenceRoot) -> tuple[dict[ContainerID, Container],
+                                                 tuple[Volume, ...], list[Diagnostic]]:
+    """Containers and volumes of a data root whose images are not in a graph driver."""
+    loader = _Loader(root, "")
+    return loader.containers(), loader.volumes(), loader.diagnostics
 
 
 def detect(roots: Roots) -> Detected | None:

@@ -25,6 +25,7 @@ from ..ids import hex_part
 
 # The evidence roots by name: every path below is relative to the data root.
 DATA_ROOT = "data"
+CONTAINERD_ROOT = "containerd"          # a system containerd's root, its own evidence root
 
 # -- the data root's own directories (moby daemon.go NewDaemon) ------------------------
 

@@ -273,14 +273,25 @@ def scenarios(containerd_store: bool = False) -> list[Scenario]:
             if JUDGES[s.judge].containerd_store == containerd_store]
 
 
-def cases(kind: str, containerd_store: bool = False) -> list[Case]:
-    """The recorded read-only commands whose analyze subcommand is ``kind``."""
-    return [Case(s.name, i, tuple(t)) for s in scenarios(containerd_store)
+# What analyze answers on the containerd image store so far (df: not yet).
+CONTAINERD_KINDS = ("ls", "ps", "history", "inspect", "rm", "prune")
+
+
+def _chosen(containerd_store: bool | None, kind: str) -> list[Scenario]:
+    if containerd_store is not None:
+        return scenarios(containerd_store)
+    return scenarios(False) + (scenarios(True) if kind in CONTAINERD_KINDS else [])
+
+
+def cases(kind: str, containerd_store: bool | None = None) -> list[Case]:
+    """The recorded read-only commands whose analyze subcommand is ``kind``: on every
+    scenario analyze answers it for (``containerd_store`` None), or on one kind of store."""
+    return [Case(s.name, i, tuple(t)) for s in _chosen(containerd_store, kind)
             for i, t in enumerate(commands_for(s)) if kind_of(t) == kind]
 
 
-def rm_cases(containerd_store: bool = False) -> list[Case]:
-    return [Case(s.name, i, tuple(t)) for s in scenarios(containerd_store)
+def rm_cases(containerd_store: bool | None = None) -> list[Case]:
+    return [Case(s.name, i, tuple(t)) for s in _chosen(containerd_store, "rm")
             for i, t in enumerate(s.rm_cases)]
 
 
