@@ -41,11 +41,13 @@ def test_several_drivers_read_the_first_in_dockerd_order_and_say_so(tmp_path: Pa
                         "reading overlay2"]
 
 
-def test_a_containerd_image_store_is_recognised_not_read(tmp_path: Path) -> None:
+def test_a_containerd_image_store_without_its_metadata_names_the_file(tmp_path: Path) -> None:
+    """Recognised by its snapshotter, read from its meta.db: without it, nothing answers."""
     (tmp_path / layout.ContainerdRoot().snapshotter("overlayfs")).mkdir(parents=True)
-    with service(tmp_path) as svc, pytest.raises(UnsupportedLayoutError,
-                                                 match="uses the containerd image store"):
+    with service(tmp_path) as svc, pytest.raises(EvidenceError) as err:
         svc.store
+    assert svc.source.kind == "containerd"
+    assert err.value.path == layout.ContainerdRoot().meta_db
 
 
 def test_nothing_recognised_is_an_error_naming_the_root(tmp_path: Path) -> None:
