@@ -23,7 +23,7 @@ FLOORS = {
     "engines": 2,
     "sources": 2,
     "render": 3,
-    "service": 4,
+    "service": 4, "containerdservice": 4,
     "cli": 5, "__main__": 5,
 }
 
@@ -37,6 +37,7 @@ FORBIDDEN = {
     "sources": ("engines", "render", "service", "cli"),
     "render": ("sources", "service", "cli"),
     "service": ("render", "cli"),
+    "containerdservice": ("render", "cli"),
 }
 
 # Calls that reach the file system by path. Only these modules may make them: the
