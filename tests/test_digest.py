@@ -478,22 +478,3 @@ def test_features_follow_the_cpu(native):
     assert native.features() == off
     assert _native_py.features() == off
 
-
-def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:
-    """Run code in a fresh interpreter; env entries set to None are removed."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for key, value in env.items():
-        if value is None:
-            full_env.pop(key, None)
-        else:
-            full_env[key] = value
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=full_env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_portable_from_environment():
-    result = run_python("from analyzer import _fastdigest as f; print(sorted(f.features().items()))",
-                        ANALYZER_DIGEST_PORTABLE="1")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ("[('openat2', True), ('pclmul', False), ('sha_ni', False), "
-                                     "('sse42', False)]")

@@ -71,3 +71,11 @@ print("analyzer._fastdigest" in sys.modules)
     result = run_python(code, ANALYZER_DIGEST=policy)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(policy == "native")
+
+
+def test_portable_from_environment():
+    result = run_python("from analyzer import _fastdigest as f; print(sorted(f.features().items()))",
+                        ANALYZER_DIGEST_PORTABLE="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("[('openat2', True), ('pclmul', False), ('sha_ni', False), "
+                                     "('sse42', False)]")
