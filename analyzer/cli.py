@@ -252,7 +252,7 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     if as_json:
         from .render.analysis import document
         click.echo(document(analysis(ctx, store.driver), reclaim_json(result, pool),
-                            store.diagnostics), nl=False)
+                            service.diagnostics), nl=False)
     else:
         click.echo(render_reclaim(store, result, pool), nl=False)
         for message in result.errors:
@@ -305,7 +305,7 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
         from .render.reclaim import reclaim_json
         body = reclaim_json(service.price(plan), {"space_reclaimed": space})
         store = service.store_with_build_cache
-        click.echo(document(analysis(ctx, store.driver), body, store.diagnostics), nl=False)
+        click.echo(document(analysis(ctx, store.driver), body, service.diagnostics), nl=False)
         return
     click.echo(format_prune(records, space), nl=False)
 

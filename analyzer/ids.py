@@ -72,3 +72,8 @@ def chain_ids(diff_ids: Iterable[DiffID]) -> list[ChainID]:
 def short_id(value: str) -> str:
     # moby: pkg/stringid TruncateID — drop up to the first ':', keep 12.
     return value.partition(":")[2][:12] if ":" in value else value[:12]
+
+
+def is_path_name(value: str) -> bool:
+    """One name of a directory (a cache ID, a mount ID): no way up or down, no NUL."""
+    return value not in ("", ".", "..") and "/" not in value and "\0" not in value

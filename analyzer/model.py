@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Hashable, Mapping, TypeVar
 
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID, MountID
 
@@ -236,14 +236,28 @@ class Store:
         return self.refs_by_image.get(image_id, ())
 
     def chain(self, top: ChainID | None) -> list[Layer]:
-        """The layers of a chain, top first; stops at a missing layer."""
+        """The layers of a chain, top first; stops at a missing layer, and where the
+        chain would come back to a layer already in it (readers report such cycles)."""
         out: list[Layer] = []
-        while top is not None:
+        seen: set[ChainID] = set()
+        while top is not None and top not in seen:
             layer = self.layers.get(top)
             if layer is None:
                 break
             out.append(layer)
+            seen.add(top)
             top = layer.parent
+        return out
+
+    def ancestry(self, image: Image) -> list[Image]:
+        """The image and its parents (imagedb metadata), child first; stops at a missing
+        parent, and where the chain would come back to an image already in it."""
+        out = [image]
+        seen = {image.id}
+        while (parent := self.images.get(out[-1].parent)) is not None \
+                and parent.id not in seen:
+            out.append(parent)
+            seen.add(parent.id)
         return out
 
     @cached_property
@@ -260,16 +274,11 @@ class Store:
             return hit
         pending: list[Layer] = []
         total = 0
-        cur: ChainID | None = top
-        while cur is not None:
-            if cur in memo:
-                total = memo[cur]
-                break
-            layer = self.layers.get(cur)
-            if layer is None:
+        for layer in self.chain(top):
+            if layer.chain_id in memo:
+                total = memo[layer.chain_id]
                 break
             pending.append(layer)
-            cur = layer.parent
         for layer in reversed(pending):
             total += layer.diff_size
             memo[layer.chain_id] = total
@@ -304,6 +313,35 @@ class ArchiveEntry:
     names: tuple[str, ...]
     images: frozenset[ImageID]
     blobs: Mapping[str, tuple[str | None, int]]
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def parent_cycles(parents: Mapping[K, K | None]) -> list[tuple[K, ...]]:
+    """The cycles of a parent relation (each node names at most one parent), each in
+    chain order from its smallest member. Iterative and linear: the evidence decides
+    how long chains are, so no walk here recurses or revisits.
+
+    A well-formed layer store has none (a chain ID hashes its parent's), nor does an
+    image store; a cycle means damaged metadata, and every walk up it would never end.
+    """
+    state: dict[K, int] = {}               # 1: on the path being walked, 2: done
+    cycles: list[tuple[K, ...]] = []
+    for start in parents:
+        path: list[K] = []
+        node: K | None = start
+        while node is not None and node in parents and node not in state:
+            state[node] = 1
+            path.append(node)
+            node = parents[node]
+        if node is not None and state.get(node) == 1:
+            loop = path[path.index(node):]
+            first = loop.index(min(loop))
+            cycles.append(tuple(loop[first:] + loop[:first]))
+        for done in path:
+            state[done] = 2
+    return cycles
 
 
 # -- devicemapper: the thin pool and Docker's devices in it ------------------------------

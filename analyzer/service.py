@@ -62,6 +62,7 @@ class ImageService:
         self._pools: dict[str | None, tuple] = {}
         self.containerd_root = containerd_root
         self.containerd_namespace = containerd_namespace
+        self._meter_warned = 0
 
     # -- the evidence, read once and only when first needed ----------------------------
 
@@ -212,6 +213,20 @@ class ImageService:
         images.contents        # read now, so that its damage is told once, up front
         self._report(images.diagnostics)
         return images
+
+    def _report_meter(self) -> None:
+        """Warn, once each, of what the meter could not measure (it measured the rest)."""
+        found = self.meter.diagnostics
+        self._report(found[self._meter_warned:])
+        self._meter_warned = len(found)
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """Everything found wrong so far: the store's, the build cache's, the meter's."""
+        meter = self.__dict__.get("meter")
+        return (*self.store_with_build_cache.diagnostics,
+                *(meter.diagnostics if meter is not None else ()))
+
     # -- what the commands ask ----------------------------------------------------------
 
     def image(self, name: str) -> Image:
@@ -245,8 +260,10 @@ class ImageService:
         (None in an image archive: its layers are blobs, not directories)."""
         if self.is_image_archive:
             return None
-        return {layer.chain_id: self.meter.layer_bytes(layer.chain_id)
-                for layer in self.store.chain(image.top_layer)}
+        allocated = {layer.chain_id: self.meter.layer_bytes(layer.chain_id)
+                     for layer in self.store.chain(image.top_layer)}
+        self._report_meter()
+        return allocated
 
     def driver_metadata(self, image: Image) -> dict[str, str] | None:
         """GraphDriver.Data of an image, with the data root's absolute path as home."""
@@ -298,10 +315,12 @@ class ImageService:
         untagged = {id(r) for r in plan.untagged}
         remaining = [r for r in store.references if id(r) not in untagged]
         meter = self.meter
-        return price(store, plan, layer_bytes=meter.layer_bytes, freed_bytes=meter.freed_bytes,
-                     leases=leases,
-                     repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
-                     estimate=self.root.usage_is_estimate)
+        result = price(store, plan, layer_bytes=meter.layer_bytes, freed_bytes=meter.freed_bytes,
+                       leases=leases,
+                       repositories_delta=meter.repositories_delta(repositories_json_size(remaining)),
+                       estimate=self.root.usage_is_estimate)
+        self._report_meter()
+        return result
 
     def archive_reclaim(self, names: Sequence[str]) -> tuple[BlobReclaim, list[str]]:
         """On an image archive: the blobs removing these references (or images) leaves

@@ -114,6 +114,7 @@ def extract(tar: bytes) -> Disk:
 class FakeLayerFiles:
     """The LayerFiles protocol over a tar-split and a Disk."""
     unsupported = None
+    damage = None
     xattrs_known = True
     tar_split_path = "image/overlay2/layerdb/sha256/x/tar-split.json.gz"
 

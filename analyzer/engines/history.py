@@ -49,12 +49,8 @@ def image_history(store: Store, image: Image) -> list[HistoryItem]:
                                  size, entry.get("comment") or ""))
     items.reverse()
     # Fill in the IDs of the image and its parents, top down.
-    current: Image | None = image
-    for i, item in enumerate(items):
-        if current is None:
-            break
+    for i, (item, current) in enumerate(zip(items, store.ancestry(image))):
         items[i] = HistoryItem(current.id, item.created, item.created_by, item.size, item.comment)
-        current = store.images.get(current.parent) if current.parent else None
     return items
 
 

@@ -159,6 +159,8 @@ def release(refcounts: MutableMapping[ChainID, int], layers: Mapping[ChainID, La
         del refcounts[layer.chain_id]
         removed.append(layer)
         layer = None if layer.parent is None else layers.get(layer.parent)
+        if layer is not None and layer in removed:
+            break                         # a damaged chain that loops (readers report it)
     return removed
 
 
@@ -388,7 +390,9 @@ def image_delete_helper(state: RmiState, image_id: ImageID, records: list[Record
     Quiet (after the last reference went, and for parents) swallows a conflict
     unless the image is dangling and unused.
     """
-    while True:
+    seen: set[ImageID] = set()
+    while image_id not in seen:           # a parent chain that loops is damage, reported
+        seen.add(image_id)                # by the reader: the walk stops where it turns
         mask = Conflict.HARD if force else Conflict.HARD | Conflict.SOFT
         conflict = check_image_delete_conflict(state, image_id, mask)
         if conflict is not None:

@@ -117,6 +117,7 @@ TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | Non
 
 class LayerFilesLike(Protocol):
     present: bool                     # the layer's directory exists
+    damage: str | None                # why it cannot be read when it is there (a link in its path)
     xattrs_known: bool                # False: the evidence records none (a tar made without --xattrs)
     unsupported: str | None           # why this driver's layers cannot be read, if so
     tar_split_path: str
@@ -131,7 +132,7 @@ class LayerFilesLike(Protocol):
 
 class StoreFilesLike(Protocol):
     def image_ids(self) -> Sequence[ImageID]: ...
-    def image_config(self, image_id: ImageID) -> bytes | None: ...
+    def image_config(self, image_id: ImageID) -> bytes | None: ...  # EvidenceError: unreadable
     def compressed_digests(self, diff_id: DiffID) -> tuple[str, ...]: ...
     def layer(self, layer: Layer) -> LayerFilesLike: ...
 
@@ -535,7 +536,7 @@ def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None 
     if files.unsupported:
         return result(UNVERIFIABLE, None, files.unsupported)
     if not files.present:
-        return result(MISSING, CONTENT, "the layer's directory is gone")
+        return result(MISSING, CONTENT, files.damage or "the layer's directory is gone")
     try:
         members = files.tar_split()
         if members is None:
@@ -588,11 +589,20 @@ def verify_store(files: StoreFilesLike, store: Store, image_ids: Sequence[ImageI
     ids = list(files.image_ids()) if every else list(image_ids)
     if every:
         ids += sorted(set(store.images) - set(ids))
-    images = tuple(verify_image(i, files.image_config(i), store) for i in ids)
+    images = tuple(_verify_image(files, i, store) for i in ids)
     layers = _layers_to_verify(store, images, every)
     results = _run_layers(files, layers, jobs, progress)
     return VerifyReport(images, tuple(results[layer.chain_id] for layer in layers),
                         tuple(str(d) for d in store.diagnostics))
+
+
+def _verify_image(files: StoreFilesLike, image_id: ImageID, store: Store) -> ImageResult:
+    try:
+        config = files.image_config(image_id)
+    except EvidenceError as exc:
+        # One config that cannot be read (a link, a directory) is that image's damage.
+        return ImageResult(image_id, False, False, (), (str(exc),))
+    return verify_image(image_id, config, store)
 
 
 def _layers_to_verify(store: Store, images: Iterable[ImageResult], every: bool) -> list[Layer]:

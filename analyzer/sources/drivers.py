@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..model import Layer
+from ..errors import EvidenceError
+from ..model import Diagnostic, Layer
 from . import layout
 from .evidence import EvidenceRoot
 
@@ -22,11 +23,21 @@ DRIVERS = ("overlay2", "devicemapper", "aufs", "overlay", "vfs", "btrfs", "zfs",
 DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
 
 
-def layer_paths(root: EvidenceRoot, driver: str, cache_id: str) -> list[str]:
-    """The paths the driver's Remove(cache_id) deletes, relative to the data root."""
+def layer_paths(root: EvidenceRoot, driver: str, cache_id: str,
+                damage: list[Diagnostic] | None = None) -> list[str]:
+    """The paths the driver's Remove(cache_id) deletes, relative to the data root.
+
+    A ``link`` file that cannot be read (a symbolic link, say) leaves its ``l/`` entry
+    out, and says so in ``damage``.
+    """
     paths = layout.driver_dirs(driver, cache_id)
     if driver == "overlay2":
-        link = root.read(layout.overlay2_dir(cache_id, "link"))
+        try:
+            link = root.read(layout.overlay2_dir(cache_id, "link"))
+        except EvidenceError as exc:
+            if damage is not None:
+                damage.append(Diagnostic(exc.path, f"{exc.reason}; its l/ entry is not counted"))
+            link = None
         if link:
             name = link.decode("ascii", "replace").strip()
             if name and "/" not in name and name not in (".", ".."):

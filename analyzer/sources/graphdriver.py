@@ -21,11 +21,15 @@ import orjson
 
 from .. import reference as refs
 from ..errors import AnalyzerError, EvidenceError
+from ..goapi import unmarshal
+from ..goapi.strconv import parse_int
 from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
-                   chain_id_from_parent, digest_of, is_digest, is_hex64)
-from ..model import Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume
-from . import Detected, Roots, layout
+                   chain_id_from_parent, digest_of, hex_part, is_digest, is_hex64, is_path_name,
+                   short_id)
+from ..model import (Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume,
+                     parent_cycles)
+from . import Detected, Roots, layout, mobytypes
 from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
 
@@ -63,10 +67,15 @@ class _Loader:
         if data is None:
             return ()
         try:
-            repos = orjson.loads(data).get("Repositories") or {}
-        except (orjson.JSONDecodeError, AttributeError) as exc:
+            doc = orjson.loads(data)
+            unmarshal.check(doc, mobytypes.REPOSITORIES)
+        except orjson.JSONDecodeError as exc:
             self.warn(rel, f"not valid JSON: {exc}")
             return ()
+        except unmarshal.Mismatch as exc:
+            self.warn(rel, f"{exc}; no references read")
+            return ()
+        repos = doc.get("Repositories") or {}
         out: list[Reference] = []
         for name, entries in repos.items():
             if not isinstance(entries, dict):
@@ -113,6 +122,14 @@ class _Loader:
                 img = self.image(hexid, rel, data, meta, layers)
                 if img is not None:
                     out[img.id] = img
+        for cycle in parent_cycles({i: img.parent for i, img in out.items()}):
+            # The images are sound (their IDs hash their configs); their metadata is not.
+            for image_id in cycle:
+                self.warn(self.paths.image_metadata(hex_part(image_id), "parent"),
+                          f"parent chain loops back to this image (a cycle of {len(cycle)}: "
+                          f"{' -> '.join(short_id(i) for i in cycle)}); parent not used",
+                          "image", image_id)
+                out[image_id] = dataclasses.replace(out[image_id], parent=None)
         return out
 
     def _read_files(self, path: Callable[[str, str], str], dirs: list[str],
@@ -138,10 +155,15 @@ class _Loader:
             return None
         try:
             config = orjson.loads(data)
-            diff_ids = tuple(DiffID(d) for d in (config.get("rootfs") or {}).get("diff_ids") or ())
-        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            unmarshal.check(config, mobytypes.IMAGE)
+        except orjson.JSONDecodeError as exc:
             self.warn(rel, f"config is not valid image JSON: {exc}", "image", image_id)
             return None
+        except unmarshal.Mismatch as exc:
+            # moby: image/store.go restore — an image whose config does not decode is skipped.
+            self.warn(rel, f"{exc}; image skipped", "image", image_id)
+            return None
+        diff_ids = tuple(DiffID(d) for d in (config.get("rootfs") or {}).get("diff_ids") or ())
         top = self.top_chain(diff_ids)
         if top is not None and top not in layers:
             # moby: image/store.go restore — images whose chain is missing are not loaded.
@@ -171,11 +193,41 @@ class _Loader:
             layer = self.layer(hexid, files)
             if layer is not None:
                 out[layer.chain_id] = layer
+        self._drop_cycles(out)
         for layer in out.values():
             if layer.parent is not None and layer.parent not in out:
                 self.warn(layer.source, f"parent layer {layer.parent} is missing",
                           "layer", layer.chain_id)
         return out
+
+    def _drop_cycles(self, layers: dict[ChainID, Layer]) -> None:
+        """Layers whose parent chain loops are damage, and so is every layer above one:
+        moby's loadLayer loads a layer's parent first, and would never finish."""
+        damaged: set[ChainID] = set()
+        for cycle in parent_cycles({c: layer.parent for c, layer in layers.items()}):
+            for chain_id in cycle:
+                self.warn(self.paths.layer(hex_part(chain_id), "parent"),
+                          f"parent chain loops back to this layer (a cycle of {len(cycle)}: "
+                          f"{' -> '.join(short_id(c) for c in cycle)}); layer skipped",
+                          "layer", chain_id)
+            damaged.update(cycle)
+        sound: set[ChainID] = set()
+        for chain_id in list(layers):
+            path: list[ChainID] = []
+            cur: ChainID | None = chain_id
+            while cur in layers and cur not in damaged and cur not in sound:
+                path.append(cur)
+                cur = layers[cur].parent
+            if cur not in damaged:
+                sound.update(path)
+                continue
+            for above in path:
+                self.warn(self.paths.layer(hex_part(above), "parent"),
+                          f"parent chain leads into the cycle at {short_id(cur)}; layer skipped",
+                          "layer", above)
+            damaged.update(path)
+        for chain_id in damaged:
+            del layers[chain_id]
 
     def layer(self, hexid: str, files: list[str | None]) -> Layer | None:
         rel = self.paths.layer(hexid)
@@ -189,16 +241,25 @@ class _Loader:
             self.warn(self.paths.layer(hexid, "cache-id"), "missing or empty; layer skipped",
                       "layer", chain_id)
             return None
+        if not is_path_name(cache_id):
+            # The driver joins it to its home: "../x" would name something else.
+            self.warn(self.paths.layer(hexid, "cache-id"),
+                      f"not a directory name: {cache_id[:80]!r}; layer skipped", "layer", chain_id)
+            return None
         parent_id = ChainID(parent) if parent else None
         expect = chain_id_from_parent(parent_id, DiffID(diff))
         if expect != chain_id:
             self.warn(rel, f"chain ID mismatch: want={chain_id} got={expect}", "layer", chain_id)
         try:
-            diff_size = int(size) if size else 0
+            # moby: layer/filestore.go GetSize — strconv.ParseInt(s, 10, 64); a failure
+            # keeps the layer (and the images above it) from loading.
+            diff_size = parse_int(size) if size else 0
+            if diff_size < 0:
+                raise ValueError(size)
         except ValueError:
-            self.warn(self.paths.layer(hexid, "size"), f"not a number: {size!r}", "layer",
-                      chain_id)
-            diff_size = 0
+            self.warn(self.paths.layer(hexid, "size"),
+                      f"not a size in bytes: {size[:40]!r}; layer skipped", "layer", chain_id)
+            return None
         return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
                      cache_id=CacheID(cache_id), diff_size=diff_size, source=rel)
 
@@ -211,6 +272,12 @@ class _Loader:
             mount_id, init_id, parent = files
             if not mount_id:
                 self.warn(rel, "no mount-id; mount skipped", "container", name)
+                continue
+            bad = next(((f, v) for f, v in (("mount-id", mount_id), ("init-id", init_id))
+                        if v and not is_path_name(v)), None)
+            if bad is not None:
+                self.warn(self.paths.mount(name, bad[0]), f"not a directory name: {bad[1][:80]!r}; "
+                                             "mount skipped", "container", name)
                 continue
             out[name] = Mount(name=name, mount_id=MountID(mount_id),
                               init_id=MountID(init_id) if init_id else None,
@@ -230,10 +297,19 @@ class _Loader:
             if data is None:
                 continue
             try:
-                ctr = _container(orjson.loads(data), rel)
-            except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError) as exc:
+                cfg = orjson.loads(data)
+                unmarshal.check(cfg, mobytypes.CONTAINER)
+            except orjson.JSONDecodeError as exc:
                 self.warn(rel, f"not a valid container config: {exc}", "container", cid)
                 continue
+            except unmarshal.Mismatch as exc:
+                # moby: container.FromDisk fails, and the daemon does not load the container.
+                self.warn(rel, f"{exc}; container skipped", "container", cid)
+                continue
+            if not isinstance(cfg.get("ID"), str) or not cfg["ID"]:
+                self.warn(rel, "no ID; container skipped", "container", cid)
+                continue
+            ctr = _container(cfg, rel)
             if ctr.id != cid:
                 self.warn(rel, f"ID {ctr.id} does not match its directory", "container", cid)
             out[ctr.id] = ctr

@@ -85,9 +85,16 @@ class LayerFiles:
         self.unsupported = None if driver in DIRECTORY_DRIVERS else (
             f"{driver} keeps layers in block devices; verify reads layer directories")
         self._files = None
+        # Why the directory cannot be read, naming what is wrong (a link in its path).
+        self.damage: str | None = None
         if self.unsupported is None:
             with lock:
-                self._files = root.subroot(self.diff_path)
+                try:
+                    self._files = root.subroot(self.diff_path)
+                except EvidenceError as exc:
+                    self.damage = str(exc)
+                if self._files is None and self.damage is None:
+                    self.damage = _not_a_directory(root, self.diff_path)
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
         self.xattrs_known = root.has_xattrs
@@ -159,6 +166,22 @@ class LayerFiles:
         if self._files is not None:
             self._files.close()
             self._files = None
+
+
+def _not_a_directory(root: EvidenceRoot, rel: str) -> str | None:
+    """What stands where a directory of rel should be (a link, a file), or None if nothing."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        path = "/".join(parts[:i])
+        st = root.lstat(path)
+        if st is None:
+            return None
+        if st.is_link:
+            return (f"{path}: is a symbolic link to {root.readlink(path)!r}, where the layer's "
+                    "directory should be; not followed")
+        if not st.is_dir:
+            return f"{path}: not a directory"
+    return None
 
 
 def _chunks(fd: int, offset: int = 0, length: int = -1) -> Iterator[bytes]:

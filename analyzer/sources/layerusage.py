@@ -6,7 +6,7 @@ driver's DiffSize of the RW layer), volume/service (LocalVolumesSize).
 from __future__ import annotations
 
 from ..ids import ChainID
-from ..model import Store
+from ..model import Diagnostic, Store
 from . import layout
 from .drivers import layer_paths
 from .evidence import EvidenceRoot
@@ -43,12 +43,22 @@ class RemovalMeter:
         self.store = store
         # Each layer's tree is walked once, whether it is priced alone or with others.
         self._layers: dict[ChainID, InodeUsage] = {}
+        # What could not be measured, file by file; the rest still is.
+        self.diagnostics: list[Diagnostic] = []
 
     def _layer(self, chain_id: ChainID) -> InodeUsage:
         usage = self._layers.get(chain_id)
         if usage is None:
             layer = self.store.layers[chain_id]
-            paths = layer_paths(self.root, self.store.driver, layer.cache_id) + [layer.source]
+            paths = layer_paths(self.root, self.store.driver, layer.cache_id,
+                                self.diagnostics) + [layer.source]
+            for path in paths[:1] + paths[-1:]:
+                st = self.root.lstat(path)
+                if st is not None and st.is_link:
+                    # Counted as the link it is; where it points is not the layer's.
+                    self.diagnostics.append(Diagnostic(
+                        path, "is a symbolic link, where the layer's directory should be; "
+                        "not followed", "layer", chain_id))
             usage = self._layers[chain_id] = inode_usage(self.root, paths)
         return usage
 

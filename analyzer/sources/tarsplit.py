@@ -61,29 +61,34 @@ def clean_name(name: str) -> str:
 
 
 def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
-    """gzip, member after member (Go's gzip.Reader is multistream), checked to the trailer."""
+    """gzip, member after member (Go's gzip.Reader is multistream), checked to the trailer.
+
+    Members follow one another in a loop, never by recursion: the evidence decides how
+    many there are (a megabyte holds fifty thousand empty ones).
+    """
     d = zlib.decompressobj(wbits=31)
     started = False
+
+    def feed(chunk: bytes) -> Iterator[bytes]:
+        nonlocal d, started
+        while chunk:
+            if d.eof:
+                d = zlib.decompressobj(wbits=31)    # another member follows
+            started = True
+            out = d.decompress(chunk, _INFLATE_STEP)
+            if out:
+                yield out
+            # A member may end inside the chunk: what is left is the next one's.
+            chunk = d.unused_data if d.eof else d.unconsumed_tail
+
     try:
         for chunk in chunks:
-            while chunk:
-                if d.eof:
-                    # Another member follows (Go reads concatenated members as one stream).
-                    chunk, d = d.unused_data + chunk, zlib.decompressobj(wbits=31)
-                started = True
-                out = d.decompress(chunk, _INFLATE_STEP)
-                if out:
-                    yield out
-                chunk = d.unconsumed_tail
+            yield from feed(chunk)
         while not d.eof and started:
             out = d.decompress(b"", _INFLATE_STEP)
             if not out:
                 break
             yield out
-        if d.eof and d.unused_data:
-            # The trailing member arrived in the same chunk as the end of the previous one.
-            yield from _inflate((d.unused_data,), source)
-            return
     except zlib.error as exc:
         raise MalformedError(source, f"not valid gzip: {exc}") from None
     if not started:

@@ -136,8 +136,16 @@ class ArchiveIndex:
         if m is None:
             return
         yield rel, m.stat
-        for name in self.children.get(key, ()):
-            yield from self.walk(f"{key}/{name}" if key else name)
+        # Without recursion: the archive decides how deep its tree is.
+        pending = [key]
+        while pending:
+            parent = pending.pop()
+            for name in self.children.get(parent, ()):
+                path = f"{parent}/{name}" if parent else name
+                st = self.members[path].stat
+                yield path, st
+                if st.is_dir:
+                    pending.append(path)
 
 
 class ArchiveRoot(EvidenceRoot):

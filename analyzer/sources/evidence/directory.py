@@ -18,6 +18,36 @@ from ...safeopen import HAVE_OPENAT2, O_DIR, O_READ, Opener, open_top
 from .root import SMALL_LIMIT, EvidenceRoot, Stat, split_rel
 
 
+def _list_fd(fd: int) -> list[tuple[str, Stat]]:
+    """Entries of a directory fd, with lstat results (no links followed, no path walks);
+    the fd is closed if it cannot be read."""
+    try:
+        with os.scandir(fd) as it:
+            return [(e.name, _stat_of(e.stat(follow_symlinks=False))) for e in it]
+    except OSError:
+        os.close(fd)
+        raise
+
+
+def _pieces(names: list[str]) -> Iterator[str]:
+    """Names to open one after another: with openat2, as many at once as PATH_MAX allows
+    (it refuses links on the way); without it, one at a time (O_NOFOLLOW guards one)."""
+    if not HAVE_OPENAT2:
+        yield from names
+        return
+    piece: list[str] = []
+    size = 0
+    for name in names:
+        width = len(name.encode("utf-8", "surrogateescape")) + 1
+        if piece and size + width > 3072:
+            yield "/".join(piece)
+            piece, size = [], 0
+        piece.append(name)
+        size += width
+    if piece:
+        yield "/".join(piece)
+
+
 def _parallel(read, root_fd: int, paths: list[bytes], limit: int, flags: int) -> list:
     """Split a big batch over the CPUs: the native reader runs without the GIL."""
     workers = min(os.cpu_count() or 1, len(paths) // 2048)
@@ -263,27 +293,78 @@ class DirectoryRoot(EvidenceRoot):
             if fd is not None:
                 yield from self._walk_fd(fd, rel)
 
+    # How many directories of the path being walked keep their fd: the evidence decides
+    # how deep a tree is, and neither the stack nor the fd table may follow it down.
+    WALK_OPEN_DIRS = 64
+
     def _walk_fd(self, fd: int, rel: str) -> Iterator[tuple[str, Stat]]:
-        # scandir over an fd gives lstat results relative to it: no path walks,
-        # and links are never followed.
+        """Depth first, without recursion: each directory's entries, then its subdirectories.
+
+        A frame per directory on the path: [path, fd or None, subdirectories left]. Only
+        the root's fd and the deepest WALK_OPEN_DIRS stay open; an ancestor whose fd was
+        closed is reopened from the nearest open one when its next subdirectory is due.
+        """
+        stack: list[list] = []
         try:
-            with os.scandir(fd) as it:
-                entries = [(e.name, _stat_of(e.stat(follow_symlinks=False))) for e in it]
-        except OSError:
-            os.close(fd)
-            raise
-        try:
-            for name, st in entries:
-                path = f"{rel}/{name}"
-                yield path, st
-                if st.is_dir:
-                    try:
-                        sub = self._opener.open(fd, name, O_DIR)
-                    except OSError:
-                        continue
-                    yield from self._walk_fd(sub, path)
+            entries = _list_fd(fd)
+            stack.append([rel, fd, []])
+            while True:
+                frame = stack[-1]
+                for name, st in entries:
+                    yield f"{frame[0]}/{name}", st
+                    if st.is_dir:
+                        frame[2].append(name)
+                frame[2].reverse()              # popped from the end: listing order
+                entries = []
+                while stack and not stack[-1][2]:
+                    done = stack.pop()
+                    if done[1] is not None:
+                        os.close(done[1])
+                if not stack:
+                    return
+                frame = stack[-1]
+                name = frame[2].pop()
+                path = f"{frame[0]}/{name}"
+                try:
+                    sub = self._opener.open(self._frame_fd(stack), name, O_DIR)
+                except OSError:
+                    stack.append([path, None, []])     # gone since listed, or unreadable
+                    continue
+                entries = _list_fd(sub)
+                stack.append([path, sub, []])
+                if len(stack) > self.WALK_OPEN_DIRS + 1:
+                    far = stack[-self.WALK_OPEN_DIRS - 1]
+                    if far[1] is not None:
+                        os.close(far[1])
+                        far[1] = None
         finally:
-            os.close(fd)
+            for frame in stack:
+                if frame[1] is not None:
+                    os.close(frame[1])
+
+    def _frame_fd(self, stack: list[list]) -> int:
+        """The fd of the deepest frame, reopened below its nearest open ancestor if closed."""
+        top = stack[-1]
+        if top[1] is not None:
+            return top[1]
+        base = len(stack) - 1
+        while stack[base][1] is None:
+            base -= 1
+        names = [frame[0].rpartition("/")[2] for frame in stack[base + 1:]]
+        fd = stack[base][1]
+        opened: int | None = None
+        try:
+            for piece in _pieces(names):
+                nxt = self._opener.open(fd, piece, O_DIR)
+                if opened is not None:
+                    os.close(opened)
+                fd = opened = nxt
+        except OSError:
+            if opened is not None:
+                os.close(opened)
+            raise
+        top[1] = fd
+        return fd
 
     def xattrs(self, rel: str) -> dict[str, bytes] | None:
         """There is no l*xattr relative to a directory fd, so the name is looked up below
