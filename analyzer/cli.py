@@ -6,6 +6,7 @@ prints and exit as it does; damage in the evidence goes to stderr as
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -81,6 +82,17 @@ def main(ctx: click.Context, data_root: str, as_of: str | None, containerd_root:
 pass_context = click.make_pass_decorator(Context)
 
 
+@contextlib.contextmanager
+def _format_errors():
+    """A --format template the CLI cannot use: its message on stderr, exit 1."""
+    from .render.formatter import FormatError
+    try:
+        yield
+    except FormatError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
 def _filters(values: tuple[str, ...], flag: str, command: str) -> dict[str, list[str]]:
     """Parse --filter values; a malformed one is a usage error, worded and exited as Docker's."""
     from .goapi.opts import BadFilter, parse_filters
@@ -99,7 +111,8 @@ def _filters(values: tuple[str, ...], flag: str, command: str) -> dict[str, list
 @click.option("--digests", is_flag=True, help="Show digests")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
-@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json"]))
+@click.option("--format", "fmt", default="table", metavar="FORMAT",
+              help="'table', 'table TEMPLATE', 'json', or a Go template, as Docker's")
 @click.argument("repository", required=False)
 @pass_context
 def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_trunc: bool,
@@ -113,22 +126,43 @@ def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_tr
         summaries = ctx.service.images(parsed, all_images, ctx.now)
     except DaemonError as exc:
         daemon_error(exc)
-    click.echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
-                             fmt=fmt, now=ctx.now), nl=False)
+    with _format_errors():
+        click.echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
+                                 fmt=fmt or "table", now=ctx.now), nl=False)
 
 
 @main.command("ps")
 @click.option("-a", "--all", "all_containers", is_flag=True, help="Show all containers (default shows just running)")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states)")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states)")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
-@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json"]))
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "fmt", default="", metavar="FORMAT",
+              help="'table', 'table TEMPLATE', 'json', or a Go template, as Docker's")
 @pass_context
-def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+def ps_command(ctx: Context, all_containers: bool, quiet: bool, size: bool, last: int,
+               latest: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str) -> None:
     """List containers, as `docker ps`."""
-    from .render.containers import render_ps
+    from .render.containers import format_needs_size, render_ps
+    parsed = _filters(filters, "-f, --filter", "ps")
+    if fmt and quiet:
+        click.echo("WARNING: Ignoring custom format, because both --format and --quiet are set.",
+                   err=True)
+    with _format_errors():
+        if fmt and format_needs_size(fmt, ctx.now) and not quiet:
+            size = True
+    limit = 1 if latest and last == -1 else last
     service = ctx.service
-    click.echo(render_ps(service.store, service.containers(all_containers), quiet=quiet,
-                         no_trunc=no_trunc, fmt=fmt, now=ctx.now), nl=False)
+    try:
+        ctrs = service.containers(parsed, all_containers, limit)
+    except DaemonError as exc:
+        daemon_error(exc)
+    sizes = service.container_sizes(ctrs) if size else None
+    with _format_errors():
+        click.echo(render_ps(service.store, ctrs, quiet=quiet, no_trunc=no_trunc,
+                             fmt=fmt or "table", now=ctx.now, sizes=sizes), nl=False)
 
 
 @main.command("history")
@@ -136,28 +170,33 @@ def ps_command(ctx: Context, all_containers: bool, quiet: bool, no_trunc: bool, 
               help="Print sizes and dates in human readable format")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--format", "fmt", default="table", metavar="FORMAT",
+              help="'table', 'table TEMPLATE', 'json', or a Go template, as Docker's")
 @click.argument("image")
 @pass_context
-def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, image: str) -> None:
+def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, fmt: str,
+                    image: str) -> None:
     """Show the history of an image, as `docker image history`."""
     from .render.history import render_history
     try:
         items = ctx.service.history(image)
     except DaemonError as exc:
         daemon_error(exc)
-    click.echo(render_history(items, human=human, no_trunc=no_trunc, quiet=quiet, now=ctx.now),
-               nl=False)
+    with _format_errors():
+        click.echo(render_history(items, human=human, no_trunc=no_trunc, quiet=quiet,
+                                  now=ctx.now, fmt=fmt or "table"), nl=False)
 
 
 @main.command("inspect")
+@click.option("-f", "--format", "fmt", default="", metavar="FORMAT",
+              help="'json' or a Go template, as Docker's")
 @click.argument("images", nargs=-1, required=True)
 @pass_context
-def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
+def inspect_command(ctx: Context, fmt: str, images: tuple[str, ...]) -> None:
     """Show an image as `docker image inspect` does, plus its layers and containers."""
-    from .goapi.json import marshal_indent
     from .render.inspect import inspect_image
     service = ctx.service
-    found, errors = [], []
+    objects: list = []      # each image's object, or the error that stands for it
     for name in images:
         if service.containerd is not None:
             from .render.containerdinspect import inspect_image as inspect_containerd
@@ -170,18 +209,35 @@ def inspect_command(ctx: Context, images: tuple[str, ...]) -> None:
             img = service.image(name)
         except NotFound as exc:
             # The Docker 28 client's ImageInspect wraps a 404 with the name asked for.
-            errors.append(f"no such image: {name}: {exc}")
+            objects.append(DaemonError(f"no such image: {name}: {exc}"))
             continue
         except DaemonError as exc:
-            errors.append(str(exc))
+            objects.append(exc)
             continue
-        found.append(inspect_image(service.store, img, service.driver_metadata(img),
-                                   service.layer_allocated(img)))
-    click.echo(marshal_indent(found) if found else "[]")
+        # Measured only when it will be shown: it walks the layers.
+        allocated = service.layer_allocated(img) \
+            if fmt in ("", "json") or "Analyzer" in fmt else None
+        objects.append(inspect_image(service.store, img, service.driver_metadata(img),
+                                     allocated))
+    found = [o for o in objects if not isinstance(o, Exception)]
+    errors = [f"Error response from daemon: {o}" for o in objects if isinstance(o, Exception)]
+    if fmt in ("", "json"):
+        from .goapi.json import encode_unescaped, marshal_indent
+        if not found:
+            out = "[]"
+        else:
+            out = encode_unescaped(found) if fmt == "json" else marshal_indent(found)
+        out += "\n"
+        code = 1 if errors else 0
+    else:
+        from .render.inspect_format import inspect_format
+        out, errors, code = inspect_format(
+            fmt, [DaemonError(f"Error response from daemon: {o}") if isinstance(o, Exception)
+                  else o for o in objects])
+    click.echo(out, nl=False)
     if errors:
-        for message in errors:
-            click.echo(f"Error response from daemon: {message}", err=True)
-        sys.exit(1)
+        click.echo("\n".join(errors), err=True)
+    sys.exit(code)
 
 
 @main.command("df")

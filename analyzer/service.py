@@ -238,16 +238,27 @@ class ImageService:
 
     def images(self, filters: Mapping[str, Sequence[str]], all_images: bool,
                now: float | None = None) -> list[ImageSummary]:
+        """``now``: the daemon's time.Now() for ``until`` filters."""
         if self.containerd is not None:
             import time
             return self.containerd.images(filters, all_images,
                                           int((time.time() if now is None else now) * 1e9))
         from .engines.listing import list_images
-        return list_images(self.store, filters, all_images)
+        return list_images(self.store, filters, all_images, now)
 
-    def containers(self, all_containers: bool) -> list[Container]:
-        from .engines.containers import select
-        return select(self.store, all_containers)
+    def containers(self, filters: Mapping[str, Sequence[str]], all_containers: bool,
+                   limit: int = -1) -> list[Container]:
+        """The containers ``docker ps`` lists for these filters, --all and --last."""
+        from .engines.containers import list_containers
+        return list_containers(self.store, filters, all_containers, limit)
+
+    def container_sizes(self, ctrs: Sequence[Container]) -> dict[str, tuple[int | None, int]]:
+        """(SizeRw, SizeRootFs) of each container, as the daemon measures them for ps -s."""
+        from .engines.diskusage import size_root_fs
+        from .sources.layerusage import container_sizes
+        rw = container_sizes(self.root, self.store)
+        return {c.id: (rw.get(c.id, -1), size_root_fs(self.store, c, rw.get(c.id, -1)))
+                for c in ctrs}
 
     def history(self, name: str) -> list[HistoryItem]:
         if self.containerd is not None:

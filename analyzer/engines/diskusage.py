@@ -49,6 +49,12 @@ def layer_refs(store: Store) -> dict[ChainID, int]:
     return counts
 
 
+def size_root_fs(store: Store, ctr: Container, size_rw: int | None) -> int:
+    """moby GetContainerLayerSize: the image's layers plus the RW layer when measured."""
+    image = store.images.get(ctr.image_id)
+    return (store.image_size(image) if image else 0) + max(size_rw or 0, 0)
+
+
 def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
                       volume_sizes: Mapping[str, int]) -> DiskUsage:
     """size_rw by container ID (-1 as the daemon's unknown, None where only a running
@@ -65,9 +71,7 @@ def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
     containers = []
     for ctr in ctrs:
         rw = size_rw.get(ctr.id, -1)
-        image = store.images.get(ctr.image_id)
-        root_fs = (store.image_size(image) if image else 0) + max(rw or 0, 0)
-        containers.append(ContainerUsage(ctr, rw, root_fs))
+        containers.append(ContainerUsage(ctr, rw, size_root_fs(store, ctr, rw)))
     volumes = []
     for vol in store.volumes:
         if vol.driver != "local" or vol.options:

@@ -19,7 +19,8 @@ from ..ids import ImageID
 from ..model import Image, Store
 from .resolve import get_image
 
-ACCEPTED_FILTERS = ("dangling", "label", "before", "since", "reference")
+# "until" is dockerd 25+'s (20.10 refuses it as an invalid filter).
+ACCEPTED_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 NONE_TAG = "<none>:<none>"
 NONE_DIGEST = "<none>@<none>"
 
@@ -43,8 +44,9 @@ class ImageSummary:
         return self.image.id
 
 
-def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: bool
-                ) -> list[ImageSummary]:
+def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: bool,
+                now: float | None = None) -> list[ImageSummary]:
+    """``now``: Unix seconds, the daemon's time.Now() for ``until`` (default: this machine's)."""
     for name in filters:
         if name not in ACCEPTED_FILTERS:
             raise InvalidFilter(f"Invalid filter '{name}'")
@@ -57,6 +59,10 @@ def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: 
         elif "false" not in values:
             raise InvalidFilter(f"Invalid filter 'dangling=[{' '.join(filters['dangling'])}]'")
     before = _threshold(store, filters.get("before"))
+    before_ns = before.created_ns if before is not None else None
+    until_ns = _until(filters.get("until"), now)
+    if until_ns is not None and (before_ns is None or until_ns < before_ns):
+        before_ns = until_ns          # moby 25+: until and before are one bound, the earlier
     since = _threshold(store, filters.get("since"))
     labels = filters.get("label") or ()
     patterns = filters.get("reference") or ()
@@ -68,7 +74,7 @@ def list_images(store: Store, filters: Mapping[str, Sequence[str]], all_images: 
             continue                                  # Heads(): images without children
         if image.id in store.other_platforms and not all_images:
             continue                                  # an archive's other platforms: -a
-        if before is not None and image.created_ns >= before.created_ns:
+        if before_ns is not None and image.created_ns >= before_ns:
             continue
         if since is not None and image.created_ns <= since.created_ns:
             continue
@@ -102,6 +108,18 @@ def _threshold(store: Store, values: Sequence[str] | None) -> Image | None:
     for value in values or ():
         image = get_image(store, value)
     return image
+
+
+def _until(values: Sequence[str] | None, now: float | None) -> int | None:
+    """The earliest ``until`` as Unix nanoseconds (GetTimestamp, then ParseTimestamps)."""
+    import time
+    from ..goapi.timetypes import timestamp_ns
+    now = time.time() if now is None else now
+    found = None
+    for value in values or ():
+        ns = timestamp_ns(value, now, time.localtime(now).tm_gmtoff)
+        found = ns if found is None else min(found, ns)
+    return found
 
 
 def _references(store: Store, image: Image, patterns: Sequence[str]

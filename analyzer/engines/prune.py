@@ -23,7 +23,7 @@ from typing import Iterable, Mapping
 from ..errors import DaemonError
 from ..goapi.filters import match_kv_list, new_args
 from ..goapi.time import GO_ZERO_UNIX
-from ..goapi.timetypes import get_timestamp, parse_timestamps
+from ..goapi.timetypes import timestamp_ns
 from ..ids import SHA256_PREFIX, ChainID
 from ..model import Image, Store
 from .rmi import Outcome, Plan, Record, RmiState, image_delete
@@ -101,9 +101,7 @@ def _prune_settings(args: Mapping[str, set[str]], now: float,
         raise DaemonError("more than one until filter specified")
     if utc_offset is None:
         utc_offset = time.localtime(now).tm_gmtoff
-    stamp = get_timestamp(next(iter(values)), round(now * 1e9), utc_offset)
-    seconds, nanos = parse_timestamps(stamp)
-    return seconds * 10**9 + nanos
+    return timestamp_ns(next(iter(values)), now, utc_offset)
 
 
 def _dangling_only(args: Mapping[str, set[str]]) -> bool:

@@ -35,3 +35,9 @@ def marshal_indent(obj: Any) -> str:
         stripped = line.lstrip(b" ")
         lines.append(b" " * (2 * (len(line) - len(stripped))) + stripped)
     return _escape(b"\n".join(lines))
+
+
+def encode_unescaped(obj: Any) -> str:
+    """An Encoder with SetEscapeHTML(false), as moby's WriteJSON sends the daemon's JSON
+    (``inspect --format json`` prints it through json.Compact)."""
+    return orjson.dumps(obj).decode().replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

@@ -65,3 +65,13 @@ def parse_timestamps(value: str) -> tuple[int, int]:
         return seconds, 0
     nanos = parse_int(fraction)
     return seconds, int(float(nanos) * 10.0 ** (9 - len(fraction)))
+
+
+def timestamp_ns(value: str, now: float, utc_offset: int) -> int:
+    """GetTimestamp then ParseTimestamps, as filters' ``until`` uses them: Unix nanoseconds.
+
+    Raises:
+        DaemonError: as get_timestamp.
+    """
+    seconds, nanos = parse_timestamps(get_timestamp(value, round(now * 1e9), utc_offset))
+    return seconds * 10**9 + nanos

@@ -5,12 +5,13 @@ DisplayablePorts), cli/command/container/list.go.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .. import reference as refs
 from ..engines.containers import command_line, list_image, status
 from ..goapi.json import marshal
 from ..goapi.strconv import quote
+from ..goapi.template import GoMethod, GoNil
 from ..goapi.time import parse_rfc3339_ns, string_local
 from ..goapi.units import human_duration, human_size
 from ..ids import short_id
@@ -65,8 +66,60 @@ def display_image(store: Store, ctr: Container, trunc: bool) -> str:
     return image
 
 
+DEFAULT_TABLE = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}"
+                 "\t{{.Ports}}\t{{.Names}}")
+HEADER = {"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
+          "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
+          "State": "STATE", "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS",
+          "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+          "Platform": "PLATFORM"}
+# What ContainerContext's getters return for the zero container.Summary, which the CLI
+# runs a custom format on first to see whether it asks for .Size.
+_ZERO_VALUES = {"ID": "", "Names": "", "Image": "<no image>", "Command": '""',
+                "CreatedAt": "1970-01-01 00:00:00 +0000 UTC", "Ports": "", "State": "",
+                "Status": "", "Labels": "", "Mounts": "", "LocalVolumes": "0", "Networks": "",
+                "Platform": GoNil("*formatter.Platform")}
+
+
+def format_needs_size(fmt: str, now: float) -> bool:
+    """buildContainerListOptions: parse the format and run it once on an empty
+    container; True when it called .Size. Raises FormatError worded as the CLI."""
+    from .formatter import FormatError, context, parse
+    from ..goapi.template import ExecError, TemplateError
+    try:
+        tmpl = parse(fmt)
+    except TemplateError as exc:
+        raise FormatError(f"failed to parse template: {exc}") from None
+    used = []
+
+    def size() -> str:
+        used.append(True)
+        return "0B"
+    values = dict(_ZERO_VALUES, RunningFor=human_duration(now) + " ago")
+    probe = context("formatter.ContainerContext", values,
+                    {"Size": GoMethod(size), "Label": GoMethod(lambda name: "", ("string",))})
+    probe.json = lambda: {**values, "Size": size()}     # MarshalJSON calls every getter
+    try:
+        tmpl.execute(probe)
+    except ExecError as exc:
+        raise FormatError(f"failed to execute template: {exc}") from None
+    return bool(used)
+
+
+def container_size(size_rw: int | None, size_root_fs: int) -> str:
+    """ContainerContext.Size: "2B (virtual 21.5MB)"; unknown where only a running
+    daemon could measure the RW layer (devicemapper)."""
+    rw = "unknown" if size_rw is None else human_size(size_rw, 3)
+    return f"{rw} (virtual {human_size(size_root_fs, 3)})" if size_root_fs > 0 else rw
+
+
 def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc: bool,
-              fmt: str, now: float) -> str:
+              fmt: str, now: float,
+              sizes: Mapping[str, tuple[int | None, int]] | None = None) -> str:
+    """NewContainerFormat and ContainerWrite: ``table`` (with a SIZE column when sizes
+    were asked for), ``json``, or a template; -q prints IDs whatever the format.
+    ``sizes``: (SizeRw, SizeRootFs) by container ID, when the daemon would have measured them."""
+    from .formatter import context, header_context, write
     trunc = not no_trunc
 
     def cid(c: Container) -> str:
@@ -86,18 +139,27 @@ def render_ps(store: Store, ctrs: Sequence[Container], *, quiet: bool, no_trunc:
             "Ports": displayable_ports(c.ports),
             "Names": c.name,
         }
-        rows.append((c, cells))
+        size = container_size(*sizes[c.id]) if sizes is not None else human_size(0, 3)
+        rows.append((c, cells, _json_row(c, cells, size, trunc)))
     if fmt == "json":
-        return "".join(marshal(_json_row(c, cells)) + "\n" for c, cells in rows)
-    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    return render_table(header, [[cells[k] for k in keys] for _, cells in rows])
+        return "".join(marshal(values) + "\n" for _, _, values in rows)
+    if fmt == "table" and sizes is None:
+        header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+        return render_table(header, [[cells[k] for k in keys] for _, cells, _ in rows])
+    if fmt == "table":
+        fmt = DEFAULT_TABLE + "\\t{{.Size}}"
+    contexts = [context("formatter.ContainerContext", values,
+                        {"Label": GoMethod(lambda name, c=c: c.labels.get(name, ""), ("string",)),
+                         "Platform": GoMethod(lambda: GoNil("*formatter.Platform"))})
+                for c, _, values in rows]
+    return write(fmt, contexts, header_context(HEADER))
 
 
-def _json_row(c: Container, cells: dict[str, str]) -> dict[str, str]:
+def _json_row(c: Container, cells: dict[str, str], size: str, trunc: bool) -> dict[str, str]:
     # The CLI joins labels in Go map order (random); sorted here.
     labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
-    mounts = ",".join(_mount_name(m) for m in c.mounts)
+    mounts = ",".join(_mount_name(m, trunc) for m in c.mounts)
     local_volumes = sum(1 for m in c.mounts if m.get("Driver") == "local")
     return {
         **cells,
@@ -108,11 +170,11 @@ def _json_row(c: Container, cells: dict[str, str]) -> dict[str, str]:
         "Networks": ",".join(sorted(c.networks)),
         # dockerd 20.10's summary has no image platform; 28.5's has it on the containerd store
         "Platform": c.platform,
-        "Size": human_size(0, 3),
+        "Size": size,
         "State": c.state,
     }
 
 
-def _mount_name(mount: dict) -> str:
+def _mount_name(mount: dict, trunc: bool) -> str:
     name = mount.get("Name") or mount.get("Source") or ""
-    return ellipsis(name, 15)
+    return ellipsis(name, 15) if trunc else name

@@ -10,26 +10,45 @@ from ..goapi.units import human_size
 from ..ids import short_id
 from .displayutils import ellipsis
 from .images import created_since
-from .table import render_table
+
+
+# docker/cli: created times up to this one are shown as N/A by the human format.
+EPOCH_2000 = 946684800
+HEADER = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+          "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+
+
+def _context_values(item: HistoryItem, human: bool, trunc: bool, now: float) -> dict[str, str]:
+    """docker/cli historyContext's getters."""
+    created_at = format_rfc3339_local(item.created)
+    if not human:
+        since = created_at
+    elif item.created <= EPOCH_2000:
+        since = "N/A"
+    else:
+        since = created_since(item.created, now)
+    created_by = item.created_by.replace("\t", " ")
+    return {
+        "Comment": item.comment,
+        "CreatedAt": created_at,
+        "CreatedBy": ellipsis(created_by, 45) if trunc else created_by,
+        "CreatedSince": since,
+        "ID": short_id(item.id) if trunc and item.id != MISSING else item.id,
+        "Size": human_size(item.size, 3) if human else str(item.size),
+    }
+
+
+DEFAULT_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+NON_HUMAN_TABLE = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 
 
 def render_history(items: list[HistoryItem], *, human: bool, no_trunc: bool, quiet: bool,
-                   now: float) -> str:
-    def hid(item: HistoryItem) -> str:
-        return item.id if no_trunc or item.id == MISSING else short_id(item.id)
-
-    if quiet:
-        return "".join(f"{hid(i)}\n" for i in items)
-    rows = []
-    for item in items:
-        if human:
-            created = created_since(item.created, now) or "N/A"
-            size = human_size(item.size, 3)
-        else:
-            created = format_rfc3339_local(item.created)
-            size = str(item.size)
-        created_by = item.created_by.replace("\t", " ")
-        if not no_trunc:
-            created_by = ellipsis(created_by, 45)
-        rows.append([hid(item), created, created_by, size, item.comment])
-    return render_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
+                   now: float, fmt: str = "table") -> str:
+    """NewHistoryFormat: ``table`` is the default table (IDs with -q, times as RFC 3339
+    with -H=false); any other format is a template, where -q does not apply."""
+    from .formatter import context, header_context, write
+    if fmt == "table":
+        fmt = "{{.ID}}" if quiet else DEFAULT_TABLE if human else NON_HUMAN_TABLE
+    rows = [context("image.historyContext", _context_values(item, human, not no_trunc, now))
+            for item in items]
+    return write(fmt, rows, header_context(HEADER))

@@ -66,7 +66,9 @@ def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bo
     def image_id(s: ImageSummary) -> str:
         return s.id if no_trunc else short_id(s.id)
 
-    if quiet:
+    if fmt not in ("table", "json"):
+        return _render_template(summaries, fmt, digests, image_id, now)
+    if quiet and fmt == "table":
         return "".join(f"{image_id(s)}\n" for s in summaries
                        for _ in expand_rows(s, digests))
     if fmt == "json":
@@ -86,6 +88,25 @@ def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bo
             rows.append([repo, tag] + ([digest] if digests else []) +
                         [image_id(s), created, size])
     return render_table(header, rows)
+
+
+HEADER = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+          "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+          "Containers": "CONTAINERS", "VirtualSize": "SIZE", "SharedSize": "SHARED SIZE",
+          "UniqueSize": "UNIQUE SIZE"}
+
+
+def _render_template(summaries: Sequence[ImageSummary], fmt: str, digests: bool,
+                     image_id, now: float) -> str:
+    """A custom --format (formatter.NewImageFormat, ImageWrite): a table format gets a
+    DIGEST column with --digests; rows expand by digest when the format names .Digest."""
+    from .formatter import context, header_context, is_table, write
+    if is_table(fmt) and digests and "{{.Digest}}" not in fmt:
+        fmt += "\t{{.Digest}}"
+    with_digest = digests or "{{.Digest}}" in fmt
+    rows = [context("formatter.imageContext", _json_row(s, repo, tag, digest, image_id(s), now))
+            for s in summaries for repo, tag, digest in expand_rows(s, with_digest)]
+    return write(fmt, rows, header_context(HEADER))
 
 
 def created_since(created_unix: int, now: float) -> str:

@@ -40,7 +40,7 @@ from typing import Callable, Sequence
 import pytest
 
 from .daemon import JUDGES, Daemon, Registry
-from .scenarios import SCENARIOS, Context, Scenario, expand, unix_seconds
+from .scenarios import PLACEHOLDER, SCENARIOS, Context, Scenario, expand, unix_seconds
 
 ORACLE_DIR = Path(__file__).resolve().parent
 REPO = ORACLE_DIR.parent.parent
@@ -96,6 +96,11 @@ def analyze_args(docker_argv: Sequence[str]) -> list[str]:
         if tuple(docker_argv[:len(prefix)]) == prefix:
             return [sub, *docker_argv[len(prefix):]]
     raise ValueError(f"no analyze equivalent for docker {' '.join(docker_argv)}")
+
+
+def is_json_inspect(args: Sequence[str]) -> bool:
+    """``inspect`` printing its JSON (not a --format template)."""
+    return args[0] == "inspect" and not {"-f", "--format"} & set(args)
 
 
 def kind_of(docker_argv: Sequence[str]) -> str:
@@ -500,7 +505,7 @@ def check_command(rec: Recording, index: int) -> None:
     """Assert that analyze prints what Docker printed for read-only command ``index``."""
     entry = rec.data["commands"][index]
     args = analyze_args(entry["docker"])
-    if args[0] == "inspect":
+    if is_json_inspect(args):
         compare = compare_inspect(entry, rec.data["live_root"], rec.root)
     else:
         compare = compare_text(entry, rec.created, args[0])
@@ -547,11 +552,11 @@ def problems(rec: Recording) -> list[str]:
         label = f"{rec.name} {what} docker {' '.join(entry['docker'])}"
         if "Usage:" in entry["stderr"] or "unknown flag" in entry["stderr"]:
             found.append(f"{label}: the CLI rejected it: {entry['stderr']}")
-        if "{" in " ".join(entry["docker"]):
+        if any(PLACEHOLDER.search(a) for a in entry["docker"]):
             found.append(f"{label}: placeholder left unexpanded")
         if what == "rm":
             root, compare = rec.rm_root(entry), compare_rm(entry)
-        elif entry["docker"][:2] == ["image", "inspect"]:
+        elif is_json_inspect(analyze_args(entry["docker"])):
             root = rec.root
             compare = compare_inspect(entry, rec.data["live_root"], root)
             entry = {**entry, "stdout": entry["stdout"].replace(rec.data["live_root"],

@@ -99,7 +99,8 @@ def push_and_forget(d: Daemon, reg: Registry, spec_tags: Sequence[str]) -> dict[
 
 
 # -- placeholders --------------------------------------------------------------------
-_PLACEHOLDER = re.compile(r"\{([a-z0-9]+)(?:([+-]\d+))?(?::([^{}]*))?\}")
+# Not inside a Go template's "{{...}}" (``{{end}}`` is an action, not a placeholder).
+PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z0-9]+)(?:([+-]\d+))?(?::([^{}]*))?\}(?!\})")
 
 
 def expand(d: Daemon, arg: str) -> str:
@@ -130,7 +131,7 @@ def expand(d: Daemon, arg: str) -> str:
         if kind == "created":
             return str(unix_seconds(info["Created"]) + delta)
         raise ValueError(f"unknown placeholder {m.group(0)}")
-    return _PLACEHOLDER.sub(one, arg)
+    return PLACEHOLDER.sub(one, arg)
 
 
 def _inspect(d: Daemon, ref: str) -> dict:
@@ -293,6 +294,69 @@ BASIC_COMMANDS = [
     ["image", "inspect", "nocreated:1", "imported/rootfs:1"],
     ["image", "inspect", "localhost:5000/team/tool:v2", "missing:latest"],
     ["image", "inspect", "missing"],
+] + [
+    # --format with Go templates (every ls line names its image, so that rows whose
+    # order Docker leaves to chance can be compared as sets).
+    ["image", "ls", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"],
+    ["image", "ls", "--format", "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.Size}}"],
+    ["image", "ls", "-a", "--digests", "--format", "table {{.ID}}\\t{{.Repository}}"],
+    ["image", "ls", "--format", "{{json .}}"],
+    ["image", "ls", "--format", "table {{.Repository}}\\t{{json .}}"],
+    ["image", "ls", "--format", '{{upper .Repository}} {{title .Tag}} {{lower .ID}} '
+     '{{pad .Tag 1 2}}|{{truncate .ID 5}} {{split .Repository "/"}} '
+     '{{join (split .Repository "/") "_"}} {{printf "%-12s|%q|%5d" .Tag .Size 7}}'],
+    ["image", "ls", "--format", '{{.ID}} {{range $i, $p := split .Repository "/"}}'
+     '{{if $i}}>{{end}}{{$p}}{{end}}{{with .Digest}} {{.}}{{end}} {{if eq .Tag "<none>"}}'
+     'dangling{{else if eq .Tag "latest"}}latest{{else}}{{len .Tag}}{{end}}{{"\\t"}}'
+     '{{index .ID 0}} {{slice .ID 1 4}} {{.Containers}} {{.CreatedAt}} {{println}}'],
+    ["image", "ls", "-q", "--format", "{{.ID}}:{{.VirtualSize}}:{{.SharedSize}}"],
+    ["image", "ls", "--format", "{{.Foo}}"],
+    ["image", "ls", "--format", "{{.ID"],
+    ["image", "ls", "--format", "{{nosuch .ID}}"],
+    ["image", "ls", "--format", "{{index .Repository 99}}"],
+    ["ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}\\t{{.State}}"],
+    ["ps", "-a", "--format", '{{.ID}} {{.Image}} {{.Command}} {{.Labels}} {{.Label "tier"}} '
+     '{{.Mounts}} {{.LocalVolumes}} {{.Networks}} {{.Ports}} {{.RunningFor}} {{.CreatedAt}}'],
+    ["ps", "-a", "--no-trunc", "--format", "table {{.ID}}\\t{{.Command}}\\t{{.Platform}}"],
+    ["ps", "--format", "{{.Foo}}"],
+    ["ps", "--format", "{{.Names"],
+    ["ps", "-a", "-q", "--format", "{{.Names}}"],
+    ["image", "history", "--format", "table {{.ID}}\\t{{.CreatedBy}}\\t{{.Size}}",
+     "myorg/app:1.0"],
+    ["image", "history", "--format", "{{json .}}", "debian:bookworm"],
+    ["image", "history", "--human=false", "--format", "{{.CreatedAt}}|{{.CreatedSince}}|{{.Size}}",
+     "myorg/app:1.0"],
+    ["image", "history", "--human=false", "myorg/app:1.0"],
+    ["image", "history", "--format", "{{.Nope}}", "busybox"],
+    ["image", "inspect", "-f", "{{.Id}} {{.RootFS.Layers}}", "busybox", "myorg/app:1.0"],
+    ["image", "inspect", "--format", "{{json .Config}}", "myorg/app:1.0", "debian:bookworm"],
+    ["image", "inspect", "-f", "{{.Config.Labels}}|{{.Config.Env}}|{{index .RepoTags 0}}|"
+     "{{.Size}}|{{.Created}}|{{.Os}}/{{.Architecture}}|{{.RootFS}}|{{.Metadata}}",
+     "myorg/app:1.0", "nocreated:1"],
+    ["image", "inspect", "-f", "{{range .RepoTags}}{{.}} {{end}}{{len .RootFS.Layers}} "
+     "{{.Config.Cmd}} {{.Config}}", "busybox", "debian:bookworm"],
+    ["image", "inspect", "-f", "{{json .RootFS}} {{json .Metadata}} {{json .RepoDigests}} "
+     "{{.ID}} {{.Parent}}|{{.Comment}}|{{.Author}}", "myorg/app:1.0"],
+    ["image", "inspect", "-f", "{{.Foo}}", "busybox"],
+    ["image", "inspect", "-f", "{{.Id", "busybox"],
+    ["image", "inspect", "-f", "{{.Id}}", "nosuch", "busybox"],
+    ["image", "inspect", "-f", "{{index .Config.Labels \"tier\"}} {{.Config.Healthcheck}}",
+     "myorg/app:1.0"],
+    # ps: filters, --last, --latest, --size.
+    *(["ps", "-a", "-f", f] for f in (
+        "status=exited", "name=exited", "name=^/exited-o", "label=tier", "label=tier=tool",
+        "ancestor=busybox", "ancestor=nosuch", "volume=data", "volume=/data", "network=none",
+        "before=runner", "since=exited-false", "before=nosuch", "bogus=1", "status=foo",
+        "exited=abc", "health=foo", "health=none", "publish=80:80", "is-task=maybe",
+        "isolation=default", "expose=80")),
+    ["ps", "-f", "status=paused"],
+    ["ps", "-a", "-f", "exited=3", "-f", "exited=1"],
+    ["ps", "-a", "-f", "status=exited", "-f", "status=created"],
+    ["ps", "-n", "2"],
+    ["ps", "-l", "--no-trunc"],
+    ["ps", "-n", "1", "-f", "status=exited"],
+    ["ps", "-a", "-s"],
+    ["ps", "-s", "--format", "json"],
 ]
 
 BASIC_RM = [
