@@ -10,7 +10,7 @@ from ..model import Diagnostic, Store
 from . import layout
 from .drivers import layer_paths
 from .evidence import EvidenceRoot
-from .usage import InodeUsage, directory_size, inode_usage
+from .usage import InodeUsage, directory_size, inode_usage, naive_diff_size
 
 
 def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
@@ -27,7 +27,12 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
         if mount is None:
             out[ctr.id] = -1
             continue
-        out[ctr.id] = directory_size(root, layout.diff_dir(store.driver, mount.mount_id))
+        rw = layout.diff_dir(store.driver, mount.mount_id)
+        if store.driver == "vfs" and mount.init_id:
+            # vfs keeps full copies: its DiffSize is the naive diff against the init layer.
+            out[ctr.id] = naive_diff_size(root, rw, layout.diff_dir("vfs", mount.init_id))
+        else:
+            out[ctr.id] = directory_size(root, rw)
     return out
 
 

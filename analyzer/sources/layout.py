@@ -130,6 +130,8 @@ def driver_dirs(driver: str, cache_id: str) -> list[str]:
         # The device's blocks are the pool's to free (engines/slack.py dm_reclaim);
         # on the host filesystem Remove deletes its metadata file and mount point.
         return [dm_device_metadata(cache_id), f"{DM_HOME}/mnt/{cache_id}"]
+    if driver == "vfs":
+        return [diff_dir(driver, cache_id)]      # moby vfs: <home>/dir/<id>
     return [f"{driver}/{cache_id}"]
 
 

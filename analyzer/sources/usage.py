@@ -35,6 +35,44 @@ def directory_size(root: EvidenceRoot, rel: str) -> int:
     return total
 
 
+def naive_diff_size(root: EvidenceRoot, rel: str, parent_rel: str) -> int:
+    """What moby's NaiveDiffDriver reports as a layer's DiffSize (vfs): the sizes of the
+    files (not directories) added or changed against the parent's copy, each inode once;
+    -1 when the layer's directory is missing.
+
+    References: moby pkg/archive/changes.go (ChangesDirs, addChanges, ChangesSize),
+    changes_unix.go (statDifferent, sameFsTime).
+    """
+    if root.lstat(rel) is None:
+        return -1
+    old = {path[len(parent_rel):]: st for path, st in root.walk(parent_rel)}
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path, st in root.walk(rel):
+        if st.is_dir:
+            continue
+        before = old.get(path[len(rel):])
+        if before is not None and not _stat_different(before, st):
+            continue
+        if st.nlink > 1:
+            if (st.dev, st.ino) in seen:
+                continue
+            seen.add((st.dev, st.ino))
+        total += st.size
+    return total
+
+
+def _stat_different(old, new) -> bool:
+    if (old.mode, old.uid, old.gid, old.rdev) != (new.mode, new.uid, new.gid, new.rdev):
+        return True
+    return old.size != new.size or not _same_fs_time(old.mtime_ns, new.mtime_ns)
+
+
+def _same_fs_time(a: int, b: int) -> bool:
+    # sameFsTime: equal seconds, and equal nanoseconds unless either is zero.
+    return a // 10**9 == b // 10**9 and (a % 10**9 == b % 10**9 or not a % 10**9 or not b % 10**9)
+
+
 @dataclass
 class InodeUsage:
     """Allocated bytes by inode, and the links of each inode found so far."""

@@ -78,6 +78,8 @@ def _docker28(name: str, **kw) -> Judge:
 
 JUDGES: dict[str, Judge] = {j.name: j for j in (
     Judge("dockerd20", DOCKERD, (), CTR, "20.10.", "1.6."),
+    # vfs: every layer a full copy; container sizes by the naive diff.
+    Judge("dockerd20-vfs", DOCKERD, (), CTR, "20.10.", "1.6.", storage_driver="vfs"),
     _docker28("dockerd28"),
     # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
     _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},

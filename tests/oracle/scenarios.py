@@ -695,11 +695,29 @@ CONTAINERD_RM = [
 ]
 
 
+# -- scenario "vfs": the basic population on the vfs driver --------------------------
+VFS_COMMANDS = [
+    ["ps", "-a", "-s"],
+    ["image", "history", "myorg/app:1.0"],
+    ["image", "inspect", "myorg/app:1.0", "busybox"],
+    ["image", "ls", "--format", "{{.ID}} {{.Size}} {{.SharedSize}}"],
+]
+
+VFS_RM = [
+    ["image", "rm", "myorg/app:1.0"],                    # its own layer goes, the rest stays
+    ["image", "rm", "-f", "alpine:3.18"],                # created container: untag only
+    ["image", "rm", "{id:imported/rootfs:1}"],
+    ["image", "prune", "-f"],
+    ["image", "prune", "-a", "-f"],
+]
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("basic", 101, populate_basic, BASIC_COMMANDS, BASIC_RM),
     Scenario("builds", 202, populate_builds, BUILDS_COMMANDS, BUILDS_RM),
     Scenario("registry", 303, populate_registry, REGISTRY_COMMANDS, REGISTRY_RM,
              uses_registry=True),
+    Scenario("vfs", 505, populate_basic, VFS_COMMANDS, VFS_RM, judge="dockerd20-vfs"),
     Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-containerd"),
     # The same, with docker-ce's layout: a system containerd beside the data root.
