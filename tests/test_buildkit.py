@@ -13,6 +13,7 @@ import http.client
 import json
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -349,6 +350,24 @@ class LiveRun:
     df_after_prune: list[dict]
 
 
+def wait_buildkit_idle(d: Daemon, quiet: float = 2.0, limit: float = 120.0) -> None:
+    """Wait until BuildKit's databases have not changed for ``quiet`` seconds.
+
+    BuildKit releases a build's cache records after the client has its answer, and the
+    release writes their usage count and last-used time a moment later (seconds later on
+    a busy machine): a snapshot taken at once may miss it while the daemon's df does not.
+    """
+    def state() -> list:
+        return [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                for p in sorted((d.data_root / "buildkit").glob("*.db"))]
+    last, since, deadline = state(), time.monotonic(), time.monotonic() + limit
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = state()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def snapshot(d: Daemon, dest: Path) -> Snapshot:
     d.snapshot(dest)
     with ImageService(str(dest), warn=lambda message: None) as service:
@@ -377,6 +396,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
                                   ("m", BUILD_M, {"payload.txt": random_text(rng, 1500)})):
             d.build(dockerfile_context(tmp / f"ctx-{name}", text, files), "-t", f"bk/{name}:1",
                     buildkit=True)
+        wait_buildkit_idle(d)
         before_df = snapshot(d, tmp / "s-before-df")
         df = system_df(d)
         after_df = snapshot(d, tmp / "s-after-df")
