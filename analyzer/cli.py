@@ -201,9 +201,9 @@ def inspect_command(ctx: Context, fmt: str, images: tuple[str, ...]) -> None:
         if service.containerd is not None:
             from .render.containerdinspect import inspect_image as inspect_containerd
             try:
-                found.append(inspect_containerd(*service.containerd.inspect(name)))
+                objects.append(inspect_containerd(*service.containerd.inspect(name)))
             except DaemonError as exc:
-                errors.append(str(exc))     # API 1.50: the daemon's words, unwrapped
+                objects.append(exc)         # API 1.50: the daemon's words, unwrapped
             continue
         try:
             img = service.image(name)

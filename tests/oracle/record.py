@@ -358,17 +358,32 @@ def match_over_time(root: Path, entry: dict, args: Sequence[str], compare: Compa
 
 
 def _row_by_row(want: str, results: list[tuple[str, str, int]]) -> tuple[str, str, int]:
-    """One output whose every line is taken from whichever candidate time printed it as
-    Docker did: the Docker CLI renders each row's "N seconds ago" at its own instant, so
-    one row of a table may read a second later than the row above it."""
+    """One output whose every cell is taken from whichever candidate time printed it as
+    Docker did: the Docker CLI formats each "N seconds ago" at its own instant (a row of
+    `df -v`'s build cache has two), so one cell may read a second later than the others."""
     out, err, rc = results[0]
     rows = [r[0].split("\n") for r in results if r[1:] == (err, rc)]
     wanted = want.split("\n")
     if any(len(r) != len(wanted) for r in rows):
         return out, err, rc
-    merged = [line if any(r[i] == line for r in rows) else rows[0][i]
-              for i, line in enumerate(wanted)]
-    return "\n".join(merged), err, rc
+    return "\n".join(_cell_by_cell(line, [r[i] for r in rows])
+                     for i, line in enumerate(wanted)), err, rc
+
+
+_CELL_GAP = re.compile(r"(\s{2,})")
+
+
+def _cell_by_cell(want: str, lines: list[str]) -> str:
+    """``want`` if each of its cells (and the gaps between them) is printed at the same
+    place by some candidate; else the first candidate's line."""
+    if want in lines:
+        return want
+    cells = _CELL_GAP.split(want)
+    split = [_CELL_GAP.split(line) for line in lines]
+    if all(len(c) == len(cells) for c in split) and all(
+            any(c[k] == cell for c in split) for k, cell in enumerate(cells)):
+        return want
+    return lines[0]
 
 
 # -- comparisons ---------------------------------------------------------------------
