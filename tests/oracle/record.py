@@ -323,7 +323,10 @@ def time_candidates(t_before: float, t_after: float) -> list[float]:
     around the command first, then points inside it, for durations that Docker
     measured from nanosecond timestamps (a container's "Up 3 seconds")."""
     ints = list(range(math.floor(t_before), math.ceil(t_after) + 1))
-    inside = [t_before + (t_after - t_before) * k / 4 for k in range(5)]
+    # A quarter of a second apart, so that every second-wide window of each cell is hit
+    # however long the command took (cells are matched one by one: _row_by_row).
+    steps = min(int((t_after - t_before) * 4) + 1, 40)
+    inside = [t_before + (t_after - t_before) * k / steps for k in range(steps + 1)]
     return [ints[0], ints[-1], *ints[1:-1], *inside]
 
 
