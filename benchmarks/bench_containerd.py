@@ -92,7 +92,10 @@ def daemon_cold(root: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--ci", action="store_true", help="small size (100 images), for CI")
     args = ap.parse_args()
+    if args.ci:
+        args.images = 100
     work = tempfile.mkdtemp(prefix="bench-c8d-")
     try:
         root = os.path.join(work, "root")
