@@ -53,6 +53,19 @@ cdef extern from "readfiles.h" nogil:
                       rf_arena *arena, size_t *offsets, size_t *lens, int *errs)
 
 
+cdef extern from "walk.h" nogil:
+    ctypedef struct wk_error:
+        size_t offset, len
+        int err
+    ctypedef struct wk_errors:
+        wk_error *items
+        size_t n
+        uint8_t *paths
+    void wk_errors_free(wk_errors *e)
+    void wk_set_allocator(void *(*realloc_fn)(void *, size_t) noexcept nogil,
+                          void (*free_fn)(void *) noexcept nogil)
+
+
 cdef extern from "pathindex.h" nogil:
     enum: PI_KEY_SIZE
     enum: PI_MAX_ENTRIES
@@ -66,13 +79,6 @@ cdef extern from "pathindex.h" nogil:
         void (*free)(void *) noexcept nogil
     ctypedef struct pi_index:
         pass
-    ctypedef struct pi_error:
-        size_t offset, len
-        int err
-    ctypedef struct pi_errors:
-        pi_error *items
-        size_t n
-        uint8_t *paths
 
     void pi_set_allocator(const pi_allocator *mem)
     pi_index *pi_new(const uint8_t *key, int with_stats)
@@ -84,5 +90,24 @@ cdef extern from "pathindex.h" nogil:
     int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
     void pi_expect(pi_index *ix, const uint8_t *path, size_t len)
     int pi_expected(const pi_index *ix, const uint8_t *path, size_t len)
-    void pi_errors_free(pi_errors *e)
-    int pi_walk(pi_index *ix, int dir_fd, pi_errors *errors)
+    int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors)
+
+
+cdef extern from "treeusage.h" nogil:
+    ctypedef struct tu_table:
+        pass
+    ctypedef struct tu_inode:
+        uint64_t dev, ino, allocated, size
+        uint32_t nlink, links
+        uint8_t is_dir
+    void tu_set_allocator(void *(*realloc_fn)(void *, size_t) noexcept nogil,
+                          void (*free_fn)(void *) noexcept nogil)
+    tu_table *tu_new()
+    void tu_free(tu_table *t)
+    uint64_t tu_len(const tu_table *t)
+    int tu_add(tu_table *t, const tu_inode *inode)
+    void tu_compact(tu_table *t)
+    uint64_t tu_allocated_bytes(const tu_table *t)
+    uint64_t tu_apparent_bytes(const tu_table *t)
+    int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out)
+    int tu_walk(tu_table *t, int dir_fd, const uint8_t *top, size_t len, wk_errors *errors)

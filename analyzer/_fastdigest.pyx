@@ -1,9 +1,10 @@
 # cython: language_level=3
-"""The native core: what a benchmark showed hot, without the GIL, in four surfaces.
+"""The native core: what a benchmark showed hot, without the GIL, in five surfaces.
 
 Digests (front ``analyzer.digest``), the thin-pool loops (``analyzer.thinloops``), bulk
-reading below a directory fd (``analyzer.nativeio``) and the path index of a layer
-directory (``analyzer.pathindex``). Each has a pure-Python twin, and ``analyzer.native``
+reading below a directory fd (``analyzer.nativeio``), the path index of a layer
+directory (``analyzer.pathindex``) and the bytes a tree holds (``analyzer.treeusage``);
+the last two walk with the one walker (_csrc/walk.c). Each has a pure-Python twin, and ``analyzer.native``
 chooses, by one policy, which of the two serves every surface. The module is set up once
 at import (``fd_init``, _csrc/init.c); ``set_portable`` is its one switch and ``features``
 says which paths are in use.
@@ -30,7 +31,7 @@ from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from libc.errno cimport ENOMEM, EOVERFLOW
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 # Below this many bytes releasing and retaking the GIL costs more than it frees
@@ -57,8 +58,9 @@ def features():
             "openat2": bool(f.openat2)}
 
 
-# The one init: the C's tables and signal handler, PathIndex's allocator (the raw domain
-# needs no GIL, as walks allocate without it, and tracemalloc sees it), then the paths.
+# The one init: the C's tables and signal handler, the allocator of PathIndex, walks and
+# TreeUsage (the raw domain needs no GIL, as walks allocate without it, and tracemalloc
+# sees it), then the paths.
 cdef pi_allocator raw_mem
 raw_mem.malloc = PyMem_RawMalloc
 raw_mem.calloc = PyMem_RawCalloc
@@ -66,6 +68,8 @@ raw_mem.realloc = PyMem_RawRealloc
 raw_mem.free = PyMem_RawFree
 fd_init()
 pi_set_allocator(&raw_mem)
+wk_set_allocator(PyMem_RawRealloc, PyMem_RawFree)
+tu_set_allocator(PyMem_RawRealloc, PyMem_RawFree)
 set_portable(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
 
 
@@ -444,9 +448,8 @@ def walk_index(PathIndex index not None, int dir_fd):
     """Add dir_fd's directory ("") and everything below it, without the GIL; returns
     (path, errno) of the directories that could not be opened or read."""
     cdef pi_index *ix = index.live()
-    cdef pi_errors errors
+    cdef wk_errors errors
     cdef int rc
-    cdef size_t i
     if not pi_has_stats(ix):
         raise ValueError("stats are required by an index with stats, refused by one without")
     memset(&errors, 0, sizeof(errors))
@@ -458,8 +461,137 @@ def walk_index(PathIndex index not None, int dir_fd):
         if rc > 0:
             raise OSError(rc, os.strerror(rc))
         check_added(rc)
-        return [((<char *>errors.paths)[errors.items[i].offset:
-                                         errors.items[i].offset + errors.items[i].len],
-                 errors.items[i].err) for i in range(errors.n)]
+        return walk_errors(&errors)
     finally:
-        pi_errors_free(&errors)
+        wk_errors_free(&errors)
+
+
+cdef list walk_errors(wk_errors *errors):
+    return [((<char *>errors.paths)[errors.items[i].offset:
+                                    errors.items[i].offset + errors.items[i].len],
+             errors.items[i].err) for i in range(errors.n)]
+
+
+# -- the bytes a tree holds, for reclaim, prune, df and inspect (_csrc/treeusage.c) ------
+# Twin: analyzer/_treeusage_py.py, whose behaviour is the spec.
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class TreeUsage:
+    """The inodes walks found, each once, with how many of its links. See _fastdigest.pyi."""
+
+    cdef tu_table *t
+
+    def __cinit__(self):
+        self.t = tu_new()
+        if self.t == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        tu_free(self.t)
+
+    def __len__(self):
+        return tu_len(self.t)
+
+    def add(self, uint64_t dev, uint64_t ino, uint32_t nlink, uint64_t allocated,
+            uint64_t size, bint is_dir):
+        cdef tu_inode inode
+        inode.dev, inode.ino, inode.nlink = dev, ino, nlink
+        inode.allocated, inode.size, inode.is_dir, inode.links = allocated, size, is_dir, 0
+        if tu_add(self.t, &inode) < 0:
+            raise MemoryError()
+
+    def allocated_bytes(self):
+        return tu_allocated_bytes(self.t)
+
+    def apparent_bytes(self):
+        return tu_apparent_bytes(self.t)
+
+
+def freed_bytes(list usages):
+    """What removing everything these TreeUsages found frees: each inode once, with the
+    links all of them found."""
+    cdef size_t n = len(usages), k
+    cdef const tu_table **tables = <const tu_table **>malloc((n + 1) * sizeof(tu_table *))
+    cdef uint64_t out = 0
+    cdef int rc
+    if not tables:
+        raise MemoryError()
+    try:
+        for k in range(n):
+            tables[k] = (<TreeUsage?>usages[k]).t
+        with nogil:
+            rc = tu_freed_bytes(tables, n, &out)
+        if rc < 0:
+            raise MemoryError()
+        return out
+    finally:
+        free(tables)
+
+
+def walk_usage(int dir_fd, list groups):
+    """For each group (a list of paths, bytes, relative to dir_fd), a TreeUsage of
+    everything at and below its paths and the (path, errno) of what could not be read;
+    one call, without the GIL."""
+    cdef size_t ngroups = len(groups), ntops = 0, g, i, k
+    cdef list usages = [TreeUsage() for _ in range(ngroups)]
+    cdef list tops = []
+    cdef size_t *ends = <size_t *>calloc(ngroups + 1, sizeof(size_t))
+    cdef tu_table **tables = <tu_table **>calloc(ngroups + 1, sizeof(tu_table *))
+    cdef wk_errors *errors = <wk_errors *>calloc(ngroups + 1, sizeof(wk_errors))
+    cdef const char **cpaths = NULL
+    cdef size_t *lens = NULL
+    cdef int *rcs = NULL
+    try:
+        if not ends or not tables or not errors:
+            raise MemoryError()
+        for g in range(ngroups):
+            for top in groups[g]:
+                if b"\0" in <bytes?>top:
+                    raise ValueError("embedded null byte")
+                tops.append(top)
+            ends[g] = len(tops)
+            tables[g] = (<TreeUsage>usages[g]).t
+        ntops = len(tops)
+        cpaths = <const char **>malloc((ntops + 1) * sizeof(char *))
+        lens = <size_t *>malloc((ntops + 1) * sizeof(size_t))
+        rcs = <int *>calloc(ntops + 1, sizeof(int))
+        if not cpaths or not lens or not rcs:
+            raise MemoryError()
+        for i in range(ntops):
+            cpaths[i] = <bytes>tops[i]          # the list keeps each bytes alive
+            lens[i] = len(<bytes>tops[i])
+        with nogil:
+            i = 0
+            for g in range(ngroups):
+                while i < ends[g]:
+                    rcs[i] = tu_walk(tables[g], dir_fd, <const uint8_t *>cpaths[i], lens[i],
+                                     &errors[g])
+                    if rcs[i] < 0:
+                        break
+                    i += 1
+                if i < ends[g]:
+                    break
+                tu_compact(tables[g])         # done with: a big prune keeps thousands
+        out = []
+        i = 0
+        for g in range(ngroups):
+            found = walk_errors(&errors[g])
+            while i < ends[g]:
+                if rcs[i] < 0:
+                    raise MemoryError()
+                if rcs[i] > 0:              # "": dir_fd itself could not be read
+                    found.append((tops[i], rcs[i]))
+                i += 1
+            out.append((usages[g], found))
+        return out
+    finally:
+        if errors:
+            for g in range(ngroups):
+                wk_errors_free(&errors[g])
+        free(ends)
+        free(tables)
+        free(errors)
+        free(cpaths)
+        free(lens)
+        free(rcs)

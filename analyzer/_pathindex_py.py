@@ -7,10 +7,7 @@ million files.
 """
 from __future__ import annotations
 
-import os
-import stat as stat_mod
-
-from .safeopen import O_DIR, Opener
+from ._walk_py import walk
 
 __all__ = ["PathIndex", "walk_index"]
 
@@ -68,53 +65,10 @@ class PathIndex:
 
 
 def walk_index(index: PathIndex, dir_fd: int) -> list[tuple[bytes, int]]:
-    """Add dir_fd's directory ("") and everything below it; returns (path, errno) of the
-    directories that could not be opened or read. Links are never followed; directories
-    are reopened from dir_fd one name at a time, so no more than two are open at once
-    however deep the tree."""
+    """Add dir_fd's directory ("") and everything below it (_walk_py.walk); returns
+    (path, errno) of the directories that could not be opened or read."""
     errors: list[tuple[bytes, int]] = []
-    index.add(b"", _fields(os.fstat(dir_fd)))
-    pending = [b""]
-    opener = Opener()
-    while pending:
-        prefix = pending.pop()
-        try:
-            fd = _open_dir(opener, dir_fd, prefix)
-            try:
-                with os.scandir(fd) as it:
-                    entries = [(os.fsencode(e.name), st) for e in it
-                               if (st := _lstat(e)) is not None]
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            errors.append((prefix, exc.errno or 0))
-            continue
-        for name, st in entries:
-            path = prefix + b"/" + name if prefix else name
-            index.add(path, _fields(st))
-            if stat_mod.S_ISDIR(st.st_mode):
-                pending.append(path)
+    for path, st in walk(dir_fd, b"", errors):
+        index.add(path, (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_dev, st.st_ino,
+                         st.st_nlink, st.st_rdev))
     return errors
-
-
-def _lstat(entry: os.DirEntry) -> os.stat_result | None:
-    try:
-        return entry.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return None             # gone since readdir (a live host): as if listed a moment later
-
-
-def _open_dir(opener: Opener, dir_fd: int, path: bytes) -> int:
-    fd = os.dup(dir_fd)
-    for name in path.split(b"/") if path else ():
-        try:
-            sub = opener.open(fd, name, O_DIR)
-        finally:
-            os.close(fd)
-        fd = sub
-    return fd
-
-
-def _fields(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_dev, st.st_ino, st.st_nlink,
-            st.st_rdev)

@@ -271,8 +271,7 @@ class ImageService:
         (None in an image archive: its layers are blobs, not directories)."""
         if self.is_image_archive:
             return None
-        allocated = {layer.chain_id: self.meter.layer_bytes(layer.chain_id)
-                     for layer in self.store.chain(image.top_layer)}
+        allocated = self.meter.layer_bytes([l.chain_id for l in self.store.chain(image.top_layer)])
         self._report_meter()
         return allocated
 

@@ -1,9 +1,13 @@
 """A synthetic overlay2 data root, laid out file for file as dockerd writes one.
 
 Images share base chains the way real hosts do: a few hundred base images, and
-many images that add a few layers on top of one of them. Layer contents are
-empty (ls, rm and df read metadata only); the daemon loads such a root as it
-would a real one, so the benchmarks can time it against the same files.
+many images that add a few layers on top of one of them. Each layer's ``diff/``
+holds real files (a package directory of small files, now and then a hard link
+and a symbolic link, as image layers do), about a dozen entries a layer, so that
+what prices bytes walks real trees; ``files=0`` leaves them empty. Each layer's
+``size`` is the apparent size of its files, as the daemon records it. The daemon
+loads such a root as it would a real one, so the benchmarks can time it against
+the same files.
 """
 from __future__ import annotations
 
@@ -30,8 +34,9 @@ def _write(path: str, data: bytes | str) -> None:
 
 
 class Builder:
-    def __init__(self, root: str, seed: int):
+    def __init__(self, root: str, seed: int, files: int = 8):
         self.root = root
+        self.files = files                      # regular files in a layer, on average
         self.rng = random.Random(seed)
         self.base = os.path.join(root, "image", "overlay2")
         self.layers: dict[str, str] = {}        # chain id -> cache id
@@ -42,11 +47,37 @@ class Builder:
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.repos: dict[str, dict[str, str]] = {}
 
-    def layer(self, parent: str | None, diff_id: str, size: int) -> str:
+    def contents(self, diff: str) -> int:
+        """Fill a layer's diff/ with files; returns their apparent size."""
+        if not self.files:
+            return 0
+        rng = self.rng
+        pkg = os.path.join(diff, "usr", "share", f"pkg{rng.randrange(10**6)}")
+        os.makedirs(pkg)
+        total = 0
+        names = []
+        for i in range(rng.randrange(self.files // 2, self.files * 3 // 2 + 1)):
+            size = int(rng.paretovariate(1.5) * 400) if rng.random() < 0.9 else 0
+            size = min(size, 256 * 1024)
+            name = os.path.join(pkg, f"f{i}")
+            _write(name, rng.randbytes(size))
+            names.append(name)
+            total += size
+        if names and rng.random() < 0.1:
+            os.link(names[0], os.path.join(pkg, "hardlink"))
+        if rng.random() < 0.2:
+            os.symlink("f0", os.path.join(pkg, "symlink"))
+            total += 2
+        return total
+
+    def layer(self, parent: str | None, diff_id: str) -> str:
         chain = diff_id if parent is None else _digest(f"{parent} {diff_id}".encode())
         if chain in self.layers:
             return chain
         cache_id = "%064x" % self.rng.getrandbits(256)
+        od = os.path.join(self.root, "overlay2", cache_id)
+        os.makedirs(os.path.join(od, "diff"))
+        size = self.contents(os.path.join(od, "diff"))
         d = os.path.join(self.base, "layerdb/sha256", chain[7:])
         os.mkdir(d)
         _write(os.path.join(d, "diff"), diff_id)
@@ -56,8 +87,6 @@ class Builder:
             _write(os.path.join(d, "parent"), parent)
         _write(os.path.join(d, "tar-split.json.gz"), EMPTY_TAR_SPLIT)
         link = "".join(self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(26))
-        od = os.path.join(self.root, "overlay2", cache_id)
-        os.makedirs(os.path.join(od, "diff"))
         _write(os.path.join(od, "link"), link)
         os.symlink(f"../{cache_id}/diff", os.path.join(self.root, "overlay2", "l", link))
         if parent is not None:
@@ -70,7 +99,7 @@ class Builder:
               labels: dict[str, str]) -> str:
         parent = None
         for diff_id in diff_ids:
-            parent = self.layer(parent, diff_id, self.rng.randrange(0, 50_000_000))
+            parent = self.layer(parent, diff_id)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + \
             ".%09dZ" % self.rng.randrange(10**9)
         config = {
@@ -100,9 +129,11 @@ class Builder:
                json.dumps({"Repositories": self.repos}, separators=(",", ":"), sort_keys=True))
 
 
-def build(root: str, images: int, layers_per_image: float = 3.5, seed: int = 1) -> dict:
-    """Make a root with about ``images`` images and ``images * layers_per_image`` layers."""
-    b = Builder(root, seed)
+def build(root: str, images: int, layers_per_image: float = 3.5, seed: int = 1,
+          files: int = 8) -> dict:
+    """Make a root with about ``images`` images and ``images * layers_per_image`` layers,
+    each with about ``files`` regular files."""
+    b = Builder(root, seed, files)
     rng = b.rng
     now = time.time()
     bases: list[list[str]] = []
@@ -129,5 +160,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
     ap.add_argument("--images", type=int, default=10_000)
+    ap.add_argument("--files", type=int, default=8, help="regular files in a layer, on average")
     args = ap.parse_args()
-    print(build(args.root, args.images))
+    print(build(args.root, args.images, files=args.files))

@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
 
 from analyzer.engines.reclaim import content_freed, repositories_json_size
 from analyzer.ids import ImageID
@@ -32,3 +39,57 @@ def test_repositories_json_is_sized_as_docker_writes_it():
         "localhost:5000/x": {"localhost:5000/x:1": B}}}, separators=(",", ":"), sort_keys=True)
     assert repositories_json_size(refs) == len(want)
     assert repositories_json_size([]) == len('{"Repositories":{}}')
+
+
+# -- measured on a real root: the sample, extracted ---------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-root.tar.gz"
+TAMPERED = "551ea261ef824cff9612102ce1c3f8a0ec45014c4525403a04dcaeb27e2c963f"   # prune -a frees it
+
+
+@pytest.fixture
+def sample_dir(tmp_path):
+    root = tmp_path / "root"
+    with tarfile.open(SAMPLE) as tf:
+        tf.extractall(root, filter="fully_trusted")        # our own fixture: links, devices
+    return root
+
+
+def analyze(root, *args, backend="auto"):
+    done = subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root), *args],
+                          capture_output=True, env={**os.environ, "ANALYZER_DIGEST": backend})
+    return done.returncode, done.stdout, done.stderr.decode()
+
+
+@pytest.mark.parametrize("args", [("prune", "-a", "--json"), ("reclaim", "centos", "--json"),
+                                  ("reclaim", "-f", "nginx", "redis:alpine", "--json"),
+                                  ("df", "-v"), ("inspect", "node:slim")], ids=" ".join)
+def test_native_walker_and_twin_give_the_same_answer(sample_dir, args):
+    assert answer(sample_dir, args, "native") == answer(sample_dir, args, "python")
+
+
+def answer(root, args, backend):
+    """What analyze says, but when it said it."""
+    code, out, err = analyze(root, *args, backend=backend)
+    if "--json" in args:
+        out = json.loads(out)
+        del out["analysis"]["analyzed_at"]
+    return code, out, err
+
+
+def test_a_layer_path_out_of_the_root_is_a_warning_not_a_walk(sample_dir):
+    layer = sample_dir / "image/overlay2/layerdb/sha256" / TAMPERED
+    (layer / "cache-id").write_text("../../etc")
+    code, out, err = analyze(sample_dir, "prune", "-a", "--json")
+    assert code == 0
+    answer = json.loads(out)
+    lost = "overlay2/../../etc: path leads out of the data root"
+    assert lost in answer["warnings"]
+    assert f"analyze: warning: {lost}\n" in err
+    assert answer["complete"] is False
+    assert {"kind": "layer", "id": f"sha256:{TAMPERED}", "file": "overlay2/../../etc",
+            "reason": "path leads out of the data root"} in answer["damaged"]
+    # what is left of the layer: its layer store entry, each inode once
+    entry = [os.lstat(p) for p in [layer, *layer.iterdir()]]
+    priced = {l["chain_id"]: l["bytes"] for l in answer["deleted_layers"]}
+    assert priced[f"sha256:{TAMPERED}"] == sum(s.st_blocks * 512 for s in entry)

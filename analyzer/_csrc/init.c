@@ -2,7 +2,7 @@
 #include "init.h"
 
 #include "fd_internal.h"
-#include "pathindex.h"
+#include "walk.h"
 #include "safeopen.h"
 #include "thin.h"
 
@@ -27,7 +27,7 @@ void fd_set_portable(int portable)
     fd_use_pclmul = !portable && fd_x86_detect_pclmul();
 #endif
     fd_thin_set_sse42(!portable);
-    pi_walk_setup(portable);
+    wk_setup(portable);
 }
 
 void fd_get_features(fd_features *out)

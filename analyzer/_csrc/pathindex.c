@@ -2,17 +2,13 @@
 #define _GNU_SOURCE
 #include "pathindex.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "fastdigest.h"
-#include "safeopen.h"
+#include "walk.h"
 
 static pi_allocator mem = {malloc, calloc, realloc, free};
 
@@ -263,252 +259,36 @@ static void undo_entries(pi_index *ix, uint32_t n)
     }
 }
 
-/* -- the walk ------------------------------------------------------------------------ */
+/* -- the walk (walk.c) --------------------------------------------------------------- */
 
-static int use_openat2;
-
-void pi_walk_setup(int portable)
-{
-    use_openat2 = !portable && so_have_openat2();
-}
-
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} buffer;
-
-static int append(buffer *b, const void *p, size_t n)
-{
-    uint8_t *data = reserve(b->data, &b->cap, b->len + n + 1, 1);
-    if (!data)
-        return -ENOMEM;
-    b->data = data;
-    memcpy(data + b->len, p, n);
-    b->len += n;
-    data[b->len] = 0;          /* a path in a buffer is ready for open */
-    return 0;
-}
-
-struct walk {
-    pi_index *ix;
-    int dir_fd;
-    int oflags;                /* O_NOATIME goes after the first EPERM: it needs ownership */
-    buffer pending;            /* directories to list: each path, then its length */
-    buffer path;               /* the directory being listed (then '/' and a name) */
-    pi_errors *errors;
-};
-
-static int push(buffer *pending, const uint8_t *path, size_t len)
-{
-    if (append(pending, path, len) < 0 || append(pending, &len, sizeof len) < 0)
-        return -ENOMEM;
-    return 0;
-}
-
-/* Moves the last pending path to w->path. */
-static int pop(struct walk *w)
-{
-    size_t len;
-    buffer *p = &w->pending;
-    memcpy(&len, p->data + p->len - sizeof len, sizeof len);
-    p->len -= sizeof len + len;
-    w->path.len = 0;
-    return append(&w->path, p->data + p->len, len);
-}
-
-static void stats_from(const struct stat *st, pi_stats *out)
-{
-    out->mode = st->st_mode;
-    out->uid = st->st_uid;
-    out->gid = st->st_gid;
-    out->nlink = (uint32_t)st->st_nlink;
-    out->size = (uint64_t)st->st_size;
-    out->dev = st->st_dev;
-    out->ino = st->st_ino;
-    out->rdev = st->st_rdev;
-}
-
-static int add_stat(pi_index *ix, const uint8_t *path, size_t len, const struct stat *st)
+static int add_entry(void *ctx, const uint8_t *path, size_t len, const struct stat *st)
 {
     pi_stats stats;
-    stats_from(st, &stats);
-    return pi_add(ix, path, len, &stats);
-}
-
-/* One piece of a path, from the fd at: an fd, or -errno. */
-static int open_piece(struct walk *w, int at, const char *piece)
-{
-    int fd = so_open(at, piece, &w->oflags, use_openat2);
-    return fd >= 0 ? fd : -errno;
-}
-
-/* How much of p to open in one call. openat2 takes up to PATH_MAX - 1 bytes, cut at a
- * '/'; openat one name, since its O_NOFOLLOW guards only a path's last one. */
-static size_t piece_len(const char *p, size_t len)
-{
-    size_t max = use_openat2 ? PATH_MAX - 1 : 0;
-    const char *cut = NULL;
-    if (len <= max)
-        return len;
-    if (max)
-        cut = memrchr(p, '/', max + 1);
-    if (!cut)
-        cut = memchr(p, '/', len);
-    return cut ? (size_t)(cut - p) : len;
-}
-
-/* The directory at w->path, opened piece by piece, each piece from the fd the one before
- * gave, so that two fds at most are open: an fd, or -errno. The top is dir_fd itself,
- * duplicated: whoever opened it could read it. */
-static int open_dir(struct walk *w)
-{
-    const char *path = (const char *)w->path.data;
-    size_t len = w->path.len, at = 0;
-    char piece[PATH_MAX];
-    int fd = w->dir_fd;
-
-    if (!len) {
-        fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        return fd < 0 ? -errno : fd;
-    }
-    while (at < len) {
-        size_t n = piece_len(path + at, len - at);
-        int next;
-        if (n >= sizeof piece)
-            next = -ENAMETOOLONG;      /* one name longer than a path may be */
-        else {
-            memcpy(piece, path + at, n);
-            piece[n] = 0;
-            next = open_piece(w, fd, piece);
-        }
-        if (fd != w->dir_fd)
-            close(fd);
-        if (next < 0)
-            return next;
-        fd = next;
-        at += n + 1;
-    }
-    return fd;
-}
-
-/* Adds the entry name of the directory at w->path (its first prefix bytes), queueing it
- * if it is a directory itself: 0, an errno that spoils the directory, or -errno. */
-static int add_child(struct walk *w, int fd, const char *name, size_t prefix)
-{
-    struct stat st;
     int rc;
-    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        /* Gone since readdir (a live host): it is not there, as if listed a moment later. */
-        return errno == ENOENT ? 0 : errno;
-    w->path.len = prefix;
-    if ((prefix && append(&w->path, "/", 1) < 0) || append(&w->path, name, strlen(name)) < 0)
-        return -ENOMEM;
-    rc = add_stat(w->ix, w->path.data, w->path.len, &st);
-    if (rc < 0)
-        return rc;
-    return S_ISDIR(st.st_mode) ? push(&w->pending, w->path.data, w->path.len) : 0;
-}
-
-/* Lists the directory at w->path: 0, the errno that stopped it, or -errno. */
-static int read_dir(struct walk *w)
-{
-    size_t prefix = w->path.len;
-    int fd = open_dir(w), rc = 0;
-    DIR *dir;
-    if (fd < 0)
-        return -fd;
-    dir = fdopendir(fd);
-    if (!dir) {
-        rc = errno;
-        close(fd);
-        return rc;
-    }
-    /* The top's fd shares its offset with dir_fd: read it all, and leave it as os.scandir
-     * leaves an fd, rewound. */
-    if (!prefix)
-        rewinddir(dir);
-    for (;;) {
-        struct dirent *d;
-        errno = 0;
-        d = readdir(dir);
-        if (!d) {
-            rc = errno;
-            break;
-        }
-        if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-            continue;
-        rc = add_child(w, dirfd(dir), d->d_name, prefix);
-        if (rc)
-            break;
-    }
-    if (!prefix)
-        rewinddir(dir);
-    closedir(dir);
-    w->path.len = prefix;
-    return rc;
-}
-
-static int add_error(pi_errors *e, const buffer *path, int err)
-{
-    pi_error *items = reserve(e->items, &e->cap, e->n + 1, sizeof *items);
-    uint8_t *paths;
-    if (!items)
-        return -ENOMEM;
-    e->items = items;
-    paths = reserve(e->paths, &e->paths_cap, e->paths_len + path->len, 1);
-    if (!paths)
-        return -ENOMEM;
-    e->paths = paths;
-    memcpy(paths + e->paths_len, path->data, path->len);
-    items[e->n].offset = e->paths_len;
-    items[e->n].len = path->len;
-    items[e->n].err = err;
-    e->paths_len += path->len;
-    e->n++;
-    return 0;
-}
-
-/* A directory that fails part way leaves none of its entries (the twin lists a directory
- * whole before it adds anything), neither in the index nor queued. */
-static int list_dir(struct walk *w)
-{
-    uint32_t entries = w->ix->n;
-    size_t queued = w->pending.len;
-    int rc = read_dir(w);
-    if (rc <= 0)
-        return rc;
-    undo_entries(w->ix, entries);
-    w->pending.len = queued;
-    return add_error(w->errors, &w->path, rc);
-}
-
-int pi_walk(pi_index *ix, int dir_fd, pi_errors *errors)
-{
-    struct walk w = {ix, dir_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME,
-                     {NULL, 0, 0}, {NULL, 0, 0}, errors};
-    struct stat st;
-    int rc;
-
-    if (fstat(dir_fd, &st) != 0)
-        return errno;
-    rc = add_stat(ix, (const uint8_t *)"", 0, &st);
-    if (rc >= 0)
-        rc = push(&w.pending, (const uint8_t *)"", 0);
-    while (rc >= 0 && w.pending.len) {
-        rc = pop(&w);
-        if (rc >= 0)
-            rc = list_dir(&w);
-    }
-    mem.free(w.pending.data);
-    mem.free(w.path.data);
+    stats.mode = st->st_mode;
+    stats.uid = st->st_uid;
+    stats.gid = st->st_gid;
+    stats.nlink = (uint32_t)st->st_nlink;
+    stats.size = (uint64_t)st->st_size;
+    stats.dev = st->st_dev;
+    stats.ino = st->st_ino;
+    stats.rdev = st->st_rdev;
+    rc = pi_add(ctx, path, len, &stats);
     return rc < 0 ? rc : 0;
 }
 
-void pi_errors_free(pi_errors *e)
+static uint64_t mark_entries(void *ctx)
 {
-    mem.free(e->items);
-    mem.free(e->paths);
-    e->items = NULL;
-    e->paths = NULL;
-    e->n = e->cap = e->paths_len = e->paths_cap = 0;
+    return ((pi_index *)ctx)->n;
+}
+
+static void undo_to(void *ctx, uint64_t mark)
+{
+    undo_entries(ctx, (uint32_t)mark);
+}
+
+int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors)
+{
+    wk_visitor v = {ix, add_entry, mark_entries, undo_to};
+    return wk_walk(dir_fd, (const uint8_t *)"", 0, &v, errors);
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "walk.h"
+
 #define PI_KEY_SIZE 16
 /* Entry numbers are stored + 1 in 32 bits, 0 marking an empty slot. */
 #define PI_MAX_ENTRIES 0xFFFFFFFEu
@@ -67,36 +69,11 @@ void pi_expect(pi_index *ix, const uint8_t *path, size_t len);
 /* 1 if path is in the index and expected, else 0. */
 int pi_expected(const pi_index *ix, const uint8_t *path, size_t len);
 
-/* The directories a walk could not open or read, each with its errno. */
-typedef struct {
-    size_t offset, len;    /* of its path in pi_errors.paths */
-    int err;
-} pi_error;
-
-typedef struct {
-    pi_error *items;
-    size_t n, cap;
-    uint8_t *paths;        /* the paths back to back */
-    size_t paths_len, paths_cap;
-} pi_errors;
-
-void pi_errors_free(pi_errors *e);
-
-/* Walks use openat2 where the kernel has it, unless portable != 0: then they open one
- * name at a time, as on kernels without it. Until this is called they do that too. Called
- * by fd_set_portable (init.h); not while a walk runs. */
-void pi_walk_setup(int portable);
-
-/* Adds "" with fstat(dir_fd), then every entry below it by its path relative to dir_fd
- * ('/' between names) with fstatat(AT_SYMLINK_NOFOLLOW). dir_fd is read through a dup
- * (and left rewound). Links are never followed: each directory below is opened from
- * dir_fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), in pieces when its path is
- * too long for one call, or one name at a time with O_NOFOLLOW without openat2; at most
- * two fds are open at once however deep the tree.
- * A directory that cannot be opened or read is appended to *errors (which must start
- * zeroed) and contributes no entries; the walk goes on. The order is unspecified.
+/* Adds "" with fstat(dir_fd), then every entry below it with its lstat, as wk_walk
+ * (walk.c) finds them: links never followed, a directory that cannot be read appended
+ * to *errors (which must start zeroed) with none of its entries.
  * Returns 0; the errno of fstat(dir_fd) (nothing added); or -ENOMEM / -EOVERFLOW as
  * pi_add does, when the walk stopped (what it added stays). */
-int pi_walk(pi_index *ix, int dir_fd, pi_errors *errors);
+int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors);
 
 #endif

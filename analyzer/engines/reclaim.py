@@ -64,14 +64,16 @@ def content_freed(leases: Mapping[str, Sequence[str]], deleted_images: Sequence[
     return sorted({d for lease in gone for d in leases.get(lease, ()) if d not in kept})
 
 
-def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
+def price(store: Store, plan: Plan, *,
+          layer_bytes: Callable[[Sequence[ChainID]], Mapping[ChainID, int]],
           freed_bytes: Callable[[Sequence[ChainID], Sequence[ImageID], Sequence[str]], int],
           leases: Mapping[str, Sequence[str]], repositories_delta: int,
           estimate: bool) -> Reclaim:
     """Put bytes on a plan.
 
     Args:
-        layer_bytes: allocated bytes of one layer's own files.
+        layer_bytes: allocated bytes of each of these layers' own files (asked once,
+            for every layer of the answer: they are measured together).
         freed_bytes: allocated bytes that go when these layers, images and
             containerd blobs go together (inodes counted once, hard links only
             with all their links).
@@ -79,11 +81,12 @@ def price(store: Store, plan: Plan, *, layer_bytes: Callable[[ChainID], int],
         repositories_delta: bytes repositories.json loses when rewritten.
     """
     released = plan.released_layers
+    sizes = layer_bytes([*released, *plan.held_layers])
     deleted = tuple(LayerBytes(c, store.layers[c].diff_id, store.layers[c].cache_id,
-                               layer_bytes(c)) for c in released)
+                               sizes[c]) for c in released)
     # Images and containers first: they say best why a layer stays.
     order = {"image": 0, "container": 1, "mount": 2, "layer": 3, "build-cache": 4}
-    held = tuple(HeldLayer(c, layer_bytes(c), tuple(sorted(holders, key=lambda h: order.get(h.kind, 9))))
+    held = tuple(HeldLayer(c, sizes[c], tuple(sorted(holders, key=lambda h: order.get(h.kind, 9))))
                  for c, holders in plan.held_layers.items())
     blobs = content_freed(leases, plan.deleted_images)
     total = freed_bytes(released, plan.deleted_images, blobs) + repositories_delta

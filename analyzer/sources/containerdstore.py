@@ -20,10 +20,11 @@ from ..ids import ContainerID
 from ..model import Container, Diagnostic
 from . import layout
 from .containerdcontent import read_image_content
+from ..treeusage import freed_bytes
 from .containerdmeta import parse_meta_db, parse_snapshotter_db
 from .evidence import JSON_LIMIT, EvidenceRoot
 from .graphdriver import read_containers
-from .usage import inode_usage
+from .usage import damage
 
 # A bbolt file is read whole; containerd's grows to tens of MB on busy hosts.
 DB_LIMIT = 4 * 1024 * 1024 * 1024
@@ -134,14 +135,21 @@ class ContainerdMeter:
     def __init__(self, root: EvidenceRoot, store: ContainerdStore):
         self.root = root
         self.store = store
+        # What could not be read; a caller says so, since the bytes may then be short.
+        self.diagnostics: list[Diagnostic] = []
+
+    def _usage(self, paths: list[str]):
+        (usage, errors), = self.root.tree_usage([paths])
+        self.diagnostics += damage(errors)
+        return usage
 
     def blob_bytes(self, digest: str) -> int:
-        return inode_usage(self.root, [self.store.blob_path(digest)]).total_bytes()
+        return self._usage([self.store.blob_path(digest)]).allocated_bytes()
 
     def snapshot_bytes(self, snapshotter: str, ident: int) -> int:
-        return inode_usage(self.root, [self.store.snapshot_path(snapshotter, ident)]).total_bytes()
+        return self._usage([self.store.snapshot_path(snapshotter, ident)]).allocated_bytes()
 
     def freed_bytes(self, blobs: Sequence[str], snapshots: Sequence[tuple[str, int]]) -> int:
         paths = [self.store.blob_path(d) for d in blobs]
         paths += [self.store.snapshot_path(s, i) for s, i in snapshots]
-        return inode_usage(self.root, paths).freed_bytes()
+        return freed_bytes([self._usage(paths)])

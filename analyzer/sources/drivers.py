@@ -23,26 +23,24 @@ DRIVERS = ("overlay2", "devicemapper", "aufs", "overlay", "vfs", "btrfs", "zfs",
 DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
 
 
-def layer_paths(root: EvidenceRoot, driver: str, cache_id: str,
-                damage: list[Diagnostic] | None = None) -> list[str]:
-    """The paths the driver's Remove(cache_id) deletes, relative to the data root.
-
-    A ``link`` file that cannot be read (a symbolic link, say) leaves its ``l/`` entry
-    out, and says so in ``damage``.
-    """
-    paths = layout.driver_dirs(driver, cache_id)
+def layer_paths(root: EvidenceRoot, driver: str, cache_ids: list[str]
+                ) -> tuple[list[list[str]], list[list[EvidenceError]]]:
+    """For each cache ID, the paths the driver's Remove(cache_id) deletes, relative to the
+    data root, and what kept them from being known: a link file that could not be read
+    (the ``l/`` link is then left out)."""
+    paths = [layout.driver_dirs(driver, c) for c in cache_ids]
+    unread: list[list[EvidenceError]] = [[] for _ in cache_ids]
     if driver == "overlay2":
-        try:
-            link = root.read(layout.overlay2_dir(cache_id, "link"))
-        except EvidenceError as exc:
-            if damage is not None:
-                damage.append(Diagnostic(exc.path, f"{exc.reason}; its l/ entry is not counted"))
-            link = None
-        if link:
-            name = link.decode("ascii", "replace").strip()
-            if name and "/" not in name and name not in (".", ".."):
-                paths.append(layout.overlay2_short_link(name))
-    return paths
+        # One native batch: a big prune reads tens of thousands of these.
+        links = root.read_files([layout.overlay2_dir(c, "link") for c in cache_ids])
+        for own, problems, link in zip(paths, unread, links):
+            if isinstance(link, EvidenceError):
+                problems.append(link)
+            elif link:
+                name = link.decode("ascii", "replace").strip()
+                if name and "/" not in name and name not in (".", ".."):
+                    own.append(layout.overlay2_short_link(name))
+    return paths, unread
 
 
 def metadata(driver: str, home: str, chain: Sequence[Layer]) -> dict[str, str] | None:

@@ -5,12 +5,15 @@ driver's DiffSize of the RW layer), volume/service (LocalVolumesSize).
 """
 from __future__ import annotations
 
+from typing import Iterable
+
+from .. import treeusage
 from ..ids import ChainID
 from ..model import Diagnostic, Store
 from . import layout
 from .drivers import layer_paths
 from .evidence import EvidenceRoot
-from .usage import InodeUsage, directory_size, inode_usage, naive_diff_size
+from .usage import damage, directory_sizes, naive_diff_size
 
 
 def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
@@ -19,6 +22,7 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
     None on devicemapper: the RW layer is a filesystem inside a thin device.
     """
     out: dict[str, int | None] = {}
+    diffs: dict[str, str] = {}
     for ctr in store.containers.values():
         if store.driver == "devicemapper":
             out[ctr.id] = None
@@ -32,56 +36,76 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
             # vfs keeps full copies: its DiffSize is the naive diff against the init layer.
             out[ctr.id] = naive_diff_size(root, rw, layout.diff_dir("vfs", mount.init_id))
         else:
-            out[ctr.id] = directory_size(root, rw)
+            diffs[ctr.id] = rw
+    sizes = directory_sizes(root, list(diffs.values()))
+    out.update((ctr_id, sizes[rel]) for ctr_id, rel in diffs.items())
     return out
 
 
 def volume_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:
-    return {v.name: directory_size(root, layout.volume_data(v.name)) for v in store.volumes}
+    rels = {v.name: layout.volume_data(v.name) for v in store.volumes}
+    sizes = directory_sizes(root, list(rels.values()))
+    return {name: sizes[rel] for name, rel in rels.items()}
 
 
 class RemovalMeter:
-    """Measures, through the opener, the files the daemon removes with layers and images."""
+    """Measures, through the opener, the files the daemon removes with layers and images.
+
+    Each layer's trees are walked once, whether it is priced alone or with others, and
+    all the layers asked for at once are walked in one batch.
+    """
 
     def __init__(self, root: EvidenceRoot, store: Store):
         self.root = root
         self.store = store
-        # Each layer's tree is walked once, whether it is priced alone or with others.
-        self._layers: dict[ChainID, InodeUsage] = {}
+        self._layers: dict[ChainID, "treeusage.TreeUsage"] = {}
         # What could not be measured, file by file; the rest still is.
         self.diagnostics: list[Diagnostic] = []
 
-    def _layer(self, chain_id: ChainID) -> InodeUsage:
-        usage = self._layers.get(chain_id)
-        if usage is None:
-            layer = self.store.layers[chain_id]
-            paths = layer_paths(self.root, self.store.driver, layer.cache_id,
-                                self.diagnostics) + [layer.source]
-            for path in paths[:1] + paths[-1:]:
-                st = self.root.lstat(path)
-                if st is not None and st.is_link:
-                    # Counted as the link it is; where it points is not the layer's.
-                    self.diagnostics.append(Diagnostic(
-                        path, "is a symbolic link, where the layer's directory should be; "
-                        "not followed", "layer", chain_id))
-            usage = self._layers[chain_id] = inode_usage(self.root, paths)
-        return usage
+    def _measure(self, chain_ids: Iterable[ChainID]) -> None:
+        todo = [c for c in dict.fromkeys(chain_ids) if c not in self._layers]
+        if not todo:
+            return
+        layers = [self.store.layers[c] for c in todo]
+        paths, unread = layer_paths(self.root, self.store.driver,
+                                    [layer.cache_id for layer in layers])
+        groups = [own + [layer.source] for own, layer in zip(paths, layers)]
+        for chain_id, group in zip(todo, groups):
+            self._linked_directories(chain_id, group)
+        for chain_id, link_error, (usage, errors) in zip(todo, unread,
+                                                          self.root.tree_usage(groups)):
+            self._layers[chain_id] = usage
+            self.diagnostics += damage([*link_error, *errors], "layer", chain_id)
+
+    def _linked_directories(self, chain_id: ChainID, group: list[str]) -> None:
+        """A layer's directory (the driver's, or its layer store entry) that is a symbolic
+        link is counted as the link it is: where it points is not the layer's."""
+        for path in group[:1] + group[-1:]:
+            st = self.root.lstat(path)
+            if st is not None and st.is_link:
+                self.diagnostics.append(Diagnostic(
+                    path, "is a symbolic link, where the layer's directory should be; "
+                    "not followed", "layer", chain_id))
 
     def image_paths(self, image_id: str) -> list[str]:
         paths = layout.ImageRoot(self.store.driver)
         return [paths.image_config(image_id), paths.image_metadata(image_id)]
 
-    def layer_bytes(self, chain_id: ChainID) -> int:
-        return self._layer(chain_id).total_bytes()
+    def layer_bytes(self, chain_ids: Iterable[ChainID]) -> dict[ChainID, int]:
+        """Allocated bytes of each layer's own files (each inode once)."""
+        chain_ids = list(chain_ids)
+        self._measure(chain_ids)
+        return {c: self._layers[c].allocated_bytes() for c in chain_ids}
 
     def freed_bytes(self, chain_ids, image_ids, blobs=()) -> int:
         """Allocated bytes that go with these layers, images and containerd blobs together."""
+        chain_ids = list(chain_ids)
+        self._measure(chain_ids)
         paths = [p for i in image_ids for p in self.image_paths(i)]
         content = layout.ContainerdRoot()
-        usage = inode_usage(self.root, paths + [content.blob(d) for d in blobs])
-        for chain_id in chain_ids:
-            usage.merge(self._layer(chain_id))
-        return usage.freed_bytes()
+        (usage, errors), = self.root.tree_usage([paths + [content.blob(d) for d in blobs]])
+        self.diagnostics += damage(errors)
+        return treeusage.freed_bytes([usage, *(self._layers[c] for c in chain_ids)])
 
     def repositories_delta(self, new_size: int) -> int:
         """Allocated bytes repositories.json loses when rewritten at new_size bytes."""

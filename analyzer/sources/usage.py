@@ -1,38 +1,33 @@
 """Disk usage of paths in the data root, measured the two ways Docker and du do.
 
+Both come from one walk of each tree (``EvidenceRoot.tree_usage``: native where it can,
+``_csrc/walk.c``, links never followed), into a ``TreeUsage`` of the inodes found:
+
 - ``directory_size``: moby's directory.Size — apparent sizes of everything but
   directories, each inode once. What a layer's ``size`` file, a container's
   SizeRw and a volume's size are.
-- ``inode_usage``: allocated bytes (st_blocks * 512) per inode, with how many of
-  its links lie in the paths measured, so that the bytes a removal frees can be
-  counted as ``du`` would see them go: directories always, a file only when
-  every one of its links goes.
+- ``TreeUsage.allocated_bytes`` / ``treeusage.freed_bytes``: allocated bytes (st_blocks *
+  512) per inode, with how many of its links lie in the paths measured, so that the bytes
+  a removal frees can be counted as ``du`` would see them go: directories always, a file
+  only when every one of its links goes.
 
 References: moby pkg/directory/directory_unix.go (calcSize); coreutils du.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..errors import EvidenceError
+from ..model import Diagnostic
 from .evidence import EvidenceRoot
 
 
 def directory_size(root: EvidenceRoot, rel: str) -> int:
-    """-1 when the directory is missing (the daemon's "unknown")."""
-    if root.lstat(rel) is None:
-        return -1
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for _, st in root.walk(rel):
-        if st.is_dir:
-            continue
-        key = (st.dev, st.ino)
-        if key in seen:
-            continue
-        seen.add(key)
-        total += st.size
-    return total
+    """-1 when the directory is missing (the daemon's "unknown").
+
+    Raises EvidenceError when part of it cannot be read: a smaller size would be wrong.
+    """
+    return directory_sizes(root, [rel])[rel]
 
 
 def naive_diff_size(root: EvidenceRoot, rel: str, parent_rel: str) -> int:
@@ -73,42 +68,17 @@ def _same_fs_time(a: int, b: int) -> bool:
     return a // 10**9 == b // 10**9 and (a % 10**9 == b % 10**9 or not a % 10**9 or not b % 10**9)
 
 
-@dataclass
-class InodeUsage:
-    """Allocated bytes by inode, and the links of each inode found so far."""
-    allocated: dict[tuple[int, int], int] = field(default_factory=dict)
-    links: dict[tuple[int, int], int] = field(default_factory=dict)
-    nlink: dict[tuple[int, int], int] = field(default_factory=dict)
-    is_dir: set[tuple[int, int]] = field(default_factory=set)
-
-    def add(self, root: EvidenceRoot, paths: Iterable[str]) -> None:
-        for path in paths:
-            for _, st in root.walk(path):
-                key = (st.dev, st.ino)
-                self.allocated[key] = st.allocated
-                self.links[key] = self.links.get(key, 0) + 1
-                self.nlink[key] = st.nlink
-                if st.is_dir:
-                    self.is_dir.add(key)
-
-    def merge(self, other: "InodeUsage") -> None:
-        """Add another measurement: links found in both count for both."""
-        self.allocated.update(other.allocated)
-        self.nlink.update(other.nlink)
-        self.is_dir |= other.is_dir
-        for key, count in other.links.items():
-            self.links[key] = self.links.get(key, 0) + count
-
-    def freed_bytes(self) -> int:
-        """Bytes that go when every path added goes: hard-linked files only with all links."""
-        return sum(size for key, size in self.allocated.items()
-                   if key in self.is_dir or self.links[key] >= self.nlink[key])
-
-    def total_bytes(self) -> int:
-        return sum(self.allocated.values())
+def directory_sizes(root: EvidenceRoot, rels: list[str]) -> dict[str, int]:
+    """directory_size of each, in one batch of walks."""
+    out: dict[str, int] = {}
+    for rel, (usage, problems) in zip(rels, root.tree_usage([[rel] for rel in rels])):
+        if problems:
+            raise problems[0]
+        out[rel] = usage.apparent_bytes() if len(usage) else -1
+    return out
 
 
-def inode_usage(root: EvidenceRoot, paths: Iterable[str]) -> InodeUsage:
-    usage = InodeUsage()
-    usage.add(root, paths)
-    return usage
+def damage(errors: Iterable[EvidenceError], kind: str | None = None,
+           ident: str | None = None) -> list[Diagnostic]:
+    """What a walk could not read, as diagnostics naming what it costs (when known)."""
+    return [Diagnostic(e.path, e.reason, kind, ident) for e in errors]

@@ -18,6 +18,7 @@ from ...errors import EvidenceError, UnsafePathError
 
 if TYPE_CHECKING:
     from ...digest import Sha256
+    from ...treeusage import TreeUsage
 
 # Metadata files are small; a size read from the evidence is never trusted
 # beyond these.
@@ -114,6 +115,25 @@ class EvidenceRoot(abc.ABC):
     @abc.abstractmethod
     def walk(self, rel: str) -> Iterator[tuple[str, Stat]]:
         """Every entry below rel (rel itself first), paths relative to the root; no links followed."""
+
+    def tree_usage(self, groups: list[list[str]]
+                   ) -> list[tuple[TreeUsage, list[EvidenceError]]]:
+        """For each group of paths, the inodes at and below them (each once, with how many
+        of its links were found: the once-per-inode and hard-link rules of
+        sources/usage.py) and what could not be read. Here from ``walk``; a backend with
+        the kernel's files walks natively."""
+        from ...treeusage import TreeUsage
+        out = []
+        for rels in groups:
+            usage, problems = TreeUsage(), []
+            for rel in rels:
+                try:
+                    for _, st in self.walk(rel):
+                        usage.add(st.dev, st.ino, st.nlink, st.allocated, st.size, st.is_dir)
+                except EvidenceError as exc:
+                    problems.append(exc)
+            out.append((usage, problems))
+        return out
 
     @abc.abstractmethod
     def xattrs(self, rel: str) -> dict[str, bytes] | None:

@@ -1,0 +1,326 @@
+/* See walk.h. */
+#define _GNU_SOURCE
+#include "walk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "safeopen.h"
+
+static void *(*mem_realloc)(void *, size_t) = realloc;
+static void (*mem_free)(void *) = free;
+
+void wk_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
+{
+    mem_realloc = realloc_fn;
+    mem_free = free_fn;
+}
+
+static int use_openat2;
+
+void wk_setup(int portable)
+{
+    use_openat2 = !portable && so_have_openat2();
+}
+
+/* Makes room for need elements of size bytes at p, doubling the capacity *cap. Returns
+ * the buffer (moved perhaps), or NULL with p and *cap untouched. */
+static void *reserve(void *p, size_t *cap, size_t need, size_t size)
+{
+    size_t more = *cap ? *cap : 64;
+    void *q;
+    if (p && need <= *cap)
+        return p;
+    while (more < need) {
+        if (more > SIZE_MAX / 2 / size)
+            return NULL;
+        more *= 2;
+    }
+    q = mem_realloc(p, more * size);
+    if (q)
+        *cap = more;
+    return q;
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} buffer;
+
+static int append(buffer *b, const void *p, size_t n)
+{
+    uint8_t *data = reserve(b->data, &b->cap, b->len + n + 1, 1);
+    if (!data)
+        return -ENOMEM;
+    b->data = data;
+    memcpy(data + b->len, p, n);
+    b->len += n;
+    data[b->len] = 0;          /* a path in a buffer is ready for open */
+    return 0;
+}
+
+struct walk {
+    const wk_visitor *v;
+    int dir_fd;
+    int oflags;                /* O_NOATIME goes after the first EPERM: it needs ownership */
+    buffer pending;            /* directories to list: each path, then its length */
+    buffer path;               /* the directory being listed (then '/' and a name) */
+    wk_errors *errors;
+};
+
+static int push(buffer *pending, const uint8_t *path, size_t len)
+{
+    if (append(pending, path, len) < 0 || append(pending, &len, sizeof len) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Moves the last pending path to w->path. */
+static int pop(struct walk *w)
+{
+    size_t len;
+    buffer *p = &w->pending;
+    memcpy(&len, p->data + p->len - sizeof len, sizeof len);
+    p->len -= sizeof len + len;
+    w->path.len = 0;
+    return append(&w->path, p->data + p->len, len);
+}
+
+/* One piece of a path, from the fd at: an fd, or -errno. */
+static int open_piece(struct walk *w, int at, const char *piece)
+{
+    int fd = so_open(at, piece, &w->oflags, use_openat2);
+    return fd >= 0 ? fd : -errno;
+}
+
+/* How much of p to open in one call. openat2 takes up to PATH_MAX - 1 bytes, cut at a
+ * '/'; openat one name, since its O_NOFOLLOW guards only a path's last one. */
+static size_t piece_len(const char *p, size_t len)
+{
+    size_t max = use_openat2 ? PATH_MAX - 1 : 0;
+    const char *cut = NULL;
+    if (len <= max)
+        return len;
+    if (max)
+        cut = memrchr(p, '/', max + 1);
+    if (!cut)
+        cut = memchr(p, '/', len);
+    return cut ? (size_t)(cut - p) : len;
+}
+
+/* The directory at w->path, opened piece by piece, each piece from the fd the one before
+ * gave, so that two fds at most are open: an fd, or -errno. The top is dir_fd itself,
+ * duplicated: whoever opened it could read it. */
+static int open_dir(struct walk *w)
+{
+    const char *path = (const char *)w->path.data;
+    size_t len = w->path.len, at = 0;
+    char piece[PATH_MAX];
+    int fd = w->dir_fd;
+
+    if (!len) {
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        return fd < 0 ? -errno : fd;
+    }
+    while (at < len) {
+        size_t n = piece_len(path + at, len - at);
+        int next;
+        if (n >= sizeof piece)
+            next = -ENAMETOOLONG;      /* one name longer than a path may be */
+        else {
+            memcpy(piece, path + at, n);
+            piece[n] = 0;
+            next = open_piece(w, fd, piece);
+        }
+        if (fd != w->dir_fd)
+            close(fd);
+        if (next < 0)
+            return next;
+        fd = next;
+        at += n + 1;
+    }
+    return fd;
+}
+
+/* Reports the entry name of the directory at w->path (its first prefix bytes), queueing
+ * it if it is a directory itself: 0, an errno that spoils the directory, or -errno. */
+static int add_child(struct walk *w, int fd, const char *name, size_t prefix)
+{
+    struct stat st;
+    int rc;
+    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        /* Gone since readdir (a live host): it is not there, as if listed a moment later. */
+        return errno == ENOENT ? 0 : errno;
+    w->path.len = prefix;
+    if ((prefix && append(&w->path, "/", 1) < 0) || append(&w->path, name, strlen(name)) < 0)
+        return -ENOMEM;
+    rc = w->v->entry(w->v->ctx, w->path.data, w->path.len, &st);
+    if (rc < 0)
+        return rc;
+    return S_ISDIR(st.st_mode) ? push(&w->pending, w->path.data, w->path.len) : 0;
+}
+
+/* Lists the directory at w->path: 0, the errno that stopped it, or -errno. */
+static int read_dir(struct walk *w)
+{
+    size_t prefix = w->path.len;
+    int fd = open_dir(w), rc = 0;
+    DIR *dir;
+    if (fd < 0)
+        return -fd;
+    dir = fdopendir(fd);
+    if (!dir) {
+        rc = errno;
+        close(fd);
+        return rc;
+    }
+    /* The top's fd shares its offset with dir_fd: read it all, and leave it as os.scandir
+     * leaves an fd, rewound. */
+    if (!prefix)
+        rewinddir(dir);
+    for (;;) {
+        struct dirent *d;
+        errno = 0;
+        d = readdir(dir);
+        if (!d) {
+            rc = errno;
+            break;
+        }
+        if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+            continue;
+        rc = add_child(w, dirfd(dir), d->d_name, prefix);
+        if (rc)
+            break;
+    }
+    if (!prefix)
+        rewinddir(dir);
+    closedir(dir);
+    w->path.len = prefix;
+    return rc;
+}
+
+static int add_error(wk_errors *e, const uint8_t *path, size_t len, int err)
+{
+    wk_error *items = reserve(e->items, &e->cap, e->n + 1, sizeof *items);
+    uint8_t *paths;
+    if (!items)
+        return -ENOMEM;
+    e->items = items;
+    paths = reserve(e->paths, &e->paths_cap, e->paths_len + len + 1, 1);
+    if (!paths)
+        return -ENOMEM;
+    e->paths = paths;
+    memcpy(paths + e->paths_len, path, len);
+    items[e->n].offset = e->paths_len;
+    items[e->n].len = len;
+    items[e->n].err = err;
+    e->paths_len += len;
+    e->n++;
+    return 0;
+}
+
+/* A directory that fails part way leaves none of its entries, neither reported (the
+ * visitor takes them back) nor queued. */
+static int list_dir(struct walk *w)
+{
+    uint64_t mark = w->v->mark ? w->v->mark(w->v->ctx) : 0;
+    size_t queued = w->pending.len;
+    int rc = read_dir(w);
+    if (rc <= 0)
+        return rc;
+    if (w->v->undo)
+        w->v->undo(w->v->ctx, mark);
+    w->pending.len = queued;
+    return add_error(w->errors, w->path.data, w->path.len, rc);
+}
+
+/* A top other than "": 0 when absent, an errno when it cannot be looked up, or 1 with
+ * its lstat in *st. A ".." or a leading '/' would leave dir_fd. */
+static int lstat_top(struct walk *w, const uint8_t *top, size_t len, struct stat *st)
+{
+    const uint8_t *slash = memrchr(top, '/', len);
+    size_t parent = slash ? (size_t)(slash - top) : 0;
+    const char *name = (const char *)top + (slash ? parent + 1 : 0);
+    int fd, rc;
+
+    if (memchr(top, 0, len))
+        return EINVAL;
+    if (top[0] == '/')
+        return EXDEV;
+    for (size_t at = 0; at < len;) {
+        const uint8_t *end = memchr(top + at, '/', len - at);
+        size_t n = end ? (size_t)(end - top) - at : len - at;
+        if (n == 2 && top[at] == '.' && top[at + 1] == '.')
+            return EXDEV;
+        at += n + 1;
+    }
+    w->path.len = 0;
+    if (append(&w->path, top, parent) < 0)
+        return -ENOMEM;
+    fd = open_dir(w);
+    if (fd < 0)
+        return fd == -ENOENT || fd == -ENOTDIR ? 0 : -fd;
+    rc = fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) == 0 ? 1
+         : errno == ENOENT || errno == ENOTDIR ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+/* Reports the top; queues it if a directory. */
+static int start(struct walk *w, const uint8_t *top, size_t len)
+{
+    struct stat st;
+    int rc;
+    if (!len) {
+        if (fstat(w->dir_fd, &st) != 0)
+            return errno;
+    } else {
+        rc = lstat_top(w, top, len, &st);
+        if (rc < 0)
+            return rc;
+        if (rc != 1)
+            return rc ? add_error(w->errors, top, len, rc) : 0;
+    }
+    w->path.len = 0;
+    if (append(&w->path, top, len) < 0)
+        return -ENOMEM;
+    rc = w->v->entry(w->v->ctx, w->path.data, len, &st);
+    if (rc < 0)
+        return rc;
+    /* dir_fd is listed whatever it is: not a directory, that is its error. */
+    return !len || S_ISDIR(st.st_mode) ? push(&w->pending, top, len) : 0;
+}
+
+int wk_walk(int dir_fd, const uint8_t *top, size_t top_len, const wk_visitor *v,
+            wk_errors *errors)
+{
+    struct walk w = {v, dir_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME,
+                     {NULL, 0, 0}, {NULL, 0, 0}, errors};
+    int rc = start(&w, top, top_len);
+    if (rc > 0 && !top_len) {
+        mem_free(w.path.data);
+        return rc;             /* dir_fd itself: the caller's error */
+    }
+    while (rc >= 0 && w.pending.len) {
+        rc = pop(&w);
+        if (rc >= 0)
+            rc = list_dir(&w);
+    }
+    mem_free(w.pending.data);
+    mem_free(w.path.data);
+    return rc < 0 ? rc : 0;
+}
+
+void wk_errors_free(wk_errors *e)
+{
+    mem_free(e->items);
+    mem_free(e->paths);
+    e->items = NULL;
+    e->paths = NULL;
+    e->n = e->cap = e->paths_len = e->paths_cap = 0;
+}
