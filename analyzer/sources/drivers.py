@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import EvidenceError
-from ..model import Diagnostic, Layer
+from ..model import Layer
 from . import layout
 from .evidence import EvidenceRoot
 
