@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "fastdigest.h"
+#include "reserve.h"
 #include "walk.h"
 
 static pi_allocator mem = {malloc, calloc, realloc, free};
@@ -17,24 +18,9 @@ void pi_set_allocator(const pi_allocator *m)
     mem = *m;
 }
 
-/* Makes room for need elements of size bytes at p, doubling the capacity *cap. Returns
- * the buffer (moved perhaps, and allocated even for need 0), or NULL with p and *cap
- * untouched. */
 static void *reserve(void *p, size_t *cap, size_t need, size_t size)
 {
-    size_t more = *cap ? *cap : 64;
-    void *q;
-    if (p && need <= *cap)
-        return p;
-    while (more < need) {
-        if (more > SIZE_MAX / 2 / size)
-            return NULL;
-        more *= 2;
-    }
-    q = mem.realloc(p, more * size);
-    if (q)
-        *cap = more;
-    return q;
+    return fd_reserve(p, cap, need, size, mem.realloc);
 }
 
 /* -- the index ----------------------------------------------------------------------- */

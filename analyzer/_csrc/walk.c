@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reserve.h"
 #include "safeopen.h"
 
 static void *(*mem_realloc)(void *, size_t) = realloc;
@@ -28,23 +29,9 @@ void wk_setup(int portable)
     use_openat2 = !portable && so_have_openat2();
 }
 
-/* Makes room for need elements of size bytes at p, doubling the capacity *cap. Returns
- * the buffer (moved perhaps), or NULL with p and *cap untouched. */
 static void *reserve(void *p, size_t *cap, size_t need, size_t size)
 {
-    size_t more = *cap ? *cap : 64;
-    void *q;
-    if (p && need <= *cap)
-        return p;
-    while (more < need) {
-        if (more > SIZE_MAX / 2 / size)
-            return NULL;
-        more *= 2;
-    }
-    q = mem_realloc(p, more * size);
-    if (q)
-        *cap = more;
-    return q;
+    return fd_reserve(p, cap, need, size, mem_realloc);
 }
 
 typedef struct {
