@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 __all__ = ["HAVE_OPENAT2", "NOATIME", "O_DIR", "O_READ", "Opener", "open_top"]
 
@@ -111,10 +112,16 @@ def _open_name(dir_fd: int, name: str | bytes, flags: int) -> int:
     return os.open(name, flags, dir_fd=dir_fd)
 
 
-def open_top(path: str) -> int:
-    """An fd of the directory the user named (a link to it is theirs to make), read-only."""
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY
+def open_top(path: str, directory: bool = True) -> int:
+    """An fd of the directory (or the archive file) the user named, read-only: a link to
+    it is theirs to make. A file must be a regular one: a FIFO would block, a device
+    would be read without end."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | (os.O_DIRECTORY if directory else os.O_NONBLOCK)
     try:
-        return os.open(path, flags | NOATIME)
+        fd = os.open(path, flags | NOATIME)
     except PermissionError:
-        return os.open(path, flags)
+        fd = os.open(path, flags)
+    if not directory and not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    return fd

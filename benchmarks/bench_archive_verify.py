@@ -34,6 +34,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzer import compression  # noqa: E402
 from analyzer.engines import blobverify  # noqa: E402
 
 MB = 1_000_000
@@ -90,12 +91,12 @@ def verify_threads(paths: list[Path]) -> None:
 
 def with_inflater(make: Callable[[], object], run: Callable[[], None]) -> Callable[[], None]:
     def go() -> None:
-        saved = blobverify._gzip_member
-        blobverify._gzip_member = make
+        saved = compression._gzip_member
+        compression._gzip_member = make
         try:
             run()
         finally:
-            blobverify._gzip_member = saved
+            compression._gzip_member = saved
     return go
 
 

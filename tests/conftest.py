@@ -6,8 +6,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.oracle import archives, record
+
+# The property and fuzz tests draw new examples on every run where people work, so
+# that they keep finding faults; CI (HYPOTHESIS_PROFILE=ci, set by .ci/run) draws the
+# same examples every time, so that a merge is judged by the code and not by a dice
+# roll. A fault either finds is printed with the example that shows it.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # What the extension runs on when a test does not choose (set_portable puts it back).
 DEFAULT_PORTABLE = os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0")

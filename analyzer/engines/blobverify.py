@@ -21,17 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Protocol, Sequence
 
-from isal import isal_zlib
-
+from .. import compression
 from ..digest import Sha256
 from ..errors import EvidenceError
 from ..ids import CacheID, DiffID, ImageID
 from ..model import Diagnostic, Layer, Store
 from .verify import (MISMATCH, MISSING, OK, BlobResult, ImageResult, LayerResult,
                      VerifyReport, verify_image)
-
-_GZIP, _ZSTD = b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd"
-
 
 @dataclass(frozen=True, slots=True)
 class StreamDigests:
@@ -48,54 +44,6 @@ def _hex(sha: Sha256) -> str:
     return "sha256:" + sha.digest().hex()
 
 
-def _gzip_member():
-    # ISA-L's inflate: 567 MB/s of output per CPU second on real layers here, zlib-ng
-    # 509, the stdlib's zlib 250 (benchmarks/bench_archive_verify.py).
-    return isal_zlib.decompressobj(wbits=31)
-
-
-def _zstd_frame():
-    import zstandard
-    return zstandard.ZstdDecompressor().decompressobj()
-
-
-class _Frames:
-    """Decompress gzip members (or zstd frames) one after another, as Go's gzip reader
-    does in its default multistream mode and zstd decoders do with frames."""
-
-    def __init__(self, make):
-        self.make = make
-        self.d = make()
-
-    def feed(self, data: bytes) -> bytes:
-        out = [self.d.decompress(data)]
-        while self.d.eof and self.d.unused_data:
-            rest = self.d.unused_data
-            self.d = self.make()
-            out.append(self.d.decompress(rest))
-        return b"".join(out)
-
-    def finish(self) -> None:
-        if not self.d.eof:
-            raise ValueError("truncated")
-
-
-class _Plain:
-    def feed(self, data: bytes) -> bytes:
-        return data
-
-    def finish(self) -> None:
-        pass
-
-
-def _stream_for(head: bytes) -> tuple[str, _Frames | _Plain]:
-    if head.startswith(_GZIP):
-        return "gzip", _Frames(_gzip_member)
-    if head.startswith(_ZSTD):
-        return "zstd", _Frames(_zstd_frame)
-    return "tar", _Plain()
-
-
 def digest_stream(chunks: Iterable[bytes]) -> StreamDigests:
     """Hash a layer blob and its decompressed stream in one pass over ``chunks``.
 
@@ -105,16 +53,16 @@ def digest_stream(chunks: Iterable[bytes]) -> StreamDigests:
     blob, plain = Sha256(), Sha256()
     size = out = 0
     head = b""
-    stream: _Frames | _Plain | None = None
-    compression = "tar"
+    stream: compression.Frames | compression.Plain | None = None
+    kind = "tar"
     error: str | None = None
 
     def feed(data: bytes) -> None:
         nonlocal out, error
         try:
             data = stream.feed(data)
-        except Exception as exc:   # isal_zlib.error, zstandard.ZstdError: the stream is broken
-            error = str(exc) or type(exc).__name__
+        except compression.StreamError as exc:
+            error = str(exc)
             return
         plain.update(data)
         out += len(data)
@@ -124,23 +72,23 @@ def digest_stream(chunks: Iterable[bytes]) -> StreamDigests:
         size += len(chunk)
         if stream is None:
             head += chunk
-            if len(head) < len(_ZSTD):
+            if len(head) < compression.MAGIC_BYTES:
                 continue
-            compression, stream = _stream_for(head)
+            kind, stream = compression.push_decoder(head)
             chunk, head = head, b""
         if error is None:
             feed(chunk)
     if stream is None:
-        compression, stream = _stream_for(head)
+        kind, stream = compression.push_decoder(head)
         feed(head)
     if error is None:
         try:
             stream.finish()
-        except ValueError as exc:
+        except compression.StreamError as exc:
             error = str(exc)
-    return StreamDigests(_hex(blob), size, compression,
+    return StreamDigests(_hex(blob), size, kind,
                          None if error else DiffID(_hex(plain)), out,
-                         f"{compression} stream: {error}" if error else None)
+                         f"{kind} stream: {error}" if error else None)
 
 
 # -- what verify reads, supplied by the caller -----------------------------------------

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import orjson
 
+from .. import compression
 from ..errors import MalformedError
 from ..ids import DiffID, is_digest
 
@@ -49,8 +50,6 @@ ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 
 # Bytes :func:`sniff` needs: a tar header's "ustar" magic sits at offset 257.
 SNIFF_BYTES = 512
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,10 +211,9 @@ def document_type(desc: Descriptor, data: bytes, source: str) -> str:
 
 def sniff(head: bytes) -> str:
     """What a blob's first bytes are: ``gzip``, ``zstd``, ``tar``, ``json`` or ``unknown``."""
-    if head.startswith(_GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(_ZSTD_MAGIC):
-        return "zstd"
+    kind = compression.kind_of(head)
+    if kind != "tar":
+        return kind
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "tar"
     if len(head) >= 512 and not any(head[:512]):

@@ -14,7 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import Iterator
 
-from ... import digest
+from ... import compression, digest, safeopen
 from ...errors import EvidenceError, UnsafePathError
 from .. import layout
 from .root import JSON_LIMIT, SMALL_LIMIT, EvidenceRoot, Stat, split_rel
@@ -65,21 +65,18 @@ class ArchiveIndex:
         self.spool: _Spool | None = None
         self.members: dict[str, _Member] = {"": _Member(_dir_stat(0), "", None)}
         self.children: dict[str, set[str]] = {"": set()}
-        try:
-            with _open_tar_stream(path) as tf:
-                ino = 1
-                for info in tf:
-                    rel = "/".join(split_rel(info.name))
-                    ino += 1
-                    keep = (info.isreg() and info.size <= keep_limit
-                            and self._keeps(rel, info.size))
-                    data = None
-                    if keep:
-                        fobj = tf.extractfile(info)
-                        data = fobj.read() if fobj is not None else b""
-                    self._add(rel, info, ino, data)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise EvidenceError(path, f"cannot read archive: {exc}") from None
+        with _TarStream(path) as stream:
+            ino = 1
+            for info in stream.members():
+                rel = "/".join(split_rel(info.name))
+                ino += 1
+                keep = (info.isreg() and info.size <= keep_limit
+                        and self._keeps(rel, info.size))
+                data = None
+                if keep:
+                    fobj = stream.tar.extractfile(info)
+                    data = fobj.read() if fobj is not None else b""
+                self._add(rel, info, ino, data)
 
     def _add(self, rel: str, info: tarfile.TarInfo, ino: int, data: bytes | None) -> None:
         mode = info.mode & 0o7777
@@ -275,38 +272,104 @@ class _Spool:
         self.file = tempfile.TemporaryFile(prefix="analyze-spool-")
         self.ranges: dict[str, tuple[int, int]] = {}
         offset = 0
-        try:
-            with _open_tar_stream(path) as tf:
-                for info in tf:
-                    rel = "/".join(split_rel(info.name))
-                    if not info.isreg() or not rel.startswith(under):
-                        continue
-                    fobj = tf.extractfile(info)
-                    if fobj is None:
-                        continue
-                    start = offset
-                    while chunk := fobj.read(1 << 20):
-                        self.file.write(chunk)
-                        offset += len(chunk)
-                    self.ranges[rel] = (start, offset - start)
-            self.file.flush()
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise EvidenceError(path, f"cannot read archive: {exc}") from None
+        with _TarStream(path) as stream:
+            for info in stream.members():
+                rel = "/".join(split_rel(info.name))
+                if not info.isreg() or not rel.startswith(under):
+                    continue
+                fobj = stream.tar.extractfile(info)
+                if fobj is None:
+                    continue
+                start = offset
+                while chunk := fobj.read(1 << 20):
+                    self.file.write(chunk)
+                    offset += len(chunk)
+                self.ranges[rel] = (start, offset - start)
+        self.file.flush()
 
 
 def _dir_stat(ino: int) -> Stat:
     return Stat(stat_mod.S_IFDIR | 0o755, 0, 4096, ino, 0, 1, 0, 0, 0)
 
 
-def _open_tar_stream(path: str) -> tarfile.TarFile:
-    # The archive itself is the user's file, not a path under the data root.
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    raw = os.fdopen(fd, "rb", buffering=1 << 20)
-    head = raw.peek(4)[:4]
-    if head == b"\x28\xb5\x2f\xfd":
-        import zstandard
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return tarfile.open(fileobj=stream, mode="r|")
-    if head[:2] == b"\x1f\x8b":
-        return tarfile.open(fileobj=raw, mode="r|gz")
-    return tarfile.open(fileobj=raw, mode="r|")
+# What a damaged archive raises, from tarfile, the decompressors and the end checks.
+_FAULTS = (tarfile.TarError, OSError, EOFError, ValueError, compression.StreamError)
+
+
+class _TarStream:
+    """One pass over an archive's members, in which every fault is an error naming
+    where it sits.
+
+    Python's tarfile ends an archive quietly at a header it cannot parse or at a cut
+    between members, and never reads a gzip trailer it does not need: each would be a
+    silently shorter data root. So the end is checked to be tar's end-of-archive
+    block, and the compressed stream is read to its end, its checksums with it.
+    """
+
+    # How much of the tar stream is kept behind the reader: more than tarfile reads
+    # ahead of the header it stops at (one 10 KiB record).
+    _BEHIND = 1 << 16
+
+    def __init__(self, path: str):
+        self.path = path
+        # The archive itself is the user's file, not a path under the data root.
+        try:
+            fd = safeopen.open_top(path, directory=False)
+        except OSError as exc:
+            raise EvidenceError(path, f"cannot read archive: {exc.strerror}") from None
+        self.raw = os.fdopen(fd, "rb", buffering=1 << 20)
+        self.stream = compression.open_stream(self.raw)
+        self.position = 0                       # bytes of the tar stream handed out
+        self.behind: list[tuple[int, bytes]] = []
+        self.tar: tarfile.TarFile | None = None
+
+    def __enter__(self) -> _TarStream:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.raw.close()
+        if isinstance(exc, _FAULTS):
+            raise EvidenceError(self.path, f"cannot read archive: {exc or type(exc).__name__} "
+                                           f"({self._where()})") from None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n if n >= 0 else 1 << 20)
+        if data:
+            self.behind.append((self.position, data))
+            self.position += len(data)
+            while self.position - self.behind[0][0] - len(self.behind[0][1]) > self._BEHIND:
+                self.behind.pop(0)
+        return data
+
+    def members(self) -> Iterator[tarfile.TarInfo]:
+        """Each member's header; its content is read through ``tar.extractfile`` before
+        the next. A fault anywhere leaves the ``with`` block as an EvidenceError."""
+        self.tar = tarfile.open(fileobj=self, mode="r|")
+        yield from self.tar
+        self._check_end(self.tar.offset)
+        while self.read(1 << 20):               # the compression's own end and checksums
+            pass
+
+    def _check_end(self, offset: int) -> None:
+        block = self._block(offset)
+        if len(block) < tarfile.BLOCKSIZE:
+            raise EOFError(f"cut short: no end-of-archive block at byte {offset} of the tar")
+        if block.count(0) != tarfile.BLOCKSIZE:
+            raise tarfile.HeaderError(f"a damaged tar header at byte {offset} of the tar")
+
+    def _block(self, offset: int) -> bytes:
+        while len(held := self._held_from(offset)) < tarfile.BLOCKSIZE and self.read(1 << 16):
+            pass
+        return held[:tarfile.BLOCKSIZE]
+
+    def _held_from(self, offset: int) -> bytes:
+        return b"".join(data[max(0, offset - start):] for start, data in self.behind
+                        if start + len(data) > offset)
+
+    def _where(self) -> str:
+        try:
+            at = self.raw.tell()
+        except (OSError, ValueError):
+            return f"near byte {self.position} of the tar"
+        return f"near byte {self.position} of the tar, byte {at} of the file"
+
