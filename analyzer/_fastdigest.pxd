@@ -9,7 +9,14 @@ cdef extern from "init.h" nogil:
         int sse42
         int openat2
 
+    ctypedef struct fd_allocator:
+        void *(*malloc)(size_t) noexcept nogil
+        void *(*calloc)(size_t, size_t) noexcept nogil
+        void *(*realloc)(void *, size_t) noexcept nogil
+        void (*free)(void *) noexcept nogil
+
     void fd_init()
+    void fd_set_allocator(const fd_allocator *mem)
     void fd_set_portable(int portable)
     void fd_get_features(fd_features *out)
 
@@ -62,8 +69,6 @@ cdef extern from "walk.h" nogil:
         size_t n
         uint8_t *paths
     void wk_errors_free(wk_errors *e)
-    void wk_set_allocator(void *(*realloc_fn)(void *, size_t) noexcept nogil,
-                          void (*free_fn)(void *) noexcept nogil)
 
 
 cdef extern from "pathindex.h" nogil:
@@ -72,15 +77,9 @@ cdef extern from "pathindex.h" nogil:
     ctypedef struct pi_stats:
         uint64_t size, dev, ino, rdev
         uint32_t mode, uid, gid, nlink
-    ctypedef struct pi_allocator:
-        void *(*malloc)(size_t) noexcept nogil
-        void *(*calloc)(size_t, size_t) noexcept nogil
-        void *(*realloc)(void *, size_t) noexcept nogil
-        void (*free)(void *) noexcept nogil
     ctypedef struct pi_index:
         pass
 
-    void pi_set_allocator(const pi_allocator *mem)
     pi_index *pi_new(const uint8_t *key, int with_stats)
     void pi_free(pi_index *ix)
     int pi_has_stats(const pi_index *ix)
@@ -100,8 +99,6 @@ cdef extern from "treeusage.h" nogil:
         uint64_t dev, ino, allocated, size
         uint32_t nlink, links
         uint8_t is_dir
-    void tu_set_allocator(void *(*realloc_fn)(void *, size_t) noexcept nogil,
-                          void (*free_fn)(void *) noexcept nogil)
     tu_table *tu_new()
     void tu_free(tu_table *t)
     uint64_t tu_len(const tu_table *t)

@@ -58,18 +58,15 @@ def features():
             "openat2": bool(f.openat2)}
 
 
-# The one init: the C's tables and signal handler, the allocator of PathIndex, walks and
-# TreeUsage (the raw domain needs no GIL, as walks allocate without it, and tracemalloc
-# sees it), then the paths.
-cdef pi_allocator raw_mem
+# The one init: the C's allocator (Python's raw domain: it needs no GIL, as walks allocate
+# without it, and tracemalloc sees it), its tables and signal handler, then the paths.
+cdef fd_allocator raw_mem
 raw_mem.malloc = PyMem_RawMalloc
 raw_mem.calloc = PyMem_RawCalloc
 raw_mem.realloc = PyMem_RawRealloc
 raw_mem.free = PyMem_RawFree
+fd_set_allocator(&raw_mem)
 fd_init()
-pi_set_allocator(&raw_mem)
-wk_set_allocator(PyMem_RawRealloc, PyMem_RawFree)
-tu_set_allocator(PyMem_RawRealloc, PyMem_RawFree)
 set_portable(os.environ.get("ANALYZER_DIGEST_PORTABLE", "") not in ("", "0"))
 
 
@@ -339,7 +336,7 @@ def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
         free(offsets)
         free(lens)
         free(errs)
-        free(arena.data)
+        PyMem_RawFree(arena.data)
 
 
 # -- the path index of a layer directory, for verify (_csrc/pathindex.c) -----------------

@@ -1,10 +1,20 @@
 /* See init.h. Each C file of the module is set up from here and from nowhere else. */
 #include "init.h"
 
+#include <stdlib.h>
+
 #include "fd_internal.h"
+#include "mem.h"
 #include "walk.h"
 #include "safeopen.h"
 #include "thin.h"
+
+fd_allocator fd_mem = {malloc, calloc, realloc, free};
+
+void fd_set_allocator(const fd_allocator *mem)
+{
+    fd_mem = *mem;
+}
 
 void fd_init(void)
 {

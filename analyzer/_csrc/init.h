@@ -9,6 +9,12 @@
 
 void fd_init(void);
 
+#include "mem.h"
+
+/* Every allocation of the walkers, the path index, the tree usage tables and read_files'
+ * arena from now on: call once, at import, before anything is made. */
+void fd_set_allocator(const fd_allocator *mem);
+
 /* portable != 0: every path with a portable alternative takes it -- SHA-256 and CRC-64
  * without SHA-NI or PCLMULQDQ, CRC-32C without SSE4.2, walks one name at a time without
  * openat2; 0: what the CPU and the kernel offer. Must not overlap other calls. */

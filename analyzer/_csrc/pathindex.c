@@ -8,20 +8,9 @@
 #include <sys/stat.h>
 
 #include "fastdigest.h"
-#include "reserve.h"
+#include "mem.h"
 #include "walk.h"
 
-static pi_allocator mem = {malloc, calloc, realloc, free};
-
-void pi_set_allocator(const pi_allocator *m)
-{
-    mem = *m;
-}
-
-static void *reserve(void *p, size_t *cap, size_t need, size_t size)
-{
-    return fd_reserve(p, cap, need, size, mem.realloc);
-}
 
 /* -- the index ----------------------------------------------------------------------- */
 
@@ -102,12 +91,12 @@ static int64_t lookup(const pi_index *ix, const uint8_t *path, size_t len)
 
 pi_index *pi_new(const uint8_t key[PI_KEY_SIZE], int with_stats)
 {
-    pi_index *ix = mem.calloc(1, sizeof *ix);
+    pi_index *ix = fd_mem.calloc(1, sizeof *ix);
     if (!ix)
         return NULL;
-    ix->slots = mem.calloc(MIN_SLOTS, sizeof *ix->slots);
+    ix->slots = fd_mem.calloc(MIN_SLOTS, sizeof *ix->slots);
     if (!ix->slots) {
-        mem.free(ix);
+        fd_mem.free(ix);
         return NULL;
     }
     ix->mask = MIN_SLOTS - 1;
@@ -122,10 +111,10 @@ void pi_free(pi_index *ix)
     if (!ix)
         return;
     for (size_t i = 0; i < ix->nchunks; i++)
-        mem.free(ix->chunks[i]);
-    mem.free(ix->chunks);
-    mem.free(ix->slots);
-    mem.free(ix);
+        fd_mem.free(ix->chunks[i]);
+    fd_mem.free(ix->chunks);
+    fd_mem.free(ix->slots);
+    fd_mem.free(ix);
 }
 
 int pi_has_stats(const pi_index *ix) { return ix->with_stats; }
@@ -140,7 +129,7 @@ static int grow_table(pi_index *ix)
     uint32_t *slots;
     if (count > SIZE_MAX / sizeof *slots)
         return -ENOMEM;
-    slots = mem.calloc(count, sizeof *slots);
+    slots = fd_mem.calloc(count, sizeof *slots);
     if (!slots)
         return -ENOMEM;
     for (uint32_t e = 0; e < ix->n; e++) {
@@ -149,7 +138,7 @@ static int grow_table(pi_index *ix)
             i = (i + 1) & mask;
         slots[i] = e + 1;
     }
-    mem.free(ix->slots);
+    fd_mem.free(ix->slots);
     ix->slots = slots;
     ix->mask = mask;
     return 0;
@@ -158,12 +147,12 @@ static int grow_table(pi_index *ix)
 static int add_chunk(pi_index *ix)
 {
     size_t size = sizeof(struct chunk) + (ix->with_stats ? CHUNK_ENTRIES * sizeof(pi_stats) : 0);
-    struct chunk **chunks = reserve(ix->chunks, &ix->chunks_cap, ix->nchunks + 1,
+    struct chunk **chunks = fd_reserve(ix->chunks, &ix->chunks_cap, ix->nchunks + 1,
                                     sizeof *chunks);
     if (!chunks)
         return -ENOMEM;
     ix->chunks = chunks;
-    chunks[ix->nchunks] = mem.malloc(size);
+    chunks[ix->nchunks] = fd_mem.malloc(size);
     if (!chunks[ix->nchunks])
         return -ENOMEM;
     ix->nchunks++;

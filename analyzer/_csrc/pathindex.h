@@ -29,18 +29,6 @@ typedef struct {
     uint32_t mode, uid, gid, nlink;
 } pi_stats;
 
-/* Where every allocation of this file goes; calloc zeroes. */
-typedef struct {
-    void *(*malloc)(size_t n);
-    void *(*calloc)(size_t nelem, size_t elsize);
-    void *(*realloc)(void *p, size_t n);
-    void (*free)(void *p);
-} pi_allocator;
-
-/* Replaces libc's allocator (the default) for everything made from now on. Call before
- * anything else: an index must be freed with the allocator that made it. */
-void pi_set_allocator(const pi_allocator *mem);
-
 typedef struct pi_index pi_index;
 
 /* A new empty index, or NULL when out of memory. with_stats != 0 keeps a pi_stats per

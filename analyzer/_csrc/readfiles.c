@@ -10,18 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mem.h"
+
 static int reserve(rf_arena *a, size_t more)
 {
-    if (a->cap - a->len >= more)
-        return 0;
-    size_t cap = a->cap ? a->cap : 1 << 16;
-    while (cap - a->len < more)
-        cap *= 2;
-    unsigned char *p = realloc(a->data, cap);
+    unsigned char *p = more <= SIZE_MAX - a->len ? fd_reserve(a->data, &a->cap, a->len + more, 1)
+                                                 : NULL;
     if (!p)
         return -1;
     a->data = p;
-    a->cap = cap;
     return 0;
 }
 

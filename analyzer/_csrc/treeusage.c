@@ -7,14 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void *(*mem_realloc)(void *, size_t) = realloc;
-static void (*mem_free)(void *) = free;
+#include "mem.h"
 
-void tu_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
-{
-    mem_realloc = realloc_fn;
-    mem_free = free_fn;
-}
 
 #define MIN_SLOTS 16
 
@@ -48,7 +42,7 @@ static size_t find_slot(const tu_table *t, uint64_t dev, uint64_t ino)
 
 tu_table *tu_new(void)
 {
-    tu_table *t = mem_realloc(NULL, sizeof *t);
+    tu_table *t = fd_mem.realloc(NULL, sizeof *t);
     if (!t)
         return NULL;
     memset(t, 0, sizeof *t);
@@ -59,9 +53,9 @@ void tu_free(tu_table *t)
 {
     if (!t)
         return;
-    mem_free(t->inodes);
-    mem_free(t->slots);
-    mem_free(t);
+    fd_mem.free(t->inodes);
+    fd_mem.free(t->slots);
+    fd_mem.free(t);
 }
 
 uint64_t tu_len(const tu_table *t) { return t->n; }
@@ -77,7 +71,7 @@ static int grow_table(tu_table *t)
     mask = count - 1;
     if (count > SIZE_MAX / sizeof *slots)
         return -ENOMEM;
-    slots = mem_realloc(NULL, count * sizeof *slots);
+    slots = fd_mem.realloc(NULL, count * sizeof *slots);
     if (!slots)
         return -ENOMEM;
     memset(slots, 0, count * sizeof *slots);
@@ -87,7 +81,7 @@ static int grow_table(tu_table *t)
             i = (i + 1) & mask;
         slots[i] = e + 1;
     }
-    mem_free(t->slots);
+    fd_mem.free(t->slots);
     t->slots = slots;
     t->mask = mask;
     return 0;
@@ -109,7 +103,7 @@ static int64_t entry_of(tu_table *t, const tu_inode *inode)
     if (e >= t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         tu_inode *more = cap <= SIZE_MAX / sizeof *more
-                         ? mem_realloc(t->inodes, cap * sizeof *more) : NULL;
+                         ? fd_mem.realloc(t->inodes, cap * sizeof *more) : NULL;
         if (!more)
             return -ENOMEM;
         t->inodes = more;
@@ -133,14 +127,14 @@ int tu_add(tu_table *t, const tu_inode *inode)
 
 void tu_compact(tu_table *t)
 {
-    mem_free(t->slots);
+    fd_mem.free(t->slots);
     t->slots = NULL;
     t->mask = 0;
     if (t->n < t->cap) {
-        tu_inode *fit = t->n ? mem_realloc(t->inodes, t->n * sizeof *fit) : NULL;
+        tu_inode *fit = t->n ? fd_mem.realloc(t->inodes, t->n * sizeof *fit) : NULL;
         if (fit || !t->n) {
             if (!t->n)
-                mem_free(t->inodes);
+                fd_mem.free(t->inodes);
             t->inodes = fit;
             t->cap = t->n;
         }
@@ -175,11 +169,11 @@ int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out)
         return -ENOMEM;
     while (count / 2 < total + 1)
         count *= 2;
-    found = mem_realloc(NULL, (total ? total : 1) * sizeof *found);
-    slots = count <= SIZE_MAX / sizeof *slots ? mem_realloc(NULL, count * sizeof *slots) : NULL;
+    found = fd_mem.realloc(NULL, (total ? total : 1) * sizeof *found);
+    slots = count <= SIZE_MAX / sizeof *slots ? fd_mem.realloc(NULL, count * sizeof *slots) : NULL;
     if (!found || !slots) {
-        mem_free(found);
-        mem_free(slots);
+        fd_mem.free(found);
+        fd_mem.free(slots);
         return -ENOMEM;
     }
     memset(slots, 0, count * sizeof *slots);
@@ -209,8 +203,8 @@ int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out)
             }
         }
     }
-    mem_free(found);
-    mem_free(slots);
+    fd_mem.free(found);
+    fd_mem.free(slots);
     *out = sum;
     return 0;
 }
@@ -246,7 +240,7 @@ static int add_entry(void *ctx, const uint8_t *path, size_t len, const struct st
     if (e < w->mark) {
         if (w->nseen == w->seen_cap) {
             size_t cap = w->seen_cap ? w->seen_cap * 2 : 64;
-            uint32_t *more = mem_realloc(w->seen, cap * sizeof *more);
+            uint32_t *more = fd_mem.realloc(w->seen, cap * sizeof *more);
             if (!more)
                 return -ENOMEM;
             w->seen = more;
@@ -286,6 +280,6 @@ int tu_walk(tu_table *t, int dir_fd, const uint8_t *top, size_t len, wk_errors *
     struct walk_into w = {t, t->n, NULL, 0, 0};
     wk_visitor v = {&w, add_entry, mark_inodes, undo_inodes};
     int rc = wk_walk(dir_fd, top, len, &v, errors);
-    mem_free(w.seen);
+    fd_mem.free(w.seen);
     return rc;
 }

@@ -26,9 +26,6 @@ typedef struct {
     uint8_t is_dir;
 } tu_inode;
 
-/* Where every allocation of this file goes (libc's until this is called). */
-void tu_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *));
-
 /* A new empty table, or NULL when out of memory. */
 tu_table *tu_new(void);
 void tu_free(tu_table *t);

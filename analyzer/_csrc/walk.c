@@ -10,28 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reserve.h"
+#include "mem.h"
 #include "safeopen.h"
 
-static void *(*mem_realloc)(void *, size_t) = realloc;
-static void (*mem_free)(void *) = free;
-
-void wk_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
-{
-    mem_realloc = realloc_fn;
-    mem_free = free_fn;
-}
 
 static int use_openat2;
 
 void wk_setup(int portable)
 {
     use_openat2 = !portable && so_have_openat2();
-}
-
-static void *reserve(void *p, size_t *cap, size_t need, size_t size)
-{
-    return fd_reserve(p, cap, need, size, mem_realloc);
 }
 
 typedef struct {
@@ -41,7 +28,7 @@ typedef struct {
 
 static int append(buffer *b, const void *p, size_t n)
 {
-    uint8_t *data = reserve(b->data, &b->cap, b->len + n + 1, 1);
+    uint8_t *data = fd_reserve(b->data, &b->cap, b->len + n + 1, 1);
     if (!data)
         return -ENOMEM;
     b->data = data;
@@ -193,12 +180,12 @@ static int read_dir(struct walk *w)
 
 static int add_error(wk_errors *e, const uint8_t *path, size_t len, int err)
 {
-    wk_error *items = reserve(e->items, &e->cap, e->n + 1, sizeof *items);
+    wk_error *items = fd_reserve(e->items, &e->cap, e->n + 1, sizeof *items);
     uint8_t *paths;
     if (!items)
         return -ENOMEM;
     e->items = items;
-    paths = reserve(e->paths, &e->paths_cap, e->paths_len + len + 1, 1);
+    paths = fd_reserve(e->paths, &e->paths_cap, e->paths_len + len + 1, 1);
     if (!paths)
         return -ENOMEM;
     e->paths = paths;
@@ -290,7 +277,7 @@ int wk_walk(int dir_fd, const uint8_t *top, size_t top_len, const wk_visitor *v,
                      {NULL, 0, 0}, {NULL, 0, 0}, errors};
     int rc = start(&w, top, top_len);
     if (rc > 0 && !top_len) {
-        mem_free(w.path.data);
+        fd_mem.free(w.path.data);
         return rc;             /* dir_fd itself: the caller's error */
     }
     while (rc >= 0 && w.pending.len) {
@@ -298,15 +285,15 @@ int wk_walk(int dir_fd, const uint8_t *top, size_t top_len, const wk_visitor *v,
         if (rc >= 0)
             rc = list_dir(&w);
     }
-    mem_free(w.pending.data);
-    mem_free(w.path.data);
+    fd_mem.free(w.pending.data);
+    fd_mem.free(w.path.data);
     return rc < 0 ? rc : 0;
 }
 
 void wk_errors_free(wk_errors *e)
 {
-    mem_free(e->items);
-    mem_free(e->paths);
+    fd_mem.free(e->items);
+    fd_mem.free(e->paths);
     e->items = NULL;
     e->paths = NULL;
     e->n = e->cap = e->paths_len = e->paths_cap = 0;

@@ -45,9 +45,6 @@ typedef struct {
 
 void wk_errors_free(wk_errors *e);
 
-/* Where the walk's own buffers come from (libc's until this is called). */
-void wk_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *));
-
 /* Walks use openat2 where the kernel has it, unless portable != 0: then they open one
  * name at a time, as on kernels without it. Until this is called they do that too. Called
  * by fd_set_portable (init.h); not while a walk runs. */
