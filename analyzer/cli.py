@@ -165,6 +165,19 @@ def ps_command(ctx: Context, all_containers: bool, quiet: bool, size: bool, last
                              fmt=fmt or "table", now=ctx.now, sizes=sizes), nl=False)
 
 
+@main.command("diff")
+@click.argument("container")
+@pass_context
+def diff_command(ctx: Context, container: str) -> None:
+    """List the changed files of a container's filesystem, as `docker diff`."""
+    from .render.containers import render_changes
+    try:
+        changes = ctx.service.container_changes(container)
+    except DaemonError as exc:
+        daemon_error(exc)
+    click.echo(render_changes(changes), nl=False)
+
+
 @main.command("history")
 @click.option("-H", "--human", type=bool, default=True, show_default=True,
               help="Print sizes and dates in human readable format")

@@ -40,5 +40,9 @@ class NoSuchImage(NotFound):
     pass
 
 
+class NoSuchContainer(NotFound):
+    pass
+
+
 class InvalidReference(DaemonError):
     pass

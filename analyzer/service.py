@@ -25,6 +25,7 @@ from .sources.evidence import EvidenceRoot, open_root
 
 if TYPE_CHECKING:
     from .engines.archivereclaim import BlobReclaim
+    from .engines.changes import Change
     from .containerdservice import ContainerdImages
     from .engines.diskusage import DiskUsage
     from .engines.history import HistoryItem
@@ -259,6 +260,30 @@ class ImageService:
         rw = container_sizes(self.root, self.store)
         return {c.id: (rw.get(c.id, -1), size_root_fs(self.store, c, rw.get(c.id, -1)))
                 for c in ctrs}
+
+    def container_changes(self, name: str) -> list[Change]:
+        """What ``docker diff`` lists for a container: its root filesystem against its
+        parent's (the init layer over the image), as the naive diff compares them."""
+        from .engines.changes import tree_changes
+        from .engines.containers import get_container
+        from .engines.rootfs import union
+        from .sources import containerfs
+        if self.containerd is not None:
+            raise UnsupportedLayoutError(self.data_root, "diff on the containerd image "
+                                         "store is not read yet")
+        ctr = get_container(self.store, name)
+        new_stack, old_stack, problems = containerfs.container_stacks(self.store, ctr)
+        self._report(problems)
+        read: dict[str, tuple] = {}
+        new = union(containerfs.stack_entries(self.root, new_stack, read))
+        old = union(containerfs.stack_entries(self.root, old_stack, read))
+
+        def same_capability(path: str) -> bool:
+            here, there = new_stack.dirs[new[path].layer], old_stack.dirs[old[path].layer]
+            return here == there or (containerfs.capability(self.root, here, path)
+                                     == containerfs.capability(self.root, there, path))
+        return tree_changes({p: v.stat for p, v in new.items()},
+                            {p: v.stat for p, v in old.items()}, same_capability)
 
     def history(self, name: str) -> list[HistoryItem]:
         if self.containerd is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
-from ..errors import DaemonError
+from ..errors import DaemonError, NoSuchContainer
 from ..goapi.filters import match_kv_list
 from ..goapi.time import parse_rfc3339_ns
 from ..goapi.units import human_duration
@@ -196,6 +196,25 @@ def _included(store: Store, ctr: Container, filters: Mapping[str, Sequence[str]]
                    or f"{p.private_port}/{p.type}" in ports["expose"] for p in ctr.ports):
             return False
     return True
+
+
+def get_container(store: Store, prefix_or_name: str) -> Container:
+    """The container a full ID, a name or a unique ID prefix means."""
+    # moby: daemon/container.go GetContainer (full ID, then name, then a unique prefix)
+    found = store.containers.get(prefix_or_name)
+    if found is not None:
+        return found
+    name = prefix_or_name.removeprefix("/")
+    for ctr in store.containers.values():
+        if ctr.name == name:
+            return ctr
+    hits = [c for c in store.containers.values()
+            if prefix_or_name and c.id.startswith(prefix_or_name)]
+    if len(hits) > 1:
+        raise DaemonError(f"multiple IDs found with provided prefix: {prefix_or_name}")
+    if not hits:
+        raise NoSuchContainer(f"No such container: {prefix_or_name}")
+    return hits[0]
 
 
 def _has_volume(ctr: Container, values: Sequence[str]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .. import reference as refs
+from ..engines.changes import Change
 from ..engines.containers import command_line, list_image, status
 from ..goapi.json import marshal
 from ..goapi.strconv import quote
@@ -178,3 +179,13 @@ def _json_row(c: Container, cells: dict[str, str], size: str, trunc: bool) -> di
 def _mount_name(mount: dict, trunc: bool) -> str:
     name = mount.get("Name") or mount.get("Source") or ""
     return ellipsis(name, 15) if trunc else name
+
+
+def render_changes(changes: Sequence[Change]) -> str:
+    """``docker diff``: one ``KIND PATH`` line per change. A name's bytes that are not
+    UTF-8 reach the CLI as U+FFFD, as Go's JSON encoder writes them."""
+    return "".join(f"{c.kind} {_go_string(c.path)}\n" for c in changes)
+
+
+def _go_string(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -94,7 +94,7 @@ class LayerFiles:
                 except EvidenceError as exc:
                     self.damage = str(exc)
                 if self._files is None and self.damage is None:
-                    self.damage = _not_a_directory(root, self.diff_path)
+                    self.damage = not_a_directory(root, self.diff_path)
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
         self.xattrs_known = root.has_xattrs
@@ -168,7 +168,7 @@ class LayerFiles:
             self._files = None
 
 
-def _not_a_directory(root: EvidenceRoot, rel: str) -> str | None:
+def not_a_directory(root: EvidenceRoot, rel: str) -> str | None:
     """What stands where a directory of rel should be (a link, a file), or None if nothing."""
     parts = rel.split("/")
     for i in range(1, len(parts) + 1):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import EvidenceError
+from ..goapi.archive import stat_different
 from ..model import Diagnostic
 from .evidence import EvidenceRoot
 
@@ -47,7 +48,7 @@ def naive_diff_size(root: EvidenceRoot, rel: str, parent_rel: str) -> int:
         if st.is_dir:
             continue
         before = old.get(path[len(rel):])
-        if before is not None and not _stat_different(before, st):
+        if before is not None and not stat_different(before, st):
             continue
         if st.nlink > 1:
             if (st.dev, st.ino) in seen:
@@ -55,17 +56,6 @@ def naive_diff_size(root: EvidenceRoot, rel: str, parent_rel: str) -> int:
             seen.add((st.dev, st.ino))
         total += st.size
     return total
-
-
-def _stat_different(old, new) -> bool:
-    if (old.mode, old.uid, old.gid, old.rdev) != (new.mode, new.uid, new.gid, new.rdev):
-        return True
-    return old.size != new.size or not _same_fs_time(old.mtime_ns, new.mtime_ns)
-
-
-def _same_fs_time(a: int, b: int) -> bool:
-    # sameFsTime: equal seconds, and equal nanoseconds unless either is zero.
-    return a // 10**9 == b // 10**9 and (a % 10**9 == b % 10**9 or not a % 10**9 or not b % 10**9)
 
 
 def directory_sizes(root: EvidenceRoot, rels: list[str]) -> dict[str, int]:

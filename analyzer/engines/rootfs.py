@@ -1,0 +1,71 @@
+"""A container's or image's root filesystem as the union mount shows it, from its
+layers' own entries: what ``docker diff`` compares and ``docker export`` archives.
+
+Each layer, bottom first, lays its entries over the ones below: a whiteout removes
+what is below at its path, an opaque directory hides everything below inside it, and
+an entry replacing a directory by a non-directory (or the reverse) hides the old one's
+contents. A directory present in several layers shows the topmost one's attributes.
+Which entries are whiteouts and opaque directories is the driver's on-disk format
+(sources/containerfs.py reads it).
+
+References: linux Documentation/filesystems/overlayfs.rst (whiteouts, opaque
+directories), moby pkg/archive/whiteouts.go, daemon/graphdriver/overlay2/overlay.go.
+"""
+from __future__ import annotations
+
+import stat as stat_mod
+from typing import Mapping, NamedTuple, Sequence
+
+from ..goapi.archive import StatLike
+from .changes import parent_path, walk_order
+
+
+class LayerEntries(NamedTuple):
+    """One layer's own entries, by absolute path ("/etc/hosts"), whiteouts apart."""
+    entries: Mapping[str, StatLike]
+    whiteouts: Sequence[str]          # paths this layer deletes
+    opaque: frozenset[str]            # directories that hide what is below them
+
+
+class Visible(NamedTuple):
+    stat: StatLike
+    layer: int                        # index in the layers given, 0 = top
+
+
+def union(layers: Sequence[LayerEntries]) -> dict[str, Visible]:
+    """Every path the union of these layers (top first) shows, with the layer it is from."""
+    view: dict[str, Visible] = {}
+    kids: dict[str, set[str]] = {}
+
+    def hide_below(path: str) -> None:
+        todo = list(kids.pop(path, ()))
+        while todo:
+            child = todo.pop()
+            view.pop(child, None)
+            todo += kids.pop(child, ())
+
+    def remove(path: str) -> None:
+        hide_below(path)
+        if view.pop(path, None) is not None:
+            kids.get(parent_path(path), set()).discard(path)
+
+    for index in range(len(layers) - 1, -1, -1):
+        entries, whiteouts, opaque = layers[index]
+        for path in whiteouts:
+            remove(path)
+        for path in opaque:
+            hide_below(path)
+        for path in sorted(entries, key=walk_order):
+            st = entries[path]
+            below = view.get(path)
+            if below is not None and not (stat_mod.S_ISDIR(st.mode)
+                                          and stat_mod.S_ISDIR(below.stat.mode)):
+                hide_below(path)
+            parent = parent_path(path)
+            above = view.get(parent)
+            if parent != "/" and (above is None or not stat_mod.S_ISDIR(above.stat.mode)):
+                continue            # not below a directory: unreachable in the mount
+            view[path] = Visible(st, index)
+            kids.setdefault(parent, set()).add(path)
+    return view
+

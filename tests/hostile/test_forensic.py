@@ -1,0 +1,46 @@
+"""The forensic commands on hostile roots: entries that are no regular files, links that
+lead out, a layer directory that is a link (issue 19 under the issue 10 classes)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import Evidence
+
+
+def _rw_layer(root: Path, name: str) -> Path:
+    """The overlay2 directory of the RW layer of the container called name."""
+    for ctr in os.listdir(root / "containers"):
+        config = json.loads((root / "containers" / ctr / "config.v2.json").read_bytes())
+        if config["Name"] == f"/{name}":
+            mounts = root / "image/overlay2/layerdb/mounts" / ctr
+            return root / "overlay2" / (mounts / "mount-id").read_text().strip()
+    raise LookupError(name)
+
+
+def test_diff_lists_planted_entries_without_opening_or_following_them(sample_root, damaged):
+    ev: Evidence = damaged(sample_root)
+    diff = _rw_layer(ev.path, "web") / "diff"
+    os.mkfifo(diff / "pipe")
+    os.mknod(diff / "null", 0o600 | 0o020000, os.makedev(1, 3))
+    (diff / "escape").symlink_to("/")
+    (diff / "sub").mkdir()
+    (diff / "sub" / "f").write_bytes(b"x")
+    ev.seal()
+    got = ev.run("diff", "web").check(0)
+    assert got.out == "A /escape\nA /null\nA /pipe\nA /sub\nA /sub/f\n", got.describe()
+    ev.untouched()
+
+
+def test_diff_of_a_layer_directory_that_is_a_link_names_it(sample_root, damaged):
+    ev: Evidence = damaged(sample_root)
+    diff = _rw_layer(ev.path, "web") / "diff"
+    diff.rename(diff.with_name("diff-moved"))
+    diff.symlink_to("/")
+    ev.seal()
+    got = ev.run("diff", "web").check(2)
+    rel = os.path.relpath(diff, ev.path)
+    assert f"analyze: error: {rel}: is a symbolic link" in got.err, got.describe()
+    assert got.out == ""
+    ev.untouched()
