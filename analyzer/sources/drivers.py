@@ -47,10 +47,13 @@ def metadata(driver: str, home: str, chain: Sequence[Layer]) -> dict[str, str] |
     """GraphDriver.Data of an image whose layer chain (top first) this is, as the
     driver's GetMetadata gives it, with paths under ``home`` (the data root's path);
     None for a driver that gives none here."""
-    if not chain or driver != "overlay2":
+    if not chain or driver not in ("overlay2", "overlay"):
         return None
     base = home.rstrip("/")
     top = chain[0].cache_id
+    if driver == "overlay":
+        # An image layer has a root/ (its whole tree): that is all GetMetadata gives.
+        return {"RootDir": f"{base}/{layout.diff_dir(driver, top)}"}
     data = {"MergedDir": f"{base}/{layout.overlay2_dir(top, 'merged')}",
             "UpperDir": f"{base}/{layout.diff_dir(driver, top)}",
             "WorkDir": f"{base}/{layout.overlay2_dir(top, 'work')}"}

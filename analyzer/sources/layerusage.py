@@ -9,11 +9,11 @@ from typing import Iterable
 
 from .. import treeusage
 from ..ids import ChainID
-from ..model import Diagnostic, Store
+from ..model import Diagnostic, Mount, Store
 from . import layout
 from .drivers import layer_paths
 from .evidence import EvidenceRoot
-from .usage import damage, directory_sizes, naive_diff_size
+from .usage import damage, directory_sizes, naive_diff_size, overlay_diff_size
 
 
 def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
@@ -31,6 +31,9 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
         if mount is None:
             out[ctr.id] = -1
             continue
+        if store.driver == "overlay":
+            out[ctr.id] = _overlay_container_size(root, store, mount)
+            continue
         rw = layout.diff_dir(store.driver, mount.mount_id)
         if store.driver == "vfs" and mount.init_id:
             # vfs keeps full copies: its DiffSize is the naive diff against the init layer.
@@ -40,6 +43,16 @@ def container_sizes(root: EvidenceRoot, store: Store) -> dict[str, int | None]:
     sizes = directory_sizes(root, list(diffs.values()))
     out.update((ctr_id, sizes[rel]) for ctr_id, rel in diffs.items())
     return out
+
+
+def _overlay_container_size(root: EvidenceRoot, store: Store, mount: Mount) -> int:
+    """Legacy overlay's naive diff of the container's upper against its init layer's,
+    both over the root of the image's top layer (-1 when a part is not known)."""
+    image_top = store.layers.get(mount.parent) if mount.parent else None
+    lowers = [layout.overlay_dir(mount.init_id, "upper")] if mount.init_id else []
+    if image_top is not None:
+        lowers.append(layout.diff_dir("overlay", image_top.cache_id))
+    return overlay_diff_size(root, layout.overlay_dir(mount.mount_id, "upper"), lowers)
 
 
 def volume_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:

@@ -115,7 +115,7 @@ def diff_dir(driver: str, cache_id: str) -> str:
     if driver == "aufs":
         return f"aufs/diff/{cache_id}"
     if driver == "overlay":
-        return f"overlay/{cache_id}/root"
+        return overlay_dir(cache_id, "root")
     if driver == "vfs":
         return f"vfs/dir/{cache_id}"
     return f"{driver}/{cache_id}/diff"
@@ -142,6 +142,13 @@ def overlay2_dir(cache_id: str, sub: str) -> str:
 
 def overlay2_short_link(name: str) -> str:
     return f"overlay2/l/{name}"
+
+
+def overlay_dir(cache_id: str, sub: str) -> str:
+    """Legacy overlay's ``overlay/<id>/<sub>``: ``root`` (an image layer: its parent's
+    tree hard-linked, plus its changes), or a container's and an init layer's ``upper``
+    (over its image's ``root``), ``work``, ``merged``, ``lower-id``."""
+    return f"overlay/{cache_id}/{sub}"
 
 
 # -- devicemapper: DeviceSet's home ------------------------------------------------------

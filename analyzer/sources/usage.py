@@ -15,12 +15,12 @@ References: moby pkg/directory/directory_unix.go (calcSize); coreutils du.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
-from ..errors import EvidenceError
+from ..errors import EvidenceError, UnsafePathError
 from ..goapi.archive import stat_different
 from ..model import Diagnostic
-from .evidence import EvidenceRoot
+from .evidence import EvidenceRoot, Stat
 
 
 def directory_size(root: EvidenceRoot, rel: str) -> int:
@@ -39,16 +39,45 @@ def naive_diff_size(root: EvidenceRoot, rel: str, parent_rel: str) -> int:
     References: moby pkg/archive/changes.go (ChangesDirs, addChanges, ChangesSize),
     changes_unix.go (statDifferent, sameFsTime).
     """
+    old = {path[len(parent_rel):]: st for path, st in root.walk(parent_rel)}
+    return _changes_size(root, rel, old.get)
+
+
+def overlay_diff_size(root: EvidenceRoot, upper: str, lowers: Sequence[str]) -> int:
+    """A legacy overlay container's DiffSize: the naive diff of its mount (``upper`` over
+    its image's root) against its init layer's (the init ``upper`` over the same root).
+    Only what ``upper`` holds can differ; each file there is compared with what the
+    parent's mount shows at its path: the first of ``lowers`` (top first) that has it.
+    (A whiteout, a deletion, is a character device of size 0: it adds nothing.) -1
+    when ``upper`` is missing.
+
+    References: moby daemon/graphdriver/overlay/overlay.go (Init: NaiveDiffDriverWithApply,
+    Create: a container's upper is a copy of its init layer's), fsdiff.go (DiffSize).
+    """
+    def below(suffix: str) -> Stat | None:
+        for lower in lowers:
+            try:
+                st = root.lstat(lower + suffix)
+            except UnsafePathError:
+                return None     # under a link in that layer: the mount shows no such path
+            if st is not None:
+                return st
+        return None
+    return _changes_size(root, upper, below)
+
+
+def _changes_size(root: EvidenceRoot, rel: str, before: Callable[[str], Stat | None]) -> int:
+    """ChangesSize of ChangesDirs(rel, parent): ``before`` gives the parent's entry at a
+    path below rel (with its leading ``/``)."""
     if root.lstat(rel) is None:
         return -1
-    old = {path[len(parent_rel):]: st for path, st in root.walk(parent_rel)}
     seen: set[tuple[int, int]] = set()
     total = 0
     for path, st in root.walk(rel):
         if st.is_dir:
             continue
-        before = old.get(path[len(rel):])
-        if before is not None and not stat_different(before, st):
+        old = before(path[len(rel):])
+        if old is not None and not stat_different(old, st):
             continue
         if st.nlink > 1:
             if (st.dev, st.ino) in seen:

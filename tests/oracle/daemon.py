@@ -80,6 +80,9 @@ JUDGES: dict[str, Judge] = {j.name: j for j in (
     Judge("dockerd20", DOCKERD, (), CTR, "20.10.", "1.6."),
     # vfs: every layer a full copy; container sizes by the naive diff.
     Judge("dockerd20-vfs", DOCKERD, (), CTR, "20.10.", "1.6.", storage_driver="vfs"),
+    # Legacy overlay (dropped in Docker 24): each layer's root/ a hard-link copy of its
+    # parent's; containers an upper/ over their image's root/, sized by the naive diff.
+    Judge("dockerd20-overlay", DOCKERD, (), CTR, "20.10.", "1.6.", storage_driver="overlay"),
     _docker28("dockerd28"),
     # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
     _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},

@@ -763,6 +763,51 @@ CHANGES_COMMANDS = [
 ]
 
 
+# -- scenario "overlay": the basic population and a legacy build on legacy overlay ------
+LEGACY_OVERLAY = """\
+FROM busybox:latest
+RUN mkdir -p /srv/data && echo one > /srv/data/one && head -c 20000 /bin/busybox > /srv/blob
+RUN rm /srv/data/one /bin/ls && echo two > /srv/data/two && chmod 700 /srv/blob
+CMD ["cat", "/srv/data/two"]
+"""
+LEGACY_OVERLAY_2 = """\
+FROM busybox:latest
+RUN mkdir -p /srv/data && echo one > /srv/data/one && head -c 20000 /bin/busybox > /srv/blob
+RUN echo v2 > /srv/v2 && rm -rf /srv/data
+LABEL version=2
+"""
+
+
+def populate_overlay(d: Daemon, ctx: Context) -> None:
+    populate_basic(d, ctx)
+    # Layers committed from containers: their root/ hard-links the parent's, with changes.
+    build(d, ctx, "overlay", LEGACY_OVERLAY, buildkit=False, tag=["legacy/overlay:1"])
+    build(d, ctx, "overlay2nd", LEGACY_OVERLAY_2, buildkit=False, tag=["legacy/overlay:2"])
+    run(d, "overlay-writer", "legacy/overlay:1", "sh", "-c",
+        "rm /srv/blob; echo more >> /srv/data/two; mkdir /new; echo n > /new/n; chmod 600 /bin/cat")
+    create(d, "overlay-created", "legacy/overlay:1", "true")
+
+
+OVERLAY_COMMANDS = [
+    ["ps", "-a", "-s"],
+    ["image", "history", "myorg/app:1.0"],
+    ["image", "history", "legacy/overlay:1"],
+    ["image", "inspect", "myorg/app:1.0", "busybox", "legacy/overlay:1"],
+    ["image", "inspect", "{parent:legacy/overlay:1}"],
+    ["image", "ls", "-a", "--format", "{{.ID}} {{.Size}} {{.SharedSize}}"],
+]
+
+OVERLAY_RM = [
+    ["image", "rm", "myorg/app:1.0"],                    # its own layer goes, the rest stays
+    ["image", "rm", "-f", "alpine:3.18"],                # created container: untag only
+    ["image", "rm", "{id:imported/rootfs:1}"],
+    ["image", "rm", "legacy/overlay:2"],                 # its chain up to the shared step
+    ["image", "rm", "-f", "legacy/overlay:1"],           # containers hold it: untag only
+    ["image", "prune", "-f"],
+    ["image", "prune", "-a", "-f"],
+]
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("basic", 101, populate_basic, BASIC_COMMANDS, BASIC_RM),
     Scenario("builds", 202, populate_builds, BUILDS_COMMANDS, BUILDS_RM),
@@ -773,6 +818,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("changes", 606, populate_changes, CHANGES_COMMANDS, ()),
     Scenario("changes-vfs", 607, populate_changes, CHANGES_COMMANDS, (),
              judge="dockerd20-vfs"),
+    Scenario("overlay", 608, populate_overlay, OVERLAY_COMMANDS, OVERLAY_RM,
+             judge="dockerd20-overlay"),
     Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-containerd"),
     # The same, with docker-ce's layout: a system containerd beside the data root.
