@@ -178,6 +178,44 @@ def diff_command(ctx: Context, container: str) -> None:
     click.echo(render_changes(changes), nl=False)
 
 
+@main.command("export")
+@click.option("-o", "--output", metavar="FILE", help="Write to a file, instead of STDOUT")
+@click.argument("name", metavar="CONTAINER|IMAGE")
+@pass_context
+def export_command(ctx: Context, output: str | None, name: str) -> None:
+    """Archive a container's filesystem, or a new container's of an image, as
+    `docker export` does: to the analyst's side, never into the evidence."""
+    import tarfile
+    from .sources.exporttar import write_export
+    service = ctx.service
+    if output is not None and service.inside_evidence(output):
+        _refuse_inside_evidence(output)
+    if output is None and sys.stdout.isatty():
+        click.echo("cowardly refusing to save to a terminal. Use the -o flag or redirect",
+                   err=True)
+        sys.exit(1)
+    try:
+        entries = service.root_filesystem(name)
+    except DaemonError as exc:
+        daemon_error(exc)
+    try:
+        out = open(output, "wb") if output is not None else None
+    except OSError as exc:
+        click.echo(f"analyze: error: {output}: {exc.strerror}", err=True)
+        sys.exit(2)
+    with out or contextlib.nullcontext(sys.stdout.buffer) as stream, \
+            tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        problems = write_export(service.root, entries, tar)
+    for problem in problems:
+        warn(str(problem))
+
+
+def _refuse_inside_evidence(path: str) -> NoReturn:
+    click.echo(f"analyze: error: {path}: inside the evidence; write the analyst's files "
+               "elsewhere", err=True)
+    sys.exit(2)
+
+
 @main.command("history")
 @click.option("-H", "--human", type=bool, default=True, show_default=True,
               help="Print sizes and dates in human readable format")

@@ -285,6 +285,49 @@ class ImageService:
         return tree_changes({p: v.stat for p, v in new.items()},
                             {p: v.stat for p, v in old.items()}, same_capability)
 
+    def root_filesystem(self, name: str) -> dict[str, tuple]:
+        """What ``docker export`` archives of a container, or of a container created from
+        an image (its init layer made as the daemon makes it): each entry by absolute
+        path, in the archive's order, as (stat, its path under the data root or None
+        for an entry the daemon makes, a link's target when known)."""
+        from .engines.changes import walk_order
+        from .engines.containers import get_container
+        from .engines.rootfs import init_layer, union
+        from .errors import NoSuchContainer, NotFound
+        from .sources import containerfs
+        if self.containerd is not None:
+            raise UnsupportedLayoutError(self.data_root, "the files of the containerd image "
+                                         "store's snapshots are not read yet")
+        store = self.store
+        image = None
+        try:
+            stack, _, problems = containerfs.container_stacks(
+                store, get_container(store, name))
+        except NoSuchContainer:
+            try:
+                image = self.image(name)
+            except NotFound:
+                raise NoSuchContainer(f"No such container or image: {name}") from None
+            stack, problems = containerfs.image_stack(store, image)
+        self._report(problems)
+        self.root.spool((store.driver,))
+        view = union(containerfs.stack_entries(self.root, stack))
+        entries = {p: (v.stat, stack.dirs[v.layer] + p, None) for p, v in view.items()}
+        if image is not None:
+            entries.update((p, (st, None, target)) for p, (st, target)
+                           in init_layer(view).items())
+        return {p: entries[p] for p in sorted(entries, key=walk_order)}
+
+    def inside_evidence(self, path: str) -> bool:
+        """Whether writing path would write into the evidence (or over an archive of it)."""
+        target = os.path.realpath(path)
+        named = [self.data_root, self.data_root.rpartition(":")[0], self.containerd_root]
+        for root in filter(None, named):
+            top = os.path.realpath(root)
+            if target == top or target.startswith(top.rstrip("/") + "/"):
+                return True
+        return False
+
     def history(self, name: str) -> list[HistoryItem]:
         if self.containerd is not None:
             return self.containerd.history(name)

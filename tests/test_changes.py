@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 
 from analyzer.engines.changes import Change, tree_changes
-from analyzer.engines.rootfs import union
+from analyzer.engines.rootfs import init_layer, union
 from analyzer.goapi.archive import same_fs_time
 from analyzer.sources.evidence import Stat
 
@@ -62,3 +62,15 @@ def test_same_fs_time_forgives_a_missing_nanosecond_part():
     assert same_fs_time(5 * 10**9 + 7, 5 * 10**9)
     assert not same_fs_time(5 * 10**9 + 7, 5 * 10**9 + 8)
     assert not same_fs_time(5 * 10**9, 6 * 10**9)
+
+
+def test_init_layer_is_made_only_where_the_image_has_nothing():
+    view = union([({"/etc": st(DIR), "/etc/hosts": st(FILE, 9), "/proc": st(DIR)}, [],
+                   frozenset())])
+    made = init_layer(view)
+    assert "/etc/hosts" not in made and "/proc" not in made and "/etc" not in made
+    assert made["/dev"][0].mode == stat.S_IFDIR | 0o755                 # a parent, made
+    assert made["/.dockerenv"][0].mode == stat.S_IFREG | 0o755
+    assert made["/etc/mtab"] == (made["/etc/mtab"][0], "/proc/mounts")
+    assert sorted(made) == ["/.dockerenv", "/dev", "/dev/console", "/dev/pts", "/dev/shm",
+                            "/etc/hostname", "/etc/mtab", "/etc/resolv.conf", "/sys"]

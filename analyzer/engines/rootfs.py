@@ -69,3 +69,41 @@ def union(layers: Sequence[LayerEntries]) -> dict[str, Visible]:
             kids.setdefault(parent, set()).add(path)
     return view
 
+
+
+class Made(NamedTuple):
+    """An entry the daemon makes rather than reads: the init layer's."""
+    mode: int
+    size: int = 0
+    uid: int = 0
+    gid: int = 0
+    rdev: int = 0
+    mtime_ns: int = 0
+
+
+# moby daemon/initlayer/setup_unix.go: what every container's init layer holds, made
+# only where the image has nothing (dirs and parents 0755, files empty and 0755).
+INIT_LAYER = (("/dev/pts", "dir"), ("/dev/shm", "dir"), ("/proc", "dir"), ("/sys", "dir"),
+              ("/.dockerenv", "file"), ("/etc/resolv.conf", "file"), ("/etc/hosts", "file"),
+              ("/etc/hostname", "file"), ("/dev/console", "file"), ("/etc/mtab", "/proc/mounts"))
+_DIR = Made(stat_mod.S_IFDIR | 0o755)
+
+
+def init_layer(view: Mapping[str, Visible]) -> dict[str, tuple[Made, str | None]]:
+    """The entries ``setupInitLayer`` adds over an image's view, with a link's target:
+    what a container created from the image holds before it runs."""
+    made: dict[str, tuple[Made, str | None]] = {}
+    for path, kind in INIT_LAYER:
+        if path in view:
+            continue
+        parent = parent_path(path)
+        while parent != "/" and parent not in view and parent not in made:
+            made[parent] = (_DIR, None)
+            parent = parent_path(parent)
+        if kind == "dir":
+            made[path] = (_DIR, None)
+        elif kind == "file":
+            made[path] = (Made(stat_mod.S_IFREG | 0o755), None)
+        else:
+            made[path] = (Made(stat_mod.S_IFLNK | 0o777, len(kind)), kind)
+    return made

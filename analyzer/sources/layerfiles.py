@@ -113,7 +113,7 @@ class LayerFiles:
                  ) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
         headers = HeaderReader()
         try:
-            for run, entry in iter_runs(_chunks(fd, offset, length), self.tar_split_path):
+            for run, entry in iter_runs(chunks(fd, offset, length), self.tar_split_path):
                 if entry is None:
                     yield run, None, None
                     continue
@@ -184,7 +184,7 @@ def not_a_directory(root: EvidenceRoot, rel: str) -> str | None:
     return None
 
 
-def _chunks(fd: int, offset: int = 0, length: int = -1) -> Iterator[bytes]:
+def chunks(fd: int, offset: int = 0, length: int = -1) -> Iterator[bytes]:
     end = None if length < 0 else offset + length
     while end is None or offset < end:
         chunk = os.pread(fd, _CHUNK if end is None else min(_CHUNK, end - offset), offset)

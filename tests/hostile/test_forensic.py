@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 
 from . import Evidence
@@ -43,4 +44,25 @@ def test_diff_of_a_layer_directory_that_is_a_link_names_it(sample_root, damaged)
     rel = os.path.relpath(diff, ev.path)
     assert f"analyze: error: {rel}: is a symbolic link" in got.err, got.describe()
     assert got.out == ""
+    ev.untouched()
+
+
+def test_export_writes_planted_entries_as_headers_and_never_into_the_evidence(
+        sample_root, damaged, tmp_path):
+    ev: Evidence = damaged(sample_root)
+    diff = _rw_layer(ev.path, "web") / "diff"
+    os.mkfifo(diff / "pipe")
+    os.mknod(diff / "null", 0o600 | 0o020000, os.makedev(1, 3))
+    (diff / "escape").symlink_to("/etc")
+    ev.seal()
+    out = tmp_path / "web.tar"
+    ev.run("export", "web", "-o", str(out)).check(0)
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar}
+    assert members["null"].ischr() and (members["null"].devmajor, members["null"].devminor) == (1, 3)
+    assert members["pipe"].isfifo() and members["escape"].issym()
+    assert members["escape"].linkname == "/etc" and "escape/passwd" not in members
+    for inside in (ev.path / "web.tar", diff / "web.tar"):
+        got = ev.run("export", "web", "-o", str(inside)).check(2)
+        assert "inside the evidence" in got.err and not inside.exists(), got.describe()
     ev.untouched()

@@ -21,6 +21,7 @@ import argparse
 import difflib
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,7 +87,7 @@ GENERIC_COMMANDS: list[list[str]] = [
 _ANALYZE = {("image", "ls"): "ls", ("image", "history"): "history",
             ("image", "inspect"): "inspect", ("system", "df"): "df",
             ("image", "rm"): "rm", ("image", "prune"): "prune", ("ps",): "ps",
-            ("diff",): "diff"}
+            ("diff",): "diff", ("export",): "export"}
 
 # Keys of `docker image inspect` that `analyze inspect` need not reproduce, with why.
 INSPECT_EXEMPT: dict[str, str] = {}
@@ -164,12 +166,36 @@ def _drop_stale(cache: Path, keep: str) -> None:
 
 # -- recording -------------------------------------------------------------------------
 def timed(d: Daemon, argv: Sequence[str]) -> dict:
-    """Run one docker command; its output, exit status and the wall times around it."""
+    """Run one docker command; its output, exit status and the wall times around it.
+    ``docker export``'s archive is kept as its members (``tar_members``)."""
     t_before = time.time()
-    proc = d.docker(*argv)
+    if argv[0] == "export":
+        with tempfile.TemporaryDirectory(prefix="oracle-export-") as tmp:
+            proc = d.docker(*argv, "-o", f"{tmp}/out.tar")
+            stdout = tar_members(Path(tmp, "out.tar").read_bytes()) if proc.returncode == 0 \
+                else proc.stdout
+    else:
+        proc = d.docker(*argv)
+        stdout = proc.stdout
     t_after = time.time()
-    return {"docker": list(argv), "stdout": proc.stdout, "stderr": proc.stderr,
+    return {"docker": list(argv), "stdout": stdout, "stderr": proc.stderr,
             "rc": proc.returncode, "t_before": t_before, "t_after": t_after}
+
+
+def tar_members(data: bytes) -> str:
+    """A tar's members as sorted lines — name, type, mode, owner, size, link target,
+    device, content sha256, extended attributes — without mtimes (they differ run to run)."""
+    lines = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for m in tar:
+            content = tar.extractfile(m).read() if m.isreg() else b""
+            xattrs = sorted((k, v) for k, v in m.pax_headers.items()
+                            if k.startswith("SCHILY.xattr."))
+            lines.append(f"{m.name} {m.type.decode()} {m.mode:o} {m.uid}:{m.gid} {m.size} "
+                         f"{m.linkname!r} {m.devmajor}:{m.devminor} "
+                         f"{hashlib.sha256(content).hexdigest() if m.isreg() else '-'} "
+                         f"{xattrs!r}")
+    return "".join(f"{line}\n" for line in sorted(lines))
 
 
 def image_times(d: Daemon) -> dict[str, int]:
@@ -532,6 +558,21 @@ def check_command(rec: Recording, index: int) -> None:
     else:
         compare = compare_text(entry, rec.created, args[0])
     match_over_time(rec.root, entry, args, compare)
+
+
+def check_export(rec: Recording, index: int, name: str | None = None) -> None:
+    """``analyze export NAME -o FILE`` holds the members `docker export` wrote for
+    command ``index`` (NAME: the container it exported, or an image to compare with a
+    container created from it)."""
+    entry = rec.data["commands"][index]
+    with tempfile.TemporaryDirectory(prefix="analyze-export-") as tmp:
+        out = Path(tmp, "out.tar")
+        _, err, rc = run_analyze(rec.root, entry["t_after"],
+                                 ["export", name or entry["docker"][1], "-o", str(out)])
+        assert rc == entry["rc"], f"exit {rc}, Docker's {entry['rc']}\n{err}"
+        if rc == 0:
+            got = tar_members(out.read_bytes())
+            assert got == entry["stdout"], _diff("members", entry["stdout"], got)
 
 
 def check_rm_output(rec: Recording, index: int) -> None:

@@ -359,6 +359,7 @@ BASIC_COMMANDS = [
     ["ps", "-s", "--format", "json"],
     ["diff", "exited-fail"],                            # a volume's mount point, a file
     ["diff", "runner"],
+    ["export", "exited-fail"],
 ]
 
 BASIC_RM = [
@@ -704,6 +705,7 @@ VFS_COMMANDS = [
     ["image", "inspect", "myorg/app:1.0", "busybox"],
     ["image", "ls", "--format", "{{.ID}} {{.Size}} {{.SharedSize}}"],
     ["diff", "exited-fail"],
+    ["export", "exited-fail"],
 ]
 
 VFS_RM = [
@@ -760,6 +762,9 @@ CHANGES_COMMANDS = [
     ["diff", "changer-live"],
     ["diff", "untouched"],
     ["diff", "no-such-container"],
+    ["export", "changer"],
+    ["export", "changer-live"],
+    ["export", "untouched"],                 # what `analyze export changes/base:1` makes
 ]
 
 
