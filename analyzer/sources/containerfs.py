@@ -30,8 +30,12 @@ AUFS_META = ".wh..wh."                 # aufs's own names: its top-level files, 
 AUFS_OPAQUE = ".wh..wh..opq"
 
 # Drivers whose layers are directories this module reads; vfs keeps each one a full copy.
-UNION_DRIVERS = ("overlay2", "aufs")
+UNION_DRIVERS = ("overlay2", "aufs", "overlay")
 FULL_COPY_DRIVERS = ("vfs",)
+# Legacy overlay: an image layer's root/ is a full copy (its parent's hard-linked, plus
+# its changes); a container is an overlay mount of its upper/ over its image's root/.
+FULL_COPY_IMAGES = FULL_COPY_DRIVERS + ("overlay",)
+OVERLAY_WHITEOUTS = ("overlay2", "overlay")
 
 
 class Stack(NamedTuple):
@@ -43,7 +47,7 @@ class Stack(NamedTuple):
 def _readable(driver: str) -> None:
     if driver not in UNION_DRIVERS + FULL_COPY_DRIVERS:
         raise UnsupportedLayoutError(driver, "the files of this driver's layers are not "
-                                     "read yet (overlay2, aufs and vfs are)")
+                                     "read yet (overlay2, overlay, aufs and vfs are)")
 
 
 def _chain_dirs(store: Store, top, source: str, kind: str, ident: str
@@ -65,12 +69,14 @@ def container_stacks(store: Store, ctr: Container
     mount = store.mounts.get(ctr.id)
     if mount is None:
         raise DaemonError(f"RWLayer of container {ctr.name} is unexpectedly nil")
-    rw = layout.diff_dir(store.driver, mount.mount_id)
-    init = [layout.diff_dir(store.driver, mount.init_id)] if mount.init_id else []
+    rw = layout.rw_dir(store.driver, mount.mount_id)
+    init = [layout.rw_dir(store.driver, mount.init_id)] if mount.init_id else []
     image, problems = _chain_dirs(store, mount.parent, mount.source, "container", ctr.id)
     if store.driver in FULL_COPY_DRIVERS:
         parent = (init or image)[:1]
         return Stack(store.driver, (rw,)), Stack(store.driver, tuple(parent)), problems
+    if store.driver in FULL_COPY_IMAGES:
+        image = image[:1]
     return (Stack(store.driver, (rw, *init, *image)), Stack(store.driver, (*init, *image)),
             problems)
 
@@ -79,7 +85,7 @@ def image_stack(store: Store, image: Image) -> tuple[Stack, list[Diagnostic]]:
     """An image's root filesystem: its layer chain."""
     _readable(store.driver)
     dirs, problems = _chain_dirs(store, image.top_layer, image.source, "image", image.id)
-    if store.driver in FULL_COPY_DRIVERS:
+    if store.driver in FULL_COPY_IMAGES:
         dirs = dirs[:1]
     return Stack(store.driver, tuple(dirs)), problems
 
@@ -113,7 +119,7 @@ def layer_entries(root: EvidenceRoot, driver: str, rel: str
             elif not name.startswith(AUFS_META):
                 whiteouts.append(f"{head}/{name[len(AUFS_WHITEOUT):]}")
             continue
-        if driver == "overlay2":
+        if driver in OVERLAY_WHITEOUTS:
             if stat_mod.S_ISCHR(st.mode) and st.rdev == 0:
                 whiteouts.append(path)
                 continue

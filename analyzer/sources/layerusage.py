@@ -49,10 +49,10 @@ def _overlay_container_size(root: EvidenceRoot, store: Store, mount: Mount) -> i
     """Legacy overlay's naive diff of the container's upper against its init layer's,
     both over the root of the image's top layer (-1 when a part is not known)."""
     image_top = store.layers.get(mount.parent) if mount.parent else None
-    lowers = [layout.overlay_dir(mount.init_id, "upper")] if mount.init_id else []
+    lowers = [layout.rw_dir("overlay", mount.init_id)] if mount.init_id else []
     if image_top is not None:
         lowers.append(layout.diff_dir("overlay", image_top.cache_id))
-    return overlay_diff_size(root, layout.overlay_dir(mount.mount_id, "upper"), lowers)
+    return overlay_diff_size(root, layout.rw_dir("overlay", mount.mount_id), lowers)
 
 
 def volume_sizes(root: EvidenceRoot, store: Store) -> dict[str, int]:

@@ -121,6 +121,12 @@ def diff_dir(driver: str, cache_id: str) -> str:
     return f"{driver}/{cache_id}/diff"
 
 
+def rw_dir(driver: str, mount_id: str) -> str:
+    """Where a container's (or its init layer's) own files are: legacy overlay's
+    ``upper``, every other driver's diff directory."""
+    return overlay_dir(mount_id, "upper") if driver == "overlay" else diff_dir(driver, mount_id)
+
+
 def driver_dirs(driver: str, cache_id: str) -> list[str]:
     """The paths the driver's Remove(cache_id) deletes, but overlay2's ``l/`` link (whose
     name only the layer's ``link`` file knows)."""

@@ -825,6 +825,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              judge="dockerd20-vfs"),
     Scenario("overlay", 608, populate_overlay, OVERLAY_COMMANDS, OVERLAY_RM,
              judge="dockerd20-overlay"),
+    # And on legacy overlay: the RW layer an upper/ over the image's root/ (a full tree).
+    Scenario("changes-overlay", 609, populate_changes, CHANGES_COMMANDS, (),
+             judge="dockerd20-overlay"),
     Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-containerd"),
     # The same, with docker-ce's layout: a system containerd beside the data root.
