@@ -25,13 +25,42 @@ class Context:
     now: float
 
 
+class _Terminal:
+    """The one way out to the analyst's terminal: every line the command prints from
+    the evidence is escaped here (render/terminal.py), and counted, so that the
+    command ends with one warning saying what was escaped."""
+
+    def __init__(self) -> None:
+        self.controls = 0
+        self.bytes_not_utf8 = 0
+
+    def echo(self, text: str, *, err: bool = False, nl: bool = True) -> None:
+        from .render.terminal import escape
+        safe = escape(text)
+        self.controls += safe.controls
+        self.bytes_not_utf8 += safe.bytes_not_utf8
+        click.echo(safe.text, err=err, nl=nl)
+
+    def finish(self) -> None:
+        """The command's one warning about escaped output, if any."""
+        from .render.terminal import escaped_warning
+        message = escaped_warning(self.controls, self.bytes_not_utf8)
+        if message is not None:
+            click.echo(f"analyze: warning: {message}", err=True)
+        self.controls = self.bytes_not_utf8 = 0
+
+
+_TERMINAL = _Terminal()
+echo = _TERMINAL.echo
+
+
 def warn(message: str) -> None:
-    click.echo(f"analyze: warning: {message}", err=True)
+    echo(f"analyze: warning: {message}", err=True)
 
 
 def daemon_error(err: DaemonError) -> NoReturn:
     """What the Docker CLI does with an error response: stderr, exit 1."""
-    click.echo(f"Error response from daemon: {err}", err=True)
+    echo(f"Error response from daemon: {err}", err=True)
     sys.exit(1)
 
 
@@ -89,7 +118,7 @@ def _format_errors():
     try:
         yield
     except FormatError as exc:
-        click.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         sys.exit(1)
 
 
@@ -100,7 +129,7 @@ def _filters(values: tuple[str, ...], flag: str, command: str) -> dict[str, list
         return parse_filters(values)
     except BadFilter as exc:
         bad = next(v for v in values if "=" not in v)
-        click.echo(f'invalid argument "{bad}" for "{flag}" flag: {exc}\n'
+        echo(f'invalid argument "{bad}" for "{flag}" flag: {exc}\n'
                    f"See 'analyze {command} --help'.", err=True)
         sys.exit(125)
 
@@ -127,7 +156,7 @@ def ls_command(ctx: Context, all_images: bool, quiet: bool, digests: bool, no_tr
     except DaemonError as exc:
         daemon_error(exc)
     with _format_errors():
-        click.echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
+        echo(render_images(summaries, quiet=quiet, digests=digests, no_trunc=no_trunc,
                                  fmt=fmt or "table", now=ctx.now), nl=False)
 
 
@@ -148,7 +177,7 @@ def ps_command(ctx: Context, all_containers: bool, quiet: bool, size: bool, last
     from .render.containers import format_needs_size, render_ps
     parsed = _filters(filters, "-f, --filter", "ps")
     if fmt and quiet:
-        click.echo("WARNING: Ignoring custom format, because both --format and --quiet are set.",
+        echo("WARNING: Ignoring custom format, because both --format and --quiet are set.",
                    err=True)
     with _format_errors():
         if fmt and format_needs_size(fmt, ctx.now) and not quiet:
@@ -161,7 +190,7 @@ def ps_command(ctx: Context, all_containers: bool, quiet: bool, size: bool, last
         daemon_error(exc)
     sizes = service.container_sizes(ctrs) if size else None
     with _format_errors():
-        click.echo(render_ps(service.store, ctrs, quiet=quiet, no_trunc=no_trunc,
+        echo(render_ps(service.store, ctrs, quiet=quiet, no_trunc=no_trunc,
                              fmt=fmt or "table", now=ctx.now, sizes=sizes), nl=False)
 
 
@@ -234,7 +263,7 @@ def history_command(ctx: Context, human: bool, no_trunc: bool, quiet: bool, fmt:
     except DaemonError as exc:
         daemon_error(exc)
     with _format_errors():
-        click.echo(render_history(items, human=human, no_trunc=no_trunc, quiet=quiet,
+        echo(render_history(items, human=human, no_trunc=no_trunc, quiet=quiet,
                                   now=ctx.now, fmt=fmt or "table"), nl=False)
 
 
@@ -285,9 +314,9 @@ def inspect_command(ctx: Context, fmt: str, images: tuple[str, ...]) -> None:
         out, errors, code = inspect_format(
             fmt, [DaemonError(f"Error response from daemon: {o}") if isinstance(o, Exception)
                   else o for o in objects])
-    click.echo(out, nl=False)
+    echo(out, nl=False)
     if errors:
-        click.echo("\n".join(errors), err=True)
+        echo("\n".join(errors), err=True)
     sys.exit(code)
 
 
@@ -300,7 +329,7 @@ def df_command(ctx: Context, verbose: bool) -> None:
     du = ctx.service.disk_usage()
     text = (render_verbose(ctx.service.store_with_build_cache, du, ctx.now) if verbose
             else render_summary(du))
-    click.echo(text, nl=False)
+    echo(text, nl=False)
 
 
 @main.command("rm")
@@ -313,8 +342,8 @@ def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...
     from .render.rm import format_rm
     plan = ctx.service.image_delete(images, force=force, prune=not no_prune)
     out, err, code = format_rm(plan, force)
-    click.echo(out, nl=False)
-    click.echo(err, nl=False, err=True)
+    echo(out, nl=False)
+    echo(err, nl=False, err=True)
     sys.exit(code)
 
 
@@ -347,23 +376,23 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
         from .render import containerdreclaim
         if as_json:
             from .render.analysis import document
-            click.echo(document(analysis(ctx, "containerd"),
+            echo(document(analysis(ctx, "containerd"),
                                 containerdreclaim.reclaim_json(result),
                                 service.containerd.diagnostics), nl=False)
         else:
-            click.echo(containerdreclaim.render_reclaim(result), nl=False)
+            echo(containerdreclaim.render_reclaim(result), nl=False)
             for message in result.errors:
-                click.echo(f"Error response from daemon: {message}", err=True)
+                echo(f"Error response from daemon: {message}", err=True)
         sys.exit(exit_status(plan, force))
     store = service.store_with_build_cache
     if as_json:
         from .render.analysis import document
-        click.echo(document(analysis(ctx, store.driver), reclaim_json(result, pool),
+        echo(document(analysis(ctx, store.driver), reclaim_json(result, pool),
                             service.diagnostics), nl=False)
     else:
-        click.echo(render_reclaim(store, result, pool), nl=False)
+        echo(render_reclaim(store, result, pool), nl=False)
         for message in result.errors:
-            click.echo(f"Error response from daemon: {message}", err=True)
+            echo(f"Error response from daemon: {message}", err=True)
     sys.exit(exit_status(plan, force))
 
 
@@ -375,12 +404,12 @@ def _archive_reclaim(ctx: Context, images: tuple[str, ...], as_json: bool) -> No
     if as_json:
         from .render.analysis import document
         store = service.store
-        click.echo(document(analysis(ctx, store.driver), archive_reclaim_json(result, errors),
+        echo(document(analysis(ctx, store.driver), archive_reclaim_json(result, errors),
                             store.diagnostics), nl=False)
     else:
-        click.echo(render_archive_reclaim(result), nl=False)
+        echo(render_archive_reclaim(result), nl=False)
         for message in errors:
-            click.echo(f"Error response from daemon: {message}", err=True)
+            echo(f"Error response from daemon: {message}", err=True)
     sys.exit(1 if errors else 0)
 
 
@@ -404,7 +433,7 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
         from .render.analysis import document
         from .render.containerdreclaim import reclaim_json as containerd_json
         body = containerd_json(service.containerd.price_prune(plan), {"space_reclaimed": space})
-        click.echo(document(analysis(ctx, "containerd"), body, service.containerd.diagnostics),
+        echo(document(analysis(ctx, "containerd"), body, service.containerd.diagnostics),
                    nl=False)
         return
     if as_json:
@@ -412,9 +441,9 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
         from .render.reclaim import reclaim_json
         body = reclaim_json(service.price(plan), {"space_reclaimed": space})
         store = service.store_with_build_cache
-        click.echo(document(analysis(ctx, store.driver), body, service.diagnostics), nl=False)
+        echo(document(analysis(ctx, store.driver), body, service.diagnostics), nl=False)
         return
-    click.echo(format_prune(records, space), nl=False)
+    echo(format_prune(records, space), nl=False)
 
 
 def _analyst_bytes(path: str | None) -> AnalystFile | None:
@@ -447,10 +476,10 @@ def slack_command(ctx: Context, as_json: bool, metadata_file: str | None) -> Non
     if as_json:
         from .render.analysis import document
         from .render.slack import slack_json
-        click.echo(document(analysis(ctx, "devicemapper"), slack_json(report), warnings),
+        echo(document(analysis(ctx, "devicemapper"), slack_json(report), warnings),
                    nl=False)
     else:
-        click.echo(render_slack(report), nl=False)
+        echo(render_slack(report), nl=False)
 
 
 @main.command("verify")
@@ -479,14 +508,21 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
     if as_json:
         from .render.analysis import document
         store = service.store
-        click.echo(document(analysis(ctx, store.driver), verify_json(report),
+        echo(document(analysis(ctx, store.driver), verify_json(report),
                             (*store.diagnostics, *report.found)), nl=False)
     else:
-        click.echo(render_report(report, quiet), nl=False)
+        echo(render_report(report, quiet), nl=False)
     sys.exit(0 if report.ok else 1)
 
 
 def run(entry: Callable[..., object] = main) -> None:
+    try:
+        _run(entry)
+    finally:
+        _TERMINAL.finish()
+
+
+def _run(entry: Callable[..., object]) -> None:
     try:
         entry(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -499,5 +535,5 @@ def run(entry: Callable[..., object] = main) -> None:
     except DaemonError as exc:
         daemon_error(exc)
     except AnalyzerError as exc:
-        click.echo(f"analyze: error: {exc}", err=True)
+        echo(f"analyze: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -157,3 +157,37 @@ def test_the_checks_can_fail():
     bad = ast.parse("from ..render.units import human_size\nopen('/etc/passwd')\n")
     assert "render.units" in imported("engines.fake", bad)
     assert file_calls(bad) == ["open at line 2"]
+
+
+def prints(tree: ast.Module) -> list[str]:
+    """Calls that write to stdout or stderr directly: print, click.echo/secho, sys.std*.write."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "print":
+            found.append(f"print at line {node.lineno}")
+        elif isinstance(func, ast.Attribute) and (
+                (func.attr in ("echo", "secho") and isinstance(func.value, ast.Name)
+                 and func.value.id == "click")
+                or (func.attr == "write" and isinstance(func.value, ast.Attribute)
+                    and func.value.attr in ("stdout", "stderr"))):
+            found.append(f"{func.attr} at line {node.lineno}")
+    return found
+
+
+def test_one_way_out_to_the_terminal():
+    """Text from the evidence reaches the analyst only through cli's terminal, which
+    escapes what a terminal would obey (render/terminal.py)."""
+    for name, tree in ALL.items():
+        if name == "cli":
+            terminal = next(n for n in tree.body
+                            if isinstance(n, ast.ClassDef) and n.name == "_Terminal")
+            rest = ast.Module([n for n in tree.body if n is not terminal], [])
+            assert prints(rest) == [], "cli prints around its _Terminal"
+            assert prints(terminal)
+        else:
+            assert prints(tree) == [], f"{name} prints by itself"
+    assert prints(ast.parse("import click, sys\nclick.echo(1)\nsys.stderr.write('x')\n")) \
+        == ["echo at line 2", "write at line 3"]

@@ -2,11 +2,15 @@
 
 Go escapes ``<``, ``>`` and ``&`` (HTML-safe) and U+2028/U+2029 inside strings;
 these characters never occur outside strings in JSON, so a byte replacement on
-orjson's output is exact.
+orjson's output is exact. A Go string that is not UTF-8 (a name read from disk,
+which Python keeps with surrogate escapes) is written with U+FFFD for each byte
+that is not, as Go's encoder writes it.
 """
 from __future__ import annotations
 
 from typing import Any
+
+import re
 
 import orjson
 
@@ -21,14 +25,37 @@ def _escape(data: bytes) -> str:
     return data.decode()
 
 
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")
+
+
+def _dumps(obj: Any, option: int | None = None) -> bytes:
+    try:
+        return orjson.dumps(obj, option=option)
+    except orjson.JSONEncodeError:
+        # Surrogates (bytes that were not UTF-8) are the one thing orjson refuses in
+        # what these callers hand it; anything else fails again here.
+        return orjson.dumps(_replace_invalid(obj), option=option)
+
+
+def _replace_invalid(value: Any) -> Any:
+    """``value`` with every surrogate of every string (keys too) as U+FFFD."""
+    if isinstance(value, str):
+        return _NOT_UTF8.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_invalid(k): _replace_invalid(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_replace_invalid(v) for v in value]
+    return value
+
+
 def marshal(obj: Any) -> str:
     """Compact, as json.Marshal (keys sorted, as Go sorts map keys)."""
-    return _escape(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+    return _escape(_dumps(obj, orjson.OPT_SORT_KEYS))
 
 
 def marshal_indent(obj: Any) -> str:
     """Indented with 4 spaces, as the CLI's json.Indent prints inspect output."""
-    text = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
+    text = _dumps(obj, orjson.OPT_INDENT_2)
     # orjson indents by two; Docker by four.
     lines = []
     for line in text.split(b"\n"):
@@ -40,4 +67,4 @@ def marshal_indent(obj: Any) -> str:
 def encode_unescaped(obj: Any) -> str:
     """An Encoder with SetEscapeHTML(false), as moby's WriteJSON sends the daemon's JSON
     (``inspect --format json`` prints it through json.Compact)."""
-    return orjson.dumps(obj).decode().replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return _dumps(obj).decode().replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

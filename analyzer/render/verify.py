@@ -1,8 +1,9 @@
 """verify's answer: a table for people, the body of ``verify --json``, a progress bar on stderr.
 
 Paths are bytes on disk, kept as surrogate-escaped strings; a path that is not UTF-8
-is shown with its undecodable bytes as ``\\xNN`` in the table, and in JSON as
-render/analysis.py writes every such name (``path`` with ``\\xNN``, ``path_b64``).
+is shown with its undecodable bytes as ``\\xNN`` in the table (as the terminal shows
+every such name: render/terminal.py), and in JSON as render/analysis.py writes every
+such name (``path`` with ``\\xNN``, ``path_b64``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any, TextIO
 from ..engines.verify import BadFile, ImageResult, LayerResult, VerifyReport
 from ..goapi.units import human_size
 from ..ids import short_id
-from .analysis import visible_text
 from .table import render_table
 
 
@@ -83,11 +83,10 @@ def _word(ok: bool) -> str:
 def _layer_details(layer: LayerResult) -> list[str]:
     lines = []
     if layer.reason:
-        lines.append(f"  {visible_text(layer.reason)}\n")
+        lines.append(f"  {layer.reason}\n")
     width = max((len(b.reason) for b in layer.bad_files), default=0)
     for bad in layer.bad_files:
-        lines.append(f"  {bad.reason:<{width}}  {visible_text(bad.path) or '.'}: "
-                     f"{visible_text(bad.detail)}\n")
+        lines.append(f"  {bad.reason:<{width}}  {bad.path or '.'}: {bad.detail}\n")
     return lines
 
 
