@@ -1,10 +1,15 @@
 """Text cut to display columns, as the Docker CLI's formatter does.
 
-References: docker/cli cli/command/formatter/displayutils.go (Ellipsis, charWidth).
+References: docker/cli cli/command/formatter/displayutils.go (Ellipsis, charWidth),
+cli/command/formatter/tabwriter/tabwriter.go (updateWidth: go-runewidth's StringWidth).
 """
 from __future__ import annotations
 
+import re
 import unicodedata
+
+# What go-runewidth counts zero wide before its tables: C0, DEL, C1 and the soft hyphen.
+_NONPRINT = re.compile("[\x00-\x1f\x7f-\x9f\xad]")
 
 
 def ellipsis(text: str, max_width: int) -> str:
@@ -36,3 +41,11 @@ def width(text: str) -> int:
     if text.isascii():
         return len(text)
     return sum(_char_width(c) for c in text)
+
+
+def cell_width(text: str) -> int:
+    """Columns the Docker CLI's tabwriter gives a cell (go-runewidth): as :func:`width`,
+    but control characters take none — an ESC in a label does not widen its column."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    return width(_NONPRINT.sub("", text))

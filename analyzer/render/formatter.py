@@ -15,7 +15,7 @@ import orjson
 from ..goapi.template import (GoFunc, GoMap, GoMethod, GoNumber, GoSlice, GoStruct, MISSING,
                               CallError, ExecError, Template, TemplateError)
 from ..goapi.json import marshal
-from .displayutils import width as display_width
+from .displayutils import cell_width
 
 TABLE = "table"
 JSON = "json"
@@ -218,7 +218,7 @@ def _format(lines: list[list[str]], line0: int, line1: int, widths: list[int],
         line0 = this
         width = minwidth
         while this < line1 and column < len(lines[this]) - 1:
-            width = max(width, display_width(lines[this][column]) + padding)
+            width = max(width, cell_width(lines[this][column]) + padding)
             this += 1
         _format(lines, line0, this, widths + [width], out, minwidth, padding)
         line0 = this
@@ -229,5 +229,5 @@ def _write_lines(lines: list[list[str]], line0: int, line1: int, widths: list[in
                  out: list[str]) -> None:
     for cells in lines[line0:line1]:
         last = len(cells) - 1
-        out.append("".join(cell + " " * (widths[j] - display_width(cell)) if j < last else cell
+        out.append("".join(cell + " " * (widths[j] - cell_width(cell)) if j < last else cell
                            for j, cell in enumerate(cells)))

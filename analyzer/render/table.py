@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .displayutils import width as display_width
+from .displayutils import cell_width
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -25,7 +25,7 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [0] * ncols
     for line in lines:
         for i, cell in enumerate(line[:-1]):
-            widths[i] = max(widths[i], display_width(cell))
+            widths[i] = max(widths[i], cell_width(cell))
     out = []
     for line in lines:
         parts = []
@@ -34,6 +34,6 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
                 parts.append(cell)
             else:
                 width = max(MIN_WIDTH, widths[i] + PADDING)
-                parts.append(cell + " " * (width - display_width(cell)))
+                parts.append(cell + " " * (width - cell_width(cell)))
         out.append("".join(parts) + "\n")
     return "".join(out)

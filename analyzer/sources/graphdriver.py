@@ -75,7 +75,8 @@ class _Loader:
         except unmarshal.Mismatch as exc:
             self.warn(rel, f"{exc}; no references read")
             return ()
-        repos = doc.get("Repositories") or {}
+        # Go: a null document unmarshals to the zero store, with no references.
+        repos = (doc or {}).get("Repositories") or {}
         out: list[Reference] = []
         for name, entries in repos.items():
             if not isinstance(entries, dict):
@@ -163,6 +164,7 @@ class _Loader:
             # moby: image/store.go restore — an image whose config does not decode is skipped.
             self.warn(rel, f"{exc}; image skipped", "image", image_id)
             return None
+        config = config or {}           # Go: null unmarshals to the zero value
         diff_ids = tuple(DiffID(d) for d in (config.get("rootfs") or {}).get("diff_ids") or ())
         top = self.top_chain(diff_ids)
         if top is not None and top not in layers:
@@ -306,7 +308,7 @@ class _Loader:
                 # moby: container.FromDisk fails, and the daemon does not load the container.
                 self.warn(rel, f"{exc}; container skipped", "container", cid)
                 continue
-            if not isinstance(cfg.get("ID"), str) or not cfg["ID"]:
+            if not cfg or not isinstance(cfg.get("ID"), str) or not cfg["ID"]:
                 self.warn(rel, "no ID; container skipped", "container", cid)
                 continue
             ctr = _container(cfg, rel)
