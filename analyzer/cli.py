@@ -204,7 +204,7 @@ def diff_command(ctx: Context, container: str) -> None:
         changes = ctx.service.container_changes(container)
     except DaemonError as exc:
         daemon_error(exc)
-    click.echo(render_changes(changes), nl=False)
+    echo(render_changes(changes), nl=False)
 
 
 @main.command("export")

@@ -25,13 +25,14 @@ from tests.oracle.daemon import JUDGES, Daemon
 from tests.oracle.record import analyze_args, compare_text, match_over_time, timed
 
 ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=60)
+UTF8_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
 
 
 def _obeyed(c: str) -> bool:
     return (ord(c) < 0x20 and c not in "\n\t") or 0x80 <= ord(c) < 0xa0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(ANY_TEXT)
 def test_nothing_a_terminal_obeys_is_left(text):
     safe = escape(text)
@@ -43,11 +44,8 @@ def test_nothing_a_terminal_obeys_is_left(text):
         assert safe.text == text
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(ANY_TEXT.filter(lambda t: t.encode("utf-8", "surrogatepass") and
-                                       not any("\ud800" <= c <= "\udfff" for c in t)),
-                       ANY_TEXT.filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t)),
-                       max_size=4))
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(UTF8_TEXT, UTF8_TEXT, max_size=4))
 def test_json_keeps_its_values(labels):
     """Docker's JSON leaves C1 raw; escaped, it is JSON's own \\u escape: the same value."""
     for text in (marshal(labels), marshal_indent([labels]), encode_unescaped(labels),
