@@ -220,7 +220,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
     if output is not None and service.inside_evidence(output):
         _refuse_inside_evidence(output)
     if output is None and sys.stdout.isatty():
-        click.echo("cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        echo("cowardly refusing to save to a terminal. Use the -o flag or redirect",
                    err=True)
         sys.exit(1)
     try:
@@ -230,7 +230,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
     try:
         out = open(output, "wb") if output is not None else None
     except OSError as exc:
-        click.echo(f"analyze: error: {output}: {exc.strerror}", err=True)
+        echo(f"analyze: error: {output}: {exc.strerror}", err=True)
         sys.exit(2)
     with out or contextlib.nullcontext(sys.stdout.buffer) as stream, \
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -240,7 +240,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
 
 
 def _refuse_inside_evidence(path: str) -> NoReturn:
-    click.echo(f"analyze: error: {path}: inside the evidence; write the analyst's files "
+    echo(f"analyze: error: {path}: inside the evidence; write the analyst's files "
                "elsewhere", err=True)
     sys.exit(2)
 
