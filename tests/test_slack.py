@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.engines import slack
 from analyzer.errors import MalformedError, UnsupportedLayoutError
@@ -307,6 +309,29 @@ def test_blkdiscard_from_daemon_config():
     assert devicemapper.blkdiscard_from_daemon_config(cfg, "daemon.json") is False
     with pytest.raises(MalformedError):
         devicemapper.blkdiscard_from_options(["dm.blkdiscard=maybe"])
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
+                    | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["device_id", "size", "transaction_id",
+                                                       "initialized", "deleted",
+                                                       "storage-opts", "x"]), inner,
+                                      max_size=4), max_leaves=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON, st.binary(max_size=40), st.integers(0, 60))
+def test_device_files_fuzzed(doc, garbage, cut):
+    """A device's metadata file and a daemon.json: a value or MalformedError naming the file."""
+    text = json.dumps(doc).encode()
+    for data in (text, text[:cut] + garbage):
+        for parse in (lambda d: devicemapper.parse_dev_info(d, "h", "metadata/h"),
+                      lambda d: devicemapper.blkdiscard_from_daemon_config(d, "metadata/h")):
+            try:
+                parse(data)
+            except MalformedError as exc:
+                assert exc.path == "metadata/h"
 
 
 def test_store_carries_mapped_bytes(root):
