@@ -220,8 +220,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
     if output is not None and service.inside_evidence(output):
         _refuse_inside_evidence(output)
     if output is None and sys.stdout.isatty():
-        echo("cowardly refusing to save to a terminal. Use the -o flag or redirect",
-                   err=True)
+        echo("cowardly refusing to save to a terminal. Use the -o flag or redirect", err=True)
         sys.exit(1)
     try:
         entries = service.root_filesystem(name)
@@ -230,8 +229,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
     try:
         out = open(output, "wb") if output is not None else None
     except OSError as exc:
-        echo(f"analyze: error: {output}: {exc.strerror}", err=True)
-        sys.exit(2)
+        _analyst_error(output, exc.strerror or str(exc))
     with out or contextlib.nullcontext(sys.stdout.buffer) as stream, \
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         problems = write_export(service.root, entries, tar)
@@ -239,10 +237,69 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
         warn(str(problem))
 
 
-def _refuse_inside_evidence(path: str) -> NoReturn:
-    echo(f"analyze: error: {path}: inside the evidence; write the analyst's files "
-               "elsewhere", err=True)
+@main.command("cp")
+@click.option("-L", "--follow-link", is_flag=True, help="Always follow symbol link in SRC_PATH")
+@click.option("-a", "--archive", "--preserve", "preserve", is_flag=True,
+              help="Keep owners and set-user-ID/set-group-ID bits (default: strip them)")
+@click.argument("source", metavar="CONTAINER|IMAGE:SRC_PATH")
+@click.argument("dest", metavar="DEST_PATH")
+@pass_context
+def cp_command(ctx: Context, follow_link: bool, preserve: bool, source: str,
+               dest: str) -> None:
+    """Copy files out of a container or image, as `docker cp`, to the analyst's side:
+    only below DEST_PATH, no device nodes, set-ID bits stripped unless --preserve."""
+    from .safeopen import Beneath
+    from .sources.extract import extract
+    # An image's tag has a colon too: an absolute path's ":/" ends the name.
+    cut = source.find(":/")
+    name, sep, path = (source[:cut], ":", source[cut + 1:]) if cut > 0 else \
+        source.partition(":")
+    if not sep or not name or not path:
+        _analyst_error(source, "name the source as CONTAINER:PATH or IMAGE:PATH")
+    service = ctx.service
+    if service.inside_evidence(dest):
+        _refuse_inside_evidence(dest)
+    try:
+        src, entries = service.copy_source(name, path, follow_link)
+    except DaemonError as exc:
+        daemon_error(exc)
+    base, top = _cp_destination(dest, src, path.endswith("/.") or src == "/")
+    try:
+        base_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        _analyst_error(base, exc.strerror or str(exc))
+    try:
+        planned = [(f"{top}{suffix}".lstrip("/"), entry) for suffix, entry in entries]
+        problems = extract(service.root, [(out, e) for out, e in planned if out],
+                           Beneath(base_fd), preserve)
+    except OSError as exc:
+        _analyst_error(exc.filename or base, exc.strerror or str(exc))
+    finally:
+        os.close(base_fd)
+    for problem in problems:
+        warn(str(problem))
+
+
+def _cp_destination(dest: str, src: str, contents: bool) -> tuple[str, str]:
+    """docker cp's naming: into an existing directory (its contents only for a source
+    ending in "/."), else as a new name in an existing parent. Nothing is overwritten."""
+    if os.path.isdir(dest):
+        return dest, "" if contents else src.rpartition("/")[2]
+    if os.path.lexists(dest):
+        _analyst_error(dest, "exists; not overwritten")
+    if dest.endswith("/"):
+        _analyst_error(dest, "destination directory does not exist")
+    head, _, tail = dest.rstrip("/").rpartition("/")
+    return head or ("/" if dest.startswith("/") else "."), tail
+
+
+def _analyst_error(path: str, reason: str) -> NoReturn:
+    echo(f"analyze: error: {path}: {reason}", err=True)
     sys.exit(2)
+
+
+def _refuse_inside_evidence(path: str) -> NoReturn:
+    _analyst_error(path, "inside the evidence; write the analyst's files elsewhere")
 
 
 @main.command("history")

@@ -7,7 +7,9 @@ it, so no path can leave the directory or pass through a link, in one syscall. W
 openat2 callers open one name at a time, each with ``O_NOFOLLOW``, from a directory fd
 they reached the same way. ``O_NOATIME`` keeps even the access times of the evidence as
 they were, while the kernel allows it (it needs ownership or ``CAP_FOWNER``); the first
-``EPERM`` turns it off for the opener that met it. Nothing is ever opened for writing.
+``EPERM`` turns it off for the opener that met it. Nothing under the data root is ever
+opened for writing; what is written goes below a directory the analyst named
+(:class:`Beneath`), by the same rules: no way out of it, no link followed.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import errno
 import os
 import stat
 
-__all__ = ["HAVE_OPENAT2", "NOATIME", "O_DIR", "O_READ", "Opener", "open_top"]
+__all__ = ["HAVE_OPENAT2", "NOATIME", "O_DIR", "O_READ", "Beneath", "Opener", "open_top"]
 
 # O_NONBLOCK: a fifo where a file was expected must not hang the open (no effect on files).
 O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -46,11 +48,11 @@ def _make_openat2():
                         ctypes.c_size_t]
     hows = {}
 
-    def openat2(dir_fd: int, path: str | bytes, flags: int) -> int:
-        how = hows.get(flags)
+    def openat2(dir_fd: int, path: str | bytes, flags: int, mode: int = 0) -> int:
+        how = hows.get((flags, mode))
         if how is None:
-            how = hows[flags] = ctypes.byref(OpenHow(flags, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS
-                                                     | _RESOLVE_NO_MAGICLINKS))
+            how = hows[flags, mode] = ctypes.byref(OpenHow(
+                flags, mode, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS))
         raw = path if isinstance(path, bytes) else path.encode("utf-8", "surrogateescape")
         while True:
             fd = syscall(_SYS_OPENAT2, dir_fd, raw, how, 24)
@@ -125,3 +127,61 @@ def open_top(path: str, directory: bool = True) -> int:
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", path)
     return fd
+
+
+class Beneath:
+    """Writes below one directory of the analyst's, and nowhere else: each path is
+    resolved by openat2 with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`` (a ``..`` or a
+    link on the way fails), and the last name is made with ``O_EXCL`` or its ``*at``
+    call, so that nothing already there — a link planted by what was written before —
+    is written through. Paths are relative to the directory, '/'-separated."""
+
+    def __init__(self, dir_fd: int):
+        if _openat2 is None:
+            raise OSError(errno.ENOSYS, "writing beneath a directory needs openat2 (Linux 5.6)")
+        self.fd = dir_fd
+
+    def _parent(self, rel: str) -> tuple[int, str]:
+        head, _, name = rel.rpartition("/")
+        if not name or name in (".", ".."):
+            raise OSError(errno.EINVAL, "not a name to create", rel)
+        fd = _openat2(self.fd, head or ".", O_DIR)
+        return fd, name
+
+    def _at(self, rel: str, call) -> None:
+        fd, name = self._parent(rel)
+        try:
+            call(name, fd)
+        finally:
+            os.close(fd)
+
+    def mkdir(self, rel: str) -> None:
+        self._at(rel, lambda name, fd: os.mkdir(name, 0o700, dir_fd=fd))
+
+    def symlink(self, rel: str, target: str) -> None:
+        self._at(rel, lambda name, fd: os.symlink(target, name, dir_fd=fd))
+
+    def create(self, rel: str) -> int:
+        """A new regular file's fd, write-only (mode 0600 until ``set_meta``)."""
+        return _openat2(self.fd, rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                        0o600)
+
+    def set_meta(self, rel: str, mode: int | None, owner: tuple[int, int] | None,
+                 mtime_ns: int) -> None:
+        """Owner (first: a chown clears set-id bits), mode, then mtime of what rel names;
+        mode None: a symbolic link, whose own owner and mtime are set."""
+        if mode is None:
+            def link_meta(name: str, fd: int) -> None:
+                if owner is not None:
+                    os.chown(name, *owner, dir_fd=fd, follow_symlinks=False)
+                os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+            self._at(rel, link_meta)
+            return
+        fd = _openat2(self.fd, rel, O_READ)
+        try:
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        finally:
+            os.close(fd)

@@ -318,6 +318,32 @@ class ImageService:
                            in init_layer(view).items())
         return {p: entries[p] for p in sorted(entries, key=walk_order)}
 
+    def copy_source(self, name: str, path: str, follow_link: bool
+                    ) -> tuple[str, list[tuple[str, tuple]]]:
+        """What ``docker cp NAME:PATH`` copies: the entry PATH names (its links followed
+        inside the container) and everything below it, each with its path relative to
+        that entry ("" for the entry itself) and as root_filesystem gives it."""
+        from .engines.rootfs import NotInScope, resolve_in_scope
+        from .errors import EvidenceError, NotFound
+        entries = self.root_filesystem(name)
+
+        def readlink(path: str) -> str:
+            _, rel, target = entries[path]
+            link = target if rel is None else self.root.readlink(rel)
+            if link is None:
+                raise EvidenceError(rel, "a symbolic link whose target cannot be read")
+            return link
+        try:
+            src = resolve_in_scope(path, {p: e[0] for p, e in entries.items()}, readlink,
+                                   follow_link)
+        except NotInScope:
+            src = None
+        if src is None or (src != "/" and src not in entries):
+            raise NotFound(f"Could not find the file {path} in container {name}")
+        prefix = src.rstrip("/")
+        return src, [(p[len(prefix):], e) for p, e in entries.items()
+                     if p == src or p.startswith(prefix + "/")]
+
     def inside_evidence(self, path: str) -> bool:
         """Whether writing path would write into the evidence (or over an archive of it)."""
         target = os.path.realpath(path)

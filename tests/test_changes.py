@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import stat
 
+import pytest
+
 from analyzer.engines.changes import Change, tree_changes
-from analyzer.engines.rootfs import init_layer, union
+from analyzer.engines.rootfs import NotInScope, init_layer, resolve_in_scope, union
 from analyzer.goapi.archive import same_fs_time
 from analyzer.sources.evidence import Stat
 
@@ -74,3 +76,16 @@ def test_init_layer_is_made_only_where_the_image_has_nothing():
     assert made["/etc/mtab"] == (made["/etc/mtab"][0], "/proc/mounts")
     assert sorted(made) == ["/.dockerenv", "/dev", "/dev/console", "/dev/pts", "/dev/shm",
                             "/etc/hostname", "/etc/mtab", "/etc/resolv.conf", "/sys"]
+
+
+def test_resolve_in_scope_follows_links_inside_the_container_only():
+    view = {"/usr": st(DIR), "/usr/bin": st(DIR), "/usr/bin/sh": st(FILE), "/bin": st(LINK),
+            "/up": st(LINK), "/loop": st(LINK), "/sh": st(LINK)}
+    targets = {"/bin": "usr/bin", "/up": "../../..", "/loop": "/loop", "/sh": "/bin/sh"}
+    resolve = lambda path, follow=False: resolve_in_scope(path, view, targets.__getitem__,
+                                                          follow)
+    assert resolve("/bin/sh") == "/usr/bin/sh"
+    assert resolve("/../../up/usr/bin/sh") == "/usr/bin/sh"        # never above "/"
+    assert resolve("/sh") == "/sh" and resolve("/sh", True) == "/usr/bin/sh"
+    with pytest.raises(NotInScope):
+        resolve("/loop/x")

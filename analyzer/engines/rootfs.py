@@ -14,7 +14,7 @@ directories), moby pkg/archive/whiteouts.go, daemon/graphdriver/overlay2/overlay
 from __future__ import annotations
 
 import stat as stat_mod
-from typing import Mapping, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from ..goapi.archive import StatLike
 from .changes import parent_path, walk_order
@@ -107,3 +107,44 @@ def init_layer(view: Mapping[str, Visible]) -> dict[str, tuple[Made, str | None]
         else:
             made[path] = (Made(stat_mod.S_IFLNK | 0o777, len(kind)), kind)
     return made
+
+
+# moby pkg/symlink: FollowSymlinkInScope gives up after this many links.
+MAX_LINKS = 255
+
+
+class NotInScope(Exception):
+    """A path whose links go round without end."""
+
+
+def resolve_in_scope(path: str, view: Mapping[str, StatLike],
+                     readlink: Callable[[str], str], follow_last: bool) -> str:
+    """The entry path names inside a root filesystem, its links followed as the kernel
+    would inside the container — an absolute target from the container's root, ``..``
+    never above it — and the last one only when asked (``docker cp -L``).
+
+    References: moby pkg/symlink/fs.go (FollowSymlinkInScope, evalSymlinksInScope),
+    daemon/archive.go (resolvePath).
+    """
+    todo = [p for p in path.split("/") if p]
+    here, links = "/", 0
+    while todo:
+        name = todo.pop(0)
+        if name == ".":
+            continue
+        if name == "..":
+            here = parent_path(here)
+            continue
+        step = f"{here.rstrip('/')}/{name}"
+        st = view.get(step)
+        if st is not None and stat_mod.S_ISLNK(st.mode) and (todo or follow_last):
+            links += 1
+            if links > MAX_LINKS:
+                raise NotInScope(path)
+            target = readlink(step)
+            if target.startswith("/"):
+                here = "/"
+            todo[:0] = [p for p in target.split("/") if p]
+            continue
+        here = step
+    return here

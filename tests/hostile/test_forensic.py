@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -65,4 +66,55 @@ def test_export_writes_planted_entries_as_headers_and_never_into_the_evidence(
     for inside in (ev.path / "web.tar", diff / "web.tar"):
         got = ev.run("export", "web", "-o", str(inside)).check(2)
         assert "inside the evidence" in got.err and not inside.exists(), got.describe()
+    ev.untouched()
+
+
+def _planted(sample_root, damaged) -> tuple[Evidence, str]:
+    """A copy of the sample whose container "web" holds hostile entries in /loot, and
+    where its RW layer's files are (relative to the root)."""
+    ev: Evidence = damaged(sample_root)
+    diff = _rw_layer(ev.path, "web") / "diff"
+    (diff / "loot").mkdir()
+    os.mknod(diff / "loot" / "null", 0o600 | 0o020000, os.makedev(1, 3))
+    os.mkfifo(diff / "loot" / "pipe")
+    (diff / "loot" / "escape").symlink_to("/")
+    (diff / "loot" / "up").symlink_to("../../../../..")
+    (diff / "loot" / "suid").write_bytes(b"#!/bin/sh\n")
+    os.chmod(diff / "loot" / "suid", 0o6755)
+    return ev.seal(), os.path.relpath(diff, ev.path)
+
+
+def test_cp_writes_only_below_dest_and_makes_no_devices(sample_root, damaged, tmp_path):
+    ev, diff = _planted(sample_root, damaged)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    got = ev.run("cp", "web:/loot", str(dest)).check(0)
+    loot = dest / "loot"
+    assert sorted(os.listdir(loot)) == ["escape", "suid", "up"], got.describe()
+    assert got.warned(f"{diff}/loot/null", "not made"), got.describe()
+    assert got.warned(f"{diff}/loot/pipe", "not made"), got.describe()
+    assert os.readlink(loot / "escape") == "/" and os.readlink(loot / "up") == "../../../../.."
+    assert stat.S_IMODE(os.lstat(loot / "suid").st_mode) == 0o755        # set-ID bits gone
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+    # --preserve keeps them; a path climbing out of the container stays inside it.
+    ev.run("cp", "--preserve", "web:/loot/suid", str(tmp_path / "kept")).check(0)
+    assert stat.S_IMODE(os.lstat(tmp_path / "kept").st_mode) == 0o6755
+    ev.run("cp", "web:/../../../loot/up/loot/suid", str(tmp_path / "climbed")).check(0)
+    assert (tmp_path / "climbed").read_bytes() == b"#!/bin/sh\n"
+    ev.untouched()
+
+
+def test_cp_never_writes_through_a_link_in_dest_nor_into_the_evidence(
+        sample_root, damaged, tmp_path):
+    ev, _ = _planted(sample_root, damaged)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "loot").symlink_to(elsewhere)                 # planted where cp would write
+    got = ev.run("cp", "web:/loot", str(dest)).check(2)
+    assert "File exists" in got.err and os.listdir(elsewhere) == [], got.describe()
+    for inside in (ev.path, ev.path / "containers"):
+        got = ev.run("cp", "web:/loot", str(inside)).check(2)
+        assert "inside the evidence" in got.err, got.describe()
     ev.untouched()

@@ -87,7 +87,7 @@ GENERIC_COMMANDS: list[list[str]] = [
 _ANALYZE = {("image", "ls"): "ls", ("image", "history"): "history",
             ("image", "inspect"): "inspect", ("system", "df"): "df",
             ("image", "rm"): "rm", ("image", "prune"): "prune", ("ps",): "ps",
-            ("diff",): "diff", ("export",): "export"}
+            ("diff",): "diff", ("export",): "export", ("cp",): "cp"}
 
 # Keys of `docker image inspect` that `analyze inspect` need not reproduce, with why.
 INSPECT_EXEMPT: dict[str, str] = {}
@@ -169,7 +169,11 @@ def timed(d: Daemon, argv: Sequence[str]) -> dict:
     """Run one docker command; its output, exit status and the wall times around it.
     ``docker export``'s archive is kept as its members (``tar_members``)."""
     t_before = time.time()
-    if argv[0] == "export":
+    if argv[0] == "cp":
+        with tempfile.TemporaryDirectory(prefix="oracle-cp-") as tmp:
+            proc = d.docker(*argv, f"{tmp}/out")
+            stdout = tree_members(Path(tmp, "out")) if proc.returncode == 0 else proc.stdout
+    elif argv[0] == "export":
         with tempfile.TemporaryDirectory(prefix="oracle-export-") as tmp:
             proc = d.docker(*argv, "-o", f"{tmp}/out.tar")
             stdout = tar_members(Path(tmp, "out.tar").read_bytes()) if proc.returncode == 0 \
@@ -180,6 +184,21 @@ def timed(d: Daemon, argv: Sequence[str]) -> dict:
     t_after = time.time()
     return {"docker": list(argv), "stdout": stdout, "stderr": proc.stderr,
             "rc": proc.returncode, "t_before": t_before, "t_after": t_after}
+
+
+def tree_members(top: Path) -> str:
+    """A copied tree as sorted lines — path, type and permission bits, size, link
+    target, content sha256 — without owners and mtimes (``cp`` keeps neither by default)."""
+    lines = []
+    for path in [top, *sorted(top.rglob("*"))]:
+        st = path.lstat()
+        content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() \
+            and not path.is_symlink() else "-"
+        link = os.readlink(path) if path.is_symlink() else ""
+        lines.append(f"{path.relative_to(top.parent)} {st.st_mode:o} "
+                     f"{st.st_size if not path.is_dir() or path.is_symlink() else 0} "
+                     f"{link!r} {content}")
+    return "".join(f"{line}\n" for line in sorted(lines))
 
 
 def tar_members(data: bytes) -> str:
@@ -573,6 +592,18 @@ def check_export(rec: Recording, index: int, name: str | None = None) -> None:
         if rc == 0:
             got = tar_members(out.read_bytes())
             assert got == entry["stdout"], _diff("members", entry["stdout"], got)
+
+
+def check_cp(rec: Recording, index: int) -> None:
+    """``analyze cp SRC DEST`` makes the tree `docker cp` made for command ``index``."""
+    entry = rec.data["commands"][index]
+    with tempfile.TemporaryDirectory(prefix="analyze-cp-") as tmp:
+        out = Path(tmp, "out")
+        _, err, rc = run_analyze(rec.root, entry["t_after"], [*entry["docker"], str(out)])
+        assert rc == entry["rc"], f"exit {rc}, Docker's {entry['rc']}\n{err}"
+        if rc == 0:
+            got = tree_members(out)
+            assert got == entry["stdout"], _diff("tree", entry["stdout"], got)
 
 
 def check_rm_output(rec: Recording, index: int) -> None:

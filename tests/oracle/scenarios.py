@@ -765,6 +765,11 @@ CHANGES_COMMANDS = [
     ["export", "changer"],
     ["export", "changer-live"],
     ["export", "untouched"],                 # what `analyze export changes/base:1` makes
+    ["cp", "changer:/srv"],                  # (the destination is the recorder's)
+    ["cp", "changer:/opt/link"],
+    ["cp", "-L", "changer:/opt/link"],
+    ["cp", "changer-live:/srv/keep/."],
+    ["cp", "changer:/nope"],
 ]
 
 
