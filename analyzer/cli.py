@@ -302,6 +302,17 @@ def _refuse_inside_evidence(path: str) -> NoReturn:
     _analyst_error(path, "inside the evidence; write the analyst's files elsewhere")
 
 
+@main.command("timeline")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON lines with Timesketch's fields (message, datetime, timestamp_desc)")
+@pass_context
+def timeline_command(ctx: Context, as_json: bool) -> None:
+    """Every dated event the evidence holds, oldest first."""
+    from .render.timeline import render_timeline, render_timeline_json
+    events = ctx.service.timeline()
+    echo((render_timeline_json if as_json else render_timeline)(events), nl=False)
+
+
 @main.command("history")
 @click.option("-H", "--human", type=bool, default=True, show_default=True,
               help="Print sizes and dates in human readable format")

@@ -26,6 +26,7 @@ from .sources.evidence import EvidenceRoot, open_root
 if TYPE_CHECKING:
     from .engines.archivereclaim import BlobReclaim
     from .engines.changes import Change
+    from .engines.timeline import Event
     from .containerdservice import ContainerdImages
     from .engines.diskusage import DiskUsage
     from .engines.history import HistoryItem
@@ -343,6 +344,13 @@ class ImageService:
         prefix = src.rstrip("/")
         return src, [(p[len(prefix):], e) for p, e in entries.items()
                      if p == src or p.startswith(prefix + "/")]
+
+    def timeline(self) -> list[Event]:
+        """Every dated event of the store and its build cache, oldest first."""
+        from .engines.timeline import timeline
+        events, problems = timeline(self.store_with_build_cache)
+        self._report(problems)
+        return events
 
     def inside_evidence(self, path: str) -> bool:
         """Whether writing path would write into the evidence (or over an archive of it)."""
