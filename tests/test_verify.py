@@ -61,8 +61,8 @@ class Disk:
         return entry
 
 
-def extract(tar: bytes) -> Disk:
-    """What overlay2's ApplyDiff leaves in the layer's diff directory."""
+def extract(tar: bytes, aufs: bool = False) -> Disk:
+    """What overlay2's (or aufs's) ApplyDiff leaves in the layer's diff directory."""
     disk = Disk()
     disk.add("", Entry(stat.S_IFDIR | 0o755))
     with tarfile.open(fileobj=io.BytesIO(tar), encoding="utf-8", errors="surrogateescape") as tf:
@@ -75,11 +75,11 @@ def extract(tar: bytes) -> Disk:
                 disk.add(parent, Entry(stat.S_IFDIR | 0o755))
                 parent = parent.rpartition("/")[0]
             base = path.rpartition("/")[2]
-            if base == ".wh..wh..opq":
+            if base == ".wh..wh..opq" and not aufs:        # aufs: whiteouts stay files
                 disk.xattrs.setdefault(disk.entries[path.rpartition("/")[0] or ""].ino,
                                        {})["trusted.overlay.opaque"] = b"y"
                 continue
-            if base.startswith(".wh."):
+            if base.startswith(".wh.") and not aufs:
                 target = path[:-len(base)] + base[4:]
                 disk.add(target, Entry(stat.S_IFCHR, m.uid, m.gid))
                 continue
@@ -116,6 +116,7 @@ class FakeLayerFiles:
     unsupported = None
     damage = None
     xattrs_known = True
+    whiteouts_as_files = False
     tar_split_path = "image/overlay2/layerdb/sha256/x/tar-split.json.gz"
 
     def __init__(self, tar_split: bytes | None, disk: Disk | None):
@@ -318,6 +319,26 @@ def test_what_extraction_adds_is_not_flagged():
 def test_root_entry_is_not_checked():
     # moby Unpack: `if fi.IsDir() && hdr.Name == "." { continue }`.
     assert check(_set("", mode=stat.S_IFDIR | 0o755, uid=3)).status == "ok"
+
+
+def test_aufs_keeps_whiteouts_as_files():
+    """aufs: the tar's .wh. members are files on disk, and aufs's own .wh..wh.* at the
+    layer's top are not the layer's; a whiteout file gone or an overlay-style whiteout
+    in its place is named."""
+    def run(*changes):
+        disk = extract(TAR, aufs=True)
+        for change in changes:
+            change(disk)
+        files = FakeLayerFiles(pack(disassemble(TAR)), disk)
+        files.whiteouts_as_files = True
+        return V.verify_layer(LAYER, files)
+
+    meta = [_add(".wh..wh.aufs"), _add(".wh..wh.plnk", stat.S_IFDIR | 0o700),
+            _add(".wh..wh.orph", stat.S_IFDIR | 0o700)]
+    assert run(*meta).status == "ok"
+    assert bad(run(_delete("old/.wh.gone"))) == [("old/.wh.gone", "missing")]
+    assert bad(run(_add("opq/.wh..wh.aufs"))) == [("opq/.wh..wh.aufs", "added")]
+    assert bad(run(_add("old/gone", stat.S_IFCHR))) == [("old/gone", "added")]
 
 
 def test_hard_link_broken():

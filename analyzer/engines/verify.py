@@ -16,8 +16,10 @@ reads only the names tar-split lists). Both are checked directly.
 
 overlay2 does not store whiteouts as tar members: a ``.wh.<name>`` member became a
 character device 0/0 at ``<name>``, owned as the member was, and ``.wh..wh..opq``
-became the xattr ``trusted.overlay.opaque=y`` on its directory. Directories that no
-member names but that members need were made by extraction: they are expected.
+became the xattr ``trusted.overlay.opaque=y`` on its directory. aufs keeps them as
+the tar has them (``.wh.`` files), and adds its own ``.wh..wh.*`` entries at the
+layer's top, which its Diff leaves out. Directories that no member names but that
+members need were made by extraction: they are expected.
 
 A layer whose tar-split is gone or unreadable cannot be rebuilt, and dockerd has no
 fallback either: it is ``unverifiable``, never ``ok``.
@@ -26,7 +28,8 @@ References: moby layer/layer_store.go (getTarStream, assembleTarTo), layer/ro_la
 (newVerifiedReadCloser: "could not verify layer data"), pkg/archive/archive.go
 (Unpack: "." skipped, implied parents made; createTarFile: lchown, xattrs, handleLChmod
 with hard links chmod'ed through their target), pkg/archive/archive_linux.go
-(overlayWhiteoutConverter.ConvertRead), image/fs.go (image IDs), image/rootfs.go
+(overlayWhiteoutConverter.ConvertRead), daemon/graphdriver/aufs/aufs.go (Diff:
+ExcludePatterns ``.wh..wh.*`` but ``.wh..wh..opq``), image/fs.go (image IDs), image/rootfs.go
 (ChainID); tar-split tar/asm/assemble.go (WriteOutputTarStream: size-0 members are
 not read; "file integrity checksum failed").
 """
@@ -51,6 +54,7 @@ CONTENT_REASONS = frozenset((CHANGED, TRUNCATED, GONE, ADDED))
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
+AUFS_META_PREFIX = ".wh..wh."          # aufs's own files at a layer's top (.wh..wh.aufs, ...)
 OPAQUE_XATTR = "trusted.overlay.opaque"
 # Set by the host's security policy on every file created; compared only when the tar has one.
 HOST_XATTRS = frozenset(("security.selinux",))
@@ -119,6 +123,7 @@ class LayerFilesLike(Protocol):
     present: bool                     # the layer's directory exists
     damage: str | None                # why it cannot be read when it is there (a link in its path)
     xattrs_known: bool                # False: the evidence records none (a tar made without --xattrs)
+    whiteouts_as_files: bool          # aufs: whiteouts are the tar's own .wh. files
     unsupported: str | None           # why this driver's layers cannot be read, if so
     tar_split_path: str
 
@@ -352,7 +357,10 @@ class _LayerCheck:
             self.disk.expect(path)
             return
         base = path.rpartition("/")[2]
-        if base == OPAQUE_WHITEOUT:
+        if self.files.whiteouts_as_files:
+            self.disk.expect(path)
+            self.metadata(path, header, entry.size, disk)
+        elif base == OPAQUE_WHITEOUT:
             self.opaque.add(_parent(path))
             self.disk.expect(_parent(path))
         elif base.startswith(WHITEOUT_PREFIX):
@@ -472,6 +480,9 @@ class _LayerCheck:
             self.flag(path, META, f"xattr {OPAQUE_XATTR} want=None got=b'y': "
                                   "no opaque whiteout in the layer")
         for path, mode in self.disk.unexpected():
+            if self.files.whiteouts_as_files and path.partition("/")[0].startswith(
+                    AUFS_META_PREFIX):
+                continue                   # aufs's own bookkeeping, never in the layer's tar
             self.flag(path, ADDED, f"{_kind(mode)} unknown to tar-split")
 
     def opaque_directory(self, path: str) -> None:

@@ -98,6 +98,7 @@ class LayerFiles:
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
         self.xattrs_known = root.has_xattrs
+        self.whiteouts_as_files = driver == "aufs"
         self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
 
     def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
