@@ -302,6 +302,30 @@ def _refuse_inside_evidence(path: str) -> NoReturn:
     _analyst_error(path, "inside the evidence; write the analyst's files elsewhere")
 
 
+@main.command("owner")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document")
+@click.argument("target", metavar="PATH|ID")
+@pass_context
+def owner_command(ctx: Context, as_json: bool, target: str) -> None:
+    """The layers, images and containers a path under the data root or an ID belongs
+    to; exit 1 when nothing in the evidence is theirs."""
+    from .render.owner import owner_body, render_owner
+    service = ctx.service
+    found = service.owners(target)
+    body = owner_body(service.store, target, found)
+    if service.store.driver == "devicemapper":
+        warn(f"{target}: files inside devicemapper thin devices are not read: a path in "
+             "one is named by its device only")
+    if as_json:
+        from .render.analysis import document
+        echo(document(analysis(ctx, service.source.kind), body, service.diagnostics),
+             nl=False)
+    else:
+        echo(render_owner(body), nl=False)
+    if not found:
+        sys.exit(1)
+
+
 @main.command("timeline")
 @click.option("--json", "as_json", is_flag=True,
               help="JSON lines with Timesketch's fields (message, datetime, timestamp_desc)")

@@ -18,7 +18,7 @@ import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from .errors import UnsupportedLayoutError
+from .errors import EvidenceError, UnsupportedLayoutError
 from .model import Diagnostic, Image, Store
 from .sources import Detected, layout, registry
 from .sources.evidence import EvidenceRoot, open_root
@@ -26,6 +26,7 @@ from .sources.evidence import EvidenceRoot, open_root
 if TYPE_CHECKING:
     from .engines.archivereclaim import BlobReclaim
     from .engines.changes import Change
+    from .engines.owner import Owners
     from .engines.timeline import Event
     from .containerdservice import ContainerdImages
     from .engines.diskusage import DiskUsage
@@ -344,6 +345,56 @@ class ImageService:
         prefix = src.rstrip("/")
         return src, [(p[len(prefix):], e) for p, e in entries.items()
                      if p == src or p.startswith(prefix + "/")]
+
+    def owners(self, target: str) -> Owners:
+        """What a path under the root (relative, or absolute below the data root) or an
+        ID (any kind the store knows, or a registry blob's digest) belongs to."""
+        from .engines.owner import Owners, find_owners
+        store = self.store
+        rel = self._rel_path(target)
+        if rel is None:
+            found = find_owners(store, None, target)
+            diff_id = self._blob_diff_id(target)
+            if diff_id is not None:
+                blob = find_owners(store, "diff_id", diff_id)
+                found.matched += [("blob", target), *blob.matched]
+                for name in ("layers", "images", "containers"):
+                    getattr(found, name).update(getattr(blob, name))
+            return found
+        hit = layout.path_owner(store.driver, rel)
+        if hit is None:
+            return Owners()
+        kind, ident = hit
+        if kind == "link":
+            # overlay2/l/<name> -> ../<cache-id>/diff: the target names the layer.
+            target_dir = self.root.readlink(layout.overlay2_short_link(ident)) or ""
+            parts = target_dir.split("/")
+            if len(parts) != 3 or parts[0] != ".." or parts[2] != "diff":
+                return Owners()
+            kind, ident = "cache_id", parts[1]
+        return find_owners(store, kind, ident)
+
+    def _rel_path(self, target: str) -> str | None:
+        """target as a path relative to the data root, if it names one there."""
+        top = os.path.realpath(self.data_root)
+        if target.startswith("/"):
+            if not target.startswith(top.rstrip("/") + "/"):
+                return None
+            target = target[len(top.rstrip("/")) + 1:]
+        try:
+            return target if self.root.lstat(target) is not None else None
+        except EvidenceError:
+            return target           # a link on the way: where it is still says whose
+
+    def _blob_diff_id(self, digest: str) -> str | None:
+        """The diff ID a registry blob decompressed to (distribution's diffid-by-digest)."""
+        if not digest.startswith("sha256:") or self.containerd is not None:
+            return None
+        try:
+            data = self.root.read(layout.ImageRoot(self.store.driver).diffid_by_digest(digest))
+        except EvidenceError:
+            return None
+        return data.decode("ascii", "replace").strip() if data else None
 
     def timeline(self) -> list[Event]:
         """Every dated event of the store and its build cache, oldest first."""

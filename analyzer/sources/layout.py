@@ -227,3 +227,34 @@ BUILDKIT_METADATA_DB = "buildkit/metadata_v2.db"
 BUILDKIT_SNAPSHOTS_DB = "buildkit/snapshots.db"
 BUILDKIT_CONTAINERD_DB = "buildkit/containerdmeta.db"
 BUILDKIT_LEGACY_METADATA_DB = "buildkit/metadata.db"        # migrated to v2 on start
+
+
+# -- the other way: what a path under the root belongs to --------------------------------
+
+def path_owner(driver: str, rel: str) -> tuple[str, str] | None:
+    """(kind, ID) a path under the data root belongs to, read from where it is: kind is
+    ``cache_id`` (a layer's or a container's graph-driver directory, a device's metadata),
+    ``chain_id``, ``container_id``, ``image_id``, ``volume``, or ``link`` (an overlay2
+    ``l/`` name, which only its target resolves); None for a path of no such object."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if len(parts) < 2:
+        return None
+    images = ImageRoot(driver)
+    for prefix, kind in ((images.layers, "chain_id"), (images.mounts, "container_id"),
+                         (images.image_contents, "image_id"),
+                         (images.image_metadata_dir, "image_id"),
+                         (CONTAINERS, "container_id"), (VOLUMES, "volume")):
+        depth = prefix.count("/") + 1
+        if parts[:depth] == prefix.split("/") and len(parts) > depth:
+            return kind, parts[depth]
+    head, second = parts[0], parts[1]
+    if head == "overlay2":
+        if second == "l":
+            return ("link", parts[2]) if len(parts) > 2 else None
+        return "cache_id", second
+    if head in ("aufs", "vfs", DM_HOME) and len(parts) > 2 and \
+            parts[1] in ("diff", "layers", "mnt", "dir", "metadata"):
+        return "cache_id", parts[2]
+    if head == "overlay":
+        return "cache_id", second
+    return None

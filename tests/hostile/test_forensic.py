@@ -118,3 +118,32 @@ def test_cp_never_writes_through_a_link_in_dest_nor_into_the_evidence(
         got = ev.run("cp", "web:/loot", str(inside)).check(2)
         assert "inside the evidence" in got.err, got.describe()
     ev.untouched()
+
+
+def test_owner_names_what_a_path_or_id_belongs_to(sample_root, damaged):
+    ev: Evidence = damaged(sample_root)
+    root = ev.path
+    web = next(c for c in os.listdir(root / "containers")
+               if json.loads((root / "containers" / c / "config.v2.json").read_bytes())["Name"]
+               == "/web")
+    rw = _rw_layer(root, "web")
+    layerdb = root / "image/overlay2/layerdb/sha256"
+    chain = next(c for c in sorted(os.listdir(layerdb)) if (layerdb / c / "parent").exists())
+    cache = (layerdb / chain / "cache-id").read_text().strip()
+    link = (root / "overlay2" / cache / "link").read_text().strip()
+    (root / "overlay2/l/OUT").symlink_to("../../../etc")        # a link leading out
+    ev.seal()
+    got = ev.run("owner", f"{os.path.relpath(rw, root)}/diff").check(0)
+    assert got.out.splitlines()[-1] == f"container  {web} web", got.describe()
+    got = ev.run("owner", str(root / "containers" / web / "config.v2.json")).check(0)
+    assert f"container  {web} web" in got.out, got.describe()
+    by_path = ev.run("owner", f"overlay2/{cache}/diff").check(0)
+    by_link = ev.run("owner", f"overlay2/l/{link}").check(0)
+    by_id = ev.run("owner", "--json", chain[:12]).check(0)
+    assert by_path.out == by_link.out and f"layer      sha256:{chain}" in by_path.out
+    doc = json.loads(by_id.out)
+    assert [la["chain_id"] for la in doc["layers"]] == [f"sha256:{chain}"]
+    assert doc["images"] and all("tags" in i for i in doc["images"]) and "analysis" in doc
+    assert ev.run("owner", "overlay2/l/OUT").check(1).out == ""
+    assert ev.run("owner", "nothing-of-theirs").check(1).out == ""
+    ev.untouched()

@@ -1,0 +1,92 @@
+"""What a path or an ID in the evidence belongs to: the layers, images (with their
+tags) and containers, for ``analyze owner``.
+
+An ID is looked for among every kind the store knows — image ID, chain ID, diff ID,
+cache ID, a container's ID, mount ID and init layer's ID, a volume's name — in full,
+with or without ``sha256:``, or as a unique prefix of 12 characters or more. What is
+found is then widened the way ownership runs: a layer belongs to every image whose
+chain holds it and to every container built on those; a container's RW layer to the
+container alone; an image to its containers; a volume to the containers mounting it.
+
+References: moby layer/layer_store.go (chains, mounts), daemon/images (references).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ids import ChainID, ImageID
+from ..model import Store
+
+MIN_PREFIX = 12
+# A graph-driver directory is named by a layer's cache ID or a container's mount IDs.
+_ALSO = {"cache_id": {"cache_id", "mount_id", "init_id"}}
+
+
+@dataclass
+class Owners:
+    """What an ID or a path belongs to, each with how it was matched."""
+    matched: list[tuple[str, str]] = field(default_factory=list)   # (kind, full ID)
+    layers: set[ChainID] = field(default_factory=set)
+    images: set[ImageID] = field(default_factory=set)
+    containers: set[str] = field(default_factory=set)
+    volumes: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.matched)
+
+
+def _same(value: str, full: str, prefix: bool) -> bool:
+    bare = full.removeprefix("sha256:")
+    return value in (full, bare) or (prefix and len(value) >= MIN_PREFIX
+                                     and bare.startswith(value))
+
+
+def find_owners(store: Store, kind: str | None, ident: str) -> Owners:
+    """Owners of an ID of the given kind (``chain_id``, ``cache_id``, ``image_id``,
+    ``container_id``, ``volume``: read from a path, matched whole), or of any kind
+    (None: as the analyst typed it, a unique-enough prefix too)."""
+    value = ident.removeprefix("sha256:")
+    prefix = kind is None
+    found = Owners()
+
+    def want(k: str) -> bool:
+        return kind is None or k in _ALSO.get(kind, {kind})
+
+    for layer in store.layers.values():
+        for k, full in (("chain_id", layer.chain_id), ("diff_id", layer.diff_id),
+                        ("cache_id", layer.cache_id)):
+            if want(k) and full and _same(value, full, prefix):
+                found.matched.append((k, full))
+                found.layers.add(layer.chain_id)
+    for image in store.images.values():
+        if want("image_id") and _same(value, image.id, prefix):
+            found.matched.append(("image_id", image.id))
+            found.images.add(image.id)
+    for ctr_id, mount in store.mounts.items():
+        for k, full in (("container_id", ctr_id), ("mount_id", mount.mount_id),
+                        ("init_id", mount.init_id or "")):
+            if want(k) and full and _same(value, full, prefix):
+                found.matched.append((k, full))
+                found.containers.add(ctr_id)
+    for ctr_id in store.containers:
+        if want("container_id") and ctr_id not in found.containers \
+                and _same(value, ctr_id, prefix):
+            found.matched.append(("container_id", ctr_id))
+            found.containers.add(ctr_id)
+    for volume in store.volumes:
+        if want("volume") and value == volume.name:
+            found.matched.append(("volume", volume.name))
+            found.volumes.add(volume.name)
+    _widen(store, found)
+    return found
+
+
+def _widen(store: Store, found: Owners) -> None:
+    for image in store.images.values():
+        if any(layer.chain_id in found.layers for layer in store.chain(image.top_layer)):
+            found.images.add(image.id)
+    for ctr in store.containers.values():
+        if ctr.image_id in found.images:
+            found.containers.add(ctr.id)
+        if any(m.get("Name") in found.volumes for m in ctr.mounts):
+            found.containers.add(ctr.id)
