@@ -326,6 +326,44 @@ def owner_command(ctx: Context, as_json: bool, target: str) -> None:
         sys.exit(1)
 
 
+@main.command("report")
+@click.option("-o", "--output", metavar="FILE", required=True,
+              help="Where the report goes (never inside the evidence)")
+@click.option("--no-verify", is_flag=True, help="Leave out verify (it reads every layer file)")
+@click.option("-j", "--jobs", type=int, default=None, help="Layers verified in parallel")
+@pass_context
+def report_command(ctx: Context, output: str, no_verify: bool, jobs: int | None) -> None:
+    """One JSON document of a whole analysis for a case file (inventory, verify,
+    timeline); prints the report's sha256."""
+    import hashlib
+    from .errors import UnsupportedLayoutError
+    from .render.analysis import document
+    from .render.report import report_body
+    from .render.verify import verify_json
+    service = ctx.service
+    if service.inside_evidence(output):
+        _refuse_inside_evidence(output)
+    store = service.store
+    found = list(store.diagnostics)
+    verified = None
+    if not no_verify:
+        try:
+            result = service.verify(None, jobs)
+        except UnsupportedLayoutError as exc:
+            warn(f"verify left out of the report: {exc}")
+        else:
+            verified, found = verify_json(result), found + list(result.found)
+    text = document(analysis(ctx, service.source.kind),
+                    report_body(store, verified, service.timeline()), found)
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        with open(output, "xb") as out:
+            out.write(data)
+    except OSError as exc:
+        _analyst_error(output, exc.strerror or str(exc))
+    echo(f"sha256:{hashlib.sha256(data).hexdigest()}  {output}")
+
+
 @main.command("timeline")
 @click.option("--json", "as_json", is_flag=True,
               help="JSON lines with Timesketch's fields (message, datetime, timestamp_desc)")

@@ -24,9 +24,14 @@ def render_timeline(events: Sequence[Event]) -> str:
 
 def render_timeline_json(events: Sequence[Event]) -> str:
     """JSON lines, one event each, in time order."""
-    return "".join(dumps({"message": e.message, "datetime": _iso8601(e.unix_ns),
-                          "timestamp": e.unix_ns // 1000, "timestamp_desc": e.timestamp_desc,
-                          **e.ids}) for e in events)
+    return "".join(dumps(event_json(e)) for e in events)
+
+
+def event_json(event: Event) -> dict:
+    """One event with Timesketch's fields and the IDs of what it is about."""
+    return {"message": event.message, "datetime": _iso8601(event.unix_ns),
+            "timestamp": event.unix_ns // 1000, "timestamp_desc": event.timestamp_desc,
+            **event.ids}
 
 
 def _iso8601(unix_ns: int) -> str:
