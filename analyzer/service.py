@@ -399,8 +399,11 @@ class ImageService:
     def timeline(self) -> list[Event]:
         """Every dated event of the store and its build cache, oldest first."""
         from .engines.timeline import timeline
-        events, problems = timeline(self.store_with_build_cache)
-        self._report(problems)
+        from .sources.containerlogs import log_spans
+        store = self.store_with_build_cache
+        spans, unread = log_spans(self.root, store.containers)
+        events, problems = timeline(store, spans)
+        self._report([*unread, *problems])
         return events
 
     def inside_evidence(self, path: str) -> bool:

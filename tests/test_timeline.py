@@ -4,6 +4,7 @@ themselves against dockerd: tests/test_oracle_timeline.py)."""
 from __future__ import annotations
 
 import json
+import os
 
 from tests.hostile import SAMPLE_ARCHIVE, analyze
 
@@ -19,3 +20,22 @@ def test_sample_timeline_in_order_without_zero_times():
     assert not any(desc in ("Container Started", "Container Finished") for desc, _ in kinds)
     text = analyze(SAMPLE_ARCHIVE, "timeline").check(0).out.splitlines()
     assert len(text) == len(events) and "Container Created  container web" in text[-2]
+
+
+def test_log_spans_read_both_ends_only(tmp_path):
+    from analyzer.sources import containerlogs
+    from analyzer.sources.evidence import open_root
+    ids = ["a" * 64, "b" * 64, "c" * 64, "d" * 64]
+    for ctr in ids:
+        (tmp_path / "containers" / ctr).mkdir(parents=True)
+    line = b'{"log":"%s\\n","stream":"stdout","time":"2026-01-0%dT00:00:00.5Z"}\n'
+    big = b"x" * (2 * containerlogs.WINDOW)
+    (tmp_path / "containers" / ids[0] / f"{ids[0]}-json.log").write_bytes(
+        line % (b"first", 1) + line % (big, 2) + line % (b"last", 3))
+    (tmp_path / "containers" / ids[1] / f"{ids[1]}-json.log").write_bytes(line % (b"only", 4))
+    (tmp_path / "containers" / ids[2] / f"{ids[2]}-json.log").write_bytes(b"")
+    os.mkfifo(tmp_path / "containers" / ids[3] / f"{ids[3]}-json.log")
+    spans, problems = containerlogs.log_spans(open_root(str(tmp_path)), ids)
+    assert spans == {ids[0]: ("2026-01-01T00:00:00.5Z", "2026-01-03T00:00:00.5Z"),
+                     ids[1]: ("2026-01-04T00:00:00.5Z", "2026-01-04T00:00:00.5Z")}
+    assert [p.source for p in problems] == [f"containers/{ids[3]}/{ids[3]}-json.log"]

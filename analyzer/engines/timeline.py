@@ -2,8 +2,8 @@
 
 What the store records, and nothing guessed: an image's creation (its config) and each
 history step's, when a tag last moved an image (``lastUpdated``), a container's
-creation, last start and last finish, and a build cache record's creation and last
-use. A time Go leaves at its zero value ("0001-01-01T00:00:00Z": never) is no event;
+creation, last start and last finish, the first and last line of its json-file log,
+and a build cache record's creation and last use. A time Go leaves at its zero value ("0001-01-01T00:00:00Z": never) is no event;
 a time that cannot be read is named, not guessed.
 
 References: moby image/store.go (SetLastUpdated), container/state.go (StartedAt,
@@ -28,9 +28,11 @@ class Event(NamedTuple):
     ids: Mapping[str, str]      # the objects it is about: image_id, container_id, ...
 
 
-def timeline(store: Store) -> tuple[list[Event], list[Diagnostic]]:
-    """The events of a store, oldest first (ties in a stable order), and the times that
-    could not be read."""
+def timeline(store: Store, log_spans: Mapping[str, tuple[str | None, str | None]]
+             ) -> tuple[list[Event], list[Diagnostic]]:
+    """The events of a store and of its containers' logs (first and last line's time,
+    by container ID), oldest first (ties in a stable order), and the times that could
+    not be read."""
     events: list[Event] = []
     problems: list[Diagnostic] = []
 
@@ -65,6 +67,11 @@ def timeline(store: Store) -> tuple[list[Event], list[Diagnostic]]:
         add(ctr.started_at, "Container Started", f"{label} started", ctr.source, ids)
         add(ctr.finished_at, "Container Finished",
             f"{label} finished with exit code {ctr.exit_code}", ctr.source, ids)
+        first, last = log_spans.get(ctr.id, (None, None))
+        add(first, "Container Log First Line", f"{label} logged its first line",
+            ctr.source, ids)
+        add(last, "Container Log Last Line", f"{label} logged its last line",
+            ctr.source, ids)
     for record in store.build_cache:
         ids = {"build_cache_id": record.id}
         label = f"build cache {record.id} ({record.description or record.cache_type})"

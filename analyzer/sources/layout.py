@@ -46,6 +46,11 @@ def container_config(container_id: str) -> str:
     return f"{CONTAINERS}/{container_id}/{CONTAINER_CONFIG}"
 
 
+def container_json_log(container_id: str) -> str:
+    """``containers/<id>/<id>-json.log``: the json-file log driver's current file."""
+    return f"{CONTAINERS}/{container_id}/{container_id}-json.log"
+
+
 def volume_dir(name: str) -> str:
     return f"{VOLUMES}/{name}"
 
