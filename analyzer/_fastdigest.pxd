@@ -107,4 +107,8 @@ cdef extern from "treeusage.h" nogil:
     uint64_t tu_allocated_bytes(const tu_table *t)
     uint64_t tu_apparent_bytes(const tu_table *t)
     int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out)
+    ctypedef struct tu_share:
+        uint64_t bytes, inodes
+    int tu_attribute(const tu_table *const *tables, size_t ntables, uint64_t dev,
+                     tu_share *shares, tu_share *elsewhere)
     int tu_walk(tu_table *t, int dir_fd, const uint8_t *top, size_t len, wk_errors *errors)

@@ -526,6 +526,30 @@ def freed_bytes(list usages):
         free(tables)
 
 
+def attribute(list usages, uint64_t dev):
+    """Each inode these TreeUsages found counted once, for the first of them that found
+    it: ([(bytes, inodes)] per usage on device dev, (bytes, inodes) on other devices)."""
+    cdef size_t n = len(usages), k
+    cdef const tu_table **tables = <const tu_table **>malloc((n + 1) * sizeof(tu_table *))
+    cdef tu_share *shares = <tu_share *>malloc((n + 1) * sizeof(tu_share))
+    cdef tu_share elsewhere
+    cdef int rc
+    try:
+        if not tables or not shares:
+            raise MemoryError()
+        for k in range(n):
+            tables[k] = (<TreeUsage?>usages[k]).t
+        with nogil:
+            rc = tu_attribute(tables, n, dev, shares, &elsewhere)
+        if rc < 0:
+            raise MemoryError()
+        return ([(shares[k].bytes, shares[k].inodes) for k in range(n)],
+                (elsewhere.bytes, elsewhere.inodes))
+    finally:
+        free(tables)
+        free(shares)
+
+
 def walk_usage(int dir_fd, list groups):
     """For each group (a list of paths, bytes, relative to dir_fd), a TreeUsage of
     everything at and below its paths and the (path, errno) of what could not be read;

@@ -9,7 +9,7 @@ import stat as stat_mod
 
 from ._walk_py import walk
 
-__all__ = ["TreeUsage", "freed_bytes", "walk_usage"]
+__all__ = ["TreeUsage", "attribute", "freed_bytes", "walk_usage"]
 
 # Fields of an inode's entry, as treeusage.c's tu_inode.
 _ALLOCATED, _SIZE, _NLINK, _LINKS, _IS_DIR = range(5)
@@ -53,6 +53,25 @@ def freed_bytes(usages: list[TreeUsage]) -> int:
             if found is not None and (entry[_IS_DIR] or found >= entry[_NLINK]):
                 total += entry[_ALLOCATED]
     return total
+
+
+def attribute(usages: list[TreeUsage], dev: int
+              ) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Each inode counted once, for the first usage that found it: (bytes, inodes) of
+    each usage on device dev, and of all on other devices."""
+    counted: set[tuple[int, int]] = set()
+    shares, elsewhere = [], [0, 0]
+    for usage in usages:
+        share = [0, 0]
+        for key, entry in usage._inodes.items():
+            if key in counted:
+                continue
+            counted.add(key)
+            to = share if key[0] == dev else elsewhere
+            to[0] += entry[_ALLOCATED]
+            to[1] += 1
+        shares.append((share[0], share[1]))
+    return shares, (elsewhere[0], elsewhere[1])
 
 
 def walk_usage(dir_fd: int, groups: list[list[bytes]]

@@ -593,6 +593,22 @@ def _analyst_fd(path: str | None) -> AnalystFile | None:
     return AnalystFile(path, os.open(path, os.O_RDONLY | os.O_CLOEXEC))
 
 
+@main.command("du")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
+@click.option("-v", "--verbose", is_flag=True, help="List the biggest items of each category")
+@pass_context
+def du_command(ctx: Context, as_json: bool, verbose: bool) -> None:
+    """Every byte and inode under the data root, by owner; orphans named."""
+    from .render.du import du_json, render_du
+    usage, warnings = ctx.service.root_usage()
+    if as_json:
+        from .render.analysis import document
+        click.echo(document(analysis(ctx, ctx.service.store.driver), du_json(usage), warnings),
+                   nl=False)
+    else:
+        click.echo(render_du(usage, verbose), nl=False)
+
+
 @main.command("slack")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (fields in DESIGN.md)")
 @click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False),

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .engines.listing import ImageSummary
     from .engines.reclaim import Reclaim
     from .engines.rmi import Plan, Record
+    from .engines.rootusage import RootUsage
     from .engines.slack import SlackReport
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
@@ -447,6 +448,23 @@ class ImageService:
         store = self.store_with_build_cache
         return system_disk_usage(store, container_sizes(self.root, store),
                                  volume_sizes(self.root, store))
+
+    def root_usage(self) -> tuple[RootUsage, list[Diagnostic]]:
+        """Every byte and inode of the data root with its owner (analyze du), and what
+        could not be read (also warned)."""
+        from .engines.rootusage import account, claims
+        from .sources.buildkit import snapshot_dirs
+        from .sources.rootusage import measure
+        self._needs_data_root("du")
+        store = self.store_with_build_cache
+        build_snapshots, problems = snapshot_dirs(self.root)
+        owned = claims(store, self.root.listdir, build_snapshots)
+        sizes, elsewhere, unread = measure(self.root, [(c.paths, c.dirs) for c in owned])
+        found = [*problems, *(Diagnostic(exc.path, exc.reason) for exc in unread)]
+        self._report(found)
+        usage = account([(c, b, i) for c, (b, i) in zip(owned, sizes)], elsewhere,
+                        self.root.usage_is_estimate)
+        return usage, [*store.diagnostics, *found]
 
     def image_delete(self, names: Sequence[str], force: bool, prune: bool) -> Plan:
         """What ``docker image rm`` would do, as a plan; nothing is removed."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from .native import impl
 
-__all__ = ["TreeUsage", "freed_bytes", "walk_usage"]
+__all__ = ["TreeUsage", "attribute", "freed_bytes", "walk_usage"]
 
 TreeUsage = impl.TreeUsage
+attribute = impl.attribute
 freed_bytes = impl.freed_bytes
 walk_usage = impl.walk_usage

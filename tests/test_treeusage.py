@@ -104,6 +104,25 @@ def test_freed_bytes_counts_each_inode_once_and_adds_links(backend, tree):
     assert backend.freed_bytes([]) == 0
 
 
+def test_attribute_counts_each_inode_once_for_the_first_that_found_it(backend, tree):
+    f = os.lstat(tree / "tree" / "dir" / "f")
+    (layer, _), (rest, _), (whole, _) = walk(backend, tree, [["tree"], ["other"],
+                                                            ["tree", "other"]])
+    dev = os.lstat(tree).st_dev
+    (first, second), elsewhere = backend.attribute([rest, layer], dev)
+    assert elsewhere == (0, 0)
+    # The file linked from both goes to "other", which came first.
+    assert first == (rest.allocated_bytes(), len(rest))
+    assert second == (layer.allocated_bytes() - f.st_blocks * 512, len(layer) - 1)
+    assert first[0] + second[0] == whole.allocated_bytes()
+    assert first[1] + second[1] == len(whole)
+    # Inodes of another device (a mount below the tree) are apart, whoever found them.
+    shares, elsewhere = backend.attribute([rest, layer], dev + 1)
+    assert shares == [(0, 0), (0, 0)]
+    assert elsewhere == (whole.allocated_bytes(), len(whole))
+    assert backend.attribute([], dev) == ([], (0, 0))
+
+
 def test_links_are_measured_not_followed(backend, tree):
     (usage, errors), = walk(backend, tree, [["tree/etc"]])
     assert errors == [] and len(usage) == 1
@@ -178,14 +197,14 @@ def test_unreadable_directories_are_errors_and_give_nothing(tree):
                           st.integers(0, 2**20), st.integers(0, 2**20), st.booleans()),
                 max_size=60),
        st.lists(st.integers(0, 60), max_size=4))
-def test_add_and_freed_bytes_agree_with_the_twin(adds, cuts):
+def test_add_freed_bytes_and_attribute_agree_with_the_twin(adds, cuts):
     answers = []
     for backend in (_fastdigest, _native_py):
         tables = [backend.TreeUsage() for _ in range(len(cuts) + 1)]
         for i, args in enumerate(adds):
             tables[sum(i >= c for c in cuts)].add(*args)
         answers.append(([(t.allocated_bytes(), t.apparent_bytes(), len(t)) for t in tables],
-                        backend.freed_bytes(tables)))
+                        backend.freed_bytes(tables), backend.attribute(tables, 1)))
     assert answers[0] == answers[1]
 
 
@@ -204,3 +223,4 @@ def test_the_front_serves_the_chosen_backend():
     assert treeusage.TreeUsage is native.impl.TreeUsage
     assert treeusage.walk_usage is native.impl.walk_usage
     assert treeusage.freed_bytes is native.impl.freed_bytes
+    assert treeusage.attribute is native.impl.attribute

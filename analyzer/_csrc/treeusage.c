@@ -149,63 +149,113 @@ uint64_t tu_allocated_bytes(const tu_table *t)
     return sum;
 }
 
-/* An inode of the union: its links found in all the tables, and whether it is summed. */
+/* The inodes of several tables, each once: its links found in all of them, and
+ * whether it is counted yet. */
 struct found {
     uint64_t dev, ino;
     uint32_t links;
-    uint8_t summed;
+    uint8_t counted;
 };
 
-int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out)
-{
-    size_t total = 0, count = MIN_SLOTS, n = 0;
+struct union_set {
     struct found *found;
-    uint32_t *slots;
-    uint64_t sum = 0;
+    uint32_t *slots;           /* found index + 1, or 0 */
+    size_t mask, n;
+};
 
+/* Room for every inode of the tables, or -ENOMEM. */
+static int union_open(struct union_set *u, const tu_table *const *tables, size_t ntables)
+{
+    size_t total = 0, count = MIN_SLOTS;
     for (size_t k = 0; k < ntables; k++)
         total += tables[k]->n;
+    memset(u, 0, sizeof *u);
     if (total >= UINT32_MAX - 1)
         return -ENOMEM;
     while (count / 2 < total + 1)
         count *= 2;
-    found = fd_mem.realloc(NULL, (total ? total : 1) * sizeof *found);
-    slots = count <= SIZE_MAX / sizeof *slots ? fd_mem.realloc(NULL, count * sizeof *slots) : NULL;
-    if (!found || !slots) {
-        fd_mem.free(found);
-        fd_mem.free(slots);
+    u->found = fd_mem.realloc(NULL, (total ? total : 1) * sizeof *u->found);
+    u->slots = count <= SIZE_MAX / sizeof *u->slots
+               ? fd_mem.realloc(NULL, count * sizeof *u->slots) : NULL;
+    if (!u->found || !u->slots) {
+        fd_mem.free(u->found);
+        fd_mem.free(u->slots);
         return -ENOMEM;
     }
-    memset(slots, 0, count * sizeof *slots);
+    memset(u->slots, 0, count * sizeof *u->slots);
+    u->mask = count - 1;
+    return 0;
+}
+
+static void union_close(struct union_set *u)
+{
+    fd_mem.free(u->found);
+    fd_mem.free(u->slots);
+}
+
+/* The inode's entry in the union, added when new (union_open made room for it). */
+static struct found *union_find(struct union_set *u, const tu_inode *i)
+{
+    size_t s = first_slot(i->dev, i->ino, u->mask);
+    while (u->slots[s] && (u->found[u->slots[s] - 1].ino != i->ino
+                           || u->found[u->slots[s] - 1].dev != i->dev))
+        s = (s + 1) & u->mask;
+    if (!u->slots[s]) {
+        u->found[u->n] = (struct found){i->dev, i->ino, 0, 0};
+        u->slots[s] = (uint32_t)++u->n;
+    }
+    return &u->found[u->slots[s] - 1];
+}
+
+int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out)
+{
+    struct union_set u;
+    uint64_t sum = 0;
+    if (union_open(&u, tables, ntables) < 0)
+        return -ENOMEM;
     /* Once to add up each inode's links over all the tables, once to sum its bytes. */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t k = 0; k < ntables; k++) {
             for (uint32_t e = 0; e < tables[k]->n; e++) {
                 const tu_inode *i = &tables[k]->inodes[e];
-                size_t s = first_slot(i->dev, i->ino, count - 1);
-                struct found *f;
-                while (slots[s] && (found[slots[s] - 1].ino != i->ino
-                                    || found[slots[s] - 1].dev != i->dev))
-                    s = (s + 1) & (count - 1);
-                if (!slots[s]) {
-                    found[n] = (struct found){i->dev, i->ino, 0, 0};
-                    slots[s] = (uint32_t)++n;
-                }
-                f = &found[slots[s] - 1];
+                struct found *f = union_find(&u, i);
                 if (pass == 0)
                     f->links += i->links;
-                else if (!f->summed) {
+                else if (!f->counted) {
                     /* What the inode was first seen with stays, as in one table. */
-                    f->summed = 1;
+                    f->counted = 1;
                     if (i->is_dir || f->links >= i->nlink)
                         sum += i->allocated;
                 }
             }
         }
     }
-    fd_mem.free(found);
-    fd_mem.free(slots);
+    union_close(&u);
     *out = sum;
+    return 0;
+}
+
+int tu_attribute(const tu_table *const *tables, size_t ntables, uint64_t dev,
+                 tu_share *shares, tu_share *elsewhere)
+{
+    struct union_set u;
+    if (union_open(&u, tables, ntables) < 0)
+        return -ENOMEM;
+    memset(elsewhere, 0, sizeof *elsewhere);
+    for (size_t k = 0; k < ntables; k++) {
+        memset(&shares[k], 0, sizeof shares[k]);
+        for (uint32_t e = 0; e < tables[k]->n; e++) {
+            const tu_inode *i = &tables[k]->inodes[e];
+            struct found *f = union_find(&u, i);
+            tu_share *to = i->dev == dev ? &shares[k] : elsewhere;
+            if (f->counted)
+                continue;
+            f->counted = 1;
+            to->bytes += i->allocated;
+            to->inodes++;
+        }
+    }
+    union_close(&u);
     return 0;
 }
 

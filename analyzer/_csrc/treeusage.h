@@ -51,6 +51,18 @@ uint64_t tu_apparent_bytes(const tu_table *t);
  * 0, or -ENOMEM. About 28 bytes an inode while it runs. */
 int tu_freed_bytes(const tu_table *const *tables, size_t ntables, uint64_t *out);
 
+/* What an owner holds: allocated bytes and inodes, each inode once. */
+typedef struct {
+    uint64_t bytes, inodes;
+} tu_share;
+
+/* Every inode of the tables counted once, for the first table (in the order given) that
+ * found it: in shares[k] (ntables of them) when it lies on device dev, else in
+ * *elsewhere (other filesystems mounted below the walked tree, which du -x leaves out).
+ * 0, or -ENOMEM. About 28 bytes an inode while it runs. */
+int tu_attribute(const tu_table *const *tables, size_t ntables, uint64_t dev,
+                 tu_share *shares, tu_share *elsewhere);
+
 /* Walks top below dir_fd (wk_walk) into the table: 0, or -errno when it stopped. */
 int tu_walk(tu_table *t, int dir_fd, const uint8_t *top, size_t len, wk_errors *errors);
 

@@ -21,7 +21,8 @@ from .table import render_table
 ACTIVE_STATES = ("running", "paused", "restarting")
 
 
-def _percent(reclaimable: int, total: int) -> str:
+def reclaimable_text(reclaimable: int, total: int) -> str:
+    """docker/cli system df's RECLAIMABLE cell: the size, and its share of the total."""
     if total > 0:
         return f"{human_size(reclaimable)} ({reclaimable * 100 // total}%)"
     return human_size(reclaimable)
@@ -35,18 +36,18 @@ def render_summary(du: DiskUsage) -> str:
     used = sum(s.size - s.shared_size for s in du.images
                if s.containers != 0 and s.size != -1 and s.shared_size != -1)
     images = ["Images", str(len(du.images)), str(sum(1 for s in du.images if s.containers > 0)),
-              human_size(du.layers_size), _percent(du.layers_size - used, du.layers_size)]
+              human_size(du.layers_size), reclaimable_text(du.layers_size - used, du.layers_size)]
     total_rw = sum(max(c.size_rw or 0, 0) for c in du.containers)
     idle_rw = sum(max(c.size_rw or 0, 0) for c in du.containers
                   if c.container.state not in ACTIVE_STATES)
     containers = ["Containers", str(len(du.containers)),
                   str(sum(1 for c in du.containers if c.container.state in ACTIVE_STATES)),
-                  human_size(total_rw), _percent(idle_rw, total_rw)]
+                  human_size(total_rw), reclaimable_text(idle_rw, total_rw)]
     vol_total = sum(v.size for v in du.volumes if v.size != -1)
     vol_idle = sum(v.size for v in du.volumes if v.size != -1 and v.ref_count == 0)
     volumes = ["Local Volumes", str(len(du.volumes)),
                str(sum(1 for v in du.volumes if v.ref_count > 0)),
-               human_size(vol_total), _percent(vol_idle, vol_total)]
+               human_size(vol_total), reclaimable_text(vol_idle, vol_total)]
     bsize = builder_size(du)
     in_use = sum(r.size for r in du.build_cache if r.in_use and not r.shared)
     cache = ["Build Cache", str(len(du.build_cache)),

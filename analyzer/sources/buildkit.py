@@ -205,6 +205,14 @@ class _Snapshots:
     def recorded_size(self, key: str) -> bytes | None:
         return self._value(key, "size")
 
+    def graph_ids(self) -> set[str]:
+        """Every graph-driver ID a snapshot lives under: its key, and for a committed
+        one the ID it was prepared as."""
+        if self.db is None:
+            return set()
+        keys = [key.decode("utf-8", "replace") for key, _ in self.db.bucket().buckets()]
+        return set(keys) | {self.graph_id(key) for key in keys}
+
 
 class _Content:
     """Blob sizes of the containerd content store in containerdmeta.db."""
@@ -529,11 +537,7 @@ def _last_used(item: _Item) -> tuple[int, str | None]:
     return count, (_rfc3339nano(stamp) if stamp else None)
 
 
-def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, Layer],
-                     images: Iterable[Image]) -> BuildCache:
-    """read_build_cache over a data root opened with the safe opener, measuring
-    snapshot directories as the graph driver's DiffSize does (moby directory.Size)."""
-
+def _reader(root: EvidenceRoot) -> Callable[[str], bytes | None]:
     def get(rel: str) -> bytes | None:
         st = root.lstat(rel)
         if st is None:
@@ -541,6 +545,25 @@ def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, L
         if st.size > DB_LIMIT:
             raise EvidenceError(rel, f"larger than {DB_LIMIT} bytes; not read")
         return root.read(rel, max(st.size, 1))
+    return get
+
+
+def snapshot_dirs(root: EvidenceRoot) -> tuple[frozenset[str], tuple[Diagnostic, ...]]:
+    """The graph-driver IDs of BuildKit's own snapshots (snapshots.db), whose
+    directories sit beside the layers' and are the build cache's, not orphans."""
+    diags: list[Diagnostic] = []
+    snapshots = _Snapshots(_open(_reader(root), SNAPSHOTS_DB, diags), {})
+    try:
+        return frozenset(snapshots.graph_ids()), tuple(diags)
+    except MalformedError as exc:
+        return frozenset(), (Diagnostic(exc.path, exc.reason),)
+
+
+def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, Layer],
+                     images: Iterable[Image]) -> BuildCache:
+    """read_build_cache over a data root opened with the safe opener, measuring
+    snapshot directories as the graph driver's DiffSize does (moby directory.Size)."""
+    get = _reader(root)
 
     def measure(graph_id: str) -> int | None:
         if not graph_id or "/" in graph_id or graph_id in (".", ".."):
