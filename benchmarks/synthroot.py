@@ -160,6 +160,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
     ap.add_argument("--images", type=int, default=10_000)
-    ap.add_argument("--files", type=int, default=8, help="regular files in a layer, on average")
+    ap.add_argument("--files", "--files-per-layer", type=int, default=8,
+                    help="regular files in a layer, on average")
     args = ap.parse_args()
     print(build(args.root, args.images, files=args.files))
