@@ -600,11 +600,12 @@ def _analyst_fd(path: str | None) -> AnalystFile | None:
 def du_command(ctx: Context, as_json: bool, verbose: bool) -> None:
     """Every byte and inode under the data root, by owner; orphans named."""
     from .render.du import du_json, render_du
-    usage, warnings = ctx.service.root_usage()
+    usage, warnings = ctx.service.root_usage(ctx.now)
     if as_json:
         from .render.analysis import document
-        click.echo(document(analysis(ctx, ctx.service.store.driver), du_json(usage), warnings),
-                   nl=False)
+        paths = {name: root.path for name, root in ctx.service.roots.items()}
+        kind = "containerd" if ctx.service.containerd is not None else ctx.service.store.driver
+        click.echo(document(analysis(ctx, kind), du_json(usage, paths), warnings), nl=False)
     else:
         click.echo(render_du(usage, verbose), nl=False)
 

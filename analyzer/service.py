@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .engines.listing import ImageSummary
     from .engines.reclaim import Reclaim
     from .engines.rmi import Plan, Record
-    from .engines.rootusage import RootUsage
+    from .engines.rootusage import ContainerdState, RootUsage
     from .engines.slack import SlackReport
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
@@ -449,22 +449,63 @@ class ImageService:
         return system_disk_usage(store, container_sizes(self.root, store),
                                  volume_sizes(self.root, store))
 
-    def root_usage(self) -> tuple[RootUsage, list[Diagnostic]]:
-        """Every byte and inode of the data root with its owner (analyze du), and what
-        could not be read (also warned)."""
-        from .engines.rootusage import account, claims
+    def root_usage(self, now: float) -> tuple[RootUsage, list[Diagnostic]]:
+        """Every byte and inode of the data root (and of a containerd root beside it)
+        with its owner (analyze du), and what could not be read (also warned); ``now``
+        is when containerd's collector would run (leases expire)."""
+        from .engines.rootusage import account, claims, containerd_claims
         from .sources.buildkit import snapshot_dirs
         from .sources.rootusage import measure
         self._needs_data_root("du")
         store = self.store_with_build_cache
-        build_snapshots, problems = snapshot_dirs(self.root)
-        owned = claims(store, self.root.listdir, build_snapshots)
-        sizes, elsewhere, unread = measure(self.root, [(c.paths, c.dirs) for c in owned])
-        found = [*problems, *(Diagnostic(exc.path, exc.reason) for exc in unread)]
+        build_snapshots, found = snapshot_dirs(self.root)
+        found = list(found)
+        state = self._containerd_state(now)
+
+        def listdir(root: EvidenceRoot) -> Callable[[str], list[str] | None]:
+            def names(rel: str) -> list[str] | None:
+                try:
+                    return root.listdir(rel)
+                except EvidenceError as exc:     # a link, or unreadable: walked as it is
+                    found.append(Diagnostic(exc.path, exc.reason))
+                    return None
+            return names
+
+        parts = [(self.root, claims(store, listdir(self.root), build_snapshots,
+                                    state if state and state.root == layout.DATA_ROOT
+                                    else None))]
+        if state is not None and state.root != layout.DATA_ROOT:
+            other = self.roots[state.root]
+            parts.append((other, containerd_claims(store, listdir(other), state)))
+        measured, elsewhere = [], 0
+        for root, owned in parts:
+            sizes, off_root, unread = measure(root, [(c.paths, c.dirs) for c in owned])
+            measured += [(c, b, i) for c, (b, i) in zip(owned, sizes)]
+            elsewhere += off_root
+            found += [Diagnostic(exc.path, exc.reason) for exc in unread]
         self._report(found)
-        usage = account([(c, b, i) for c, (b, i) in zip(owned, sizes)], elsewhere,
-                        self.root.usage_is_estimate)
+        usage = account(measured, elsewhere, self.root.usage_is_estimate)
         return usage, [*store.diagnostics, *found]
+
+    def _containerd_state(self, now: float) -> ContainerdState | None:
+        """What du needs of the containerd store Docker's images are in, if they are."""
+        if self.containerd is None:
+            return None
+        from .engines.containerdgc import Node, Resource, mark, prune_snapshots
+        from .engines.rootusage import ContainerdState
+        cstore = self.containerd.store
+        marked = mark(cstore.meta, int(now * 1e9))
+        live = {(s.snapshotter, s.name): marked[node].kind for s in cstore.meta.snapshots
+                if (node := Node(Resource.SNAPSHOT, s.namespace, f"{s.snapshotter}/{s.key}"))
+                in marked}
+        pruned = {(name, key) for name, backend in cstore.backends.items()
+                  for key in prune_snapshots(backend, {k for (n, k) in live if n == name})}
+        return ContainerdState(
+            base=cstore.base, backends=cstore.backends,
+            live_blobs=frozenset(n.key for n in marked if n.type == Resource.CONTENT),
+            snapshots=live, pruned=frozenset(pruned), namespace=self.containerd_namespace,
+            root=layout.DATA_ROOT if self.containerd.docker_root is None
+            else layout.CONTAINERD_ROOT)
 
     def image_delete(self, names: Sequence[str], force: bool, prune: bool) -> Plan:
         """What ``docker image rm`` would do, as a plan; nothing is removed."""

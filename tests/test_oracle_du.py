@@ -7,6 +7,7 @@ a layer's directory and its layer store entry, a container whose config a crash 
 as `du` counts them."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from tests.oracle.record import run_analyze, scenarios
 
 GRAPH_DRIVER = [s.name for s in scenarios(containerd_store=False)]
+CONTAINERD = [s.name for s in scenarios(containerd_store=True)]
 
 
 def du(path: Path, *flags: str) -> int:
@@ -33,8 +35,13 @@ def du_json(root: Path) -> dict:
 
 
 def check_adds_up(root: Path, doc: dict) -> None:
-    assert doc["total_bytes"] == du(root, "-B1")
-    assert doc["total_inodes"] == du(root, "--inodes")
+    """Each evidence root's total is du's, the data root first; they add up to the total."""
+    assert doc["roots"][0]["path"] == str(root)
+    for r in doc["roots"]:
+        assert (r["total_bytes"], r["total_inodes"]) == (du(Path(r["path"]), "-B1"),
+                                                         du(Path(r["path"]), "--inodes"))
+    assert doc["total_bytes"] == sum(r["total_bytes"] for r in doc["roots"])
+    assert doc["total_inodes"] == sum(r["total_inodes"] for r in doc["roots"])
     assert sum(c["bytes"] for c in doc["categories"]) == doc["total_bytes"]
     assert sum(c["inodes"] for c in doc["categories"]) == doc["total_inodes"]
     assert doc["unexplained_bytes"] == 0 and doc["unexplained"] == []
@@ -42,7 +49,7 @@ def check_adds_up(root: Path, doc: dict) -> None:
     assert not doc["bytes_are_estimate"]
 
 
-@pytest.mark.parametrize("name", GRAPH_DRIVER)
+@pytest.mark.parametrize("name", GRAPH_DRIVER + CONTAINERD)
 def test_du_agrees_with_du_on_clean_roots(oracle, name):
     root = oracle[name].root
     doc = du_json(root)
@@ -50,8 +57,19 @@ def test_du_agrees_with_du_on_clean_roots(oracle, name):
     assert doc["orphans"] == []
     assert doc["complete"], doc["warnings"]
     by_name = {c["name"]: c for c in doc["categories"]}
-    assert by_name["image_layers"]["bytes"] > 0
-    assert by_name["metadata"]["bytes"] > 0
+    images = ("containerd_content", "containerd_snapshots") if name in CONTAINERD \
+        else ("image_layers",)
+    for category in (*images, "container_layers", "build_cache", "metadata"):
+        assert by_name[category]["bytes"] > 0, category
+
+
+def test_a_system_containerd_root_is_walked_beside_the_data_root(oracle):
+    root = oracle["containerd-system"].root
+    doc = du_json(root)
+    assert [r["name"] for r in doc["roots"]] == ["data", "containerd"]
+    assert doc["roots"][1]["path"] == str(root.parent / "containerd")
+    blobs = [i for i in doc["items"] if i["category"] == "containerd_content"]
+    assert blobs and all(i["root"] == "containerd" for i in blobs)
 
 
 def test_buildkit_snapshot_directories_are_build_cache(oracle):
@@ -82,6 +100,7 @@ def stopped_container(root: Path) -> Path:
 
 
 def orphans(doc: dict) -> dict[str, tuple[int, int, str]]:
+    assert all(o["root"] == "data" for o in doc["orphans"])
     return {o["path"]: (o["bytes"], o["inodes"], o["why"]) for o in doc["orphans"]}
 
 
@@ -132,6 +151,37 @@ def test_orphans_planted_as_crashes_leave_them(copy):
     assert by_name["orphans"]["reclaimable_bytes"] == by_name["orphans"]["bytes"]
 
 
+def test_containerd_store_orphans_planted(copy):
+    root = copy("containerd")
+    store = root / "containerd/daemon"
+    want: dict[str, tuple[int, int, str]] = {}
+
+    def planted(path: Path, why: str) -> None:
+        want[str(path.relative_to(root))] = (du(path, "-B1"), du(path, "--inodes"), why)
+
+    # A blob written whose metadata record a crash lost.
+    data = os.urandom(20000)
+    blob = store / "io.containerd.content.v1.content/blobs/sha256" / hashlib.sha256(data).hexdigest()
+    blob.write_bytes(data)
+    planted(blob, "blob nothing references")
+    # A pull killed mid-download leaves its ingest.
+    ingest = store / "io.containerd.content.v1.content/ingest/0123abcd"
+    ingest.mkdir()
+    (ingest / "data").write_bytes(data[:5000])
+    (ingest / "ref").write_text("moby/1/layer-sha256:" + "1" * 64)
+    planted(ingest, "temporary leftover of an interrupted content write")
+    # A snapshot directory the snapshotter's database does not have.
+    snap = store / "io.containerd.snapshotter.v1.overlayfs/snapshots/9999"
+    (snap / "fs").mkdir(parents=True)
+    (snap / "fs" / "file").write_bytes(data)
+    (snap / "work").mkdir()
+    planted(snap, "snapshot directory no snapshot record names")
+
+    doc = du_json(root)
+    check_adds_up(root, doc)
+    assert orphans(doc) == want
+
+
 def test_unknown_entries_are_unexplained_by_path(copy):
     root = copy("registry")
     stray = root / "stray"
@@ -139,7 +189,7 @@ def test_unknown_entries_are_unexplained_by_path(copy):
     (stray / "data").write_bytes(os.urandom(10000))
     doc = du_json(root)
     assert doc["total_bytes"] == du(root, "-B1")
-    assert doc["unexplained"] == [{"path": "stray", "bytes": du(stray, "-B1"),
+    assert doc["unexplained"] == [{"path": "stray", "root": "data", "bytes": du(stray, "-B1"),
                                    "inodes": 2}]
     assert doc["unexplained_bytes"] == du(stray, "-B1")
 

@@ -23,8 +23,9 @@ daemon/delete.go (cleanupContainer), volume/local/local.go, builder-next
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
+from ..containerdmodel import BackendSnapshot
 from ..ids import ChainID
 from ..model import Store
 
@@ -66,6 +67,11 @@ WHY_LAYER_ENTRY = "layer store entry whose directory is gone"
 WHY_CONTAINER = "container directory without a config"
 WHY_REMOVING = "*-removing leftover of an interrupted removal"
 WHY_TEMP = "temporary leftover of an interrupted pull or commit"
+WHY_BLOB = "blob nothing references"
+WHY_SNAPSHOT = "snapshot nothing references"
+WHY_SNAPSHOT_DIR = "snapshot directory no snapshot record names"
+WHY_ROOTFS = "container mount point without a container"
+WHY_INGEST = "temporary leftover of an interrupted content write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,7 @@ class Claim:
     why: str | None = None              # an orphan's reason
     rank: int = 1 << 30                 # lower ranks take a shared inode first
     reclaimable: bool = False
+    root: str = "data"                  # the evidence root it is in (layout's names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,14 @@ class CategoryUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class RootTotal:
+    """One evidence root's own total: what ``du -s -x`` of it says."""
+    name: str                           # layout's names: "data", "containerd"
+    bytes: int
+    inodes: int
+
+
+@dataclass(frozen=True, slots=True)
 class RootUsage:
     total_bytes: int
     total_inodes: int
@@ -111,19 +126,39 @@ class RootUsage:
     owned: tuple[Owned, ...]            # biggest first
     orphans: tuple[Owned, ...]
     unexplained: tuple[Owned, ...]
+    roots: tuple[RootTotal, ...]        # the data root first, then a containerd root
 
     @property
     def unexplained_bytes(self) -> int:
         return sum(o.bytes for o in self.unexplained)
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerdState:
+    """What du needs of a containerd store: its backends and what its collector keeps.
+
+    ``live_blobs``: digests the mark reaches. ``snapshots``: each backend snapshot (by
+    snapshotter and key) the mark reaches, with the kind of what holds it (``image``,
+    ``container``, ``lease``, ...); ``pruned``: the backend keys a collection removes.
+    """
+    base: str                                               # in its evidence root
+    backends: Mapping[str, Mapping[str, BackendSnapshot]]
+    live_blobs: frozenset[str]
+    snapshots: Mapping[tuple[str, str], str]
+    pruned: frozenset[tuple[str, str]]
+    namespace: str = "moby"
+    root: str = "data"
+
+
 class _Root:
     """The claims of one data root, built top down from its listings."""
 
-    def __init__(self, store: Store, listdir: Listdir, build_snapshots: Collection[str]):
+    def __init__(self, store: Store, listdir: Listdir, build_snapshots: Collection[str],
+                 containerd: ContainerdState | None = None):
         self.store = store
         self.listdir = listdir
         self.build_snapshots = build_snapshots
+        self.cstate = containerd
         self.claims: list[Claim] = []
         # Layers a container uses stay after image prune -a (and keep their images).
         self.used = {layer.chain_id for ctr in store.containers.values()
@@ -134,10 +169,21 @@ class _Root:
 
     def add(self, category: str | None, item: str, paths: Iterable[str] = (),
             dirs: Iterable[str] = (), **kw) -> None:
-        self.claims.append(Claim(category, item, tuple(paths), tuple(dirs), **kw))
+        self.claims.append(Claim(category, item, tuple(paths), tuple(dirs), **kw,
+                                 root=self.root_name))
+
+    root_name = "data"
+
+    def listing(self, rel: str) -> list[str] | None:
+        """The names in a directory, sorted; None when rel is not one."""
+        names = self.listdir(rel)
+        if names is None:
+            return None
+        # An archive's "./" member is listed as a name "" of its own directory.
+        return sorted(n for n in names if n not in ("", ".", ".."))
 
     def entries(self, rel: str) -> list[str]:
-        return sorted(self.listdir(rel) or ())
+        return self.listing(rel) or []
 
     # -- the root's own directories ---------------------------------------------------
 
@@ -157,6 +203,8 @@ class _Root:
                 self.buildkit(name)
             elif name == "containerd":
                 self.containerd(name)
+            elif name == "rootfs":
+                self.rootfs(name)
             elif name == "devicemapper" and self.store.driver == "devicemapper":
                 self.add("devicemapper", name, [name])
             elif name in OTHER_TOP:
@@ -168,7 +216,7 @@ class _Root:
         self.add("metadata", "containers", dirs=["containers"])
         for cid in self.entries("containers"):
             rel = f"containers/{cid}"
-            names = self.listdir(rel)
+            names = self.listing(rel)
             if names is None:
                 self.add(None, rel, [rel])
                 continue
@@ -233,7 +281,7 @@ class _Root:
         homes = _DRIVER_HOMES.get(self.store.driver)
         if not homes:
             return None
-        return set(self.listdir(homes[0]) or ())
+        return set(self.entries(homes[0]))
 
     def driver_home(self, top: str) -> None:
         homes = _DRIVER_HOMES[self.store.driver]
@@ -310,7 +358,7 @@ class _Root:
             path = f"{rel}/{name}"
             if name.endswith(".db") or name == "workerid":
                 self.add("other", path, [path])
-            elif name.startswith("containerd-") and self.listdir(path) is not None:
+            elif name.startswith("containerd-") and self.listing(path) is not None:
                 self.buildkit(path)
             else:
                 self.add("build_cache", path, [path], reclaimable=True)
@@ -323,16 +371,122 @@ class _Root:
             path = f"{rel}/{name}"
             if name != "daemon":
                 self.add("metadata", path, [path])
+            elif self.cstate is not None and self.cstate.base == path:
+                self.containerd_root(path)
+            else:
+                self.add("metadata", path, dirs=[path])
+                for plugin in self.entries(path):
+                    sub = f"{path}/{plugin}"
+                    self.add(_plugin_category(plugin), sub, [sub])
+
+    def containerd_root(self, base: str) -> None:
+        """A containerd root holding Docker's images: each blob and snapshot with its
+        owner, or why nothing owns it (what containerd's collector would remove)."""
+        self.add("metadata", base or "containerd root", dirs=[base])
+        for plugin in self.entries(base):
+            path = _join(base, plugin)
+            if plugin == "io.containerd.content.v1.content":
+                self.content(path)
+            elif plugin.startswith("io.containerd.snapshotter.v1."):
+                self.snapshotter(path, plugin.removeprefix("io.containerd.snapshotter.v1."))
+            else:
+                self.add("metadata", path, [path])
+
+    def content(self, path: str) -> None:
+        state = self.cstate
+        assert state is not None
+        self.add("metadata", path, dirs=[path])
+        for name in self.entries(path):
+            sub = f"{path}/{name}"
+            if name == "blobs":
+                self.add("metadata", sub, dirs=[sub])
+                for alg in self.entries(sub):
+                    self.add("metadata", f"{sub}/{alg}", dirs=[f"{sub}/{alg}"])
+                    for hex_ in self.entries(f"{sub}/{alg}"):
+                        digest, blob = f"{alg}:{hex_}", f"{sub}/{alg}/{hex_}"
+                        if digest in state.live_blobs:
+                            self.add("containerd_content", digest, [blob])
+                        else:
+                            self.add("orphans", blob, [blob], why=WHY_BLOB, reclaimable=True)
+            elif name == "ingest":
+                self.add("metadata", sub, dirs=[sub])
+                for ref in self.entries(sub):
+                    self.add("orphans", f"{sub}/{ref}", [f"{sub}/{ref}"], why=WHY_INGEST,
+                             reclaimable=True)
+            else:
+                self.add("metadata", sub, [sub])
+
+    def snapshotter(self, path: str, name: str) -> None:
+        state = self.cstate
+        assert state is not None
+        by_id = {str(s.id): s for s in state.backends.get(name, {}).values()}
+        self.add("metadata", path, dirs=[path])
+        for entry in self.entries(path):
+            sub = f"{path}/{entry}"
+            if entry != "snapshots":
+                self.add("metadata", sub, [sub])
                 continue
-            self.add("metadata", path, dirs=[path])
-            for plugin in self.entries(path):
-                sub = f"{path}/{plugin}"
-                if plugin.startswith("io.containerd.content."):
-                    self.add("containerd_content", sub, [sub])
-                elif plugin.startswith("io.containerd.snapshotter."):
-                    self.add("containerd_snapshots", sub, [sub])
+            self.add("metadata", sub, dirs=[sub])
+            for ident in self.entries(sub):
+                snap, rel = by_id.get(ident), f"{sub}/{ident}"
+                if snap is None:
+                    self.add("orphans", rel, [rel], why=WHY_SNAPSHOT_DIR, reclaimable=True)
+                elif (name, snap.key) in state.pruned:
+                    self.add("orphans", rel, [rel], why=WHY_SNAPSHOT, reclaimable=True)
                 else:
-                    self.add("metadata", sub, [sub])
+                    self._snapshot(rel, name, snap.key)
+
+    def _snapshot(self, rel: str, snapshotter: str, key: str) -> None:
+        """A live snapshot: a Docker container's read-write (or init) layer, BuildKit's
+        (held by its leases), or an image's."""
+        state = self.cstate
+        assert state is not None
+        namespace, _, own_key = _split_backend_key(key)
+        holder = state.snapshots.get((snapshotter, key))
+        ctr = own_key.removesuffix("-init")
+        if namespace == state.namespace and ctr in self.store.containers:
+            self.add("container_layers", ctr, [rel], reclaimable=self._stopped(ctr))
+        elif namespace == state.namespace and holder == "lease":
+            self.add("build_cache", own_key, [rel], reclaimable=True)
+        else:
+            self.add("containerd_snapshots", key, [rel])
+
+    def rootfs(self, rel: str) -> None:
+        """``rootfs/<snapshotter>/<container>``: where the containerd store mounts a
+        container's root filesystem."""
+        self.add("metadata", rel, dirs=[rel])
+        for snapshotter in self.entries(rel):
+            sub = f"{rel}/{snapshotter}"
+            names = self.listing(sub)
+            if names is None:
+                self.add(None, sub, [sub])
+                continue
+            self.add("metadata", sub, dirs=[sub])
+            for cid in names:
+                path = f"{sub}/{cid}"
+                if cid in self.store.containers:
+                    self.add("container_layers", cid, [path], reclaimable=self._stopped(cid))
+                else:
+                    self.add("orphans", path, [path], why=WHY_ROOTFS, reclaimable=True)
+
+
+def _plugin_category(plugin: str) -> str:
+    if plugin.startswith("io.containerd.content."):
+        return "containerd_content"
+    if plugin.startswith("io.containerd.snapshotter."):
+        return "containerd_snapshots"
+    return "metadata"
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}/{name}" if base else name
+
+
+def _split_backend_key(key: str) -> tuple[str, str, str]:
+    """A snapshotter's key of a namespace's snapshot: ``<namespace>/<n>/<key>``."""
+    namespace, _, rest = key.partition("/")
+    number, _, own = rest.partition("/")
+    return namespace, number, own
 
 
 def _image(store: Store, image_id: str) -> list:
@@ -340,27 +494,39 @@ def _image(store: Store, image_id: str) -> list:
     return [image] if image is not None else []
 
 
-def claims(store: Store, listdir: Listdir, build_snapshots: Collection[str] = ()
-           ) -> list[Claim]:
-    """Every path of a graph-driver data root claimed once, lowest layers first.
+def claims(store: Store, listdir: Listdir, build_snapshots: Collection[str] = (),
+           containerd: ContainerdState | None = None) -> list[Claim]:
+    """Every path of a data root claimed once, lowest layers first.
 
     Args:
         store: the model, with its build cache (the layers only BuildKit holds).
         listdir: the names in a directory of the root, None when it is none.
         build_snapshots: the graph-driver IDs BuildKit's snapshotter names (its own
             directories beside the layers', which are not orphans).
+        containerd: the containerd store Docker's images are in, when it is in this
+            root (``containerd/daemon``).
     """
-    root = _Root(store, listdir, build_snapshots)
+    root = _Root(store, listdir, build_snapshots, containerd)
     root.top()
     return sorted(root.claims, key=lambda c: c.rank)
+
+
+def containerd_claims(store: Store, listdir: Listdir, containerd: ContainerdState
+                      ) -> list[Claim]:
+    """Every path of a containerd root of its own (a host's ``/var/lib/containerd``
+    beside the data root) claimed once."""
+    root = _Root(store, listdir, (), containerd)
+    root.root_name = containerd.root
+    root.containerd_root("")
+    return root.claims
 
 
 def account(measured: Sequence[tuple[Claim, int, int]], other_filesystems_bytes: int,
             estimate: bool = False) -> RootUsage:
     """The root's usage from each claim's measured (bytes, inodes)."""
-    merged: dict[tuple[str | None, str, str | None], list] = {}
+    merged: dict[tuple[str, str | None, str, str | None], list] = {}
     for claim, nbytes, inodes in measured:
-        key = (claim.category, claim.item, claim.why)
+        key = (claim.root, claim.category, claim.item, claim.why)
         entry = merged.setdefault(key, [claim, 0, 0])
         entry[1] += nbytes
         entry[2] += inodes
@@ -373,6 +539,11 @@ def account(measured: Sequence[tuple[Claim, int, int]], other_filesystems_bytes:
             name, sum(o.bytes for o in mine), sum(o.inodes for o in mine),
             len({o.claim.item for o in mine}),
             sum(o.bytes for o in mine if o.claim.reclaimable)))
+    roots: dict[str, list[int]] = {}
+    for claim, nbytes, inodes in measured:
+        total = roots.setdefault(claim.root, [0, 0])
+        total[0] += nbytes
+        total[1] += inodes
     return RootUsage(
         total_bytes=sum(b for _, b, _ in measured),
         total_inodes=sum(i for _, _, i in measured),
@@ -381,8 +552,9 @@ def account(measured: Sequence[tuple[Claim, int, int]], other_filesystems_bytes:
         categories=tuple(categories),
         owned=tuple(owned),
         orphans=tuple(o for o in owned if o.claim.category == "orphans"),
-        unexplained=tuple(o for o in owned if o.claim.category is None))
+        unexplained=tuple(o for o in owned if o.claim.category is None),
+        roots=tuple(RootTotal(name, b, i) for name, (b, i) in roots.items()))
 
 
-__all__ = ["CATEGORIES", "Claim", "CategoryUsage", "FREED_BY", "Owned", "RootUsage",
-           "account", "claims"]
+__all__ = ["CATEGORIES", "Claim", "CategoryUsage", "ContainerdState", "FREED_BY", "Owned",
+           "RootTotal", "RootUsage", "account", "claims", "containerd_claims"]

@@ -19,7 +19,7 @@ NGINX_BASE = "e67cc34316eeeb561508799afae4880f756767e0f5b9058e0ea15ff22fa9cb61"
 # Commands that must answer for the untouched images, with their exit status.
 COMMANDS = [("ls",), ("ls", "-a"), ("df", "-v"), ("inspect", "centos:latest"),
             ("history", "redis:alpine"), ("reclaim", "docker:latest"),
-            ("rm", "mongo:3"), ("prune", "-a", "--json")]
+            ("rm", "mongo:3"), ("prune", "-a", "--json"), ("du", "--json")]
 
 
 def _loop_layers(ev, members: list[str]) -> None:

@@ -32,7 +32,8 @@ def test_repositories_of_the_wrong_type(sample_root, damaged, baseline, content,
     ev = damaged(sample_root)
     write(ev.path / REPOSITORIES, content)
     ev.seal()
-    for args in [("ls", "-a", "-q"), ("df",), ("prune", "-a", "--json"), ("rm", "centos")]:
+    for args in [("ls", "-a", "-q"), ("df",), ("prune", "-a", "--json"), ("du", "--json"),
+                 ("rm", "centos")]:
         want = baseline(sample_root, *args)
         got = ev.run(*args).check(want.rc if args[0] != "rm" else 1)
         assert got.warned(REPOSITORIES, field), got.describe()
