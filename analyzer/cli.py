@@ -605,9 +605,9 @@ def du_command(ctx: Context, as_json: bool, verbose: bool) -> None:
         from .render.analysis import document
         paths = {name: root.path for name, root in ctx.service.roots.items()}
         kind = "containerd" if ctx.service.containerd is not None else ctx.service.store.driver
-        click.echo(document(analysis(ctx, kind), du_json(usage, paths), warnings), nl=False)
+        echo(document(analysis(ctx, kind), du_json(usage, paths), warnings), nl=False)
     else:
-        click.echo(render_du(usage, verbose), nl=False)
+        echo(render_du(usage, verbose), nl=False)
 
 
 @main.command("slack")
