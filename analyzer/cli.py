@@ -456,7 +456,7 @@ def inspect_command(ctx: Context, fmt: str, images: tuple[str, ...]) -> None:
 def df_command(ctx: Context, verbose: bool) -> None:
     """Show disk usage, as `docker system df`."""
     from .render.df import render_summary, render_verbose
-    du = ctx.service.disk_usage()
+    du = ctx.service.disk_usage(ctx.now)
     text = (render_verbose(ctx.service.store_with_build_cache, du, ctx.now) if verbose
             else render_summary(du))
     echo(text, nl=False)

@@ -178,3 +178,5 @@ class ImageContent:
     descriptor_size: int = 0
     # walkPresentChildren from the target: (digest, media type, size) of each present blob.
     present: tuple[tuple[str, str, int], ...] = ()
+    # The layer digests of each manifest read (BuildKit's imagerefchecker keys).
+    layer_lists: tuple[tuple[str, ...], ...] = ()

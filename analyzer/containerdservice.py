@@ -14,19 +14,22 @@ from .containerdmodel import Image as Record
 from .containerdmodel import ImageContent
 from .engines.containerdhistory import image_history
 from .engines.containerdinspect import Inspected, inspect
+from .engines.containerddiskusage import container_layer_sizes, system_disk_usage
 from .engines.containerdlisting import (Catalog, SnapshotUsage, list_images, snapshot_usage,
                                         unpacked_size)
+from .engines.diskusage import DiskUsage
 from .engines.containerdprune import PrunePlan, plan_prune
 from .engines.containerdreclaim import Reclaim, price_prune, reclaim
 from .engines.containerdrmi import Plan, State, is_dangling, plan_rmi, resolve_all_references
 from .engines.history import HistoryItem
 from .engines.listing import ImageSummary
-from .errors import InvalidReference
+from .errors import EvidenceError, InvalidReference
 from .ids import ImageID
-from .model import Diagnostic, Image, Reference
+from .model import Diagnostic, Image, Reference, Store
 from .reference import parse_normalized_named
 from .sources import layout
-from .sources.containerdstore import (ContainerdMeter, ContainerdStore, has_store,
+from .sources.buildkit import BuildCache, read_containerd_build_cache
+from .sources.containerdstore import (ContainerdMeter, ContainerdStore, has_store, read_db,
                                       read_containerd_store, read_contents, sibling_root)
 from .sources.evidence import EvidenceRoot, open_root
 
@@ -129,6 +132,44 @@ class ContainerdImages:
                        SNAPSHOTTER)
         users = [c.id for c in self.store.containers.values() if c.image_id == item.id]
         return item, users
+
+    def disk_usage(self, store: Store, volume_sizes: Mapping[str, int],
+                   now_ns: int) -> tuple[DiskUsage, list[Diagnostic]]:
+        """``docker system df``'s numbers, with what could not be measured. ``store``:
+        Docker's side (containers, volumes, build cache)."""
+        usage, unread = self._measured
+        return system_disk_usage(self.catalog, store, usage, volume_sizes, now_ns), unread
+
+    def container_sizes(self, container_ids: Sequence[str]
+                        ) -> tuple[dict[str, tuple[int, int]], list[Diagnostic]]:
+        """(SizeRw, SizeRootFs) of each container, as ``ps -s`` shows them."""
+        usage, unread = self._measured
+        return container_layer_sizes(container_ids, usage), unread
+
+    @cached_property
+    def _measured(self) -> tuple[SnapshotUsage, list[Diagnostic]]:
+        """Every snapshot's usage as the snapshotter's Usage gives it now (active ones
+        walked), and what could not be walked."""
+        meter = ContainerdMeter(self.root, self.store)
+        usage = snapshot_usage(self.store.meta, self.store.backends, self.namespace,
+                               SNAPSHOTTER, upper_bytes=lambda ident: meter.upper_bytes(
+                                   SNAPSHOTTER, ident))
+        return usage, meter.diagnostics
+
+    def build_cache(self, docker_root: EvidenceRoot) -> BuildCache:
+        """BuildKit's cache records (its containerd worker's, in the data root), sized
+        and marked shared as the daemon does on this store."""
+        rel = layout.buildkit_worker_metadata_db(SNAPSHOTTER)
+        try:
+            data = read_db(docker_root, rel)
+        except EvidenceError as exc:
+            return BuildCache((), frozenset(), (Diagnostic(exc.path, exc.reason),))
+        blobs = {b.digest: b.size for b in self.store.meta.blobs
+                 if b.namespace == self.namespace and b.digest in self.store.blobs}
+        usage = self._measured[0]
+        return read_containerd_build_cache(
+            data, rel, blobs.get, lambda key: (usage.get(key) or (None, None))[1],
+            [layers for content in self.contents.values() for layers in content.layer_lists])
 
     def plan_rmi(self, args: Sequence[str], force: bool, prune: bool) -> Plan:
         return plan_rmi(self.records, list(self.store.containers.values()), args, force, prune)

@@ -141,6 +141,9 @@ class Container:
     # ImagePlatform, when the container records its image's manifest (the containerd
     # image store); the API then gives it with the summary's ImageManifestDescriptor.
     platform: Mapping[str, Any] | None = None
+    # The digest of that manifest (ImageManifest.digest): which of an image's platform
+    # manifests the container runs, as the containerd image service counts its users.
+    image_manifest: str | None = None
 
     @property
     def state(self) -> str:

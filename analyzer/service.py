@@ -154,7 +154,10 @@ class ImageService:
         """
         from .sources.buildkit import load_build_cache
         store = self.store
-        cache = load_build_cache(self.root, store.driver, store.layers, store.images.values())
+        if self.containerd is not None:
+            cache = self.containerd.build_cache(self.root)
+        else:
+            cache = load_build_cache(self.root, store.driver, store.layers, store.images.values())
         self._report(cache.diagnostics)
         return dataclasses.replace(store, build_cache=cache.records,
                                    build_cache_holds=cache.held_chain_ids,
@@ -258,6 +261,10 @@ class ImageService:
 
     def container_sizes(self, ctrs: Sequence[Container]) -> dict[str, tuple[int | None, int]]:
         """(SizeRw, SizeRootFs) of each container, as the daemon measures them for ps -s."""
+        if self.containerd is not None:
+            sizes, unread = self.containerd.container_sizes([c.id for c in ctrs])
+            self._report(unread)
+            return dict(sizes)
         from .engines.diskusage import size_root_fs
         from .sources.layerusage import container_sizes
         rw = container_sizes(self.root, self.store)
@@ -438,14 +445,17 @@ class ImageService:
         return drivers.metadata(self.store.driver, os.path.abspath(self.data_root),
                                 self.store.chain(image.top_layer))
 
-    def disk_usage(self) -> DiskUsage:
+    def disk_usage(self, now: float) -> DiskUsage:
+        """What ``docker system df`` counts; ``now``: the daemon's (Unix seconds)."""
         self._needs_data_root("df")
-        if self.containerd is not None:
-            raise UnsupportedLayoutError(self.data_root, "df on the containerd image store "
-                                         "is not answered yet")
-        from .engines.diskusage import system_disk_usage
         from .sources.layerusage import container_sizes, volume_sizes
         store = self.store_with_build_cache
+        if self.containerd is not None:
+            du, unread = self.containerd.disk_usage(store, volume_sizes(self.root, store),
+                                                    int(now * 1e9))
+            self._report(unread)
+            return du
+        from .engines.diskusage import system_disk_usage
         return system_disk_usage(store, container_sizes(self.root, store),
                                  volume_sizes(self.root, store))
 

@@ -22,7 +22,7 @@ from typing import Callable, Mapping, Sequence
 
 from .. import reference as refs
 from ..containerdmodel import Image as Record
-from ..containerdmodel import BackendSnapshot, ImageContent, MetaStore
+from ..containerdmodel import BackendSnapshot, ImageContent, Kind, MetaStore
 from ..errors import DaemonError, InvalidReference
 from ..goapi.time import ParseError, parse
 from ..goapi.timetypes import get_timestamp, parse_timestamps
@@ -197,15 +197,25 @@ SnapshotUsage = Mapping[str, "tuple[str | None, int | None]"]
 
 
 def snapshot_usage(meta: MetaStore, backends: Mapping[str, Mapping[str, BackendSnapshot]],
-                   namespace: str = "moby", snapshotter: str = "overlayfs") -> SnapshotUsage:
-    """Each snapshot key of the namespace the snapshotter has: (parent key, committed size)."""
+                   namespace: str = "moby", snapshotter: str = "overlayfs",
+                   upper_bytes: Callable[[int], int] | None = None) -> SnapshotUsage:
+    """Each snapshot key of the namespace the snapshotter has: (parent key, committed size).
+
+    With ``upper_bytes`` (the allocated bytes of a snapshot ID's upper directory, each
+    inode once: continuity fs.DiskUsage), an active snapshot is measured as the overlay
+    snapshotter's Usage measures it on every call; a view has no usage (0).
+    """
     backend = backends.get(snapshotter, {})
     out: dict[str, tuple[str | None, int | None]] = {}
     for snap in meta.snapshots:
         if snap.namespace == namespace and snap.snapshotter == snapshotter:
             found = backend.get(snap.name)
-            if found is not None:
-                out[snap.key] = (snap.parent, found.size)
+            if found is None:
+                continue
+            size = found.size
+            if upper_bytes is not None and found.kind == Kind.ACTIVE:
+                size = upper_bytes(found.id)
+            out[snap.key] = (snap.parent, size)
     return out
 
 
@@ -214,12 +224,19 @@ def unpacked_size(usage: SnapshotUsage, diff_ids: Sequence[str]) -> int:
     committed usage of it and each parent; 0 when any of them is missing (moby then
     reports no unpacked size at all)."""
     chain = chain_ids(DiffID(d) for d in diff_ids)
-    total, key, seen = 0, str(chain[-1]) if chain else "", set()
+    total, complete = total_usage(usage, str(chain[-1]) if chain else "")
+    return total if complete else 0
+
+
+def total_usage(usage: SnapshotUsage, key: str) -> tuple[int, bool]:
+    """calculateSnapshotTotalUsage: the usage of a snapshot and each of its parents, and
+    whether the chain was whole (moby keeps the partial sum of a broken one)."""
+    total, seen = 0, set()
     while key:
         found = usage.get(key)
         if found is None or key in seen:
-            return 0
+            return total, False
         seen.add(key)
         total += found[1] or 0
         key = found[0] or ""
-    return total
+    return total, True

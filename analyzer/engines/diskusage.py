@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ..ids import ChainID
 from ..model import BuildCacheRecord, Container, Store, Volume
@@ -66,12 +66,27 @@ def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
     by_image = store.containers_by_image
     images = [dataclasses.replace(s, containers=len(by_image.get(s.id, ())),
                                   shared_size=shared[s.id]) for s in summaries]
+    containers = container_usages(store, size_rw,
+                                  lambda ctr, rw: size_root_fs(store, ctr, rw))
+    return DiskUsage(layers_size, images, containers, volume_usages(store, volume_sizes),
+                     store.build_cache)
+
+
+def container_usages(store: Store, size_rw: Mapping[str, int | None],
+                     root_fs: Callable[[Container, int | None], int]) -> list[ContainerUsage]:
+    """Every container, newest first, with its SizeRw (-1 unknown) and SizeRootFs."""
     from ..goapi.time import parse_rfc3339_ns
     ctrs = sorted(store.containers.values(), key=lambda c: (-parse_rfc3339_ns(c.created), c.id))
-    containers = []
+    out = []
     for ctr in ctrs:
         rw = size_rw.get(ctr.id, -1)
-        containers.append(ContainerUsage(ctr, rw, size_root_fs(store, ctr, rw)))
+        out.append(ContainerUsage(ctr, rw, root_fs(ctr, rw)))
+    return out
+
+
+def volume_usages(store: Store, volume_sizes: Mapping[str, int]) -> list[VolumeUsage]:
+    """moby LocalVolumesSize: local volumes without options, each with the number of
+    containers that mount it."""
     volumes = []
     for vol in store.volumes:
         if vol.driver != "local" or vol.options:
@@ -79,4 +94,4 @@ def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
         refcount = sum(1 for c in store.containers.values()
                        for m in c.mounts if m.get("Name") == vol.name)
         volumes.append(VolumeUsage(vol, volume_sizes.get(vol.name, -1), refcount))
-    return DiskUsage(layers_size, images, containers, volumes, store.build_cache)
+    return volumes

@@ -24,7 +24,10 @@ ACTIVE_STATES = ("running", "paused", "restarting")
 def reclaimable_text(reclaimable: int, total: int) -> str:
     """docker/cli system df's RECLAIMABLE cell: the size, and its share of the total."""
     if total > 0:
-        return f"{human_size(reclaimable)} ({reclaimable * 100 // total}%)"
+        # Go's integer division truncates toward zero: on the containerd store the
+        # images' reclaimable bytes can be negative ("-3.385e+06B (-68%)").
+        share = abs(reclaimable) * 100 // total
+        return f"{human_size(reclaimable)} ({-share if reclaimable < 0 else share}%)"
     return human_size(reclaimable)
 
 

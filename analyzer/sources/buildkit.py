@@ -70,6 +70,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 SIZE_UNKNOWN = -1
 
 Files = Union[Mapping[str, bytes], Callable[[str], Union[bytes, None]]]
+BlobSize = Callable[[str], Union[int, None]]     # a content digest's size, None if absent
 
 
 class BuildCache(NamedTuple):
@@ -119,7 +120,8 @@ class _Item:
         return value if isinstance(value, int) else default
 
 
-def _decode_item(record_id: str, bucket: Bucket, diags: list[Diagnostic]) -> _Item:
+def _decode_item(record_id: str, bucket: Bucket, diags: list[Diagnostic],
+                 source: str = METADATA_DB) -> _Item:
     # metadata.go newStorageItem: empty values are skipped; each other value is a
     # JSON object whose "value" is the raw JSON of the field.
     item = _Item(record_id)
@@ -132,8 +134,8 @@ def _decode_item(record_id: str, bucket: Bucket, diags: list[Diagnostic]) -> _It
         except ValueError:
             doc = None
         if not isinstance(doc, dict) or not isinstance(doc.get("index", ""), str):
-            diags.append(Diagnostic(METADATA_DB, f"record {record_id}: {name}: value is not "
-                                                 f"a metadata JSON object; ignored"))
+            diags.append(Diagnostic(source, f"record {record_id}: {name}: value is not "
+                                            f"a metadata JSON object; ignored"))
             continue
         # A missing "value" is an empty RawMessage: set, but unmarshals to nothing.
         item.values[name] = doc["value"] if "value" in doc else INVALID
@@ -242,11 +244,12 @@ class _Record:
 class _Loader:
     """cacheManager.init: every record loaded as getRecord would, or dropped."""
 
-    def __init__(self, items: Mapping[str, _Item], content: _Content,
-                 diags: list[Diagnostic]):
+    def __init__(self, items: Mapping[str, _Item], blob_size: BlobSize,
+                 diags: list[Diagnostic], source: str = METADATA_DB):
         self.items = items
-        self.content = content
+        self.blob_size = blob_size
         self.diags = diags
+        self.source = source
         self.loaded: dict[str, _Record | None] = {}
 
     def load(self, record_id: str) -> _Record | None:
@@ -277,7 +280,7 @@ class _Loader:
         return self.loaded[record_id]
 
     def _drop(self, record_id: str, why: str) -> None:
-        self.diags.append(Diagnostic(METADATA_DB, f"record {record_id}: dropped as the daemon "
+        self.diags.append(Diagnostic(self.source, f"record {record_id}: dropped as the daemon "
                                                   f"does on start: {why}"))
 
     def _get_record(self, record_id: str) -> _Record | None:
@@ -306,7 +309,7 @@ class _Loader:
             self._drop(record_id, "its blob is not in the content store (lazy)")
             return None
         if not isinstance(item.get("cache.createdAt", "int"), int):
-            self.diags.append(Diagnostic(METADATA_DB, f"record {record_id}: no creation time "
+            self.diags.append(Diagnostic(self.source, f"record {record_id}: no creation time "
                                                       f"(the daemon stamps its start time)"))
         return record
 
@@ -315,7 +318,7 @@ class _Loader:
         # provider, which a restart does not have.
         item = record.item
         blob = item.text("cache.blob")
-        return item.flag("cache.blobonly") and blob != "" and self.content.size(blob) is None
+        return item.flag("cache.blobonly") and blob != "" and self.blob_size(blob) is None
 
 
 def _snapshot_id(item: _Item) -> str:
@@ -328,10 +331,10 @@ def _snapshot_id(item: _Item) -> str:
 
 @dataclass
 class _Sizer:
-    """cacheRecord.Size for records whose size is not yet recorded."""
-    snapshots: _Snapshots
-    content: _Content
-    diff_size: Callable[[str], int | None] | None
+    """cacheRecord.Size for records whose size is not yet recorded: the snapshot's
+    usage (``usage(record ID, snapshot key)``) plus the size of the record's blob."""
+    blob_size: BlobSize
+    usage: Callable[[str, str], int]
     diags: list[Diagnostic]
 
     def size(self, record: _Record) -> int:
@@ -355,15 +358,22 @@ class _Sizer:
     def _measure(self, item: _Item, driver_id: str) -> int:
         size = 0
         if not item.flag("cache.blobonly"):
-            size = self._usage(item.id, driver_id)
+            size = self.usage(item.id, driver_id)
         blob = item.text("cache.blob")
         if blob:
-            size += self.content.size(blob) or 0
+            size += self.blob_size(blob) or 0
         return size
 
-    def _usage(self, record_id: str, key: str) -> int:
-        # snapshot.go Usage: a layer's diff size, else the recorded size, else the
-        # graph driver's DiffSize (overlay2: the size of the diff directory).
+
+@dataclass
+class _GraphUsage:
+    """moby's snapshotter adapter's Usage: a layer's diff size, else the recorded size,
+    else the graph driver's DiffSize (overlay2: the size of the diff directory)."""
+    snapshots: _Snapshots
+    diff_size: Callable[[str], int | None] | None
+    diags: list[Diagnostic]
+
+    def __call__(self, record_id: str, key: str) -> int:
         chain = self.snapshots.chain(key)
         if chain is not None:
             layer = self.snapshots.layers.get(chain)
@@ -461,34 +471,79 @@ def read_build_cache(files: Files, layers: Mapping[ChainID, Layer],
         return BuildCache((), frozenset(), tuple(diags))
     snapshots = _Snapshots(_open(get, SNAPSHOTS_DB, diags), layers)
     containerd = _open(get, CONTAINERD_DB, diags)
-    content = _Content(containerd)
+    chains = _image_chains(images)
+    return _read_records(
+        metadata, METADATA_DB, _Content(containerd).size, _GraphUsage(snapshots, diff_size, diags),
+        lambda listed, loaded: _shared(listed, snapshots, chains),
+        lambda dropped: _held(containerd, snapshots, dropped, diags), diags)
+
+
+def read_containerd_build_cache(data: bytes | None, source: str, blob_size: BlobSize,
+                                usage: Callable[[str], int | None],
+                                image_layers: Collection[tuple[str, ...]]) -> BuildCache:
+    """The build cache of a daemon on the containerd image store: BuildKit's containerd
+    worker keeps its records in ``source`` and its snapshots and blobs in the image
+    store itself, so it holds nothing back from ``docker image rm`` (containerd's
+    collector sees its leases).
+
+    Args:
+        data: the bytes of the worker's metadata_v2.db (None: absent).
+        blob_size: the content store's size of a digest (None: not there).
+        usage: the snapshotter's Usage of a snapshot key (None: no such snapshot).
+        image_layers: the layer digests of every image manifest (imagerefchecker).
+    """
+    diags: list[Diagnostic] = []
+    metadata = _open(lambda rel: data, source, diags)
+    if metadata is None:
+        return BuildCache((), frozenset(), tuple(diags))
+
+    def snapshot_usage(record_id: str, key: str) -> int:
+        found = usage(key)
+        if found is None:
+            diags.append(Diagnostic(source, f"record {record_id}: snapshot {key} is not in "
+                                            f"the snapshotter; size counted as 0"))
+        return found or 0
+
+    layer_lists = set(image_layers)
+    return _read_records(metadata, source, blob_size, snapshot_usage,
+                         lambda listed, loaded: _shared_by_blobs(listed, loaded, layer_lists),
+                         lambda dropped: {}, diags)
+
+
+def _read_records(metadata: BoltDB, source: str, blob_size: BlobSize,
+                  usage: Callable[[str, str], int],
+                  shared: Callable[[Mapping[str, _Record], Mapping[str, _Record]], set[str]],
+                  held: Callable[[Collection[str]], dict[str, set[ChainID]]],
+                  diags: list[Diagnostic]) -> BuildCache:
+    """cacheManager.init then DiskUsage, over the records of ``metadata``."""
     try:
-        items = _items(metadata, diags)
-        loader = _Loader(items, content, diags)
+        items = _items(metadata, diags, source)
+        loader = _Loader(items, blob_size, diags, source)
         for record_id in items:
             loader.load(record_id)
         dropped = {rid for rid, rec in loader.loaded.items() if rec is None}
-        held = _held(containerd, snapshots, dropped, diags)
-        listed = {rid: rec for rid, rec in loader.loaded.items()
-                  if rec is not None and rec.equal_mutable is None}
-        shared = _shared(listed, snapshots, _image_chains(images))
-        sizer = _Sizer(snapshots, content, diff_size, diags)
-        records = tuple(_usage_record(rec, sizer.size(rec), rid in shared,
-                                      tuple(sorted(held.get(rid, ()))))
+        holds = held(dropped)
+        loaded = {rid: rec for rid, rec in loader.loaded.items() if rec is not None}
+        listed = {rid: rec for rid, rec in loaded.items() if rec.equal_mutable is None}
+        marked = shared(listed, loaded)
+        sizer = _Sizer(blob_size, usage, diags)
+        records = tuple(_usage_record(rec, sizer.size(rec), rid in marked,
+                                      tuple(sorted(holds.get(rid, ()))), source)
                         for rid, rec in sorted(listed.items()))
     except MalformedError as exc:
         diags.append(Diagnostic(exc.path, exc.reason))
         return BuildCache((), frozenset(), tuple(diags))
-    all_held = frozenset(c for chains in held.values() for c in chains)
+    all_held = frozenset(c for chains in holds.values() for c in chains)
     return BuildCache(records, all_held, tuple(diags))
 
 
-def _items(metadata: BoltDB, diags: list[Diagnostic]) -> dict[str, _Item]:
+def _items(metadata: BoltDB, diags: list[Diagnostic], source: str = METADATA_DB
+           ) -> dict[str, _Item]:
     main = metadata.bucket(MAIN_BUCKET)
     if main is None:
         return {}
     return {key.decode("utf-8", "replace"): _decode_item(key.decode("utf-8", "replace"),
-                                                         bucket, diags)
+                                                         bucket, diags, source)
             for key, bucket in main.buckets()}
 
 
@@ -508,8 +563,30 @@ def _shared(listed: Mapping[str, _Record], snapshots: _Snapshots,
     return shared
 
 
+def _shared_by_blobs(listed: Mapping[str, _Record], loaded: Mapping[str, _Record],
+                     image_layers: Collection[tuple[str, ...]]) -> set[str]:
+    # imagerefchecker on the containerd store: a record whose chain of blobs (its
+    # parents' and its own, bottom first: layerDigestChain) is exactly some image
+    # manifest's layers is shared, and so are all its parents. A record without a
+    # blob (a local source) has no chain an image can have.
+    shared: set[str] = set()
+    for record_id in listed:
+        chain: list[str] = []
+        current = record_id
+        while current in loaded and len(chain) <= len(loaded):   # the loader broke loops
+            chain.append(loaded[current].item.text("cache.blob"))
+            current = loaded[current].parent
+        if "" in chain or tuple(reversed(chain)) not in image_layers:
+            continue
+        current = record_id
+        while current in listed and current not in shared:
+            shared.add(current)
+            current = listed[current].parent
+    return shared
+
+
 def _usage_record(record: _Record, size: int, shared: bool,
-                  chains: tuple[ChainID, ...]) -> BuildCacheRecord:
+                  chains: tuple[ChainID, ...], source: str) -> BuildCacheRecord:
     item = record.item
     usage_count, last_used = _last_used(item)
     created = item.get("cache.createdAt", "int")
@@ -524,7 +601,7 @@ def _usage_record(record: _Record, size: int, shared: bool,
         shared=shared,
         description=item.text("cache.description"),
         layer_chain_ids=chains,
-        source=METADATA_DB,
+        source=source,
     )
 
 

@@ -17,12 +17,10 @@ from typing import Callable, Mapping
 import orjson
 
 from ..containerdmodel import ImageContent
+from ..errors import MalformedError
 from ..model import Diagnostic
+from .ocispec import INDEX_TYPES, MANIFEST_TYPES, parse_descriptor
 
-MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
-                  "application/vnd.oci.image.manifest.v1+json")
-INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json",
-               "application/vnd.oci.image.index.v1+json")
 HOST_PLATFORM = ("linux", "amd64")
 
 ReadBlob = Callable[[str], "bytes | None"]
@@ -39,13 +37,21 @@ def _json(data: bytes | None) -> Mapping | None:
 
 
 def _descriptors(value: object) -> list[Mapping]:
-    return [d for d in value if isinstance(d, dict) and isinstance(d.get("digest"), str)] \
-        if isinstance(value, list) else []
+    """The entries of a descriptor list that are descriptors (ocispec's rules); moby's
+    walk cannot follow the others either."""
+    return [d for d in value if _is_descriptor(d)] if isinstance(value, list) else []
+
+
+def _is_descriptor(value: object) -> bool:
+    try:
+        parse_descriptor(value, "")
+    except MalformedError:
+        return False
+    return True
 
 
 def _size(desc: Mapping) -> int:
-    size = desc.get("size")
-    return size if isinstance(size, int) and size >= 0 else 0
+    return desc["size"] if _is_descriptor(desc) else 0
 
 
 def _valid_config(config: Mapping) -> bool:
@@ -77,6 +83,7 @@ def read_image_content(target: Mapping, present: frozenset[str] | set[str],
     total = 0
     host: tuple[str, Mapping] | None = None
     manifests: list[tuple[str, tuple[str, ...]]] = []
+    layer_lists: list[tuple[str, ...]] = []
     walked: list[tuple[str, str, int]] = []
     todo = [(dict(target), None)]
     seen: set[str] = set()
@@ -88,7 +95,7 @@ def read_image_content(target: Mapping, present: frozenset[str] | set[str],
         seen.add(digest)
         media_type = desc.get("mediaType") or ""
         walked.append((digest, media_type, _size(desc)))
-        if media_type not in MANIFEST_TYPES + INDEX_TYPES:
+        if media_type not in MANIFEST_TYPES | INDEX_TYPES:
             continue
         body = _json(read_blob(digest))
         if body is None:
@@ -99,9 +106,11 @@ def read_image_content(target: Mapping, present: frozenset[str] | set[str],
             continue
         # One platform's manifest: it and its present children count for the image's
         # size (an index itself does not: moby sums per reachable manifest).
-        config = body.get("config") if isinstance(body.get("config"), dict) else None
-        children = ([config] if config and isinstance(config.get("digest"), str) else [])
-        children += _descriptors(body.get("layers"))
+        config = body.get("config") if _is_descriptor(body.get("config")) else None
+        children = [config] if config else []
+        layers = _descriptors(body.get("layers"))
+        layer_lists.append(tuple(d["digest"] for d in layers))
+        children += layers
         total += _size(desc) + sum(_size(c) for c in children if c["digest"] in present)
         walked.extend((c["digest"], c.get("mediaType") or "", _size(c)) for c in children
                       if c["digest"] in present)
@@ -122,8 +131,9 @@ def read_image_content(target: Mapping, present: frozenset[str] | set[str],
                              "size": _size(desc) + sum(_size(c) for c in children)})
     if host is None:
         return ImageContent(target["digest"], None, None, None, total, tuple(manifests),
-                            present=tuple(walked))
+                            present=tuple(walked), layer_lists=tuple(layer_lists))
     # An index counts once, with its host manifest (LimitManifests(…, 1)).
     index = _size(target) if host[0] != target["digest"] else 0
     return ImageContent(target["digest"], host[0], host[1]["digest"], host[1]["config"], total,
-                        tuple(manifests), index + host[1]["size"], tuple(walked))
+                        tuple(manifests), index + host[1]["size"], tuple(walked),
+                        tuple(layer_lists))

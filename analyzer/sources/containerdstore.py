@@ -57,9 +57,14 @@ def sibling_root(data_root: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(data_root.rstrip("/"))), "containerd")
 
 
+def read_db(root: EvidenceRoot, rel: str) -> bytes | None:
+    """A bbolt file's bytes (None when absent); EvidenceError when unreadable."""
+    return root.read(rel, DB_LIMIT)
+
+
 def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | None:
     try:
-        return root.read(rel, DB_LIMIT)
+        return read_db(root, rel)
     except EvidenceError as exc:
         diags.append(Diagnostic(exc.path, exc.reason))
         return None
@@ -148,6 +153,12 @@ class ContainerdMeter:
 
     def snapshot_bytes(self, snapshotter: str, ident: int) -> int:
         return self._usage([self.store.snapshot_path(snapshotter, ident)]).allocated_bytes()
+
+    def upper_bytes(self, snapshotter: str, ident: int) -> int:
+        """What the overlay snapshotter's Usage says of an active snapshot: its upper
+        directory's allocated bytes, each inode once (continuity fs.DiskUsage)."""
+        path = layout.ContainerdRoot(self.store.base).snapshot_upper(snapshotter, ident)
+        return self._usage([path]).allocated_bytes()
 
     def freed_bytes(self, blobs: Sequence[str], snapshots: Sequence[tuple[str, int]]) -> int:
         paths = [self.store.blob_path(d) for d in blobs]

@@ -347,7 +347,13 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
         networks=tuple(((cfg.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
         source=rel,
         platform=cfg.get("ImagePlatform") if cfg.get("ImageManifest") and
-        isinstance(cfg.get("ImagePlatform"), dict) else None)
+        isinstance(cfg.get("ImagePlatform"), dict) else None,
+        image_manifest=_manifest_digest(cfg.get("ImageManifest")))
+
+
+def _manifest_digest(descriptor: object) -> str | None:
+    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def _ports(settings: dict[str, Any]) -> tuple[Port, ...]:

@@ -211,6 +211,10 @@ class ContainerdRoot:
         """A snapshot's directory (overlay: ``snapshots/<id>``, its files in ``fs``)."""
         return f"{self.snapshotter(snapshotter)}/snapshots/{ident}"
 
+    def snapshot_upper(self, snapshotter: str, ident: int | str) -> str:
+        """overlay.go upperPath: a snapshot's own files, ``snapshots/<id>/fs``."""
+        return f"{self.snapshot(snapshotter, ident)}/fs"
+
 
 # -- image archives: an OCI image layout (directory or tar), a docker save ---------------
 
@@ -232,6 +236,12 @@ BUILDKIT_METADATA_DB = "buildkit/metadata_v2.db"
 BUILDKIT_SNAPSHOTS_DB = "buildkit/snapshots.db"
 BUILDKIT_CONTAINERD_DB = "buildkit/containerdmeta.db"
 BUILDKIT_LEGACY_METADATA_DB = "buildkit/metadata.db"        # migrated to v2 on start
+
+
+def buildkit_worker_metadata_db(snapshotter: str) -> str:
+    """The cache records of BuildKit's containerd worker, which a daemon on the
+    containerd image store runs (buildkit worker/containerd: ``containerd-<snapshotter>``)."""
+    return f"buildkit/containerd-{snapshotter}/metadata_v2.db"
 
 
 # -- the other way: what a path under the root belongs to --------------------------------

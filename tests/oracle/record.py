@@ -324,8 +324,8 @@ def scenarios(containerd_store: bool = False) -> list[Scenario]:
             if JUDGES[s.judge].containerd_store == containerd_store]
 
 
-# What analyze answers on the containerd image store so far (df: not yet).
-CONTAINERD_KINDS = ("ls", "ps", "history", "inspect", "rm", "prune")
+# What analyze answers on the containerd image store.
+CONTAINERD_KINDS = ("ls", "ps", "history", "inspect", "df", "rm", "prune")
 
 
 def _chosen(containerd_store: bool | None, kind: str) -> list[Scenario]:

@@ -646,8 +646,10 @@ def populate_containerd(d: Daemon, ctx: Context) -> None:
     d.run("tag", "redis:alpine", "cache/redis:7")
 
     create(d, "created-base", "oracle/base:1", "/bin/true")
+    # A volume in use and one that is not: df's Local Volumes row, measured the same way.
+    d.run("volume", "create", "unused")
     run(d, "exited-ok", "busybox:1.36", "sh", "-c", "echo rw > /rwfile; head -c 20000 "
-        "/bin/busybox > /blob")
+        "/bin/busybox > /blob; head -c 7000 /bin/busybox > /data/v", volumes=["c8d-data:/data"])
     run(d, "runner", "myorg/app:1.0", "-c", "sleep 100000", detach=True)
     run(d, "redis-exited", "redis:alpine", "false", expect=1)
 
@@ -662,6 +664,7 @@ def populate_containerd(d: Daemon, ctx: Context) -> None:
 
 
 CONTAINERD_COMMANDS = [
+    ["ps", "-a", "-s"],
     ["image", "ls", "--digests", "redis"],
     ["image", "ls", "-f", "label=tier"],
     ["image", "ls", "-f", "before=myorg/app:1.0"],
