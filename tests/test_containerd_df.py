@@ -5,7 +5,7 @@ the CLI's negative RECLAIMABLE."""
 from __future__ import annotations
 
 from analyzer.engines.containerddiskusage import container_layer_sizes
-from analyzer.render.df import _percent
+from analyzer.render.df import reclaimable_text
 from analyzer.sources.buildkit import read_containerd_build_cache
 from analyzer.sources.layout import buildkit_worker_metadata_db
 from tests.test_bbolt import make_bolt
@@ -21,9 +21,9 @@ def metadata(**records: dict) -> bytes:
 
 def test_negative_reclaimable_is_printed_as_go_truncates_it() -> None:
     # docker/cli: (reclaimable*100)/totalSize in int64, which truncates toward zero.
-    assert _percent(-3_385_000, 4_917_000) == "-3.385e+06B (-68%)"
-    assert _percent(3_385_000, 4_917_000) == "3.385MB (68%)"
-    assert _percent(-5, 0) == "-5B"
+    assert reclaimable_text(-3_385_000, 4_917_000) == "-3.385e+06B (-68%)"
+    assert reclaimable_text(3_385_000, 4_917_000) == "3.385MB (68%)"
+    assert reclaimable_text(-5, 0) == "-5B"
 
 
 def test_worker_records_sized_from_their_snapshot_and_blob() -> None:
