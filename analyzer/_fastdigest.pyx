@@ -163,7 +163,8 @@ def hash_file_at(int dir_fd, bytes path, Sha256 sha, /):
     """Open path (relative) below dir_fd with openat2, never through a link, and hash the
     regular file whole as hash_fd does: (crc64, bytes_read, has_xattrs). One call and no
     GIL for what verify does to every file of a layer. Raises OSError: ELOOP for a link
-    on the way, EXDEV for a way out, ENOSYS without openat2, EINVAL "not a regular file".
+    on the way, EXDEV for a way out, ENOSYS without openat2, EINVAL "not a regular file" for
+    a device, fifo or socket (never opened for reading: safeopen.h), EISDIR a directory.
     """
     cdef const char *cpath = path
     cdef fd_sha256 *state = NULL
@@ -301,7 +302,8 @@ def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
 
     Returns a list holding, for each path, its contents (bytes) or an errno (int):
     ENOENT for an absent file, ELOOP for a link, EXDEV for a path out of dir_fd,
-    EFBIG past ``limit`` bytes. Without openat2 (``features()["openat2"]`` is False) each
+    EFBIG past ``limit`` bytes, EINVAL for a device, fifo or socket (never opened for
+    reading: safeopen.h), EISDIR for a directory. Without openat2 (``features()["openat2"]`` is False) each
     path must be a single name.
     """
     cdef size_t n = len(paths), i

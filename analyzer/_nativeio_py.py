@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat as stat_mod
 
 from ._digest_py import Sha256, hash_fd
 from .safeopen import HAVE_OPENAT2, NOATIME, O_READ, Opener
@@ -28,17 +27,15 @@ def read_files(dir_fd: int, paths: list[bytes], limit: int, oflags: int, /) -> l
 
 def _read_one(opener: Opener, dir_fd: int, path: bytes, limit: int, flags: int) -> bytes | int:
     try:
-        fd = opener.open(dir_fd, path, flags, beneath=HAVE_OPENAT2)
+        fd, st = opener.open_file(dir_fd, path, flags, beneath=HAVE_OPENAT2)
     except OSError as exc:
         return exc.errno or errno.EIO
     try:
+        if st.st_size > limit:            # the read below would tell, a limit later
+            return errno.EFBIG
         # One read: a regular file gives all it has up to the count asked for.
         data = os.read(fd, limit + 1)
-        if len(data) > limit:
-            return errno.EFBIG
-        if not data and not stat_mod.S_ISREG(os.fstat(fd).st_mode):
-            return errno.EINVAL
-        return data
+        return errno.EFBIG if len(data) > limit else data
     except OSError as exc:
         return exc.errno or errno.EIO
     finally:
@@ -48,15 +45,14 @@ def _read_one(opener: Opener, dir_fd: int, path: bytes, limit: int, flags: int) 
 def hash_file_at(dir_fd: int, path: bytes, sha: Sha256 | None, /) -> tuple[int, int, bool]:
     """Open path below dir_fd with openat2 (no links), hash the regular file whole as
     hash_fd does and close it: (crc64, bytes_read, has_xattrs). Raises OSError: ELOOP a
-    link on the way, EXDEV a way out, ENOSYS without openat2, EINVAL not a regular file."""
+    link on the way, EXDEV a way out, ENOSYS without openat2, EINVAL a device, fifo or
+    socket (never opened for reading), EISDIR a directory."""
     if sha is not None and not isinstance(sha, Sha256):
         raise TypeError(f"sha must be Sha256 or None, not {type(sha).__name__}")
     if b"\0" in path:
         raise ValueError("embedded null byte")
-    fd = _opener.open(dir_fd, path, O_READ, beneath=True)
+    fd = _opener.open_file(dir_fd, path, O_READ, beneath=True)[0]
     try:
-        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
         crc, nread = hash_fd(fd, 0, -1, sha)
         try:
             has_xattrs = bool(os.listxattr(fd))

@@ -5,7 +5,8 @@ Whatever Python opens under the data root opens here (the C side has its twin,
 ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`` where the kernel has
 it, so no path can leave the directory or pass through a link, in one syscall. Without
 openat2 callers open one name at a time, each with ``O_NOFOLLOW``, from a directory fd
-they reached the same way. ``O_NOATIME`` keeps even the access times of the evidence as
+they reached the same way. Nothing but a regular file is opened for reading (``open_file``):
+a device's open runs its driver and a fifo's can block. ``O_NOATIME`` keeps even the access times of the evidence as
 they were, while the kernel allows it (it needs ownership or ``CAP_FOWNER``); the first
 ``EPERM`` turns it off for the opener that met it. Nothing under the data root is ever
 opened for writing; what is written goes below a directory the analyst named
@@ -95,12 +96,7 @@ class Opener:
         Raises OSError: ELOOP for a link on the way, EXDEV for a way out (openat2), ENOSYS
         for openat2 where the kernel has none.
         """
-        beneath = beneath or (("/" in path) if isinstance(path, str) else (b"/" in path))
-        if beneath and _openat2 is None:
-            raise OSError(errno.ENOSYS, "no openat2 here: open one name at a time")
-        # One name needs no openat2: O_NOFOLLOW already refuses a link, and os.open
-        # costs a fifth of the ctypes call (verify opens every file of a layer).
-        opener = _openat2 if beneath else _open_name
+        opener = _opener_for(path, beneath)
         try:
             return opener(dir_fd, path, flags | self.noatime)
         except PermissionError:
@@ -108,6 +104,55 @@ class Opener:
                 raise
             self.noatime = 0
             return opener(dir_fd, path, flags)
+
+    def open_file(self, dir_fd: int, path: str | bytes, flags: int = O_READ,
+                  beneath: bool = False) -> tuple[int, os.stat_result]:
+        """An fd of the regular file at path below dir_fd, opened as ``open`` does, and its
+        fstat; nothing else is opened for reading. Raises OSError: EINVAL for a device,
+        fifo or socket, EISDIR for a directory, else as ``open``.
+
+        The entry is looked at first (lstat), so a special file is never opened; what is
+        opened is confirmed by fstat, since the entry may have been replaced in between.
+        lstat has no RESOLVE_BENEATH: on a path of several names it follows links on the
+        way, so what it says of a special file is believed once an O_PATH open (which
+        runs no driver and reads nothing) has reached the file the safe way.
+        """
+        try:
+            st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            st = None                     # whatever hides it, the open says
+        if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+            fd = _opener_for(path, beneath)(dir_fd, path, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            _check_regular(st)
+        fd = self.open(dir_fd, path, flags, beneath)
+        try:
+            st = os.fstat(fd)
+            _check_regular(st)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+
+def _check_regular(st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file")
+        raise OSError(errno.EINVAL, "not a regular file")
+
+
+def _opener_for(path: str | bytes, beneath: bool):
+    """openat2 for a path of several names (or any with ``beneath``), else os.open."""
+    beneath = beneath or (("/" in path) if isinstance(path, str) else (b"/" in path))
+    if beneath and _openat2 is None:
+        raise OSError(errno.ENOSYS, "no openat2 here: open one name at a time")
+    # One name needs no openat2: O_NOFOLLOW already refuses a link, and os.open
+    # costs a fifth of the ctypes call (verify opens every file of a layer).
+    return _openat2 if beneath else _open_name
 
 
 def _open_name(dir_fd: int, name: str | bytes, flags: int) -> int:

@@ -221,27 +221,21 @@ int fd_hash_file_at(int dirfd, const char *path, fd_sha256 *s, uint64_t *crc,
     ssize_t names;
     int err;
     int flags = file_flags;
-    int fd = so_open(dirfd, path, &flags, 1);
+    int fd = so_open_file(dirfd, path, &flags, 1, &st);
 
     *crc = 0;
     *nread = 0;
     *has_xattrs = 0;
     file_flags = flags;
     if (fd < 0)
-        return errno;
-    if (fstat(fd, &st) != 0) {
-        err = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        err = FD_NOT_REGULAR;
-    } else {
-        err = fd_hash_fd(fd, 0, -1, s, crc, nread);
-        if (!err) {
-            names = flistxattr(fd, NULL, 0);
-            if (names > 0)
-                *has_xattrs = 1;
-            else if (names < 0 && errno != ENOTSUP)
-                err = errno;
-        }
+        return errno == EINVAL ? FD_NOT_REGULAR : errno;
+    err = fd_hash_fd(fd, 0, -1, s, crc, nread);
+    if (!err) {
+        names = flistxattr(fd, NULL, 0);
+        if (names > 0)
+            *has_xattrs = 1;
+        else if (names < 0 && errno != ENOTSUP)
+            err = errno;
     }
     close(fd);
     return err;

@@ -29,9 +29,15 @@ int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, i
     for (size_t i = 0; i < n; i++) {
         offsets[i] = arena->len;
         lens[i] = 0;
-        int fd = so_open(dirfd, paths[i], &oflags, beneath);
+        struct stat st;
+        int fd = so_open_file(dirfd, paths[i], &oflags, beneath, &st);
         if (fd < 0) {
             errs[i] = errno;
+            continue;
+        }
+        if ((uint64_t)st.st_size > limit) {   /* the read below would tell, a limit later */
+            close(fd);
+            errs[i] = EFBIG;
             continue;
         }
         if (reserve(arena, limit + 1) < 0) {
@@ -46,11 +52,6 @@ int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, i
         int err = got < 0 ? errno : 0;
         if (!err && (size_t)got > limit)
             err = EFBIG;
-        if (!err && got == 0) {
-            struct stat st;
-            if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-                err = EINVAL;
-        }
         close(fd);
         errs[i] = err;
         if (!err) {

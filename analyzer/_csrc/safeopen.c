@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,4 +57,40 @@ int so_open(int dirfd, const char *path, int *oflags, int beneath)
         else if (errno != EINTR)
             return -1;
     }
+}
+
+static int not_regular(const struct stat *st)
+{
+    return S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+}
+
+int so_open_file(int dirfd, const char *path, int *oflags, int beneath, struct stat *st)
+{
+    /* fstatat has no RESOLVE_BENEATH: on a path of several names it follows links on the
+     * way. So what it says of a special file is believed once an O_PATH open, which runs
+     * no driver and reads nothing, has reached that file the safe way (else that open's
+     * ELOOP or EXDEV is the answer); anything it cannot look at is left to the open. */
+    if (fstatat(dirfd, path, st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st->st_mode)
+        && !S_ISLNK(st->st_mode)) {
+        int flags = O_PATH | O_CLOEXEC;
+        int fd = so_open(dirfd, path, &flags, beneath);
+        if (fd < 0)
+            return -1;
+        int err = fstat(fd, st) == 0 ? (S_ISREG(st->st_mode) ? 0 : not_regular(st)) : errno;
+        close(fd);
+        if (err) {
+            errno = err;
+            return -1;
+        }
+    }
+    int fd = so_open(dirfd, path, oflags, beneath);
+    if (fd < 0)
+        return -1;
+    int err = fstat(fd, st) != 0 ? errno : S_ISREG(st->st_mode) ? 0 : not_regular(st);
+    if (err) {
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
 }

@@ -10,6 +10,8 @@
 #ifndef ANALYZER_SAFEOPEN_H
 #define ANALYZER_SAFEOPEN_H
 
+#include <sys/stat.h>
+
 /* 1 when openat2 with RESOLVE_BENEATH works here, else 0 (probed once). */
 int so_have_openat2(void);
 
@@ -23,5 +25,14 @@ int so_open_beneath(int dirfd, const char *path, int oflags);
  * O_NOATIME, O_NOATIME is cleared from *oflags and the open tried again. An fd, or -1 with
  * errno. */
 int so_open(int dirfd, const char *path, int *oflags, int beneath);
+
+/* Opens a regular file below dirfd as so_open does (*oflags should carry O_NONBLOCK), and
+ * nothing else: a device's open runs its driver (a tape rewinds, a watchdog arms) and a
+ * fifo's can block, so the entry is looked at first (fstatat, AT_SYMLINK_NOFOLLOW) and a
+ * special file is never opened for reading; what is opened is confirmed by fstat into
+ * *st before any read, since the entry may have been replaced in between. An fd, or -1
+ * with errno: EINVAL for a device, fifo or socket, EISDIR for a directory, else as
+ * so_open (ELOOP for a link). */
+int so_open_file(int dirfd, const char *path, int *oflags, int beneath, struct stat *st);
 
 #endif

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat as stat_mod
 from typing import Iterator
 
 from ... import digest, nativeio, treeusage
@@ -166,15 +165,9 @@ class DirectoryRoot(EvidenceRoot):
         if dir_fd is None:
             raise EvidenceError(rel, "no such file")
         try:
-            fd = self._opener.open(dir_fd, name)
+            return self._opener.open_file(dir_fd, name)[0]
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise self._link_error(rel) from None
-            raise EvidenceError(rel, exc.strerror or str(exc)) from None
-        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise EvidenceError(rel, "not a regular file")
-        return fd
+            raise self._errno_error(rel, exc.errno or errno.EIO) from None
 
     def content(self, rel: str) -> tuple[int, int, int]:
         return self.open_fd(rel), 0, -1
@@ -187,7 +180,7 @@ class DirectoryRoot(EvidenceRoot):
                 crc, nread, has_xattrs = _hash_file_at(
                     self._root_fd, rel.encode("utf-8", "surrogateescape"), sha)
             except OSError as exc:
-                raise self._errno_error(rel, exc.errno) from None
+                raise self._errno_error(rel, exc.errno or errno.EIO) from None
             return crc, nread, (self.xattrs(rel) or {}) if has_xattrs else {}
         fd = self.open_fd(rel)
         try:
@@ -209,26 +202,19 @@ class DirectoryRoot(EvidenceRoot):
 
     def _read_at(self, dir_fd: int, name: str, rel: str, limit: int) -> bytes | None:
         try:
-            fd = self._opener.open(dir_fd, name)
+            fd, st = self._opener.open_file(dir_fd, name)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return None
-            if exc.errno == errno.ELOOP:
-                raise self._link_error(rel) from None
-            if exc.errno == errno.EXDEV:
-                raise UnsafePathError(rel, "path leads out of the data root") from None
-            raise EvidenceError(rel, exc.strerror or str(exc)) from None
+            raise self._errno_error(rel, exc.errno or errno.EIO) from None
         try:
-            # One read: a regular file gives all it has up to the count asked
-            # for, so a short read is its end.
-            data = os.read(fd, limit + 1)
-            if len(data) > limit:
+            # Its size tells first; else one read: a regular file gives all it has up to
+            # the count asked for, so a short read is its end.
+            if st.st_size > limit or len(data := os.read(fd, limit + 1)) > limit:
                 raise EvidenceError(rel, f"larger than {limit} bytes; not read")
-            if not data and not stat_mod.S_ISREG(os.fstat(fd).st_mode):
-                raise EvidenceError(rel, "not a regular file")
             return data
-        except IsADirectoryError:
-            raise EvidenceError(rel, "is a directory, not a file") from None
+        except OSError as exc:
+            raise self._errno_error(rel, exc.errno or errno.EIO) from None
         finally:
             os.close(fd)
 
