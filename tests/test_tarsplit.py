@@ -13,6 +13,9 @@ import gzip
 import io
 import json
 import tarfile
+import tracemalloc
+import zlib
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +23,7 @@ from hypothesis import strategies as st
 
 from analyzer.digest import crc64_iso
 from analyzer.errors import MalformedError
+from analyzer.sources import tarsplit
 from analyzer.sources.tarsplit import HeaderReader, clean_name, iter_runs, parse_pax
 
 
@@ -203,10 +207,64 @@ def test_duplicate_cleaned_names_are_refused():
 
 
 def test_inflate_bounded_on_zero_heavy_input():
-    # 64 MiB of zeros compress to ~64 KiB: decompression must come in bounded pieces.
-    payload = base64.b64encode(bytes(48 * 1024 * 1024)).decode()
+    # 8 MiB of zeros compress to ~8 KiB: decompression must come in bounded pieces.
+    payload = base64.b64encode(bytes(8 * 1024 * 1024)).decode()
     runs = list(iter_runs([pack([{"type": 2, "payload": payload}])], "t"))
-    assert len(runs[0][0]) == 48 * 1024 * 1024
+    assert len(runs[0][0]) == 8 * 1024 * 1024
+
+
+def _endless_line(mib: int) -> bytes:
+    """A gzip of one segment line of mib MiB that never ends: a few KiB per MiB."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    piece = b"A" * (1 << 20)
+    return b"".join([z.compress(b'{"type":2,"payload":"'), *(z.compress(piece) for _ in range(mib)),
+                     z.flush()])
+
+
+def test_one_endless_line_stops_at_the_bound():
+    """A gzip bomb of one 1 GiB line (1 MB on disk) is refused where the line passes
+    MAX_LINE, its memory bounded by the line's bound (it cost a joined copy per block,
+    quadratic, before)."""
+    data = _endless_line(1024)
+    assert len(data) < 2 << 20
+    tracemalloc.start()
+    try:
+        reason = _bad(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reason == f"line 1: longer than {tarsplit.MAX_LINE} bytes; not a tar-split entry"
+    assert peak < 3 * tarsplit.MAX_LINE
+
+
+def test_line_and_run_bounds_are_exact(monkeypatch):
+    monkeypatch.setattr(tarsplit, "MAX_LINE", 64)
+    monkeypatch.setattr(tarsplit, "MAX_RUN", 6)
+    fits = b'{"type":2,"payload":"QUJD"}'.ljust(64)          # 3 bytes, padded to the bound
+    entry = b'{"type":1,"name":"a","payload":null}'
+    lines = [fits, fits, entry, fits, fits, entry.replace(b'"a"', b'"b"'), b""]
+    assert [run for run, _ in iter_runs([gzip.compress(b"\n".join(lines))], "t")] == [
+        b"ABCABC", b"ABCABC", b""]
+    assert _bad(gzip.compress(b"\n".join([fits, entry, fits + b" "]))) == (
+        "line 3: longer than 64 bytes; not a tar-split entry")
+    assert _bad(gzip.compress(b"\n".join([fits, fits, fits, entry]))) == (
+        "line 3: more than 6 bytes of segments before a file entry")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8),
+       st.lists(st.integers(0, 400), max_size=6))
+def test_lines_whatever_the_blocks(lines, cuts):
+    """Lines come out whole however the inflated stream is cut into blocks."""
+    text = b"\n".join(lines)
+    points = sorted({min(c, len(text)) for c in cuts} | {0, len(text)})
+    blocks = [text[a:b] for a, b in zip(points, points[1:])]
+    with mock.patch.object(tarsplit, "_inflate", lambda chunks, source: iter(chunks)):
+        got = list(tarsplit._lines(blocks, "t"))
+    want = text.split(b"\n")
+    if not want[-1].strip():
+        want.pop()
+    assert got == want
 
 
 @pytest.mark.parametrize("name,want", [("a/b/", "a/b"), ("./a", "a"), ("//a", "/a"), ("/a/../b", "/b"),

@@ -4,7 +4,9 @@
 line: type 2 ("segment") holds raw archive bytes (headers, padding, the end-of-archive
 blocks), type 1 ("file") names a member whose content lives in the layer's files and
 records its size and CRC-64. Reading is streaming: memory grows with the number of
-members, never with the bytes of the layer.
+members, never with the bytes of the layer, and time with the bytes inflated. The
+file's total is never capped (a layer of a million files has one near 0.8 GB), but a
+line and a run of segments are: a gzip bomb of one endless line stops at the bound.
 
 Segment bytes are handed out in runs (all segments between two file entries joined),
 so a caller feeds its hash once per member, and the run before a file entry is exactly
@@ -24,7 +26,7 @@ import os
 import posixpath
 import struct
 import zlib
-from typing import Iterable, Iterator, Mapping, NamedTuple
+from typing import Iterable, Iterator, Mapping, NamedTuple, NoReturn
 
 import orjson
 
@@ -36,6 +38,12 @@ SEGMENT_TYPE = 2     # storage.SegmentType
 
 BLOCK = 512
 _INFLATE_STEP = 1 << 20          # decompressed bytes per step: bounds memory on zero-heavy input
+# What one line, and the segments between two file entries, may hold. A run is one
+# member's headers (tar/asm/disassemble.go), and Go's tar reader refuses a PAX or GNU
+# long-name header past 1 MiB (archive/tar reader.go maxSpecialFileSize); base64 and
+# JSON make a line 4/3 of its bytes. The bound leaves room many times over.
+MAX_LINE = 16 << 20
+MAX_RUN = 16 << 20
 
 
 class FileEntry(NamedTuple):
@@ -98,13 +106,33 @@ def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
 
 
 def _lines(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
-    tail = b""
+    """The inflated lines, none longer than MAX_LINE. A line's unended part grows in
+    place, so a long one costs time linear in its length (joining it anew to each block
+    made it quadratic), and past the bound it is refused where it stands."""
+    tail = bytearray()
+    number = 1                            # of the line tail begins
     for block in _inflate(chunks, source):
-        parts = (tail + block).split(b"\n") if tail else block.split(b"\n")
-        tail = parts.pop()
-        yield from parts
+        *ended, rest = block.split(b"\n")
+        if ended:
+            ended[0] = bytes(tail + ended[0])
+            tail = bytearray()
+        tail += rest
+        # One check a block, at C speed: a verify reads millions of lines.
+        if ended and max(map(len, ended)) > MAX_LINE:
+            long = next(i for i, line in enumerate(ended) if len(line) > MAX_LINE)
+            yield from ended[:long]
+            _too_long(number + long, source)
+        yield from ended
+        number += len(ended)
+        if len(tail) > MAX_LINE:
+            _too_long(number, source)
     if tail.strip():
-        yield tail
+        yield bytes(tail)
+
+
+def _too_long(number: int, source: str) -> NoReturn:
+    raise MalformedError(source, f"line {number}: longer than {MAX_LINE} bytes; "
+                                 "not a tar-split entry")
 
 
 def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, FileEntry | None]]:
@@ -119,7 +147,9 @@ def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, Fil
         chunks: the compressed file, in pieces of any size.
         source: the file's path relative to the data root, for errors.
     """
-    segments: list[bytes] = []
+    # One buffer, not a list of pieces: a run of a million one-byte segments would
+    # cost forty times its bytes in objects.
+    segments = bytearray()
     # Every cleaned name so far, to refuse a duplicate as tar-split does; a PathIndex
     # keeps a million of them in tens of MB, where a set of str would take a hundred.
     seen = PathIndex(os.urandom(16), False)
@@ -133,17 +163,20 @@ def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, Fil
             payload = entry.get("payload")
             if kind == SEGMENT_TYPE:
                 if payload:
-                    segments.append(a2b(payload, strict_mode=True))
+                    segments += a2b(payload, strict_mode=True)
+                    if len(segments) > MAX_RUN:
+                        raise MalformedError(source, f"line {number}: more than {MAX_RUN} "
+                                                     "bytes of segments before a file entry")
                 continue
             if kind != FILE_TYPE:
                 raise MalformedError(source, f"line {number}: unknown entry type {kind!r}")
-            yield b"".join(segments), _file_entry(entry, payload, number, source, seen)
-            segments = []
+            yield bytes(segments), _file_entry(entry, payload, number, source, seen)
+            segments.clear()
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise MalformedError(source, f"line {number}: not a tar-split entry: {exc}") from None
         except binascii.Error as exc:
             raise MalformedError(source, f"line {number}: bad base64 payload: {exc}") from None
-    yield b"".join(segments), None
+    yield bytes(segments), None
 
 
 def _file_entry(entry: dict, payload: str | None, number: int, source: str,
