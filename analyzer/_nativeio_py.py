@@ -7,7 +7,7 @@ import errno
 import os
 
 from ._digest_py import Sha256, hash_fd
-from .safeopen import HAVE_OPENAT2, NOATIME, O_READ, Opener
+from .safeopen import HAVE_OPENAT2, NOATIME, O_READ, Opener, read_regular
 
 __all__ = ["hash_file_at", "read_files"]
 
@@ -31,11 +31,7 @@ def _read_one(opener: Opener, dir_fd: int, path: bytes, limit: int, flags: int) 
     except OSError as exc:
         return exc.errno or errno.EIO
     try:
-        if st.st_size > limit:            # the read below would tell, a limit later
-            return errno.EFBIG
-        # One read: a regular file gives all it has up to the count asked for.
-        data = os.read(fd, limit + 1)
-        return errno.EFBIG if len(data) > limit else data
+        return read_regular(fd, st.st_size, limit)
     except OSError as exc:
         return exc.errno or errno.EIO
     finally:

@@ -18,7 +18,8 @@ import errno
 import os
 import stat
 
-__all__ = ["HAVE_OPENAT2", "NOATIME", "O_DIR", "O_READ", "Beneath", "Opener", "open_top"]
+__all__ = ["HAVE_OPENAT2", "NOATIME", "O_DIR", "O_READ", "Beneath", "Opener", "open_top",
+           "read_regular"]
 
 # O_NONBLOCK: a fifo where a file was expected must not hang the open (no effect on files).
 O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -136,6 +137,23 @@ class Opener:
             os.close(fd)
             raise
         return fd, st
+
+
+def read_regular(fd: int, size: int, limit: int) -> bytes:
+    """The bytes of an open regular file whose fstat says size, at most limit of them.
+
+    One read sized by the file, not by the limit (a limit may be GiBs): a regular file
+    gives all it has up to the count asked for, so a short read is its end; one more
+    read if it grew since the fstat (a live host). OSError EFBIG past limit bytes.
+    """
+    if size > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+    data = os.read(fd, size + 1)
+    if len(data) > size:
+        data += os.read(fd, limit + 1 - len(data))
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+    return data
 
 
 def _check_regular(st: os.stat_result) -> None:

@@ -22,6 +22,46 @@ static int reserve(rf_arena *a, size_t more)
     return 0;
 }
 
+static ssize_t read_once(int fd, unsigned char *buf, size_t count)
+{
+    ssize_t got;
+    do {
+        got = read(fd, buf, count);
+    } while (got < 0 && errno == EINTR);
+    return got;
+}
+
+/* One read sized by the file, not by the limit (a limit may be GiBs): a regular file
+ * gives all it has up to the count asked for, so a short read is its end; one more if
+ * it grew since the fstat (a live host). Appends to arena and says how much in *len:
+ * 0, EFBIG past limit bytes, the read's errno, or -1 out of memory. Twin: safeopen.py
+ * read_regular. */
+static int read_regular(int fd, uint64_t size, size_t limit, rf_arena *arena, size_t *len)
+{
+    if (size > limit)
+        return EFBIG;
+    size_t want = (size_t)size + 1;
+    if (reserve(arena, want) < 0)
+        return -1;
+    ssize_t got = read_once(fd, arena->data + arena->len, want);
+    if (got < 0)
+        return errno;
+    size_t have = (size_t)got;
+    if (have > size) {
+        if (reserve(arena, limit + 1) < 0)
+            return -1;
+        got = read_once(fd, arena->data + arena->len + have, limit + 1 - have);
+        if (got < 0)
+            return errno;
+        have += (size_t)got;
+        if (have > limit)
+            return EFBIG;
+    }
+    arena->len += have;
+    *len = have;
+    return 0;
+}
+
 int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, int oflags,
                   rf_arena *arena, size_t *offsets, size_t *lens, int *errs)
 {
@@ -35,29 +75,11 @@ int rf_read_files(int dirfd, const char *const *paths, size_t n, size_t limit, i
             errs[i] = errno;
             continue;
         }
-        if ((uint64_t)st.st_size > limit) {   /* the read below would tell, a limit later */
-            close(fd);
-            errs[i] = EFBIG;
-            continue;
-        }
-        if (reserve(arena, limit + 1) < 0) {
-            close(fd);
-            return -1;
-        }
-        /* One read: a regular file gives all it has up to the count asked for. */
-        ssize_t got;
-        do {
-            got = read(fd, arena->data + arena->len, limit + 1);
-        } while (got < 0 && errno == EINTR);
-        int err = got < 0 ? errno : 0;
-        if (!err && (size_t)got > limit)
-            err = EFBIG;
+        int err = read_regular(fd, (uint64_t)st.st_size, limit, arena, &lens[i]);
         close(fd);
+        if (err < 0)
+            return -1;
         errs[i] = err;
-        if (!err) {
-            lens[i] = (size_t)got;
-            arena->len += (size_t)got;
-        }
     }
     return 0;
 }

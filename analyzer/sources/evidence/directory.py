@@ -13,7 +13,7 @@ from typing import Iterator
 
 from ... import digest, nativeio, treeusage
 from ...errors import EvidenceError, UnsafePathError
-from ...safeopen import HAVE_OPENAT2, O_DIR, O_READ, Opener, open_top
+from ...safeopen import HAVE_OPENAT2, O_DIR, O_READ, Opener, open_top, read_regular
 from .root import SMALL_LIMIT, EvidenceRoot, Stat, split_rel
 
 
@@ -208,12 +208,10 @@ class DirectoryRoot(EvidenceRoot):
                 return None
             raise self._errno_error(rel, exc.errno or errno.EIO) from None
         try:
-            # Its size tells first; else one read: a regular file gives all it has up to
-            # the count asked for, so a short read is its end.
-            if st.st_size > limit or len(data := os.read(fd, limit + 1)) > limit:
-                raise EvidenceError(rel, f"larger than {limit} bytes; not read")
-            return data
+            return read_regular(fd, st.st_size, limit)
         except OSError as exc:
+            if exc.errno == errno.EFBIG:
+                raise EvidenceError(rel, f"larger than {limit} bytes; not read") from None
             raise self._errno_error(rel, exc.errno or errno.EIO) from None
         finally:
             os.close(fd)
