@@ -8,8 +8,10 @@ with a 1 GiB address-space limit (``analyze``), so unbounded memory fails the te
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import os
 import zlib
 
 import pytest
@@ -83,3 +85,20 @@ def test_segments_without_end(sample_root, damaged):
     layer = _layers(got)[CENTOS_LAYER]
     assert layer["status"] == "unverifiable", got.describe()
     assert "bytes of segments before a file entry" in layer["reason"], layer
+
+
+def test_read_files_is_sized_by_the_file(backend, tmp_path):
+    """A limit is a bound, not a buffer: a 4 GiB limit (the containerd database's) on a
+    small file costs what the file holds, on every backend."""
+    (tmp_path / "small").write_bytes(b"x" * 100)
+    (tmp_path / "big").write_bytes(b"y" * 5000)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got = backend.read_files(fd, [b"small", b"big"] * 3, 1 << 40,
+                                 os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        assert got == [b"x" * 100, b"y" * 5000] * 3
+        assert backend.read_files(fd, [b"small", b"big"], 4096,
+                                  os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK) == [
+            b"x" * 100, errno.EFBIG]
+    finally:
+        os.close(fd)
