@@ -25,8 +25,9 @@ from typing import Any, Iterable
 import orjson
 
 from ..errors import EvidenceError, MalformedError, UnsupportedLayoutError
+from ..goapi import unmarshal
 from ..model import DeviceSet, DevInfo, Diagnostic, HostFile, Store, ThinPool
-from . import layout, thinmeta
+from . import layout, mobytypes, thinmeta
 from .evidence import EvidenceRoot
 from .graphdriver import read_graphdriver_store
 
@@ -53,29 +54,22 @@ def _json_object(data: bytes, source: str) -> dict[str, Any]:
     return obj
 
 
-def _field(obj: dict[str, Any], key: str, kind: type, default: Any, source: str) -> Any:
-    # json.Unmarshal: a missing key keeps the zero value, a wrong type is an error.
-    value = obj.get(key, default)
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise MalformedError(source, f"{key} is not an integer: {value!r}")
-    if kind is not int and not isinstance(value, kind):
-        raise MalformedError(source, f"{key} is not a {kind.__name__}: {value!r}")
-    return value
-
-
 def parse_dev_info(data: bytes, hash_: str, source: str) -> DevInfo:
     """``metadata/<hash>`` as deviceset.go loadMetadata reads it."""
     obj = _json_object(data, source)
-    device_id = _field(obj, "device_id", int, 0, source)
+    try:
+        unmarshal.check(obj, mobytypes.DEV_INFO)
+    except unmarshal.Mismatch as exc:
+        raise MalformedError(source, str(exc)) from None
+    # json.Unmarshal: a missing key (or a null) keeps the zero value.
+    device_id = obj.get("device_id") or 0
     if not 0 <= device_id <= MAX_DEVICE_ID:
         # loadMetadata: "Ignoring Invalid DeviceId"
         raise MalformedError(source, f"invalid device_id {device_id}")
-    return DevInfo(hash=hash_, device_id=device_id,
-                   size=_field(obj, "size", int, 0, source),
-                   transaction_id=_field(obj, "transaction_id", int, 0, source),
-                   initialized=_field(obj, "initialized", bool, False, source),
-                   deleted=_field(obj, "deleted", bool, False, source),
-                   source=source)
+    return DevInfo(hash=hash_, device_id=device_id, size=obj.get("size") or 0,
+                   transaction_id=obj.get("transaction_id") or 0,
+                   initialized=obj.get("initialized") or False,
+                   deleted=obj.get("deleted") or False, source=source)
 
 
 def read_device_set(root: EvidenceRoot) -> DeviceSet:

@@ -8,12 +8,13 @@ References: moby v20.10 image/image.go (V1Image, Image, History), image/rootfs.g
 api/types/container/config.go (Config, HealthConfig), api/strslice, container/
 container.go and state.go, api/types/types.go (Health), daemon/network/settings.go,
 go-connections nat (PortMap, PortBinding), volume/mounts/mounts.go (MountPoint),
-reference/store.go (repositories.json).
+reference/store.go (repositories.json), daemon/graphdriver/devmapper/deviceset.go
+(devInfo).
 """
 from __future__ import annotations
 
-from ..goapi.unmarshal import (ANY, BOOL, EMPTY_STRUCT, INT, STRING, STRSLICE, TIME, ListOf,
-                               MapOf, Struct)
+from ..goapi.unmarshal import (ANY, BOOL, EMPTY_STRUCT, INT, STRING, STRSLICE, TIME, UINT64,
+                               ListOf, MapOf, Struct)
 
 HEALTH_CONFIG = Struct({
     "Test": ListOf(STRING), "Interval": INT, "Timeout": INT, "StartPeriod": INT,
@@ -67,3 +68,7 @@ CONTAINER = Struct({
 # Entries are checked one by one (one bad entry costs that entry only).
 REPOSITORIES = Struct({"Repositories": MapOf(ANY)}, "reference.store")
 REPOSITORY = MapOf(STRING)
+
+# devicemapper's metadata/<hash>, as DeviceSet.loadMetadata unmarshals it.
+DEV_INFO = Struct({"device_id": INT, "size": UINT64, "transaction_id": UINT64,
+                   "initialized": BOOL, "deleted": BOOL}, "devmapper.devInfo")

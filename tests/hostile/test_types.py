@@ -184,3 +184,20 @@ def test_history_longer_than_the_layers(sample_root, damaged, baseline):
     want = baseline(sample_root, "ls")
     got = ev.run("ls").check()
     assert rows_without(got.out, [old, new]) == rows_without(want.out, [old, new])
+
+
+@pytest.mark.parametrize("content,field", [
+    ('{"device_id": "3"}', "device_id"), ('{"device_id": 3, "size": -1}', "size"),
+    ('{"device_id": 3, "deleted": 1}', "deleted"), ('{"device_id": 3.5}', "device_id"),
+    ('{"transaction_id": 18446744073709551616}', "transaction_id")])
+def test_devicemapper_device_metadata_of_the_wrong_type(content, field):
+    """metadata/<hash> is checked by goapi/unmarshal as loadMetadata's json.Unmarshal would
+    (a null keeps the zero value; a negative uint64 or a float is refused), naming the field."""
+    from analyzer.errors import MalformedError
+    from analyzer.sources.devicemapper import parse_dev_info
+    with pytest.raises(MalformedError) as err:
+        parse_dev_info(content.encode(), "h", "devicemapper/metadata/h")
+    assert err.value.path == "devicemapper/metadata/h"
+    assert err.value.reason.startswith(f"{field}: "), err.value.reason
+    info = parse_dev_info(b'{"device_id": 7, "size": null, "deleted": true}', "h", "m")
+    assert (info.device_id, info.size, info.transaction_id, info.deleted) == (7, 0, 0, True)
