@@ -117,6 +117,9 @@ class _Loader:
         out: dict[ImageID, Image] = {}
         for hexid, data, meta in zip(names, configs, metadata):
             rel = self.paths.image_config(hexid)
+            # image/store.go restore reads parent and lastUpdated, and goes on without them.
+            if self._unread(meta, "not used", "image", f"sha256:{hexid}"):
+                meta = [None if isinstance(m, EvidenceError) else m for m in meta]
             if isinstance(data, EvidenceError):
                 self.warn(data.path, data.reason)
             elif data is not None:
@@ -134,17 +137,24 @@ class _Loader:
         return out
 
     def _read_files(self, path: Callable[[str, str], str], dirs: list[str],
-                    names: tuple[str, ...]) -> list[list[str | None]]:
-        """Small text files ``path(dir, name)``, for each dir a list by name (None: absent)."""
+                    names: tuple[str, ...]) -> list[list[str | None | EvidenceError]]:
+        """Small text files ``path(dir, name)``, for each dir a list by name: the text, None
+        when absent, or why it could not be read (the caller says what that costs)."""
         got = self.root.read_files([path(d, n) for d in dirs for n in names])
-        texts = [item.decode("utf-8", "replace").strip() if type(item) is bytes
-                 else self._unread(item) for item in got]
+        texts = [item.decode("utf-8", "replace").strip() if type(item) is bytes else item
+                 for item in got]
         k = len(names)
         return [texts[i:i + k] for i in range(0, len(texts), k)]
 
-    def _unread(self, item: EvidenceError | None) -> None:
-        if item is not None:
-            self.warn(item.path, item.reason)
+    def _unread(self, files: list[str | None | EvidenceError], cost: str, kind: str,
+                id: str) -> bool:
+        """Whether a file of the record could not be read; the first one is warned of,
+        with what it costs. moby's layer store fails to load a layer or mount when one
+        of its files cannot be read (other than absent)."""
+        err = next((f for f in files if isinstance(f, EvidenceError)), None)
+        if err is not None:
+            self.warn(err.path, f"{err.reason}; {cost}", kind, id)
+        return err is not None
 
     def image(self, hexid: str, rel: str, data: bytes, meta: list[str | None],
               layers: dict[ChainID, Layer]) -> Image | None:
@@ -231,10 +241,12 @@ class _Loader:
         for chain_id in damaged:
             del layers[chain_id]
 
-    def layer(self, hexid: str, files: list[str | None]) -> Layer | None:
+    def layer(self, hexid: str, files: list[str | None | EvidenceError]) -> Layer | None:
         rel = self.paths.layer(hexid)
-        diff, size, cache_id, parent = files
         chain_id = ChainID("sha256:" + hexid)
+        if self._unread(files, "layer skipped", "layer", chain_id):
+            return None
+        diff, size, cache_id, parent = files
         if not diff or not is_digest(diff):
             self.warn(self.paths.layer(hexid, "diff"), f"not a diff ID: {diff!r}; layer skipped",
                       "layer", chain_id)
@@ -271,6 +283,8 @@ class _Loader:
         files_of = self._read_files(self.paths.mount, names, layout.MOUNT_FILES)
         for name, files in zip(names, files_of):
             rel = self.paths.mount(name)
+            if self._unread(files, "mount skipped", "container", name):
+                continue
             mount_id, init_id, parent = files
             if not mount_id:
                 self.warn(rel, "no mount-id; mount skipped", "container", name)
