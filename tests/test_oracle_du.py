@@ -72,6 +72,22 @@ def test_a_system_containerd_root_is_walked_beside_the_data_root(oracle):
     assert blobs and all(i["root"] == "containerd" for i in blobs)
 
 
+def test_image_layers_are_shared_or_unique_as_images_have_them(oracle):
+    root = oracle["basic"].root
+    images: dict[str, int] = {}
+    for config in root.glob("image/overlay2/imagedb/content/sha256/*"):
+        diff_ids = json.loads(config.read_text())["rootfs"]["diff_ids"]
+        chain = None
+        for diff_id in diff_ids:
+            chain = diff_id if chain is None else \
+                "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
+            images[chain] = images.get(chain, 0) + 1
+    layers = {i["id"]: i["shared"] for i in du_json(root)["items"]
+              if i["category"] == "image_layers"}
+    assert layers == {chain: count > 1 for chain, count in images.items()}
+    assert set(layers.values()) == {True, False}
+
+
 def test_buildkit_snapshot_directories_are_build_cache(oracle):
     root = oracle["builds"].root
     named = {p.read_text().strip() for p in root.glob("image/overlay2/layerdb/*/*/*-id")}

@@ -89,6 +89,7 @@ class Claim:
     rank: int = 1 << 30                 # lower ranks take a shared inode first
     reclaimable: bool = False
     root: str = "data"                  # the evidence root it is in (layout's names)
+    shared: bool = False                # an image layer more than one image has
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +165,11 @@ class _Root:
         self.used = {layer.chain_id for ctr in store.containers.values()
                      for image in _image(store, ctr.image_id)
                      for layer in store.chain(image.top_layer)}
-        self.image_chains = {layer.chain_id for image in store.images.values()
-                             for layer in store.chain(image.top_layer)}
+        # How many images each layer is in: one is the image's own (unique), more shared.
+        self.images_of: dict[ChainID, int] = {}
+        for image in store.images.values():
+            for layer in store.chain(image.top_layer):
+                self.images_of[layer.chain_id] = self.images_of.get(layer.chain_id, 0) + 1
 
     def add(self, category: str | None, item: str, paths: Iterable[str] = (),
             dirs: Iterable[str] = (), **kw) -> None:
@@ -309,7 +313,7 @@ class _Root:
         owner = owners.get(name)
         if owner is not None:
             self.add(owner.category, owner.item, [rel], rank=owner.rank,
-                     reclaimable=owner.reclaimable)
+                     reclaimable=owner.reclaimable, shared=owner.shared)
         elif name in ("l", "backingFsBlockDev"):
             self.add("metadata", rel, [rel])          # overlay2's short links; quota probe
         elif name.endswith("-removing"):
@@ -331,10 +335,11 @@ class _Root:
                     owners[mid] = Claim("container_layers", mount.name, reclaimable=stopped)
         for layer in store.layers.values():
             cid = layer.chain_id
-            only_cache = cid not in self.image_chains and cid in store.build_cache_holds
+            only_cache = cid not in self.images_of and cid in store.build_cache_holds
             category = "build_cache" if only_cache else "image_layers"
             owners[layer.cache_id] = Claim(category, cid, rank=len(store.chain(cid)),
-                                           reclaimable=cid not in self.used)
+                                           reclaimable=cid not in self.used,
+                                           shared=self.images_of.get(cid, 0) > 1)
         return owners
 
     def volumes(self) -> None:

@@ -73,8 +73,9 @@ def _verbose(usage: RootUsage) -> str:
         if not mine or c.name == "orphans":
             continue
         out += f"\n{_TITLES[c.name]} (biggest {min(len(mine), VERBOSE_ITEMS)} of {len(mine)}):\n"
-        out += render_table(["ITEM", "SIZE", "INODES", "RECLAIMABLE"],
+        out += render_table(["ITEM", "SIZE", "INODES", "SHARED", "RECLAIMABLE"],
                             [[o.claim.item, human_size(o.bytes), str(o.inodes),
+                              "yes" if o.claim.shared else "no",
                               "yes" if o.claim.reclaimable else "no"]
                              for o in mine[:VERBOSE_ITEMS]])
     return out
@@ -97,7 +98,8 @@ def du_json(usage: RootUsage, paths: Mapping[str, str]) -> dict[str, Any]:
         "unexplained_bytes": usage.unexplained_bytes,
         "unexplained": [_path_json(o) for o in usage.unexplained],
         "items": [{"category": o.claim.category, "id": o.claim.item, "root": o.claim.root,
-                   "bytes": o.bytes, "inodes": o.inodes, "reclaimable": o.claim.reclaimable}
+                   "bytes": o.bytes, "inodes": o.inodes, "reclaimable": o.claim.reclaimable,
+                   "shared": o.claim.shared}
                   for o in usage.owned if o.claim.category not in (None, "orphans")],
     }
 
