@@ -58,6 +58,11 @@ def warn(message: str) -> None:
     echo(f"analyze: warning: {message}", err=True)
 
 
+def note(message: str) -> None:
+    """What analyze chose for the analyst: said once, on stderr, never on stdout."""
+    click.echo(f"analyze: {message}", err=True)
+
+
 def daemon_error(err: DaemonError) -> NoReturn:
     """What the Docker CLI does with an error response: stderr, exit 1."""
     echo(f"Error response from daemon: {err}", err=True)
@@ -66,10 +71,9 @@ def daemon_error(err: DaemonError) -> NoReturn:
 
 def analysis(ctx: Context, source_kind: str):
     """The provenance of analyzer's own JSON answers."""
-    import os
     from . import __version__
     from .render.analysis import Analysis
-    return Analysis(version=__version__, source=os.path.abspath(ctx.service.data_root),
+    return Analysis(version=__version__, source=ctx.service.source_name,
                     source_kind=source_kind, as_of=ctx.now, analyzed_at=time.time())
 
 
@@ -105,7 +109,7 @@ def main(ctx: click.Context, data_root: str, as_of: str | None, containerd_root:
     """Offline analyzer for Docker's on-disk storage."""
     now = parse_as_of(as_of)
     ctx.obj = Context(ctx.with_resource(ImageService(data_root, warn, containerd_root,
-                                                     containerd_namespace)), now)
+                                                     containerd_namespace, note)), now)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -60,9 +60,12 @@ class ImageService:
     """One analysis of one set of evidence roots. Close it when done."""
 
     def __init__(self, data_root: str, warn: Callable[[str], None],
-                 containerd_root: str | None = None, containerd_namespace: str = "moby"):
+                 containerd_root: str | None = None, containerd_namespace: str = "moby",
+                 note: Callable[[str], None] | None = None):
+        """``note`` tells the analyst what was chosen for them (default: ``warn``)."""
         self.data_root = data_root
         self._warn = warn
+        self._note = note or warn
         self._pools: dict[str | None, tuple] = {}
         self.containerd_root = containerd_root
         self.containerd_namespace = containerd_namespace
@@ -79,7 +82,11 @@ class ImageService:
         holds one (a host's disk: ``/var/lib/docker`` beside ``/var/lib/containerd``).
         """
         from .sources.containerdstore import has_store, sibling_root
-        data = open_root(self.data_root)
+        top = open_root(self.data_root)
+        data = registry.under_top_folders(top)
+        if data is not top:
+            self._note(f"{top.path}: the data root is under the archive's top folders: "
+                       f"read as {data.path}")
         roots = {layout.DATA_ROOT: data}
         path = self.containerd_root
         if path is None and data.lstat("image") is None and not has_store(data) \
@@ -89,7 +96,15 @@ class ImageService:
                 path = sibling
         if path is not None:
             roots[layout.CONTAINERD_ROOT] = open_root(path)
+        for root in roots.values():
+            self._report(root.diagnostics)
         return roots
+
+    @property
+    def source_name(self) -> str:
+        """The evidence as read, absolute; ``ARCHIVE:PREFIX`` for a data root in an
+        archive's folders, as the analyst could name it."""
+        return os.path.abspath(self.root.path)
 
     @property
     def root(self) -> EvidenceRoot:
@@ -99,6 +114,11 @@ class ImageService:
     def _read(self) -> tuple[Detected, Store]:
         found, store = registry.read(self.roots)
         self._report(store.diagnostics)
+        # What the evidence itself could not take in (warned as it was opened) makes
+        # every answer built on it incomplete.
+        skipped = tuple(d for root in self.roots.values() for d in root.diagnostics)
+        if skipped:
+            store = dataclasses.replace(store, diagnostics=skipped + store.diagnostics)
         return found, store
 
     @property
@@ -442,7 +462,7 @@ class ImageService:
     def driver_metadata(self, image: Image) -> dict[str, str] | None:
         """GraphDriver.Data of an image, with the data root's absolute path as home."""
         from .sources import drivers
-        return drivers.metadata(self.store.driver, os.path.abspath(self.data_root),
+        return drivers.metadata(self.store.driver, self.source_name,
                                 self.store.chain(image.top_layer))
 
     def disk_usage(self, now: float) -> DiskUsage:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import UnsupportedLayoutError
 from ..model import Store
 from . import Detected, Roots, Source, containerd, dockersave, graphdriver, layout, ocilayout
+from .evidence import ArchiveRoot, EvidenceRoot
 
 SOURCES: tuple[Source, ...] = (
     graphdriver,        # image/<driver>/ of a data root: overlay2, devicemapper, aufs, ...
@@ -32,6 +33,28 @@ def detect(roots: Roots) -> tuple[Source, Detected]:
         roots[layout.DATA_ROOT].path,
         "no image store found (expected image/<driver>/ of a Docker data root, an OCI "
         "image layout or a docker save archive)")
+
+
+def under_top_folders(root: EvidenceRoot) -> EvidenceRoot:
+    """The data root an archive holds under a chain of single top folders, as
+    ``tar czf x.tgz /var/lib/docker`` makes it (``var/lib/docker/``) or ``tar -C
+    /var/lib docker`` (``docker/``): the first directory down the chain that a source
+    recognises; the archive's top when none does (its answer says what is missing).
+
+    Directories are taken as named: their path is the analyst's to give."""
+    if not isinstance(root, ArchiveRoot):
+        return root
+    level = root
+    while not _recognised(level) and len(names := level.listdir("") or ()) == 1:
+        below = level.data_root_at(names[0])
+        if below is None:                   # a file alone, not a folder
+            break
+        level = below
+    return level if _recognised(level) else root
+
+
+def _recognised(root: EvidenceRoot) -> bool:
+    return any(source.detect({layout.DATA_ROOT: root}) is not None for source in SOURCES)
 
 
 def read(roots: Roots) -> tuple[Detected, Store]:

@@ -18,11 +18,24 @@ __all__ = ["JSON_LIMIT", "SMALL_LIMIT", "ArchiveRoot", "DirectoryRoot", "Evidenc
 
 
 def open_root(path: str) -> EvidenceRoot:
-    """Open a data root: a directory, or a tar archive of one."""
+    """Open a data root: a directory, a tar archive of one, or ``ARCHIVE:SUBPATH``, the
+    directory SUBPATH in a bigger archive (a whole disk's: ``disk.tar:var/lib/docker``).
+
+    A path that exists is taken whole, colons and all."""
     try:
         st = os.stat(path)
     except OSError as exc:
+        archive, colon, sub = path.rpartition(":")
+        if colon and archive and os.path.isfile(archive):
+            return _inside(archive, sub)
         raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
     if stat_mod.S_ISDIR(st.st_mode):
         return DirectoryRoot(path)
     return ArchiveRoot(path)
+
+
+def _inside(archive: str, sub: str) -> ArchiveRoot:
+    root = ArchiveRoot(archive).data_root_at(sub)
+    if root is None:
+        raise EvidenceError(archive, f"no directory {sub!r} in the archive")
+    return root

@@ -16,6 +16,7 @@ from typing import Iterator
 
 from ... import compression, digest, safeopen
 from ...errors import EvidenceError, UnsafePathError
+from ...model import Diagnostic
 from .. import layout
 from .root import JSON_LIMIT, SMALL_LIMIT, EvidenceRoot, Stat, split_rel
 
@@ -65,10 +66,14 @@ class ArchiveIndex:
         self.spool: _Spool | None = None
         self.members: dict[str, _Member] = {"": _Member(_dir_stat(0), "", None)}
         self.children: dict[str, set[str]] = {"": set()}
+        # Members not taken into the tree, each named: the rest of the archive answers.
+        self.skipped: list[Diagnostic] = []
         with _TarStream(path) as stream:
             ino = 1
             for info in stream.members():
-                rel = "/".join(split_rel(info.name))
+                rel = self._admitted(info)
+                if rel is None:
+                    continue
                 ino += 1
                 keep = (info.isreg() and info.size <= keep_limit
                         and self._keeps(rel, info.size))
@@ -77,6 +82,33 @@ class ArchiveIndex:
                     fobj = stream.tar.extractfile(info)
                     data = fobj.read() if fobj is not None else b""
                 self._add(rel, info, ino, data)
+
+    def _admitted(self, info: tarfile.TarInfo) -> str | None:
+        """A member's normalized path, or None (and a diagnostic naming it) when it has
+        no place in the tree: a path or a hard link out of the archive, a hard link to
+        nothing before it (GNU tar cannot extract it either) or to a directory.
+
+        A leading '/' is dropped, as tar does on extraction."""
+        try:
+            rel = "/".join(split_rel(info.name))
+        except UnsafePathError:
+            self._skip(info, "its path leads out of the archive")
+            return None
+        if not info.islnk():
+            return rel
+        try:
+            target = self.members.get("/".join(split_rel(info.linkname)))
+        except UnsafePathError:
+            self._skip(info, f"a hard link out of the archive (to {info.linkname!r})")
+            return None
+        if target is None or target.stat.is_dir:
+            self._skip(info, f"a hard link to {info.linkname!r}, which is no file before it "
+                             "in the archive")
+            return None
+        return rel
+
+    def _skip(self, info: tarfile.TarInfo, why: str) -> None:
+        self.skipped.append(Diagnostic(info.name, f"archive member not read: {why}"))
 
     def _add(self, rel: str, info: tarfile.TarInfo, ino: int, data: bytes | None) -> None:
         mode = info.mode & 0o7777
@@ -96,16 +128,15 @@ class ArchiveIndex:
         xattrs = {k[len(_PAX_XATTR):]: v.encode("utf-8", "surrogateescape")
                   for k, v in info.pax_headers.items() if k.startswith(_PAX_XATTR)}
         self.has_xattrs = self.has_xattrs or bool(xattrs)
-        if info.islnk():
+        if info.islnk():                  # to a file before it (_admitted)
             target = "/".join(split_rel(info.linkname))
-            other = self.members.get(target)
-            if other is not None:
-                st = other.stat
-                other.stat = st._replace(nlink=st.nlink + 1)
-                self.members[rel] = _Member(other.stat, "", other.data, other.xattrs,
-                                            other.hardlink or target)
-                self._link_child(rel)
-                return
+            other = self.members[target]
+            st = other.stat
+            other.stat = st._replace(nlink=st.nlink + 1)
+            self.members[rel] = _Member(other.stat, "", other.data, other.xattrs,
+                                        other.hardlink or target)
+            self._link_child(rel)
+            return
         allocated = (size + 4095) // 4096 * 4096
         if info.isdir():
             allocated = 4096
@@ -118,6 +149,8 @@ class ArchiveIndex:
         self._link_child(rel)
 
     def _link_child(self, rel: str) -> None:
+        if not rel:
+            return                        # the top itself ("./"): no one's child
         parent, _, name = rel.rpartition("/")
         # Archives may omit directory entries; make the parents exist.
         while True:
@@ -153,12 +186,21 @@ class ArchiveRoot(EvidenceRoot):
     has_fd = False
 
     def __init__(self, path: str, keep_limit: int = JSON_LIMIT, *,
-                 index: ArchiveIndex | None = None, prefix: str = ""):
+                 index: ArchiveIndex | None = None, prefix: str = "", name: str | None = None):
         """Index the archive at path; or, for a subroot, view the directory prefix
-        (normalized, '' for the top) of an index already made."""
+        (normalized, '' for the top) of an index already made, called name."""
         self._index = index or ArchiveIndex(path, keep_limit)
         self._prefix = prefix
-        self.path = f"{self._index.path}/{prefix}" if prefix else path
+        self.path = name or (f"{self._index.path}/{prefix}" if prefix else path)
+
+    @property
+    def prefix(self) -> str:
+        """Where in the archive this root's top is ('' at the archive's own top)."""
+        return self._prefix
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self._index.skipped
 
     @property
     def has_xattrs(self) -> bool:
@@ -253,6 +295,15 @@ class ArchiveRoot(EvidenceRoot):
         if m is None or not m.stat.is_dir:
             return None
         return ArchiveRoot(self._index.path, index=self._index, prefix=self._key(rel))
+
+    def data_root_at(self, rel: str) -> ArchiveRoot | None:
+        """The subroot at directory rel as a data root of its own, named as the user
+        would name it: ``ARCHIVE:PREFIX``."""
+        sub = self.subroot(rel)
+        if sub is None or not sub.prefix:
+            return sub
+        return ArchiveRoot(self._index.path, index=self._index, prefix=sub.prefix,
+                           name=f"{self._index.path}:{sub.prefix}")
 
     def spool(self, under: tuple[str, ...]) -> None:
         prefixes = tuple(self._key(u) + "/" for u in under)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import abc
 import stat as stat_mod
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from ...errors import EvidenceError, UnsafePathError
 
 if TYPE_CHECKING:
     from ...digest import Sha256
+    from ...model import Diagnostic
     from ...treeusage import TreeUsage
 
 # Metadata files are small; a size read from the evidence is never trusted
@@ -171,6 +172,11 @@ class EvidenceRoot(abc.ABC):
     def spool(self, under: tuple[str, ...]) -> None:
         """Make the contents of every regular file below these directories readable
         with ``content`` (an archive streams once more; a directory has them already)."""
+
+    @property
+    def diagnostics(self) -> Sequence[Diagnostic]:
+        """What the backend itself could not take in (an archive's members it skipped)."""
+        return ()
 
     def close(self) -> None:
         pass
