@@ -60,7 +60,7 @@ def warn(message: str) -> None:
 
 def note(message: str) -> None:
     """What analyze chose for the analyst: said once, on stderr, never on stdout."""
-    click.echo(f"analyze: {message}", err=True)
+    echo(f"analyze: {message}", err=True)
 
 
 def daemon_error(err: DaemonError) -> NoReturn:

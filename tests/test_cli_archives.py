@@ -60,10 +60,32 @@ def test_inspect_by_name(image_archives, source):
             assert sorted(doc["RepoTags"]) == sorted(want["names"])
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("source", ["save20", "save28", "savecd", "gzip", "zstd", "plain",
+                                    "multi", "archive", "index", "nested"])
+def test_sizes_as_docker_load_then_docker_images_print_them(image_archives, source, flavour):
+    """SIZE is the layers' once unpacked (dockerd 28.5's graph driver after ``docker
+    load``), not the blobs' compressed bytes: ls, history and inspect."""
+    truth = image_archives.truth["unpacked"]
+    path = image_archives.path(source, flavour)
+    proc = analyze(path, "ls", "--no-trunc", "--format", "{{.ID}} {{.Size}}")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    rows = {tuple(line.split()) for line in proc.stdout.splitlines()}
+    assert rows == {(i["id"], truth[i["id"]]["ls_size"]) for i in host_images(image_archives,
+                                                                              source)}
+    for image in host_images(image_archives, source):
+        proc = analyze(path, "history", "--no-trunc", "--human=false", "--format", "{{.Size}}",
+                       image["id"])
+        assert proc.returncode == 0, proc.stderr
+        assert [int(n) for n in proc.stdout.split()] == truth[image["id"]]["history"]
+        if flavour == "dir":
+            proc = analyze(path, "inspect", "--format", "{{.Size}}", image["id"])
+            assert int(proc.stdout) == truth[image["id"]]["size"], proc.stderr
+
+
 @pytest.mark.parametrize("source", ["save20", "save28"])
 def test_history_as_the_saving_daemon_printed_it(image_archives, source):
-    """Rows, IDs, creation times, CREATED BY and comments; SIZE is the blob's (see
-    imagearchive: an archive holds no unpacked layer to measure)."""
+    """Rows, IDs, creation times, CREATED BY and comments."""
     for want in image_archives.images(source):
         proc = analyze(image_archives.path(source, "dir"), "history", "--no-trunc",
                        "--human=false", want["id"])
@@ -120,10 +142,39 @@ def test_reclaim_json(image_archives):
     assert [h["digest"] for h in doc["held_blobs"]] == [a["layers"][0]["digest"]]
 
 
-def test_a_truncated_tar_zst_is_named(image_archives, tmp_path):
-    whole = image_archives.path("multi", "tar.zst").read_bytes()
-    cut = tmp_path / "multi.tar.zst"
+@pytest.mark.parametrize("flavour", ["tar.zst", "tar.gz"])
+def test_a_truncated_archive_fails_naming_it_and_the_byte(image_archives, tmp_path, flavour):
+    """Issue 10 class 6: a cut archive is no shorter archive."""
+    whole = image_archives.path("multi", flavour).read_bytes()
+    cut = tmp_path / f"multi.{flavour}"
     cut.write_bytes(whole[:len(whole) // 2])
-    proc = analyze(cut, "ls")
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert str(cut) in proc.stderr
+    for command in (["ls"], ["verify", "--json"]):
+        proc = analyze(cut, *command)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert str(cut) in proc.stderr and "byte" in proc.stderr, proc.stderr
+        assert proc.stdout == ""
+
+
+def test_a_truncated_layer_blob_in_an_intact_archive_is_a_mismatch(image_archives, tmp_path):
+    """The archive is whole; one blob in it is cut: verify names that blob's digest as a
+    mismatch and checks the rest, ls lists every image and names the blob."""
+    layout = tmp_path / "multi"
+    shutil.copytree(image_archives.path("multi", "dir"), layout)
+    a, _ = image_archives.images("multi")
+    bad = a["layers"][1]["digest"]
+    blob = layout / "blobs" / "sha256" / bad[7:]
+    blob.write_bytes(blob.read_bytes()[:a["layers"][1]["size"] // 2])
+    archive = tmp_path / "multi-cut.tar.gz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(layout), "."], check=True)
+    proc = analyze(archive, "ls", "-q", "--no-trunc")
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {i["id"] for i in image_archives.images("multi")}
+    assert f"blobs/sha256/{bad[7:]}: " in proc.stderr
+    proc = analyze(archive, "verify", "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert not doc["ok"] and not doc["complete"]
+    bad_layers = [lr for lr in doc["layers"] if lr["status"] != "ok"]
+    assert [(lr["blob"]["digest"], lr["status"], lr["blob"]["compressed_ok"])
+            for lr in bad_layers] == [(bad, "mismatch", False)]
+    assert len(doc["layers"]) > 1

@@ -137,13 +137,20 @@ def file_calls(tree: ast.Module) -> list[str]:
         func = node.func
         if isinstance(func, ast.Name) and func.id == "open":
             calls.append(f"open at line {node.lineno}")
-        elif isinstance(func, ast.Attribute) and func.attr in FILE_CALLS:
+        elif isinstance(func, ast.Attribute) and func.attr in FILE_CALLS \
+                and not _over_a_file_object(node):
             value = func.value
             if (isinstance(value, ast.Name) and value.id in PATH_MODULES) or (
                     isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
                     and value.func.id == "Path"):
                 calls.append(f"{func.attr} at line {node.lineno}")
     return calls
+
+
+def _over_a_file_object(call: ast.Call) -> bool:
+    """``tarfile.open(fileobj=...)`` and the like: no path, a stream already open."""
+    return not call.args and any(k.arg == "fileobj" for k in call.keywords) \
+        and not any(k.arg == "name" for k in call.keywords)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
@@ -157,6 +164,8 @@ def test_the_checks_can_fail():
     bad = ast.parse("from ..render.units import human_size\nopen('/etc/passwd')\n")
     assert "render.units" in imported("engines.fake", bad)
     assert file_calls(bad) == ["open at line 2"]
+    by_name = ast.parse("tarfile.open('x.tar', fileobj=f)\ntarfile.open(fileobj=f, mode='r|')\n")
+    assert file_calls(by_name) == ["open at line 1"]
 
 
 def prints(tree: ast.Module) -> list[str]:

@@ -3,22 +3,28 @@
 Both containers end in the same list: for each manifest, its config bytes, its layer
 blobs and the names it was saved under. The image ID is the config digest; layers get
 chain IDs from the config's diff IDs, their "cache ID" is the blob's path in the
-archive and their size the blob's (what the archive holds: there is no unpacked layer
-to measure). Of the manifests one index lists for several platforms, the one Docker
-would choose for this host carries the names; the others are listed with ``-a`` only.
+archive and their size what dockerd's graph driver says once ``docker load`` has
+unpacked the blob (read from the layer's tar stream: every layer is decompressed for
+it, and a compressed archive is read once more). Of the manifests one index lists for
+several platforms, the one Docker would choose for this host carries the names; the
+others are listed with ``-a`` only.
 
 References: moby image/tarexport/load.go (names from RepoTags), containerd
 images/archive/importer.go (names from ``io.containerd.image.name``, else
-``org.opencontainers.image.ref.name``), containerd platforms (the choice).
+``org.opencontainers.image.ref.name``), containerd platforms (the choice), moby
+pkg/directory (Size: what overlay2's ApplyDiff returns as the layer's size).
 """
 from __future__ import annotations
 
+import io
 import os
 import platform as host_platform
+import tarfile
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
+from .. import compression
 from .. import reference as refs
 from ..errors import AnalyzerError, EvidenceError, MalformedError
 from ..ids import CacheID, ChainID, ImageID, chain_id_from_parent, digest_of, is_digest
@@ -76,19 +82,24 @@ def host() -> Platform:
 def build(root: EvidenceRoot, kind: str, found: list[ArchiveImage],
           diagnostics: list[Diagnostic]) -> tuple[Store, "ArchiveFiles"]:
     """The model of an archive's images, and what verify reads of it."""
-    return build_store(kind, found, diagnostics, host()), ArchiveFiles(root, found)
+    files = ArchiveFiles(root, found)
+    unpacked = files.unpacked_sizes(diagnostics)
+    return build_store(kind, found, diagnostics, host(), unpacked), files
 
 
 def build_store(kind: str, found: list[ArchiveImage], diagnostics: list[Diagnostic],
-                want: Platform) -> Store:
-    """The model of an archive's images; bad ones are skipped with a diagnostic."""
+                want: Platform, unpacked: Mapping[str, int] | None = None) -> Store:
+    """The model of an archive's images; bad ones are skipped with a diagnostic.
+
+    ``unpacked``: each layer blob's size once loaded, by path; a blob without one
+    counts its own bytes."""
     images: dict[ImageID, Image] = {}
     layers: dict[ChainID, Layer] = {}
     references: dict[str, Reference] = {}
     chosen = _platform_choice(found, want)
     others: set[ImageID] = set()
     for item in found:
-        image = _image(item, layers, diagnostics)
+        image = _image(item, layers, diagnostics, unpacked or {})
         if image is None:
             continue
         images.setdefault(image.id, image)
@@ -114,8 +125,8 @@ def _platform_choice(found: list[ArchiveImage], want: Platform) -> dict[str, Arc
             for g, items in groups.items()}
 
 
-def _image(item: ArchiveImage, layers: dict[ChainID, Layer],
-           diagnostics: list[Diagnostic]) -> Image | None:
+def _image(item: ArchiveImage, layers: dict[ChainID, Layer], diagnostics: list[Diagnostic],
+           unpacked: Mapping[str, int]) -> Image | None:
     try:
         config = parse_config(item.config, item.config_path)
     except MalformedError as exc:
@@ -130,7 +141,8 @@ def _image(item: ArchiveImage, layers: dict[ChainID, Layer],
     for diff_id, blob in zip(config.diff_ids, item.layers):
         chain = chain_id_from_parent(parent, diff_id)
         layers.setdefault(chain, Layer(chain_id=chain, diff_id=diff_id, parent=parent,
-                                       cache_id=CacheID(blob.path), diff_size=blob.size,
+                                       cache_id=CacheID(blob.path),
+                                       diff_size=unpacked.get(blob.path, blob.size),
                                        source=blob.path))
         parent = chain
     created = config.doc.get("created")
@@ -217,6 +229,19 @@ class ArchiveFiles:
         desc = blob.descriptor
         return desc.digest, desc.size, desc.media_type, LAYER_COMPRESSION.get(desc.media_type)
 
+    def unpacked_sizes(self, diagnostics: list[Diagnostic]) -> dict[str, int]:
+        """Each layer blob's size once unpacked, by path; a blob that cannot be read to
+        its end is left out, with a diagnostic naming it."""
+        sizes = {}
+        for path in self._layers:
+            try:
+                sizes[path] = unpacked_size(self.chunks(path))
+            except _UNPACK_FAULTS as exc:
+                diagnostics.append(Diagnostic(path, (
+                    f"layer cannot be unpacked to measure ({exc or type(exc).__name__}); "
+                    "its size is the blob's")))
+        return sizes
+
     def chunks(self, path: str) -> Iterator[bytes]:
         with self._lock:
             if not self._spooled:
@@ -237,6 +262,55 @@ class ArchiveFiles:
                 yield chunk
         finally:
             os.close(fd)
+
+
+# What a damaged layer blob raises: unreadable, its compression or its tar broken.
+_UNPACK_FAULTS = (EvidenceError, compression.StreamError, tarfile.TarError, EOFError, OSError)
+
+
+def unpacked_size(chunks: Iterator[bytes]) -> int:
+    """A layer's size as dockerd's graph driver reports it once the layer is unpacked
+    (moby's directory.Size of its diff directory): the bytes of every entry that is not
+    a directory (a symbolic link's: its target's length), each file once (a hard link
+    adds nothing, an entry written again replaces the one before), from the layer's
+    tar stream (gzip, zstd or plain, by its magic bytes). The stream is read to its
+    end, so that a cut or a bad checksum is a fault, not a smaller size."""
+    stream = compression.open_stream(io.BufferedReader(_ChunksIO(chunks), CHUNK))
+    sizes: dict[str, int] = {}
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            if info.isdir():
+                continue
+            name = info.name.removeprefix("./").strip("/")
+            sizes[name] = (info.size if info.isreg()
+                           else len(info.linkname.encode("utf-8", "surrogateescape"))
+                           if info.issym() else 0)
+    while stream.read(CHUNK):
+        pass
+    return sum(sizes.values())
+
+
+class _ChunksIO(io.RawIOBase):
+    """Chunks of bytes as a raw binary file, for the buffered reader decompression
+    peeks into."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._chunk:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._chunk = memoryview(chunk)
+        n = min(len(buffer), len(self._chunk))
+        buffer[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
 
 
 def digest_in_path(path: str) -> str | None:

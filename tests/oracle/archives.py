@@ -14,7 +14,9 @@ IDs from ``docker image inspect`` (the save) or from the config bytes
 ``skopeo inspect --config --raw`` prints (the layouts), layer descriptors from
 ``skopeo inspect --raw``, names from ``docker load``: of each save by the daemon that
 made it, of each layout by dockerd 28.5 with the containerd image store (``loaded``;
-``oci:DIR:t1`` loads as ``t1:latest``); each save's history as its daemon prints it.
+``oci:DIR:t1`` loads as ``t1:latest``); each save's history as its daemon prints it;
+sizes (``unpacked``) as dockerd 28.5 with a graph driver prints them once it has
+loaded the images.
 
 References: image-spec image-layout.md, image-index.md (platform, annotations
 ``org.opencontainers.image.ref.name``), containerd's ``io.containerd.image.name``,
@@ -138,9 +140,30 @@ def record(out: Path) -> dict:
                                         for m, info in sorted(by_manifest.items())]}
     for name in ("save28", "savecd"):
         sources[name]["files"] = _flavours(out, name, from_tar=True)
-    truth = {"host_platform": HOST_PLATFORM, "sources": sources}
+    truth = {"host_platform": HOST_PLATFORM, "sources": sources,
+             "unpacked": _unpacked_sizes(out / "save20.tar", out / "savecd.tar")}
     (out / _TRUTH).write_text(json.dumps(truth, indent=1))
     return truth
+
+
+def _unpacked_sizes(*saves: Path) -> dict[str, dict]:
+    """What dockerd 28.5 (graph driver) says of each image of these saves once loaded:
+    by image ID, ``docker image ls``'s SIZE, ``inspect``'s Size, and ``history``'s SIZE
+    of each row in bytes (the layers as unpacked, not as the archive holds them). The
+    layouts' images are savecd's (the same config blobs), loaded through its save, as
+    that daemon loads no bare OCI layout."""
+    with Daemon(judge=JUDGES["dockerd28"]) as d:
+        for save in saves:
+            d.run("load", "-i", str(save))
+        rows = [json.loads(line) for line in d.run(
+            "image", "ls", "--no-trunc", "--format", "{{json .}}").splitlines()]
+        ids = sorted({row["ID"] for row in rows})
+        return {info["Id"]: {
+            "ls_size": next(r["Size"] for r in rows if r["ID"] == info["Id"]),
+            "size": info["Size"],
+            "history": [int(line) for line in d.run(
+                "image", "history", "--no-trunc", "--human=false", "--format", "{{.Size}}",
+                info["Id"]).split()]} for info in d.inspect("image", *ids)}
 
 
 def _loaded(d: Daemon, *specs: ImageSpec) -> list[str]:
