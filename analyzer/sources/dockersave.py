@@ -10,6 +10,8 @@ image/tarexport/tarexport.go (manifestItem), image/tarexport/save.go.
 """
 from __future__ import annotations
 
+import functools
+
 import orjson
 
 from ..errors import EvidenceError, MalformedError
@@ -94,6 +96,9 @@ def _layer(root: EvidenceRoot, rel: str) -> LayerBlob:
     return LayerBlob(rel, st.size, None)
 
 
+# Once per root: the store and what verify and reclaim read come from one reading, in
+# which every layer is unpacked once (to measure it) and a compressed archive spooled once.
+@functools.lru_cache(maxsize=1)
 def read_save(root: EvidenceRoot) -> tuple[Store, ArchiveFiles]:
     found, diagnostics = find_images(root)
     return build(root, "docker-save", found, diagnostics)

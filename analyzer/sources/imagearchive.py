@@ -235,20 +235,37 @@ class ArchiveFiles:
         sizes = {}
         for path in self._layers:
             try:
-                sizes[path] = unpacked_size(self.chunks(path))
+                sizes[path] = self._unpacked_size(path)
             except _UNPACK_FAULTS as exc:
                 diagnostics.append(Diagnostic(path, (
                     f"layer cannot be unpacked to measure ({exc or type(exc).__name__}); "
                     "its size is the blob's")))
         return sizes
 
-    def chunks(self, path: str) -> Iterator[bytes]:
+    def _unpacked_size(self, path: str) -> int:
+        """An uncompressed layer's tar is read header by header, seeking over contents;
+        a compressed one is streamed."""
+        self._spool()
+        fd, offset, length = self._root.content(path)
+        try:
+            if length < 0:
+                length = os.fstat(fd).st_size
+            if compression.kind_of(os.pread(fd, compression.MAGIC_BYTES, offset)) == "tar":
+                return _plain_unpacked_size(fd, offset, length)
+        finally:
+            os.close(fd)
+        return unpacked_size(self.chunks(path))
+
+    def _spool(self) -> None:
         with self._lock:
             if not self._spooled:
                 # An archive cannot seek: one more pass, spooled (a directory has its files).
                 self._root.spool(tuple(sorted({p.rpartition("/")[0] or "."
                                                for p in self._layers})))
                 self._spooled = True
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        self._spool()
         fd, offset, length = self._root.content(path)
         try:
             while length != 0:
@@ -276,18 +293,65 @@ def unpacked_size(chunks: Iterator[bytes]) -> int:
     tar stream (gzip, zstd or plain, by its magic bytes). The stream is read to its
     end, so that a cut or a bad checksum is a fault, not a smaller size."""
     stream = compression.open_stream(io.BufferedReader(_ChunksIO(chunks), CHUNK))
-    sizes: dict[str, int] = {}
     with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for info in tar:
-            if info.isdir():
-                continue
-            name = info.name.removeprefix("./").strip("/")
-            sizes[name] = (info.size if info.isreg()
-                           else len(info.linkname.encode("utf-8", "surrogateescape"))
-                           if info.issym() else 0)
+        size = _entry_bytes(tar)
     while stream.read(CHUNK):
         pass
+    return size
+
+
+def _plain_unpacked_size(fd: int, offset: int, length: int) -> int:
+    """``unpacked_size`` of an uncompressed tar at (fd, offset, length), reading only
+    its headers; it must end in tar's end-of-archive block, or it was cut."""
+    with tarfile.open(fileobj=io.BufferedReader(_Slice(fd, offset, length)), mode="r:") as tar:
+        size = _entry_bytes(tar)
+        end = tar.offset
+    if end + tarfile.BLOCKSIZE > length or \
+            os.pread(fd, tarfile.BLOCKSIZE, offset + end) != bytes(tarfile.BLOCKSIZE):
+        raise tarfile.ReadError(f"cut short: no end-of-archive block at byte {end}")
+    return size
+
+
+def _entry_bytes(tar: tarfile.TarFile) -> int:
+    """What directory.Size counts of a layer's entries (see unpacked_size)."""
+    sizes: dict[str, int] = {}
+    for info in tar:
+        if info.isdir():
+            continue
+        name = info.name.removeprefix("./").strip("/")
+        sizes[name] = (info.size if info.isreg()
+                       else len(info.linkname.encode("utf-8", "surrogateescape"))
+                       if info.issym() else 0)
     return sum(sizes.values())
+
+
+class _Slice(io.RawIOBase):
+    """(fd, offset, length) as a seekable raw file, read with pread (the fd's own
+    position is never moved: it may be shared)."""
+
+    def __init__(self, fd: int, offset: int, length: int):
+        self._fd, self._offset, self._length, self._pos = fd, offset, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        n = max(0, min(len(buffer), self._length - self._pos))
+        data = os.pread(self._fd, n, self._offset + self._pos) if n else b""
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 class _ChunksIO(io.RawIOBase):

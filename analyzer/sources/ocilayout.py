@@ -11,6 +11,8 @@ image-index.md; containerd images/archive/importer.go (names, nested indexes).
 """
 from __future__ import annotations
 
+import functools
+
 from ..errors import EvidenceError, MalformedError
 from ..ids import digest_of, hex_part
 from ..model import Diagnostic, Store
@@ -162,6 +164,9 @@ def _check_layout_file(root: EvidenceRoot) -> None:
         raise MalformedError(OCI_LAYOUT, "no imageLayoutVersion: not an OCI image layout")
 
 
+# Once per root: the store and what verify and reclaim read come from one reading, in
+# which every layer is unpacked once (to measure it) and a compressed archive spooled once.
+@functools.lru_cache(maxsize=1)
 def read_layout(root: EvidenceRoot) -> tuple[Store, ArchiveFiles]:
     found, diagnostics = find_images(root)
     return build(root, "oci-layout", found, diagnostics)
