@@ -1,9 +1,10 @@
 """A data root that is a tar archive of one (``.tar``, ``.tar.gz``, ``.tar.zst``).
 
-Indexed in one streaming pass without extracting. Compressed archives cannot seek, so
-contents are kept for the files the model is built from (metadata, configs, small
-files) and only headers for layer contents; ``spool`` copies those out in one more
-pass when verify needs them. Disk usage is estimated from member sizes rounded to
+Indexed in one streaming pass without extracting. Contents are kept for the files the
+model is built from (metadata, configs, small files) and only headers for layer
+contents. An uncompressed archive's are then read where they lie (by offset, the
+archive kept open); a compressed archive cannot seek, so ``spool`` copies them out in
+one more pass when verify needs them. Disk usage is estimated from member sizes rounded to
 4 KiB blocks (tar keeps no allocation), and every figure built on it says so.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import stat as stat_mod
 import tarfile
 from dataclasses import dataclass
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from ... import compression, digest, safeopen
 from ...errors import EvidenceError, UnsafePathError
@@ -30,6 +31,7 @@ class _Member:
     data: bytes | None
     xattrs: dict[str, bytes] | None = None
     hardlink: str | None = None       # the member a tar hard link names
+    offset: int | None = None         # where its bytes are in an uncompressed archive
 
 
 class ArchiveIndex:
@@ -68,6 +70,8 @@ class ArchiveIndex:
         self.children: dict[str, set[str]] = {"": set()}
         # Members not taken into the tree, each named: the rest of the archive answers.
         self.skipped: list[Diagnostic] = []
+        # An uncompressed archive, kept open: contents are read where they lie, by offset.
+        self.file: BinaryIO | None = None
         with _TarStream(path) as stream:
             ino = 1
             for info in stream.members():
@@ -82,6 +86,10 @@ class ArchiveIndex:
                     fobj = stream.tar.extractfile(info)
                     data = fobj.read() if fobj is not None else b""
                 self._add(rel, info, ino, data)
+                if stream.in_place and info.isreg() and not info.islnk():
+                    self.members[rel].offset = info.offset_data
+            if stream.in_place:
+                self.file = os.fdopen(os.dup(stream.raw.fileno()), "rb", buffering=0)
 
     def _admitted(self, info: tarfile.TarInfo) -> str | None:
         """A member's normalized path, or None (and a diagnostic naming it) when it has
@@ -266,7 +274,10 @@ class ArchiveRoot(EvidenceRoot):
             fd = os.memfd_create("analyze-member", os.MFD_CLOEXEC)
             os.write(fd, m.data)
             return fd, 0, len(m.data)
-        key = m.hardlink or key          # a hard link's bytes are spooled under its target
+        key = m.hardlink or key          # a hard link's bytes are its target's
+        offset = self._index.members[key].offset
+        if offset is not None and self._index.file is not None:
+            return os.dup(self._index.file.fileno()), offset, m.stat.size
         spool = self._index.spool
         if spool is None or key not in spool.ranges:
             raise EvidenceError(rel, "content not read from the archive")
@@ -306,6 +317,8 @@ class ArchiveRoot(EvidenceRoot):
                            name=f"{self._index.path}:{sub.prefix}")
 
     def spool(self, under: tuple[str, ...]) -> None:
+        if self._index.file is not None:
+            return                       # uncompressed: every content is read in place
         prefixes = tuple(self._key(u) + "/" for u in under)
         self._index.spool = _Spool(self._index.path, prefixes)
 
@@ -370,6 +383,10 @@ class _TarStream:
             raise EvidenceError(path, f"cannot read archive: {exc.strerror}") from None
         self.raw = os.fdopen(fd, "rb", buffering=1 << 20)
         self.stream = compression.open_stream(self.raw)
+        # Uncompressed: the tar's offsets are the file's, and its contents can be read
+        # in place later.
+        self.in_place = compression.kind_of(
+            self.raw.peek(compression.MAGIC_BYTES)[:compression.MAGIC_BYTES]) == "tar"
         self.position = 0                       # bytes of the tar stream handed out
         self.behind: list[tuple[int, bytes]] = []
         self.tar: tarfile.TarFile | None = None
