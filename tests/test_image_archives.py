@@ -333,3 +333,88 @@ def test_archives_fuzzed(image_archives, tmp_path_factory, data):
         verify_archive(files, store, jobs=1)
     except EvidenceError:
         pass
+
+
+# -- a layer's size once unpacked (imagearchive.unpacked_size) ---------------------------
+def _layer_tar(entries: list[tuple[str, str, bytes | str]]) -> bytes:
+    """A layer tar of (name, kind, content or link target) entries, end blocks included."""
+    import io
+    import tarfile
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind, body in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            elif kind == "file":
+                info.size = len(body)
+                tf.addfile(info, io.BytesIO(body))
+            else:
+                info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                             "char": tarfile.CHRTYPE}[kind]
+                info.linkname = body
+                tf.addfile(info)
+    return out.getvalue()
+
+
+def _sizes_every_way(tmp_path: Path, tar: bytes) -> set[int]:
+    """unpacked_size of the tar as gzip, zstd and plain streams, and header by header."""
+    import gzip
+    import zstandard
+    from analyzer.sources.imagearchive import _plain_unpacked_size, unpacked_size
+    got = {unpacked_size(iter([blob[i:i + 7]for i in range(0, len(blob), 7)]))
+           for blob in (tar, gzip.compress(tar), zstandard.ZstdCompressor().compress(tar))}
+    path = tmp_path / "layer.tar"
+    path.write_bytes(b"x" * 100 + tar)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got.add(_plain_unpacked_size(fd, 100, len(tar)))
+    finally:
+        os.close(fd)
+    return got
+
+
+def test_unpacked_size_counts_as_directory_size_does(tmp_path):
+    """moby's directory.Size of the unpacked layer: files and link targets, each file once,
+    directories, devices and whiteouts nothing; a path written again counts once."""
+    tar = _layer_tar([
+        ("etc", "dir", b""), ("etc/passwd", "file", b"root:x:0:0\n"),        # 11
+        ("bin/sh", "symlink", "/bin/busybox"),                                 # 12
+        ("bin/busybox", "file", b"B" * 1000), ("bin/ls", "hardlink", "bin/busybox"),  # 1000
+        ("./etc/passwd", "file", b"root\n"),                                   # 11 -> 5
+        ("usr/.wh.gone", "file", b""), ("dev/null", "char", ""),
+    ])
+    assert _sizes_every_way(tmp_path, tar) == {5 + 12 + 1000}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c/d", "c/e"]),
+                          st.sampled_from(["file", "symlink"]),
+                          st.binary(max_size=300)), max_size=8))
+def test_unpacked_size_is_one_answer_whatever_the_compression(tmp_path, entries):
+    tar = _layer_tar([(n, k, b if k == "file" else b.hex()[:90]) for n, k, b in entries])
+    want: dict[str, int] = {}
+    for name, kind, body in entries:
+        want[name] = len(body) if kind == "file" else len(body.hex()[:90])
+    assert _sizes_every_way(tmp_path, tar) == {sum(want.values())}
+
+
+@pytest.mark.parametrize("cut", ["in a member", "between members", "end blocks"])
+def test_a_cut_plain_layer_is_a_fault_not_a_smaller_size(tmp_path, cut):
+    import io
+    import tarfile
+    from analyzer.sources.imagearchive import _plain_unpacked_size
+    tar = _layer_tar([("a", "file", b"A" * 5000), ("b", "file", b"B" * 5000)])
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        second = tf.getmembers()[1].offset
+        end = tf.offset
+    at = {"in a member": 3000, "between members": second, "end blocks": end}[cut]
+    path = tmp_path / "cut.tar"
+    path.write_bytes(tar[:at])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(tarfile.TarError):
+            _plain_unpacked_size(fd, 0, at)
+    finally:
+        os.close(fd)
