@@ -198,6 +198,28 @@ def test_containerd_store_orphans_planted(copy):
     assert orphans(doc) == want
 
 
+def test_a_filesystem_mounted_below_the_root_is_apart(copy):
+    """A live host's root: a running container's merged/ is a mount of its own, which
+    `du -x` leaves out; du counts it apart, in other_filesystems_bytes."""
+    root = copy("basic")
+    mount_id = sorted((root / "image/overlay2/layerdb/mounts").iterdir())[0] / "mount-id"
+    merged = root / "overlay2" / mount_id.read_text().strip() / "merged"
+    merged.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(merged)], check=True)
+    try:
+        (merged / "etc").mkdir()
+        (merged / "etc" / "data").write_bytes(os.urandom(30000))
+        doc = du_json(root)
+        elsewhere = du(merged, "-B1")
+        assert elsewhere > 0
+        assert doc["other_filesystems_bytes"] == elsewhere
+        assert (doc["total_bytes"], doc["total_inodes"]) == (du(root, "-B1"),
+                                                             du(root, "--inodes"))
+        assert doc["unexplained_bytes"] == 0 and doc["orphans"] == []
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+
+
 def test_unknown_entries_are_unexplained_by_path(copy):
     root = copy("registry")
     stray = root / "stray"
