@@ -132,7 +132,7 @@ def answer(root: Path) -> None:
             marshal_indent([inspect_image(store, image, service.driver_metadata(image),
                                           service.layer_allocated(image))])
         service.image_prune(True, [], NOW)
-        render_verbose(service.store_with_build_cache, service.disk_usage(), NOW)
+        render_verbose(service.store_with_build_cache, service.disk_usage(NOW), NOW)
 
 
 def _alarm(signum, frame):
