@@ -21,6 +21,8 @@ from .engines.diskusage import DiskUsage
 from .engines.containerdprune import PrunePlan, plan_prune
 from .engines.containerdreclaim import Reclaim, price_prune, reclaim
 from .engines.containerdrmi import Plan, State, is_dangling, plan_rmi, resolve_all_references
+from .engines.containerdverify import UNCOMPRESSED_LABEL, verify_content
+from .engines.verify import VerifyReport
 from .engines.history import HistoryItem
 from .engines.listing import ImageSummary
 from .errors import EvidenceError, InvalidReference
@@ -29,7 +31,8 @@ from .model import Diagnostic, Image, Reference, Store
 from .reference import parse_normalized_named
 from .sources import layout
 from .sources.buildkit import BuildCache, read_containerd_build_cache
-from .sources.containerdstore import (ContainerdMeter, ContainerdStore, has_store, read_db,
+from .sources.containerdstore import (ContainerdMeter, ContainerdStore, ContentFiles,
+                                      has_store, read_db,
                                       read_containerd_store, read_contents, sibling_root)
 from .sources.evidence import EvidenceRoot, open_root
 
@@ -170,6 +173,18 @@ class ContainerdImages:
         return read_containerd_build_cache(
             data, rel, blobs.get, lambda key: (usage.get(key) or (None, None))[1],
             [layers for content in self.contents.values() for layers in content.layer_lists])
+
+    def verify(self, image_ids: Sequence[ImageID] | None, jobs: int) -> VerifyReport:
+        """The images' index, manifest and config blobs and their layer blobs checked
+        (all of the namespace's images, or those named)."""
+        targets = {r.target.digest: r.target for r in self.records}
+        files = ContentFiles(self.root, self.store, targets, self.contents)
+        images = self.model()[0]
+        store = Store(driver="containerd", images=images, layers=files.layers, references=(),
+                      diagnostics=tuple(self.diagnostics))
+        labels = {b.digest: b.labels[UNCOMPRESSED_LABEL] for b in self.store.meta.blobs
+                  if b.namespace == self.namespace and UNCOMPRESSED_LABEL in b.labels}
+        return verify_content(files, store, labels, image_ids, jobs)
 
     def plan_rmi(self, args: Sequence[str], force: bool, prune: bool) -> Plan:
         return plan_rmi(self.records, list(self.store.containers.values()), args, force, prune)

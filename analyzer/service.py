@@ -642,6 +642,10 @@ class ImageService:
                progress: Progress | None = None) -> VerifyReport:
         """Image IDs, diff IDs (via tar-split) and every layer file checked: of these
         images, or of everything in the image and layer stores."""
+        if self.containerd is not None:
+            report = self.containerd.verify(image_ids, jobs or os.cpu_count() or 1)
+            self._report(report.found)
+            return report
         store = self.store
         if self.is_image_archive:
             from .engines.blobverify import verify_archive

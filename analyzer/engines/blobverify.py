@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from .. import compression
 from ..digest import Sha256
@@ -146,10 +146,15 @@ def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
 
 def verify_archive(files: ArchiveFilesLike, store: Store,
                    image_ids: Sequence[ImageID] | None = None,
-                   jobs: int | None = None) -> VerifyReport:
-    """Every image of the archive (or those named) and each of its layer blobs."""
+                   jobs: int | None = None,
+                   config_digest: Callable[[ImageID], str | None] = lambda i: None
+                   ) -> VerifyReport:
+    """Every image of the archive (or those named) and each of its layer blobs.
+
+    ``config_digest``: what an image's config must hash to, when not its ID.
+    """
     ids = sorted(store.images) if image_ids is None else list(image_ids)
-    images = tuple(replace(verify_image(i, files.config(i), store),
+    images = tuple(replace(verify_image(i, files.config(i), store, config_digest(i)),
                            manifest_ok=files.manifest_ok(i)) for i in ids)
     # One check per blob: a layer (one chain ID) can be held as several blobs, gzip in
     # one image and zstd in another, and each must be what its descriptor says.

@@ -220,15 +220,21 @@ class VerifyReport:
 
 # -- images ---------------------------------------------------------------------------------
 
-def verify_image(image_id: ImageID, config: bytes | None, store: Store) -> ImageResult:
-    """Check an image's ID against its config bytes and its diff IDs against the layer store."""
+def verify_image(image_id: ImageID, config: bytes | None, store: Store,
+                 config_digest: str | None = None) -> ImageResult:
+    """Check an image's ID against its config bytes and its diff IDs against the layer store.
+
+    ``config_digest``: the digest the config must have when the image ID is not it (on
+    the containerd store the ID is the manifest's or index's digest).
+    """
     problems: list[str] = []
     if config is None:
         return ImageResult(image_id, False, False, (), ("config file is missing",))
+    want = config_digest or image_id
     got = digest_of(config)
-    config_ok = got == image_id
+    config_ok = got == want
     if not config_ok:
-        problems.append(f"config digest want={image_id} got={got}")
+        problems.append(f"config digest want={want} got={got}")
     try:
         diff_ids = _diff_ids(config)
     except ValueError as exc:

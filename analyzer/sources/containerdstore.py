@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
-from ..containerdmodel import BackendSnapshot, ImageContent, MetaStore
+from ..containerdmodel import BackendSnapshot, Descriptor, ImageContent, MetaStore
 from ..errors import EvidenceError, MalformedError
-from ..ids import ContainerID
-from ..model import Container, Diagnostic
+from ..ids import CacheID, ChainID, ContainerID, DiffID, ImageID, chain_id_from_parent, digest_of
+from ..model import Container, Diagnostic, Layer
 from . import layout
 from .containerdcontent import read_image_content
+from .imagearchive import read_chunks
+from .ocispec import LAYER_COMPRESSION
+from .ocispec import Descriptor as OciDescriptor
+from .ocispec import parse_index, parse_manifest
 from ..treeusage import freed_bytes
 from .containerdmeta import parse_meta_db, parse_snapshotter_db
 from .evidence import JSON_LIMIT, EvidenceRoot
@@ -164,3 +168,114 @@ class ContainerdMeter:
         paths = [self.store.blob_path(d) for d in blobs]
         paths += [self.store.snapshot_path(s, i) for s, i in snapshots]
         return freed_bytes([self._usage(paths)])
+
+
+class ContentFiles:
+    """What verify reads of the content store (engines/blobverify.ArchiveFilesLike) for
+    images of one namespace: each target's index and host manifest blob checked against
+    its descriptor as it is read, the config's bytes, and the layer blobs streamed.
+
+    ``layers`` is the layer model verify walks: one entry per chain ID of each host
+    config's diff IDs, its "cache ID" the path of the blob the manifest names for it.
+    """
+
+    def __init__(self, root: EvidenceRoot, store: ContainerdStore,
+                 targets: Mapping[str, Descriptor], contents: Mapping[str, ImageContent]):
+        self._root = root
+        self._store = store
+        self.layers: dict[ChainID, Layer] = {}
+        self._manifest_ok: dict[str, bool] = {}
+        self._problems: dict[str, list[str]] = {}
+        self._configs: dict[str, tuple[str, bytes | None]] = {}
+        self._image_layers: dict[str, list[str]] = {}
+        self._descriptors: dict[str, OciDescriptor] = {}
+        for digest, target in targets.items():
+            content = contents.get(digest)
+            if content is not None:
+                self._read_image(target, content)
+
+    def _blob(self, desc: Descriptor | OciDescriptor, problems: list[str]) -> bytes | None:
+        """A small blob's bytes, when they are what its descriptor says."""
+        path = self._store.blob_path(desc.digest)
+        try:
+            data = self._root.read(path, JSON_LIMIT) if desc.digest in self._store.blobs \
+                else None
+        except EvidenceError as exc:
+            problems.append(f"{desc.digest}: {exc.reason}")
+            return None
+        if data is None:
+            problems.append(f"{desc.digest}: blob is missing")
+            return None
+        got = digest_of(data)
+        if got != desc.digest:
+            problems.append(f"blob digest want={desc.digest} got={got}")
+        if len(data) != desc.size:
+            problems.append(f"{desc.digest}: size want={desc.size} got={len(data)}")
+        return data
+
+    def _read_image(self, target: Descriptor, content: ImageContent) -> None:
+        problems = self._problems.setdefault(target.digest, [])
+        before = len(problems)
+        data = self._blob(target, problems)
+        manifest = target
+        if data is not None and content.manifest not in (None, target.digest):
+            try:
+                index = parse_index(data, self._store.blob_path(target.digest))
+                manifest = next(d for d in index.manifests if d.digest == content.manifest)
+            except (MalformedError, StopIteration):
+                problems.append(f"{target.digest}: not the index the store read")
+                manifest = None
+            data = self._blob(manifest, problems) if manifest is not None else None
+        self._manifest_ok[target.digest] = len(problems) == before
+        if data is None or content.config_digest is None:
+            return
+        try:
+            parsed = parse_manifest(data, self._store.blob_path(manifest.digest))
+        except MalformedError as exc:
+            problems.append(exc.reason)
+            self._manifest_ok[target.digest] = False
+            return
+        config = parsed.config
+        try:
+            config_bytes = self._root.read(self._store.blob_path(config.digest), JSON_LIMIT) \
+                if config.digest in self._store.blobs else None
+        except EvidenceError as exc:
+            problems.append(f"{config.digest}: {exc.reason}")
+            config_bytes = None
+        self._configs[target.digest] = (config.digest, config_bytes)
+        paths = []
+        parent: ChainID | None = None
+        diff_ids = ((content.config or {}).get("rootfs") or {}).get("diff_ids") or ()
+        for diff_id, desc in zip(diff_ids, parsed.layers):
+            path = self._store.blob_path(desc.digest)
+            chain = chain_id_from_parent(parent, DiffID(diff_id))
+            self.layers.setdefault(chain, Layer(chain, DiffID(diff_id), parent, CacheID(path),
+                                                desc.size, path))
+            self._descriptors[path] = desc
+            paths.append(path)
+            parent = chain
+        self._image_layers[target.digest] = paths
+
+    def problems(self, image_id: str) -> tuple[str, ...]:
+        return tuple(self._problems.get(image_id, ()))
+
+    def config_digest(self, image_id: str) -> str | None:
+        return self._configs.get(image_id, (None, None))[0]
+
+    def config(self, image_id: ImageID) -> bytes | None:
+        return self._configs.get(image_id, (None, None))[1]
+
+    def manifest_ok(self, image_id: ImageID) -> bool | None:
+        return self._manifest_ok.get(image_id, False)
+
+    def layer_blobs(self, image_id: ImageID) -> list[str]:
+        return self._image_layers.get(image_id, [])
+
+    def descriptor(self, layer: Layer) -> tuple[str | None, int | None, str | None, str | None]:
+        desc = self._descriptors.get(layer.cache_id)
+        if desc is None:
+            return None, None, None, None
+        return desc.digest, desc.size, desc.media_type, LAYER_COMPRESSION.get(desc.media_type)
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        return read_chunks(self._root, path)

@@ -266,19 +266,25 @@ class ArchiveFiles:
 
     def chunks(self, path: str) -> Iterator[bytes]:
         self._spool()
-        fd, offset, length = self._root.content(path)
-        try:
-            while length != 0:
-                chunk = os.pread(fd, CHUNK if length < 0 else min(CHUNK, length), offset)
-                if not chunk:
-                    if length > 0:
-                        raise EvidenceError(path, "ended early")
-                    break
-                offset += len(chunk)
-                length -= len(chunk) if length > 0 else 0
-                yield chunk
-        finally:
-            os.close(fd)
+        yield from read_chunks(self._root, path)
+
+
+def read_chunks(root: EvidenceRoot, path: str) -> Iterator[bytes]:
+    """A file's bytes in CHUNK pieces; EvidenceError when it cannot be read or ends
+    before the length its backend gave."""
+    fd, offset, length = root.content(path)
+    try:
+        while length != 0:
+            chunk = os.pread(fd, CHUNK if length < 0 else min(CHUNK, length), offset)
+            if not chunk:
+                if length > 0:
+                    raise EvidenceError(path, "ended early")
+                break
+            offset += len(chunk)
+            length -= len(chunk) if length > 0 else 0
+            yield chunk
+    finally:
+        os.close(fd)
 
 
 # What a damaged layer blob raises: unreadable, its compression or its tar broken.
