@@ -227,7 +227,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
         echo("cowardly refusing to save to a terminal. Use the -o flag or redirect", err=True)
         sys.exit(1)
     try:
-        entries = service.root_filesystem(name)
+        root, entries = service.root_filesystem(name)
     except DaemonError as exc:
         daemon_error(exc)
     try:
@@ -236,7 +236,9 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
         _analyst_error(output, exc.strerror or str(exc))
     with out or contextlib.nullcontext(sys.stdout.buffer) as stream, \
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        problems = write_export(service.root, entries, tar)
+        # dockerd 20.10 wrote the file type bits into each mode; Docker 28, whose
+        # images the containerd store holds, does not.
+        problems = write_export(root, entries, tar, type_bits=service.containerd is None)
     for problem in problems:
         warn(str(problem))
 
@@ -264,7 +266,7 @@ def cp_command(ctx: Context, follow_link: bool, preserve: bool, source: str,
     if service.inside_evidence(dest):
         _refuse_inside_evidence(dest)
     try:
-        src, entries = service.copy_source(name, path, follow_link)
+        root, src, entries = service.copy_source(name, path, follow_link)
     except DaemonError as exc:
         daemon_error(exc)
     base, top = _cp_destination(dest, src, path.endswith("/.") or src == "/")
@@ -274,7 +276,7 @@ def cp_command(ctx: Context, follow_link: bool, preserve: bool, source: str,
         _analyst_error(base, exc.strerror or str(exc))
     try:
         planned = [(f"{top}{suffix}".lstrip("/"), entry) for suffix, entry in entries]
-        problems = extract(service.root, [(out, e) for out, e in planned if out],
+        problems = extract(root, [(out, e) for out, e in planned if out],
                            Beneath(base_fd), preserve)
     except OSError as exc:
         _analyst_error(exc.filename or base, exc.strerror or str(exc))

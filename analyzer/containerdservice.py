@@ -80,6 +80,28 @@ class ContainerdImages:
         return {s.key: s.name for s in self.store.meta.snapshots
                 if s.namespace == self.namespace and s.snapshotter == SNAPSHOTTER}
 
+    def snapshot_dirs(self, key: str) -> tuple[list[str], list[Diagnostic]]:
+        """The ``fs`` directories of a snapshot of the namespace and of its parents, top
+        first (as the overlayfs snapshotter stacks them), and where the chain breaks."""
+        metas = {s.key: s for s in self.store.meta.snapshots
+                 if s.namespace == self.namespace and s.snapshotter == SNAPSHOTTER}
+        backends = self.store.backends.get(SNAPSHOTTER, {})
+        dirs: list[str] = []
+        problems: list[Diagnostic] = []
+        seen: set[str] = set()
+        while key and key not in seen:
+            seen.add(key)
+            meta = metas.get(key)
+            backend = backends.get(meta.name) if meta is not None else None
+            if backend is None:
+                problems.append(Diagnostic(layout.ContainerdRoot(self.base).snapshotter_db(
+                    SNAPSHOTTER), f"snapshot {key} is not in the store; the files of the "
+                    "snapshots found are shown", "snapshot", key))
+                break
+            dirs.append(f"{self.store.snapshot_path(SNAPSHOTTER, backend.id)}/fs")
+            key = meta.parent
+        return dirs, problems
+
     def resolve(self, name: str) -> Record:
         """The record ``name`` means (resolveImage's answer for history and inspect).
 

@@ -18,7 +18,7 @@ import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from .errors import EvidenceError, UnsupportedLayoutError
+from .errors import DaemonError, EvidenceError, UnsupportedLayoutError
 from .model import Diagnostic, Image, Store
 from .sources import Detected, layout, registry
 from .sources.evidence import EvidenceRoot, open_root
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
     from .model import Container
+    from .sources.containerfs import Stack
     from .sources.imagearchive import ArchiveFiles
     from .sources.layerusage import RemovalMeter
 
@@ -291,6 +292,35 @@ class ImageService:
         return {c.id: (rw.get(c.id, -1), size_root_fs(self.store, c, rw.get(c.id, -1)))
                 for c in ctrs}
 
+    def _container_stacks(self, ctr: Container) -> tuple[EvidenceRoot, Stack, Stack]:
+        """Where a container's layers are: the root they are read through, its root
+        filesystem's stack and its parent's (the init layer over the image)."""
+        from .sources import containerfs
+        if self.containerd is None:
+            new, old, problems = containerfs.container_stacks(self.store, ctr)
+            self._report(problems)
+            return self.root, new, old
+        # moby daemon/containerd: the RW snapshot is keyed by the container's ID, over
+        # "<ID>-init", over the image's chain ID; overlayfs's whiteouts are overlay2's.
+        dirs, problems = self.containerd.snapshot_dirs(ctr.id)
+        self._report(problems)
+        if not dirs:
+            raise DaemonError(f"RWLayer of container {ctr.name} is unexpectedly nil")
+        return (self.containerd.root, containerfs.Stack("overlay2", tuple(dirs)),
+                containerfs.Stack("overlay2", tuple(dirs[1:])))
+
+    def _image_stack(self, image: Image) -> tuple[EvidenceRoot, Stack]:
+        from .ids import chain_ids
+        from .sources import containerfs
+        if self.containerd is None:
+            stack, problems = containerfs.image_stack(self.store, image)
+            self._report(problems)
+            return self.root, stack
+        chain = chain_ids(image.diff_ids)
+        dirs, problems = self.containerd.snapshot_dirs(chain[-1] if chain else "")
+        self._report(problems)
+        return self.containerd.root, containerfs.Stack("overlay2", tuple(dirs))
+
     def container_changes(self, name: str) -> list[Change]:
         """What ``docker diff`` lists for a container: its root filesystem against its
         parent's (the init layer over the image), as the naive diff compares them."""
@@ -298,68 +328,61 @@ class ImageService:
         from .engines.containers import get_container
         from .engines.rootfs import union
         from .sources import containerfs
-        if self.containerd is not None:
-            raise UnsupportedLayoutError(self.data_root, "diff on the containerd image "
-                                         "store is not read yet")
-        ctr = get_container(self.store, name)
-        new_stack, old_stack, problems = containerfs.container_stacks(self.store, ctr)
-        self._report(problems)
+        root, new_stack, old_stack = self._container_stacks(get_container(self.store, name))
         read: dict[str, tuple] = {}
-        new = union(containerfs.stack_entries(self.root, new_stack, read))
-        old = union(containerfs.stack_entries(self.root, old_stack, read))
+        new = union(containerfs.stack_entries(root, new_stack, read))
+        old = union(containerfs.stack_entries(root, old_stack, read))
 
         def same_capability(path: str) -> bool:
             here, there = new_stack.dirs[new[path].layer], old_stack.dirs[old[path].layer]
-            return here == there or (containerfs.capability(self.root, here, path)
-                                     == containerfs.capability(self.root, there, path))
+            return here == there or (containerfs.capability(root, here, path)
+                                     == containerfs.capability(root, there, path))
         return tree_changes({p: v.stat for p, v in new.items()},
                             {p: v.stat for p, v in old.items()}, same_capability)
 
-    def root_filesystem(self, name: str) -> dict[str, tuple]:
+    def root_filesystem(self, name: str) -> tuple[EvidenceRoot, dict[str, tuple]]:
         """What ``docker export`` archives of a container, or of a container created from
-        an image (its init layer made as the daemon makes it): each entry by absolute
-        path, in the archive's order, as (stat, its path under the data root or None
-        for an entry the daemon makes, a link's target when known)."""
+        an image (its init layer made as the daemon makes it): the root its files are
+        read through, and each entry by absolute path, in the archive's order, as
+        (stat, its path under that root or None for an entry the daemon makes, a link's
+        target when known)."""
         from .engines.changes import walk_order
         from .engines.containers import get_container
         from .engines.rootfs import init_layer, union
         from .errors import NoSuchContainer, NotFound
         from .sources import containerfs
-        if self.containerd is not None:
-            raise UnsupportedLayoutError(self.data_root, "the files of the containerd image "
-                                         "store's snapshots are not read yet")
-        store = self.store
         image = None
         try:
-            stack, _, problems = containerfs.container_stacks(
-                store, get_container(store, name))
+            root, stack, _ = self._container_stacks(get_container(self.store, name))
         except NoSuchContainer:
             try:
                 image = self.image(name)
             except NotFound:
                 raise NoSuchContainer(f"No such container or image: {name}") from None
-            stack, problems = containerfs.image_stack(store, image)
-        self._report(problems)
-        self.root.spool((store.driver,))
-        view = union(containerfs.stack_entries(self.root, stack))
+            root, stack = self._image_stack(image)
+        root.spool(stack.dirs)
+        view = union(containerfs.stack_entries(root, stack))
         entries = {p: (v.stat, stack.dirs[v.layer] + p, None) for p, v in view.items()}
         if image is not None:
+            workdir = (image.config.get("config") or {}).get("WorkingDir")
             entries.update((p, (st, None, target)) for p, (st, target)
-                           in init_layer(view).items())
-        return {p: entries[p] for p in sorted(entries, key=walk_order)}
+                           in init_layer(view, workdir if isinstance(workdir, str)
+                                         else None).items())
+        return root, {p: entries[p] for p in sorted(entries, key=walk_order)}
 
     def copy_source(self, name: str, path: str, follow_link: bool
-                    ) -> tuple[str, list[tuple[str, tuple]]]:
-        """What ``docker cp NAME:PATH`` copies: the entry PATH names (its links followed
-        inside the container) and everything below it, each with its path relative to
-        that entry ("" for the entry itself) and as root_filesystem gives it."""
+                    ) -> tuple[EvidenceRoot, str, list[tuple[str, tuple]]]:
+        """What ``docker cp NAME:PATH`` copies: the root its files are read through, the
+        entry PATH names (its links followed inside the container), and it and
+        everything below it, each with its path relative to that entry ("" for the
+        entry itself) and as root_filesystem gives it."""
         from .engines.rootfs import NotInScope, resolve_in_scope
         from .errors import EvidenceError, NotFound
-        entries = self.root_filesystem(name)
+        root, entries = self.root_filesystem(name)
 
         def readlink(path: str) -> str:
             _, rel, target = entries[path]
-            link = target if rel is None else self.root.readlink(rel)
+            link = target if rel is None else root.readlink(rel)
             if link is None:
                 raise EvidenceError(rel, "a symbolic link whose target cannot be read")
             return link
@@ -371,8 +394,8 @@ class ImageService:
         if src is None or (src != "/" and src not in entries):
             raise NotFound(f"Could not find the file {path} in container {name}")
         prefix = src.rstrip("/")
-        return src, [(p[len(prefix):], e) for p, e in entries.items()
-                     if p == src or p.startswith(prefix + "/")]
+        return root, src, [(p[len(prefix):], e) for p, e in entries.items()
+                           if p == src or p.startswith(prefix + "/")]
 
     def owners(self, target: str) -> Owners:
         """What a path under the root (relative, or absolute below the data root) or an

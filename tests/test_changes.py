@@ -89,3 +89,10 @@ def test_resolve_in_scope_follows_links_inside_the_container_only():
     assert resolve("/sh") == "/sh" and resolve("/sh", True) == "/usr/bin/sh"
     with pytest.raises(NotInScope):
         resolve("/loop/x")
+
+
+def test_a_new_container_gets_its_working_directory():
+    view = union([({"/etc": st(DIR)}, [], frozenset())])
+    made = init_layer(view, "/srv/app/")
+    assert made["/srv"][0].mode == made["/srv/app"][0].mode == stat.S_IFDIR | 0o755
+    assert "/etc" not in init_layer(view, "/etc") and init_layer(view, "") == init_layer(view)

@@ -89,23 +89,33 @@ INIT_LAYER = (("/dev/pts", "dir"), ("/dev/shm", "dir"), ("/proc", "dir"), ("/sys
 _DIR = Made(stat_mod.S_IFDIR | 0o755)
 
 
-def init_layer(view: Mapping[str, Visible]) -> dict[str, tuple[Made, str | None]]:
-    """The entries ``setupInitLayer`` adds over an image's view, with a link's target:
-    what a container created from the image holds before it runs."""
+def init_layer(view: Mapping[str, Visible], workdir: str | None = None
+               ) -> dict[str, tuple[Made, str | None]]:
+    """The entries a container created from an image has that the image has not, with
+    a link's target: ``setupInitLayer``'s, and the working directory the daemon makes
+    at create (``SetupWorkingDirectory``: 0755, parents too)."""
     made: dict[str, tuple[Made, str | None]] = {}
-    for path, kind in INIT_LAYER:
-        if path in view:
-            continue
+
+    def parents(path: str) -> None:
         parent = parent_path(path)
         while parent != "/" and parent not in view and parent not in made:
             made[parent] = (_DIR, None)
             parent = parent_path(parent)
+
+    for path, kind in INIT_LAYER:
+        if path in view:
+            continue
+        parents(path)
         if kind == "dir":
             made[path] = (_DIR, None)
         elif kind == "file":
             made[path] = (Made(stat_mod.S_IFREG | 0o755), None)
         else:
             made[path] = (Made(stat_mod.S_IFLNK | 0o777, len(kind)), kind)
+    work = "/" + "/".join(p for p in (workdir or "").split("/") if p not in ("", "."))
+    if work != "/" and ".." not in work.split("/") and work not in view and work not in made:
+        parents(work)
+        made[work] = (_DIR, None)
     return made
 
 

@@ -64,7 +64,8 @@ class _GoHeader(tarfile.TarInfo):
 
     def get_info(self):
         info = super().get_info()
-        info["go_mode"] = self.go_mode
+        if self.go_mode is not None:
+            info["go_mode"] = self.go_mode
         return info
 
     @staticmethod
@@ -77,12 +78,14 @@ class _GoHeader(tarfile.TarInfo):
         return bytes(block)
 
 
-def write_export(root: EvidenceRoot, entries: Mapping[str, tuple], tar: tarfile.TarFile
-                 ) -> list[Diagnostic]:
+def write_export(root: EvidenceRoot, entries: Mapping[str, tuple], tar: tarfile.TarFile,
+                 type_bits: bool = True) -> list[Diagnostic]:
     """Archive a root filesystem into tar (a PAX stream the caller opened on the
     analyst's side).
 
     Args:
+        type_bits: whether a header's mode keeps the file type bits, as dockerd 20.10
+            writes them; Docker 28's headers hold the permission bits only.
         entries: by absolute path, in the order to write: (stat, where its bytes are —
             its path relative to the data root, or None for an entry the daemon makes —,
             a link's target when known).
@@ -97,7 +100,8 @@ def write_export(root: EvidenceRoot, entries: Mapping[str, tuple], tar: tarfile.
         if kind is None:
             continue            # a socket: archive/tar has no type for it
         info = _GoHeader(path[1:] + ("/" if kind == tarfile.DIRTYPE else ""))
-        info.type, info.mode, info.go_mode = kind, stat_mod.S_IMODE(st.mode), st.mode
+        info.type, info.mode = kind, stat_mod.S_IMODE(st.mode)
+        info.go_mode = st.mode if type_bits else None
         info.uid, info.gid, info.mtime = st.uid, st.gid, st.mtime_ns // 10**9
         try:
             content = _member(root, info, st, rel, target, seen, problems)
