@@ -54,7 +54,7 @@ class _Loader:
         except EvidenceError as exc:
             self.warn(exc.path, exc.reason)
             return None
-        return None if data is None else data.decode("utf-8", "replace").strip()
+        return None if data is None else data.decode("utf-8", "surrogateescape").strip()
 
     # -- reference store ---------------------------------------------------------------
     def references(self, images: dict[ImageID, Image]) -> tuple[Reference, ...]:
@@ -141,7 +141,7 @@ class _Loader:
         """Small text files ``path(dir, name)``, for each dir a list by name: the text, None
         when absent, or why it could not be read (the caller says what that costs)."""
         got = self.root.read_files([path(d, n) for d in dirs for n in names])
-        texts = [item.decode("utf-8", "replace").strip() if type(item) is bytes else item
+        texts = [item.decode("utf-8", "surrogateescape").strip() if type(item) is bytes else item
                  for item in got]
         k = len(names)
         return [texts[i:i + k] for i in range(0, len(texts), k)]

@@ -13,7 +13,7 @@ import base64
 import json
 import os
 
-from . import IMAGEDB, edit_json, image_id, rewrite_config
+from . import LAYERDB, edit_json, image_id, rewrite_config
 
 ESC_LABEL = "\x1b[2Jgone\x9b31m"
 ESCAPED_LABEL = "\\u001b[2Jgone\\u009b31m"
@@ -125,3 +125,35 @@ def test_a_name_that_is_not_utf8_in_every_json(sample_root, damaged, baseline):
         assert got.out == want.out
         assert got.warned(WARNED_DIR), got.describe()
     assert "\\udc" not in got.err
+
+
+def test_a_layer_directory_whose_name_is_not_utf8(sample_root, damaged, baseline):
+    """dockerd joins a cache-id's bytes to its home, whatever they are: so does analyze
+    (a name read as U+FFFD named no directory, and the layer was reported gone)."""
+    ev = damaged(sample_root)
+    centos = "2e37a15d485b4f9f8c209a55665cc5f645b61965011ea0cec1379b2f234a3f03"
+    cache_file = ev.path / LAYERDB / centos / "cache-id"
+    cache = cache_file.read_text().strip()
+    raw = b"caf\xe9-" + cache.encode()
+    os.rename(ev.path / "overlay2" / cache, os.path.join(os.fsencode(ev.path / "overlay2"), raw))
+    cache_file.write_bytes(raw)
+    ev.seal()
+    for args in [("ls",), ("df",), ("verify", "-q"), ("history", "centos")]:
+        want = baseline(sample_root, *args)
+        got = ev.run(*args).check(want.rc)
+        assert got.out == want.out, got.describe()
+    for args in [("prune", "-a", "--json"), ("verify", "--json")]:
+        want = json.loads(baseline(sample_root, *args).out)
+        doc = json.loads(ev.run(*args).check(1 if args[0] == "verify" else 0).out)
+        layers = doc["deleted_layers" if args[0] == "prune" else "layers"]
+        [layer] = [x for x in layers if x["chain_id"] == f"sha256:{centos}"]
+        [before] = [x for x in want["deleted_layers" if args[0] == "prune" else "layers"]
+                    if x["chain_id"] == f"sha256:{centos}"]
+        assert layer["cache_id"] == "caf\\xe9-" + cache
+        assert base64.b64decode(layer["cache_id_b64"]) == raw
+        assert layer.get("bytes") == before.get("bytes")
+        assert layer.get("status") == before.get("status")
+        assert doc["complete"] is True
+    # Go's JSON writes the byte as U+FFFD, as dockerd's inspect would.
+    inspected = json.loads(ev.run("inspect", "centos").check().out)[0]
+    assert inspected["GraphDriver"]["Data"]["UpperDir"].endswith(f"/caf\ufffd-{cache}/diff")
