@@ -232,3 +232,18 @@ def test_a_forged_config_is_read(root):
     finally:
         edits.restore()
     assert (root / rel).read_bytes() != data
+
+
+def test_bytes_that_are_not_utf8_in_every_small_file(root):
+    """Each of the layer store's, mounts' and image metadata's files holding bytes that
+    are not UTF-8 (a name keeps them; a digest or number with them is none)."""
+    kinds = targets(root)
+    for rel in [*kinds[2], *kinds[3], *kinds[4]]:
+        edits = Edits()
+        try:
+            edits.write(root / rel, b"\x80sha256:\xff")
+            answer(root)
+        except AnalyzerError:
+            pass
+        finally:
+            edits.restore()

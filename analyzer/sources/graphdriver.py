@@ -36,6 +36,16 @@ from .evidence import JSON_LIMIT, EvidenceRoot
 KIND = "graphdriver"
 
 
+# Files that hold a directory's name: dockerd joins their bytes to a path whatever they
+# are, so they keep them (surrogate escapes); a digest or a number that is not UTF-8 is
+# no digest or number, and reads as U+FFFD.
+_NAME_FILES = frozenset({"cache-id", "mount-id", "init-id"})
+
+
+def _errors(name: str) -> str:
+    return "surrogateescape" if name in _NAME_FILES else "replace"
+
+
 class _Loader:
     def __init__(self, root: EvidenceRoot, driver: str):
         self.root = root
@@ -54,7 +64,7 @@ class _Loader:
         except EvidenceError as exc:
             self.warn(exc.path, exc.reason)
             return None
-        return None if data is None else data.decode("utf-8", "surrogateescape").strip()
+        return None if data is None else data.decode("utf-8", "replace").strip()
 
     # -- reference store ---------------------------------------------------------------
     def references(self, images: dict[ImageID, Image]) -> tuple[Reference, ...]:
@@ -141,9 +151,9 @@ class _Loader:
         """Small text files ``path(dir, name)``, for each dir a list by name: the text, None
         when absent, or why it could not be read (the caller says what that costs)."""
         got = self.root.read_files([path(d, n) for d in dirs for n in names])
-        texts = [item.decode("utf-8", "surrogateescape").strip() if type(item) is bytes else item
-                 for item in got]
         k = len(names)
+        texts = [item.decode("utf-8", _errors(names[i % k])).strip() if type(item) is bytes
+                 else item for i, item in enumerate(got)]
         return [texts[i:i + k] for i in range(0, len(texts), k)]
 
     def _unread(self, files: list[str | None | EvidenceError], cost: str, kind: str,
