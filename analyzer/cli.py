@@ -339,7 +339,7 @@ def owner_command(ctx: Context, as_json: bool, target: str) -> None:
 @click.option("-j", "--jobs", type=int, default=None, help="Layers verified in parallel")
 @pass_context
 def report_command(ctx: Context, output: str, no_verify: bool, jobs: int | None) -> None:
-    """One JSON document of a whole analysis for a case file (inventory, verify,
+    """One JSON document of a whole analysis for a case file (inventory, verify, du,
     timeline); prints the report's sha256."""
     import hashlib
     from .errors import UnsupportedLayoutError
@@ -359,8 +359,14 @@ def report_command(ctx: Context, output: str, no_verify: bool, jobs: int | None)
             warn(f"verify left out of the report: {exc}")
         else:
             verified, found = verify_json(result), found + list(result.found)
+    usage = None
+    if not service.is_image_archive:
+        from .render.du import du_json
+        measured, unread = service.root_usage(ctx.now)
+        usage = du_json(measured, {name: root.path for name, root in service.roots.items()})
+        found += unread
     text = document(analysis(ctx, service.source.kind),
-                    report_body(store, verified, service.timeline()), found)
+                    report_body(store, verified, usage, service.timeline()), found)
     data = text.encode("utf-8", "surrogateescape")
     try:
         with open(output, "xb") as out:

@@ -5,7 +5,8 @@ Fields, after ``analysis``: ``inventory`` (``images``: ``id``, ``tags``, ``creat
 ``size``, ``layers`` (chain IDs, top first); ``containers``: ``id``, ``name``,
 ``image_id``, ``image``, ``created``, ``state``, ``exit_code``; ``volumes``: names),
 ``verify`` (the body of ``verify --json``, or null with ``--no-verify`` or where the
-source cannot be verified), ``timeline`` (the events of ``timeline --json``), then
+source cannot be verified), ``du`` (the body of ``du --json``; null for an image
+archive), ``timeline`` (the events of ``timeline --json``), then
 ``complete``, ``damaged`` and ``warnings``.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..model import Store
 from .timeline import event_json
 
 
-def report_body(store: Store, verify: dict[str, Any] | None,
+def report_body(store: Store, verify: dict[str, Any] | None, du: dict[str, Any] | None,
                 events: Sequence[Event]) -> dict[str, Any]:
     return {
         "inventory": {
@@ -32,6 +33,7 @@ def report_body(store: Store, verify: dict[str, Any] | None,
             "volumes": sorted(v.name for v in store.volumes),
         },
         "verify": verify,
+        "du": du,
         "timeline": [event_json(e) for e in events],
     }
 
