@@ -677,8 +677,10 @@ class ImageService:
             self._report(report.found)
             return report
         from .engines.verify import verify_store
+        from .sources import graphv1
         from .sources.layerfiles import StoreFiles
-        files = StoreFiles(self.root, store.driver)
+        files = (graphv1.GraphFiles(self.root, store) if self.source.kind == graphv1.KIND
+                 else StoreFiles(self.root, store.driver))
         if not self.root.has_xattrs:
             self._warn(f"{self.root.path}: the archive records no extended attributes (made "
                        "without --xattrs): xattrs and overlay opaque flags are not compared")

@@ -190,3 +190,12 @@ def _show(value: Any) -> str:
     if isinstance(value, str) and len(value) > 40:
         return repr(value[:37]) + "..."
     return repr(value)
+
+
+def field(obj: Mapping[str, Any], name: str) -> Any:
+    """What encoding/json decodes into the struct field ``name``: the key as written,
+    else any key equal to it case-folded (Go's decoder matches names that way)."""
+    if name in obj:
+        return obj[name]
+    lower = name.lower()
+    return next((value for key, value in obj.items() if key.lower() == lower), None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..goapi.unmarshal import field
 from ..model import Image, Store
 
 # (json name, omitempty, zero value) in container.Config field order.
@@ -40,7 +41,7 @@ def _struct(raw: Mapping[str, Any] | None, schema) -> dict[str, Any]:
     raw = raw or {}
     out: dict[str, Any] = {}
     for name, omitempty, zero in schema:
-        value = _lookup(raw, name)
+        value = field(raw, name)
         if value is None:
             value = zero
         if name == "Healthcheck" and value is not None:
@@ -49,17 +50,6 @@ def _struct(raw: Mapping[str, Any] | None, schema) -> dict[str, Any]:
             continue
         out[name] = value
     return out
-
-
-def _lookup(raw: Mapping[str, Any], name: str) -> Any:
-    # Go's decoder matches field names case-insensitively.
-    if name in raw:
-        return raw[name]
-    lower = name.lower()
-    for key, value in raw.items():
-        if key.lower() == lower:
-            return value
-    return None
 
 
 def _comment(cfg: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ container/container.go (FromDisk).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import orjson
 
@@ -67,8 +67,11 @@ class _Loader:
         return None if data is None else data.decode("utf-8", "replace").strip()
 
     # -- reference store ---------------------------------------------------------------
-    def references(self, images: dict[ImageID, Image]) -> tuple[Reference, ...]:
-        rel = self.paths.repositories_json
+    def references(self, images: dict[ImageID, Image], rel: str | None = None,
+                   ids: Mapping[str, ImageID] | None = None) -> tuple[Reference, ...]:
+        """The reference store (or ``rel``, a pre-1.10 ``repositories-<driver>`` whose
+        IDs ``ids`` translates)."""
+        rel = rel or self.paths.repositories_json
         try:
             data = self.root.read(rel, JSON_LIMIT)
         except EvidenceError as exc:
@@ -93,6 +96,11 @@ class _Loader:
                 self.warn(rel, f"repository {name!r} is not an object", "repository", name)
                 continue
             for key, image_id in entries.items():
+                if ids is not None:
+                    # Before 1.10: repository -> tag (or digest) -> v1 ID (migrateRefs).
+                    key = f"{name}{'@' if is_digest(key) else ':'}{key}"
+                    image_id = ids.get(image_id) or image_id if isinstance(image_id, str) \
+                        else image_id
                 if not isinstance(image_id, str) or image_id not in images:
                     # moby: reference/store.go — references to missing images are kept
                     # in the file but resolve to nothing; the daemon drops them on load.
@@ -311,10 +319,11 @@ class _Loader:
         return out
 
     # -- containers -------------------------------------------------------------------
-    def containers(self) -> dict[ContainerID, Container]:
+    def containers(self, config: str = layout.CONTAINER_CONFIG
+                   ) -> dict[ContainerID, Container]:
         out: dict[ContainerID, Container] = {}
         for cid in self.root.listdir(layout.CONTAINERS) or []:
-            rel = layout.container_config(cid)
+            rel = layout.container_config(cid, config)
             try:
                 data = self.root.read(rel, JSON_LIMIT)
             except EvidenceError as exc:

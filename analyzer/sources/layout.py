@@ -39,11 +39,13 @@ CONTENT_DIRS = ("diff", "_data", "rootfs", "merged", "work")
 # What the model reads of a container's directory (logs and the rest are not read).
 CONTAINER_CONFIG = "config.v2.json"
 CONTAINER_HOSTCONFIG = "hostconfig.json"
+CONTAINER_CONFIG_V1 = "config.json"          # before Docker 1.10
 
 
-def container_config(container_id: str) -> str:
-    """``containers/<id>/config.v2.json``: the container as the daemon saved it."""
-    return f"{CONTAINERS}/{container_id}/{CONTAINER_CONFIG}"
+def container_config(container_id: str, name: str = CONTAINER_CONFIG) -> str:
+    """``containers/<id>/config.v2.json``: the container as the daemon saved it (before
+    1.10: ``config.json``)."""
+    return f"{CONTAINERS}/{container_id}/{name}"
 
 
 def container_json_log(container_id: str) -> str:
@@ -111,6 +113,22 @@ class ImageRoot:
     def diffid_by_digest(self, blob_digest: str) -> str:
         """The diff ID a pulled registry blob decompressed to (text)."""
         return f"{self.diffid_by_digest_dir}/{hex_part(blob_digest)}"
+
+
+# -- before Docker 1.10: the graph (one directory per v1 image and its layer) -----------
+
+GRAPH = "graph"
+
+
+def graph_dir(v1_id: str, file: str | None = None) -> str:
+    """``graph/<id>``, or one of its files (graph/graph.go: jsonPath, layersize,
+    checksum, tar-data.json.gz)."""
+    return f"{GRAPH}/{v1_id}" if file is None else f"{GRAPH}/{v1_id}/{file}"
+
+
+def repositories_v1(driver: str) -> str:
+    """``repositories-<driver>``: the tag store before 1.10 (graph/tags.go)."""
+    return f"repositories-{driver}"
 
 
 # -- graph-driver directories: where a cache ID's files are ------------------------------

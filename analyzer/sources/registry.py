@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from ..errors import UnsupportedLayoutError
 from ..model import Store
-from . import Detected, Roots, Source, containerd, dockersave, graphdriver, layout, ocilayout
+from . import (Detected, Roots, Source, containerd, dockersave, graphdriver, graphv1, layout,
+               ocilayout)
 from .evidence import ArchiveRoot, EvidenceRoot
 
 SOURCES: tuple[Source, ...] = (
     graphdriver,        # image/<driver>/ of a data root: overlay2, devicemapper, aufs, ...
+    graphv1,            # graph/ and repositories-<driver>: before Docker 1.10
     containerd,         # the containerd image store (Docker 29's default): recognised
     dockersave,         # a `docker save` archive: manifest.json (legacy, or beside a layout)
     ocilayout,          # an OCI image layout: oci-layout, index.json, blobs/
