@@ -330,11 +330,11 @@ def _container_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _history(v1: dict[str, Any]) -> dict[str, Any]:
     """HistoryFromConfig: created, author, created_by (the build step), comment."""
-    entry: dict[str, Any] = {"created": _rfc3339_nano(v1.get("created"))}
-    cmd = (v1.get("container_config") or {}).get("Cmd")
+    entry: dict[str, Any] = {"created": _rfc3339_nano(field(v1, "created"))}
+    cmd = field(field(v1, "container_config") or {}, "Cmd")
     created_by = " ".join(cmd) if isinstance(cmd, list) else (cmd or "")
-    for key, value in (("author", v1.get("author")), ("created_by", created_by),
-                       ("comment", v1.get("comment"))):
+    for key, value in (("author", field(v1, "author")), ("created_by", created_by),
+                       ("comment", field(v1, "comment"))):
         if value:
             entry[key] = value
     return entry
