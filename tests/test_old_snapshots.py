@@ -242,3 +242,13 @@ def test_pre_1_10_damage_is_warned_and_the_image_not_migrated(snapshots, tmp_pat
     assert (out, rc) == (left, 0)
     assert why in err and "Traceback" not in err
     assert err.startswith("analyze: warning: ")
+
+
+@pytest.mark.parametrize("name", ["aufs.v1", "aufs.v2", "overlay.v2"])
+def test_the_archive_as_acquired_answers_as_unpacked(snapshots, name):
+    """docker-explorer's .tgz read in place (its top folder followed): the same images
+    and containers, the IDs derived the same way."""
+    for args in (["ls", "-a", "-q", "--no-trunc"], ["ps", "-a", "-q", "--no-trunc"]):
+        out, err, rc = run_analyze(FIXTURES / f"{name}.tgz", AS_OF, args)
+        assert rc == 0 and "warning" not in err, err
+        assert out == analyze(snapshots[name], *args)

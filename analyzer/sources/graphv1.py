@@ -93,6 +93,8 @@ class _Migration(_Loader):
         self.layers: dict[ChainID, Layer] = {}
 
     def store(self) -> Store:
+        # The diff IDs hash every layer's files: an archive streams once more for them.
+        self.root.spool((self.driver,))
         for v1_id in sorted(self.root.listdir(layout.GRAPH) or ()):
             if is_hex64(v1_id):                      # _tmp and the like are not images
                 self.read_v1(v1_id)
