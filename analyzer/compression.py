@@ -9,7 +9,7 @@ tarfile). Every fault of the stream — a bad header, a checksum, a cut — is a
 """
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, Iterable, Iterator
 
 from isal import igzip, isal_zlib
 
@@ -86,6 +86,28 @@ def push_decoder(head: bytes) -> tuple[str, Frames | Plain]:
     if kind == "zstd":
         return kind, Frames(_zstd_frame)
     return kind, Plain()
+
+
+def decompress(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The decompressed bytes of a stream pushed in chunks, its kind read from its
+    first bytes. Raises StreamError where it breaks or ends early."""
+    head = b""
+    stream: Frames | Plain | None = None
+    for chunk in chunks:
+        if stream is None:
+            head += chunk
+            if len(head) < MAGIC_BYTES:
+                continue
+            chunk, (_, stream) = head, push_decoder(head)
+        out = stream.feed(chunk)
+        if out:
+            yield out
+    if stream is None:
+        _, stream = push_decoder(head)
+        out = stream.feed(head)
+        if out:
+            yield out
+    stream.finish()
 
 
 class _Pulled:

@@ -6,12 +6,13 @@ The I/O is here and in sources/; every rule is in engines/ (containerd*.py).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping, Sequence
 
 from .containerdmodel import Image as Record
-from .containerdmodel import ImageContent
+from .containerdmodel import ImageContent, Kind
 from .engines.containerdhistory import image_history
 from .engines.containerdinspect import Inspected, inspect
 from .engines.containerddiskusage import container_layer_sizes, system_disk_usage
@@ -21,13 +22,13 @@ from .engines.diskusage import DiskUsage
 from .engines.containerdprune import PrunePlan, plan_prune
 from .engines.containerdreclaim import Reclaim, price_prune, reclaim
 from .engines.containerdrmi import Plan, State, is_dangling, plan_rmi, resolve_all_references
-from .engines.containerdverify import UNCOMPRESSED_LABEL, verify_content
+from .engines.containerdverify import UNCOMPRESSED_LABEL, verify_content, with_snapshots
 from .engines.verify import VerifyReport
 from .engines.history import HistoryItem
 from .engines.listing import ImageSummary
 from .errors import EvidenceError, InvalidReference
 from .ids import ImageID
-from .model import Diagnostic, Image, Reference, Store
+from .model import Diagnostic, Image, Layer, Reference, Store
 from .reference import parse_normalized_named
 from .sources import layout
 from .sources.buildkit import BuildCache, read_containerd_build_cache
@@ -35,6 +36,7 @@ from .sources.containerdstore import (ContainerdMeter, ContainerdStore, ContentF
                                       has_store, read_db,
                                       read_containerd_store, read_contents, sibling_root)
 from .sources.evidence import EvidenceRoot, open_root
+from .sources.layerfiles import SnapshotFiles
 
 NAMESPACE = "moby"
 SNAPSHOTTER = "overlayfs"
@@ -197,8 +199,9 @@ class ContainerdImages:
             [layers for content in self.contents.values() for layers in content.layer_lists])
 
     def verify(self, image_ids: Sequence[ImageID] | None, jobs: int) -> VerifyReport:
-        """The images' index, manifest and config blobs and their layer blobs checked
-        (all of the namespace's images, or those named)."""
+        """The images' index, manifest and config blobs and their layer blobs checked,
+        and each layer's unpacked snapshot file by file (all of the namespace's images,
+        or those named)."""
         targets = {r.target.digest: r.target for r in self.records}
         files = ContentFiles(self.root, self.store, targets, self.contents)
         images = self.model()[0]
@@ -206,7 +209,19 @@ class ContainerdImages:
                       diagnostics=tuple(self.diagnostics))
         labels = {b.digest: b.labels[UNCOMPRESSED_LABEL] for b in self.store.meta.blobs
                   if b.namespace == self.namespace and UNCOMPRESSED_LABEL in b.labels}
-        return verify_content(files, store, labels, image_ids, jobs)
+        report = verify_content(files, store, labels, image_ids, jobs)
+        backend = self.store.backends.get(SNAPSHOTTER, {})
+        lock = threading.Lock()
+        paths = layout.ContainerdRoot(self.store.base)
+
+        def snapshot_files(layer: Layer) -> SnapshotFiles | None:
+            # By key (the chain ID), the directory from the snapshotter's own database.
+            found = backend.get(self._backend_keys.get(layer.chain_id, ""))
+            if found is None or found.kind != Kind.COMMITTED:
+                return None
+            return SnapshotFiles(self.root, layer, lock,
+                                 paths.snapshot_upper(SNAPSHOTTER, found.id), layer.cache_id)
+        return with_snapshots(report, store, snapshot_files, jobs)
 
     def plan_rmi(self, args: Sequence[str], force: bool, prune: bool) -> Plan:
         return plan_rmi(self.records, list(self.store.containers.values()), args, force, prune)

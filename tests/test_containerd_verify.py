@@ -130,3 +130,44 @@ def test_a_changed_manifest_or_config_is_named_on_its_image(store) -> None:
     image = images[0]
     assert image["manifest_ok"] is False and image["config_ok"] is False
     assert any("blob digest want=" in p for p in image["problems"])
+
+
+def snapshot_dir(root: Path, chain_id: str) -> Path:
+    """The ``fs`` directory of the namespace's snapshot of a chain ID."""
+    with ImageService(str(root), lambda message: None) as service:
+        images = service.containerd
+        name = next(s.name for s in images.store.meta.snapshots
+                    if s.namespace == "moby" and s.key == chain_id)
+        ident = images.store.backends["overlayfs"][name].id
+        return Path(images.root.path) / images.store.snapshot_path("overlayfs", ident) / "fs"
+
+
+def only_files(report: dict, blob: str) -> list[tuple[str, str]]:
+    layer = only_layer(report, blob)
+    assert layer["status"] == "mismatch" and layer["blob"]["compressed_ok"]
+    return [(b["path"], b["reason"]) for b in layer["bad_files"]]
+
+
+def test_snapshot_files_checked_on_a_clean_store(oracle, tmp_path: Path) -> None:
+    report, rc = verify(fresh_copy(oracle["containerd"], tmp_path))
+    assert rc == 0 and all(lr["files_checked"] > 0 for lr in report["layers"])
+
+
+def test_snapshot_tamperings_are_named_on_their_layer(store) -> None:
+    root, app = store
+    chain = next(lr["chain_id"] for lr in verify(root)[0]["layers"]
+                 if lr["blob"]["digest"] == app.top_blob)
+    fs = snapshot_dir(root, chain)
+    files = sorted(p for p in fs.rglob("*") if p.is_file() and not p.is_symlink()
+                   and p.stat().st_size > 0)
+    changed, chmodded = files[0], files[-1]
+    assert changed != chmodded
+    data = bytearray(changed.read_bytes())
+    data[0] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    chmodded.chmod(chmodded.stat().st_mode | 0o4000)
+    (fs / "added.txt").write_bytes(b"planted\n")
+    report, rc = verify(root)
+    rel = lambda p: str(p.relative_to(fs))
+    assert rc == 1 and sorted(only_files(report, app.top_blob)) == sorted([
+        (rel(changed), "changed"), (rel(chmodded), "metadata"), ("added.txt", "added")])

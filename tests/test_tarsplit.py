@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from analyzer.digest import crc64_iso
 from analyzer.errors import MalformedError
 from analyzer.sources import tarsplit
-from analyzer.sources.tarsplit import HeaderReader, clean_name, iter_runs, parse_pax
+from analyzer.sources.tarsplit import (HeaderReader, clean_name, iter_runs, parse_pax,
+                                       split_tar)
 
 
 def make_tar(fmt: int = tarfile.PAX_FORMAT) -> bytes:
@@ -330,3 +331,55 @@ def test_decompressed_lines_of_any_payloads(payloads):
     entries = [{"type": 2, "payload": base64.b64encode(p).decode()} for p in payloads]
     runs = list(iter_runs([pack(entries)], "t"))
     assert runs == [(b"".join(payloads), None)]
+
+# -- split_tar: a tar stream cut as tar-split cuts it (containerd snapshots' judge) -------
+
+def _archive(members: list[tuple[str, bytes]], fmt: int) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for n, (name, data) in enumerate(members):
+            info = tarfile.TarInfo(f"m{n}/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, "m0/" + "x" * 120
+        tf.addfile(link)
+    return buf.getvalue()
+
+
+def _pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.text("ab/.", min_size=1, max_size=150), st.binary(max_size=2000)),
+                max_size=5),
+       st.sampled_from([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]), st.integers(1, 1500))
+def test_split_tar_runs_and_contents_rebuild_the_stream(members, fmt, chunk) -> None:
+    data = _archive(members, fmt)
+    contents = [d for _, d in members]
+    parts, n = [], 0
+    for run, entry, header in split_tar(_pieces(data, chunk), "layer"):
+        parts.append(run)
+        if entry is None:
+            continue
+        assert not isinstance(header, str) and entry.name == header.name
+        if header.name.startswith("m"):
+            content = contents[n]
+            n += 1
+            assert entry.size == len(content)
+            assert entry.crc == (crc64_iso(content) if content else None)
+            parts.append(content)
+    assert n == len(members) and b"".join(parts) == data
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 700))
+def test_split_tar_of_a_cut_stream_is_malformed_or_shorter(cut, chunk) -> None:
+    data = _archive([("f", b"x" * 3000), ("g", b"y" * 100)], tarfile.PAX_FORMAT)[:cut]
+    try:
+        out = list(split_tar(_pieces(data, chunk), "layer"))
+    except MalformedError as exc:
+        assert exc.path == "layer"
+    else:
+        assert out[-1][1] is None

@@ -20,15 +20,15 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 
 import orjson
 
-from .. import digest
+from .. import compression, digest
 from ..pathindex import PathIndex, walk_index
-from ..errors import EvidenceError
+from ..errors import EvidenceError, MalformedError
 from ..ids import DiffID, ImageID, is_hex64
 from ..model import Layer
 from . import layout
 from .drivers import DIRECTORY_DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot, Stat
-from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs
+from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs, split_tar
 
 _CHUNK = 1 << 20
 
@@ -77,11 +77,12 @@ class DiskIndex:
 class LayerFiles:
     """One layer's files, for one thread. Close it when done."""
 
-    def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, driver: str):
+    def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, driver: str,
+                 directory: str | None = None):
         self._root = root
         self._lock = lock
         self._layer = layer
-        self.diff_path = layout.diff_dir(driver, layer.cache_id)
+        self.diff_path = directory or layout.diff_dir(driver, layer.cache_id)
         self.unsupported = None if driver in DIRECTORY_DRIVERS else (
             f"{driver} keeps layers in block devices; verify reads layer directories")
         self._files = None
@@ -167,6 +168,28 @@ class LayerFiles:
         if self._files is not None:
             self._files.close()
             self._files = None
+
+
+
+class SnapshotFiles(LayerFiles):
+    """A layer as containerd's overlay snapshotter unpacked it: its files in the
+    snapshot's ``fs`` directory, its tar stream the layer blob's own (decompressed as
+    containerd does, by magic bytes), cut as tar-split cuts one (tarsplit.split_tar)."""
+
+    def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, upper: str,
+                 blob: str):
+        super().__init__(root, layer, lock, "overlay2", directory=upper)
+        self.tar_split_path = blob
+
+    def _members(self, fd: int, offset: int, length: int
+                 ) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
+        try:
+            yield from split_tar(compression.decompress(chunks(fd, offset, length)),
+                                 self.tar_split_path)
+        except compression.StreamError as exc:
+            raise MalformedError(self.tar_split_path, str(exc)) from None
+        finally:
+            os.close(fd)
 
 
 def not_a_directory(root: EvidenceRoot, rel: str) -> str | None:

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, NoReturn
 import orjson
 
 from ..pathindex import PathIndex
+from ..digest import crc64_iso
 from ..errors import MalformedError
 
 FILE_TYPE = 1        # storage.FileType
@@ -372,3 +373,82 @@ def _xattrs(pax: Mapping[str, bytes]) -> dict[str, bytes]:
     # Go reader.go mergePAX: SCHILY.xattr.<name> records become Header.Xattrs, which
     # Docker's createTarFile sets with lsetxattr.
     return {k[len(PAX_XATTR):]: v for k, v in pax.items() if k.startswith(PAX_XATTR)}
+
+
+ZERO_BLOCK = bytes(BLOCK)
+_EXTENSIONS = (b"x", b"g", b"L", b"K")
+
+
+def split_tar(stream: Iterable[bytes], source: str
+              ) -> Iterator[tuple[bytes, FileEntry | None, "TarHeader | str"]]:
+    """A tar stream cut as tar-split cuts it: each member's headers (with the previous
+    member's padding before them) as a run, its content replaced by a file entry (size
+    and CRC-64), and the end-of-archive blocks and what follows them as a last run. A
+    layer's unpacked files are then judged as tar-split's are (engines/verify.py).
+
+    Memory is a block and a chunk: content is hashed as it streams by.
+
+    Raises:
+        MalformedError: the stream ends inside a header, its data or a member's content.
+    """
+    buf = bytearray()
+    chunks = iter(stream)
+
+    def fill(n: int) -> bool:
+        while len(buf) < n:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return False
+            buf.extend(chunk)
+        return True
+
+    def take(n: int, what: str) -> bytes:
+        if not fill(n):
+            raise MalformedError(source, f"the tar stream ends inside {what}")
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
+
+    headers = HeaderReader()
+    run = bytearray()
+    position = 0
+    while True:
+        if not fill(BLOCK) or buf[:BLOCK] == ZERO_BLOCK:
+            # The end of the archive: the zero blocks and whatever padding follows.
+            run += buf
+            for chunk in chunks:
+                run += chunk
+            yield bytes(run), None, None
+            return
+        block = take(BLOCK, "a header")
+        run += block
+        typeflag = block[156:157]
+        size = 0
+        if typeflag in _EXTENSIONS:
+            size = _numeric(block[124:136], "size")
+            run += take(size, "an extended header")
+            if typeflag != b"g":
+                run += take(_pad(size), "an extended header's padding")
+                continue
+        try:
+            header: TarHeader | str = headers.read(bytes(run))
+            physical = 0 if header.typeflag in HEADER_ONLY or header.typeflag == "g" \
+                else header.size
+            name = header.name
+        except ValueError as exc:
+            header, name = str(exc), _decode(_cstr(block[:100]))
+            physical = _numeric(block[124:136], "size")
+        crc = 0
+        left = physical
+        while left:
+            if not fill(1):
+                raise MalformedError(source, f"the tar stream ends inside {name!r}")
+            piece = bytes(buf[:left])
+            del buf[:len(piece)]
+            crc = crc64_iso(piece, crc)
+            left -= len(piece)
+        yield bytes(run), FileEntry(name, physical, crc if physical else None, position), header
+        position += 1
+        # Go's reader skips this padding at the next header: it opens the next run.
+        pad = _pad(size) if typeflag == b"g" else _pad(physical)
+        run = bytearray(take(pad, "a member's padding"))
