@@ -565,7 +565,7 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
                   as_json: bool) -> None:
     """Dry run of `docker image prune`: its output, and the bytes it would really free."""
     from .render.prune import format_prune
-    pairs = [(k, v) for k, vs in _filters(filters, "--filter", "prune").items() for v in vs]
+    pairs = _prune_filters(filters, "prune")
     service = ctx.service
     try:
         plan, records, space = service.image_prune(all_images, pairs, ctx.now)
@@ -586,6 +586,172 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
         echo(document(analysis(ctx, store.driver), body, service.diagnostics), nl=False)
         return
     echo(format_prune(records, space), nl=False)
+
+
+def _prune_filters(filters: tuple[str, ...], command: str) -> list[tuple[str, str]]:
+    """--filter values as the (key, value) pairs the CLI sends."""
+    return [(k, v) for k, vs in _filters(filters, "--filter", command).items() for v in vs]
+
+
+def _prune_json(ctx: Context, body: dict) -> None:
+    """A prune's --json: its own fields, the bytes, provenance and damage."""
+    from .render.analysis import document
+    service = ctx.service
+    body["bytes_are_estimate"] = service.root.usage_is_estimate
+    click.echo(document(analysis(ctx, service.store.driver), body, service.diagnostics),
+               nl=False)
+
+
+@main.group("container")
+def container_group() -> None:
+    """Container commands, as `docker container`: dry runs only."""
+
+
+@container_group.command("prune")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
+@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
+@click.option("--json", "as_json", is_flag=True, help="The containers, Docker's figure and the bytes freed")
+@pass_context
+def container_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
+                            as_json: bool) -> None:
+    """Dry run of `docker container prune`: its output, and the bytes it would really free."""
+    from .render.prune import deleted_block, total
+    service = ctx.service
+    try:
+        result = service.container_prune(_prune_filters(filters, "container prune"), ctx.now)
+    except DaemonError as exc:
+        daemon_error(exc)
+    if as_json:
+        _prune_json(ctx, {"deleted_containers": [c.id for c in result.deleted],
+                          "space_reclaimed": result.space_reclaimed,
+                          "released_layers": list(result.released_layers),
+                          "bytes_freed": service.removed_bytes(result.deleted,
+                                                               chain_ids=result.released_layers)})
+        return
+    click.echo(deleted_block("Containers", [c.id for c in result.deleted])
+               + total(result.space_reclaimed), nl=False)
+
+
+@main.group("volume")
+def volume_group() -> None:
+    """Volume commands, as `docker volume`: dry runs only."""
+
+
+@volume_group.command("prune")
+@click.option("-a", "--all", "all_volumes", is_flag=True,
+              help="Remove all unused volumes, not just anonymous ones (API 1.42+)")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=<label>')")
+@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
+@click.option("--json", "as_json", is_flag=True, help="The volumes, Docker's figure and the bytes freed")
+@pass_context
+def volume_prune_command(ctx: Context, all_volumes: bool, filters: tuple[str, ...],
+                         force: bool, as_json: bool) -> None:
+    """Dry run of `docker volume prune`, as dockerd 20.10 answers it: every unused
+    local volume, anonymous or named."""
+    from .render.prune import deleted_block, total
+    pairs = _prune_filters(filters, "volume prune")
+    if all_volumes:
+        # The Docker 28 CLI's check of the flag's API version against the daemon's.
+        from .engines.rmi import API_VERSION
+        click.echo(f'"--all" requires API version 1.42, but the Docker daemon API version '
+                   f"is {API_VERSION}", err=True)
+        sys.exit(1)
+    service = ctx.service
+    try:
+        result = service.volume_prune(pairs)
+    except DaemonError as exc:
+        daemon_error(exc)
+    if as_json:
+        _prune_json(ctx, {"deleted_volumes": [v.name for v in result.deleted],
+                          "space_reclaimed": result.space_reclaimed,
+                          "bytes_freed": service.removed_bytes(volumes=result.deleted)})
+        return
+    click.echo(deleted_block("Volumes", [v.name for v in result.deleted])
+               + total(result.space_reclaimed), nl=False)
+
+
+@main.group("network")
+def network_group() -> None:
+    """Network commands, as `docker network`: dry runs only."""
+
+
+@network_group.command("prune")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
+@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
+@click.option("--json", "as_json", is_flag=True, help="The networks, and the bytes freed (none)")
+@pass_context
+def network_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
+                          as_json: bool) -> None:
+    """Dry run of `docker network prune`: the unused local networks it removes."""
+    from .render.prune import deleted_block
+    try:
+        gone = ctx.service.network_prune(_prune_filters(filters, "network prune"), ctx.now)
+    except DaemonError as exc:
+        daemon_error(exc)
+    if as_json:
+        # A network is a key of local-kv.db, whose pages bbolt keeps: nothing on disk goes.
+        _prune_json(ctx, {"deleted_networks": [n.name for n in gone], "bytes_freed": 0})
+        return
+    click.echo(deleted_block("Networks", [n.name for n in gone]), nl=False)
+
+
+@main.group("system")
+def system_group() -> None:
+    """System commands, as `docker system`: dry runs only."""
+
+
+@system_group.command("prune")
+@click.option("-a", "--all", "all_images", is_flag=True, help="Remove all unused images not just dangling ones")
+@click.option("--volumes", is_flag=True, help="Prune anonymous volumes")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=<key>=<value>')")
+@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
+@click.option("--json", "as_json", is_flag=True, help="What each pruner removes, Docker's figure and the bytes freed")
+@pass_context
+def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
+                         filters: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Dry run of `docker system prune`: containers, networks, volumes (--volumes),
+    images and build cache, each pruner seeing what the ones before removed."""
+    from .render.prune import deleted_block, image_lines, total
+    pairs = _prune_filters(filters, "system prune")
+    if volumes and any(k == "until" for k, _ in pairs):
+        click.echo('ERROR: The "until" filter is not supported with "--volumes"', err=True)
+        sys.exit(1)
+    service = ctx.service
+    result = service.system_prune(all_images, volumes, pairs, ctx.now)
+    if as_json:
+        if result.error is not None:
+            daemon_error(result.error)
+        _prune_json(ctx, _system_prune_body(service, result))
+        return
+    out = ""
+    if result.containers:
+        out += deleted_block("Containers", [c.id for c in result.containers.deleted])
+    out += deleted_block("Networks", [n.name for n in result.networks or ()])
+    if result.volumes:
+        out += deleted_block("Volumes", [v.name for v in result.volumes.deleted])
+    if result.images:
+        out += deleted_block("Images", image_lines(result.images[1]))
+    click.echo(out, nl=False)
+    if result.error is not None:
+        daemon_error(result.error)
+    click.echo(total(result.space_reclaimed), nl=False)
+
+
+def _system_prune_body(service: ImageService, result) -> dict:
+    """system prune --json: each pruner's removals, then the images' as prune --json has
+    them; ``bytes_freed`` counts everything."""
+    from .render.reclaim import reclaim_json
+    assert result.containers is not None and result.images is not None
+    containers = result.containers.deleted
+    vols = result.volumes.deleted if result.volumes else ()
+    images = reclaim_json(service.price(result.images[0]))
+    own = service.removed_bytes(containers, vols, result.containers.released_layers)
+    return {"deleted_containers": [c.id for c in containers],
+            "deleted_networks": [n.name for n in result.networks or ()],
+            "deleted_volumes": [v.name for v in vols],
+            "released_layers": list(result.containers.released_layers),
+            **images, "bytes_freed": images["bytes_freed"] + own,
+            "space_reclaimed": result.space_reclaimed}
 
 
 def _analyst_bytes(path: str | None) -> AnalystFile | None:

@@ -170,6 +170,20 @@ class Volume:
     options: Mapping[str, str]
     size: int                          # -1 when unknown
     source: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A local network as libnetwork stores it."""
+    id: str
+    name: str
+    driver: str                        # networkType: bridge, host, null, macvlan, ...
+    labels: Mapping[str, str]
+    created: str | None                # RFC 3339; absent in stores older than 17.06
+    config_only: bool
+    endpoints: int                     # attachments in the store (running containers')
+    source: str
 
 
 @dataclass(frozen=True, slots=True)

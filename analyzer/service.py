@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from .engines.owner import Owners
     from .engines.timeline import Event
     from .containerdservice import ContainerdImages
+    from .engines.containerprune import ContainerPrune
+    from .engines.systemprune import SystemPrune
+    from .engines.volumeprune import VolumePrune
     from .engines.diskusage import DiskUsage
     from .engines.history import HistoryItem
     from .engines.listing import ImageSummary
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from .engines.slack import SlackReport
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
-    from .model import Container
+    from .model import Container, Network, Volume
     from .sources.containerfs import Stack
     from .sources.imagearchive import ArchiveFiles
     from .sources.layerusage import RemovalMeter
@@ -584,6 +587,87 @@ class ImageService:
         store = self.store_with_build_cache
         return plan_prune(store, all_images, filters, now,
                           build_cache_holds=store.build_cache_holds)
+
+    def _graph_driver_only(self, command: str) -> None:
+        """Containers and volumes are answered on graph-driver roots; on the containerd
+        image store a container's RW layer is a snapshot, not measured here yet.
+
+        Raises:
+            UnsupportedLayoutError: an image archive, or the containerd image store.
+        """
+        self._needs_data_root(command)
+        if self.containerd is not None:
+            raise UnsupportedLayoutError(self.data_root, f"{command} on the containerd "
+                                         "image store is not answered yet")
+
+    def container_prune(self, filters: Iterable[tuple[str, str]], now: float
+                        ) -> ContainerPrune:
+        """What ``docker container prune`` would remove; SizeRw it cannot measure is
+        warned of (devicemapper: the RW layer is a filesystem in a thin device)."""
+        self._graph_driver_only("container prune")
+        from .engines.containerprune import plan_container_prune
+        from .sources.layerusage import container_sizes
+        store = self.store_with_build_cache
+        result = plan_container_prune(store, filters, now, container_sizes(self.root, store),
+                                      store.build_cache_holds)
+        self._warn_unmeasured(result)
+        return result
+
+    def _warn_unmeasured(self, result: ContainerPrune | None) -> None:
+        for ctr in result.unmeasured if result else ():
+            self._warn(f"{ctr.source}: SizeRw cannot be measured offline on "
+                       f"{self.store.driver}; the reclaimed space leaves it out")
+
+    def volume_prune(self, filters: Iterable[tuple[str, str]]) -> VolumePrune:
+        """What ``docker volume prune`` would remove (dockerd 20.10: every unused one)."""
+        self._graph_driver_only("volume prune")
+        from .engines.volumeprune import plan_volume_prune
+        from .sources.layerusage import volume_sizes
+        store = self.store
+        return plan_volume_prune(store, filters, volume_sizes(self.root, store))
+
+    @cached_property
+    def networks(self) -> tuple[Network, ...]:
+        """The local networks libnetwork keeps, with their endpoint counts."""
+        from .sources.networkstore import read_networks
+        return read_networks(self.root, lambda rel, reason: self._warn(f"{rel}: {reason}"))
+
+    def network_prune(self, filters: Iterable[tuple[str, str]], now: float
+                      ) -> tuple[Network, ...]:
+        """What ``docker network prune`` would remove."""
+        self._needs_data_root("network prune")
+        from .engines.networkprune import plan_network_prune
+        return plan_network_prune(self.networks, filters, now)
+
+    def system_prune(self, all_images: bool, volumes: bool,
+                     filters: Iterable[tuple[str, str]], now: float) -> SystemPrune:
+        """What ``docker system prune`` would remove, pruner by pruner.
+
+        Raises:
+            UnsupportedLayoutError: the build cache has records (builder prune is not
+                answered yet), or the root is not a graph driver's.
+        """
+        self._graph_driver_only("system prune")
+        store = self.store_with_build_cache
+        if store.build_cache:
+            raise UnsupportedLayoutError(self.data_root, (
+                f"system prune: the build cache has {len(store.build_cache)} records, and "
+                "what builder prune removes of them is not answered yet"))
+        from .engines.systemprune import plan_system_prune
+        from .sources.layerusage import container_sizes, volume_sizes
+        result = plan_system_prune(store, self.networks, all_images, volumes, filters, now,
+                                   container_sizes(self.root, store),
+                                   volume_sizes(self.root, store), store.build_cache_holds)
+        self._warn_unmeasured(result.containers)
+        return result
+
+    def removed_bytes(self, containers: Sequence[Container] = (),
+                      volumes: Sequence[Volume] = (), chain_ids: Sequence[ChainID] = ()
+                      ) -> int:
+        """Allocated bytes removing these containers, volumes and layers frees, measured."""
+        freed = self.meter.removed_bytes(containers, volumes, chain_ids)
+        self._report_meter()
+        return freed
 
     def price(self, plan: Plan) -> Reclaim:
         """The plan's bytes, measured on the evidence."""

@@ -9,7 +9,7 @@ includeContainerInList, idOrNameFilter, portOp, refreshImage), api/types/filters
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from ..errors import DaemonError, NoSuchContainer
 from ..goapi.filters import match_kv_list
@@ -79,7 +79,8 @@ STATES = ("created", "running", "paused", "restarting", "removing", "exited", "d
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 
-def newest_first(ctrs) -> list[Container]:
+def newest_first(ctrs: Iterable[Container]) -> list[Container]:
+    """daemon.List()'s order: newest first (ties by ID; the daemon's sort is not stable)."""
     return sorted(ctrs, key=lambda c: (-parse_rfc3339_ns(c.created), c.id))
 
 

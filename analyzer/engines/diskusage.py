@@ -11,6 +11,7 @@ from typing import Callable, Mapping
 
 from ..ids import ChainID
 from ..model import BuildCacheRecord, Container, Store, Volume
+from .containers import newest_first
 from .listing import ImageSummary, list_images, shared_sizes
 
 
@@ -49,6 +50,24 @@ def layer_refs(store: Store) -> dict[ChainID, int]:
     return counts
 
 
+def volume_ref_counts(store: Store) -> dict[str, int]:
+    """The containers (in any state) that reference each volume by name: the volume
+    store's references, taken by every container's mount points on restore."""
+    counts: dict[str, int] = {}
+    for ctr in store.containers.values():
+        for mount in ctr.mounts:
+            name = mount.get("Name")
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def is_plain_local(volume: Volume) -> bool:
+    """A local volume created without options (not a tmpfs or NFS mount, say): what
+    system df sizes and volume prune removes."""
+    return volume.driver == "local" and not volume.options
+
+
 def size_root_fs(store: Store, ctr: Container, size_rw: int | None) -> int:
     """moby GetContainerLayerSize: the image's layers plus the RW layer when measured."""
     image = store.images.get(ctr.image_id)
@@ -75,8 +94,7 @@ def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
 def container_usages(store: Store, size_rw: Mapping[str, int | None],
                      root_fs: Callable[[Container, int | None], int]) -> list[ContainerUsage]:
     """Every container, newest first, with its SizeRw (-1 unknown) and SizeRootFs."""
-    from ..goapi.time import parse_rfc3339_ns
-    ctrs = sorted(store.containers.values(), key=lambda c: (-parse_rfc3339_ns(c.created), c.id))
+    ctrs = newest_first(store.containers.values())
     out = []
     for ctr in ctrs:
         rw = size_rw.get(ctr.id, -1)
@@ -88,10 +106,9 @@ def volume_usages(store: Store, volume_sizes: Mapping[str, int]) -> list[VolumeU
     """moby LocalVolumesSize: local volumes without options, each with the number of
     containers that mount it."""
     volumes = []
+    refs = volume_ref_counts(store)
     for vol in store.volumes:
-        if vol.driver != "local" or vol.options:
+        if not is_plain_local(vol):
             continue                    # moby: LocalVolumesSize skips volumes with options
-        refcount = sum(1 for c in store.containers.values()
-                       for m in c.mounts if m.get("Name") == vol.name)
-        volumes.append(VolumeUsage(vol, volume_sizes.get(vol.name, -1), refcount))
+        volumes.append(VolumeUsage(vol, volume_sizes.get(vol.name, -1), refs.get(vol.name, 0)))
     return volumes

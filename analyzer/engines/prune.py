@@ -18,7 +18,7 @@ getUntilFromPruneFilters).
 from __future__ import annotations
 
 import time
-from typing import Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 from ..errors import DaemonError
 from ..goapi.filters import match_kv_list, new_args
@@ -58,7 +58,7 @@ def plan_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]], now:
     """
     args = new_args(filters)
     args.setdefault("dangling", set()).add("false" if all else "true")
-    until_ns = _prune_settings(args, now, utc_offset)
+    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset)
     dangling_only = _dangling_only(args)
     state = RmiState(store, tuple(build_cache_holds))
     candidates = [i for i in store.images.values()
@@ -87,11 +87,27 @@ def _delete(state: RmiState, name: str) -> Outcome:
         return Outcome(name, (), error)
 
 
-def _prune_settings(args: Mapping[str, set[str]], now: float,
-                    utc_offset: int | None) -> int | None:
+def check_filters(args: Mapping[str, set[str]], accepted: Collection[str]) -> None:
+    """Args.Validate: every key is one this prune takes (DaemonError if not)."""
     for key in sorted(args):                        # Go map order; sorted here
-        if key not in ACCEPTED_FILTERS:
+        if key not in accepted:
             raise DaemonError(f"Invalid filter '{key}'")
+
+
+def prune_until(args: Mapping[str, set[str]], accepted: Collection[str], now: float,
+                utc_offset: int | None) -> int | None:
+    """A prune's filters checked (Args.Validate) and its ``until`` as Unix nanoseconds
+    (getUntilFromPruneFilters), None without one.
+
+    Args:
+        accepted: the filter keys this prune takes.
+        utc_offset: the daemon's zone offset for times without a zone; default this
+            machine's at ``now``.
+
+    Raises:
+        DaemonError: a filter it does not take, or a bad ``until``, in the daemon's words.
+    """
+    check_filters(args, accepted)
     # ImagesPrune refuses a dangling filter with none of true/1/false/0, which the CLI's
     # own dangling=true|false never lets happen.
     if "until" not in args:

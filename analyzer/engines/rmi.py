@@ -235,6 +235,16 @@ class RmiState:
         self.released.extend(removed)
         return removed
 
+    def release_rw_layer(self, name: str) -> list[Layer]:
+        """layer_store.go ReleaseRWLayer: a container's mount goes, and with it its
+        reference on the image's top layer (which may be all that kept the chain)."""
+        mount = self.store.mounts.get(name)
+        if mount is None or mount.parent is None:
+            return []
+        removed = release(self.refcounts, self.store.layers, mount.parent)
+        self.released.extend(removed)
+        return removed
+
     # -- what holds a layer afterwards ------------------------------------------------
     def held_by(self, chain_id: ChainID) -> tuple[Holder, ...]:
         """Everything that keeps ``chain_id`` now, directly or through the layers

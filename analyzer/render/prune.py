@@ -1,6 +1,11 @@
-"""``docker image prune`` as the Docker 28 CLI prints it.
+"""The prunes' dry runs as the Docker 28 CLI prints them.
 
-References: docker/cli v28 cli/command/image/prune.go (runPrune).
+Each pruner prints its "Deleted ...:" block (when it deleted anything) and a blank
+line, then the command prints the total; ``system prune`` prints every pruner's
+block in its order and one total.
+
+References: docker/cli v28 cli/command/image/prune.go, container/prune.go,
+volume/prune.go, system/prune.go (runPrune).
 """
 from __future__ import annotations
 
@@ -10,8 +15,22 @@ from ..engines.rmi import Record
 from ..goapi.units import human_size
 
 
+def deleted_block(title: str, lines: Iterable[str]) -> str:
+    """One pruner's output: ``Deleted <title>:`` and a line each, then Fprintln's blank
+    line; nothing when it deleted nothing."""
+    body = "".join(f"{line}\n" for line in lines)
+    return f"Deleted {title}:\n{body}\n" if body else ""
+
+
+def image_lines(records: Iterable[Record]) -> list[str]:
+    """image prune's lines: ``untagged: REF`` and ``deleted: ID``."""
+    return [f"{r.kind.lower()}: {r.value}" for r in records]
+
+
+def total(space_reclaimed: int) -> str:
+    return f"Total reclaimed space: {human_size(space_reclaimed)}\n"
+
+
 def format_prune(records: Iterable[Record], space_reclaimed: int) -> str:
     """What ``docker image prune`` prints on stdout (runPrune)."""
-    lines = [f"{r.kind.lower()}: {r.value}\n" for r in records]
-    head = "Deleted Images:\n" + "".join(lines) + "\n" if lines else ""
-    return f"{head}Total reclaimed space: {human_size(space_reclaimed)}\n"
+    return deleted_block("Images", image_lines(records)) + total(space_reclaimed)

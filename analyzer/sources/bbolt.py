@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from struct import Struct
-from typing import Iterator, NamedTuple, Union
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Union
 
-from ..errors import MalformedError
+from ..errors import EvidenceError, MalformedError
+
+if TYPE_CHECKING:
+    from .evidence import EvidenceRoot
 
 MAGIC = 0xED0CDAED
 VERSION = 2
@@ -48,6 +51,25 @@ _PROBE_PAGE_SIZES = tuple(1024 << i for i in range(15))
 _MIN_PAGE_SIZE = PAGE_HEADER.size + META.size
 
 Key = Union[bytes, str]
+
+
+# Docker's own databases (BuildKit's, the volume and network stores) stay far below this.
+DB_LIMIT = 1 << 30
+
+
+def read_db_file(root: "EvidenceRoot", rel: str) -> bytes | None:
+    """A database file's bytes, read whole: as many as lstat says (buffers are sized
+    by it), None when there is none.
+
+    Raises:
+        EvidenceError: it cannot be read, or is larger than DB_LIMIT.
+    """
+    st = root.lstat(rel)
+    if st is None:
+        return None
+    if st.size > DB_LIMIT:
+        raise EvidenceError(rel, f"larger than {DB_LIMIT} bytes; not read")
+    return root.read(rel, max(st.size, 1))
 
 
 class Meta(NamedTuple):

@@ -51,15 +51,13 @@ from ..ids import ChainID, chain_ids, is_digest
 from ..model import BuildCacheRecord, Diagnostic, Image, Layer
 from . import layout
 from .evidence import EvidenceRoot
-from .bbolt import BoltDB, Bucket
+from .bbolt import BoltDB, Bucket, read_db_file
 from .containerdmeta import varint
 from .layout import BUILDKIT_CONTAINERD_DB as CONTAINERD_DB
 from .layout import BUILDKIT_LEGACY_METADATA_DB as LEGACY_METADATA_DB
 from .layout import BUILDKIT_METADATA_DB as METADATA_DB
 from .layout import BUILDKIT_SNAPSHOTS_DB as SNAPSHOTS_DB
 from .usage import directory_size
-
-DB_LIMIT = 1 << 30
 
 MAIN_BUCKET = "_main"
 NAMESPACE = "buildkit"                          # leaseutil.WithNamespace(…, "buildkit")
@@ -616,12 +614,7 @@ def _last_used(item: _Item) -> tuple[int, str | None]:
 
 def _reader(root: EvidenceRoot) -> Callable[[str], bytes | None]:
     def get(rel: str) -> bytes | None:
-        st = root.lstat(rel)
-        if st is None:
-            return None
-        if st.size > DB_LIMIT:
-            raise EvidenceError(rel, f"larger than {DB_LIMIT} bytes; not read")
-        return root.read(rel, max(st.size, 1))
+        return read_db_file(root, rel)
     return get
 
 

@@ -32,6 +32,7 @@ from ..model import (Container, Diagnostic, Image, Layer, Mount, Port, Reference
 from . import Detected, Roots, layout, mobytypes
 from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
+from .volumestore import read_volume_metadata
 
 KIND = "graphdriver"
 
@@ -351,13 +352,20 @@ class _Loader:
         return out
 
     def volumes(self) -> tuple[Volume, ...]:
+        """The local driver's volumes (its directories), with the volume store's labels
+        and options."""
+        names = self.root.listdir(layout.VOLUMES) or []
+        meta = read_volume_metadata(self.root, self.warn) if names else {}
         out = []
-        for name in self.root.listdir(layout.VOLUMES) or []:
+        for name in names:
             st = self.root.lstat(layout.volume_dir(name))
             if st is None or not st.is_dir:
                 continue                      # metadata.db, backingFsBlockDev
-            out.append(Volume(name=name, driver="local", options={}, size=-1,
-                              source=layout.volume_dir(name)))
+            found = meta.get(name)
+            out.append(Volume(name=name, driver=found.driver or "local" if found else "local",
+                              options=found.options if found else {}, size=-1,
+                              source=layout.volume_dir(name),
+                              labels=found.labels if found else {}))
         return tuple(out)
 
 

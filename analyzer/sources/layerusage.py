@@ -5,11 +5,12 @@ driver's DiffSize of the RW layer), volume/service (LocalVolumesSize).
 """
 from __future__ import annotations
 
+import posixpath
 from typing import Iterable
 
 from .. import treeusage
 from ..ids import ChainID
-from ..model import Diagnostic, Mount, Store
+from ..model import Container, Diagnostic, Mount, Store, Volume
 from . import layout
 from .drivers import layer_paths
 from .evidence import EvidenceRoot
@@ -118,6 +119,27 @@ class RemovalMeter:
         content = layout.ContainerdRoot()
         (usage, errors), = self.root.tree_usage([paths + [content.blob(d) for d in blobs]])
         self.diagnostics += damage(errors)
+        return treeusage.freed_bytes([usage, *(self._layers[c] for c in chain_ids)])
+
+    def removed_bytes(self, containers: Iterable[Container] = (),
+                      volumes: Iterable[Volume] = (), chain_ids: Iterable[ChainID] = ()
+                      ) -> int:
+        """Allocated bytes that go when these containers (their directory, their RW and
+        init layers, their layer store entry), volumes and layers are removed together."""
+        chain_ids = list(chain_ids)
+        self._measure(chain_ids)
+        paths = [layout.volume_dir(v.name) for v in volumes]
+        ids = []
+        for ctr in containers:
+            # The directory it was read from (its config's ID is not trusted as a path).
+            paths.append(posixpath.dirname(ctr.source))
+            mount = self.store.mounts.get(ctr.id)
+            if mount is not None:
+                paths.append(mount.source)
+                ids += [mount.mount_id] + ([mount.init_id] if mount.init_id else [])
+        own, unread = layer_paths(self.root, self.store.driver, ids)
+        (usage, errors), = self.root.tree_usage([paths + [p for group in own for p in group]])
+        self.diagnostics += damage([*(e for group in unread for e in group), *errors])
         return treeusage.freed_bytes([usage, *(self._layers[c] for c in chain_ids)])
 
     def repositories_delta(self, new_size: int) -> int:

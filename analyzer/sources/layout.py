@@ -53,6 +53,10 @@ def container_json_log(container_id: str) -> str:
     return f"{CONTAINERS}/{container_id}/{container_id}-json.log"
 
 
+# volume/service/db.go: each volume's driver, labels and options (bbolt).
+VOLUMES_METADATA_DB = f"{VOLUMES}/metadata.db"
+
+
 def volume_dir(name: str) -> str:
     return f"{VOLUMES}/{name}"
 

@@ -9,7 +9,7 @@ api/types/container/config.go (Config, HealthConfig), api/strslice, container/
 container.go and state.go, api/types/types.go (Health), daemon/network/settings.go,
 go-connections nat (PortMap, PortBinding), volume/mounts/mounts.go (MountPoint),
 reference/store.go (repositories.json), daemon/graphdriver/devmapper/deviceset.go
-(devInfo).
+(devInfo), volume/service/db.go (volumeMetadata).
 """
 from __future__ import annotations
 
@@ -72,3 +72,7 @@ REPOSITORY = MapOf(STRING)
 # devicemapper's metadata/<hash>, as DeviceSet.loadMetadata unmarshals it.
 DEV_INFO = Struct({"device_id": INT, "size": UINT64, "transaction_id": UINT64,
                    "initialized": BOOL, "deleted": BOOL}, "devmapper.devInfo")
+
+# volume/service/db.go: the value of each key of volumes/metadata.db's "volumes" bucket.
+VOLUME_METADATA = Struct({"Name": STRING, "Driver": STRING, "Labels": MapOf(STRING),
+                          "Options": MapOf(STRING)}, "service.volumeMetadata")

@@ -83,11 +83,13 @@ GENERIC_COMMANDS: list[list[str]] = [
     ["image", "inspect", "{ambiguous}"],
 ]
 
-# docker argv prefix -> analyze subcommand.
-_ANALYZE = {("image", "ls"): "ls", ("image", "history"): "history",
-            ("image", "inspect"): "inspect", ("system", "df"): "df",
-            ("image", "rm"): "rm", ("image", "prune"): "prune", ("ps",): "ps",
-            ("diff",): "diff", ("export",): "export", ("cp",): "cp"}
+# docker argv prefix -> analyze subcommand (the other prunes are spelled as Docker's).
+_ANALYZE = {("image", "ls"): ("ls",), ("image", "history"): ("history",),
+            ("image", "inspect"): ("inspect",), ("system", "df"): ("df",),
+            ("image", "rm"): ("rm",), ("image", "prune"): ("prune",), ("ps",): ("ps",),
+            ("diff",): ("diff",), ("export",): ("export",), ("cp",): ("cp",),
+            **{(noun, "prune"): (noun, "prune")
+               for noun in ("container", "volume", "network", "system")}}
 
 # Keys of `docker image inspect` that `analyze inspect` need not reproduce, with why.
 INSPECT_EXEMPT: dict[str, str] = {}
@@ -97,7 +99,7 @@ def analyze_args(docker_argv: Sequence[str]) -> list[str]:
     """The ``analyze`` arguments standing for a docker command (options unchanged)."""
     for prefix, sub in _ANALYZE.items():
         if tuple(docker_argv[:len(prefix)]) == prefix:
-            return [sub, *docker_argv[len(prefix):]]
+            return [*sub, *docker_argv[len(prefix):]]
     raise ValueError(f"no analyze equivalent for docker {' '.join(docker_argv)}")
 
 
@@ -543,17 +545,31 @@ def compare_inspect(entry: dict, live_root: str, root: Path) -> Compare:
     return compare
 
 
-def _prune_lines(text: str) -> tuple[list[str], list[str]]:
-    """Prune's "Deleted Images:" block (Docker's order is map order) and the rest."""
-    lines = text.split("\n")
-    if not lines or lines[0] != "Deleted Images:":
-        return [], lines
-    end = lines.index("") if "" in lines else len(lines)
-    return sorted(lines[1:end]), [lines[0], *lines[end:]]
+def _prune_lines(text: str) -> list:
+    """A prune's blocks ("Deleted Images:", "Deleted Containers:", ... in the order the
+    CLI prints them), the lines of each as a multiset (the daemon's order is map or
+    list order), and the rest line by line."""
+    out: list = []
+    block: list[str] | None = None
+    for line in text.split("\n"):
+        if block is not None and line:
+            block.append(line)
+            continue
+        if block is not None:
+            out[-1] = (out[-1][0], sorted(block))
+            block = None
+        if line.startswith("Deleted ") and line.endswith(":"):
+            block = []
+            out.append((line, block))
+        else:
+            out.append(line)
+    if block is not None:
+        out[-1] = (out[-1][0], sorted(block))
+    return out
 
 
 def compare_rm(entry: dict) -> Compare:
-    prune = entry["docker"][:2] == ["image", "prune"]
+    prune = "prune" in entry["docker"][:2]
 
     def compare(out: str, err: str, rc: int) -> str | None:
         status = _status_diff(entry, err, rc)
@@ -614,18 +630,22 @@ def check_rm_output(rec: Recording, index: int) -> None:
 
 
 def freed_args(docker_argv: Sequence[str]) -> list[str]:
-    """``rm ARGS`` -> ``reclaim ARGS --json``; ``prune ARGS`` -> ``prune ARGS --json``."""
+    """``rm ARGS`` -> ``reclaim ARGS --json``; ``... prune ARGS`` -> ``... prune ARGS --json``."""
     args = analyze_args(docker_argv)
     return ["reclaim" if args[0] == "rm" else args[0], *args[1:], "--json"]
 
 
 def check_rm_bytes(rec: Recording, index: int, tolerance: int = 4096) -> None:
-    """``bytes_freed`` is within ``tolerance`` of what ``du`` of the live root lost."""
+    """``bytes_freed`` is within ``tolerance`` of what ``du`` of the live root lost; a
+    prune Docker refused is refused with --json too (same exit status, nothing freed)."""
     entry = rec.data["rm"][index]
     lost = entry["du_before"] - entry["du_after"]
     args = freed_args(entry["docker"])
 
     def compare(out: str, err: str, rc: int) -> str | None:
+        if "prune" in args[:2] and entry["rc"] != 0:
+            return None if rc == entry["rc"] and not out else \
+                f"docker refused (exit {entry['rc']}); analyze exit {rc}:\n{out}\n{err}"
         try:
             freed = json.loads(out)["bytes_freed"]
         except (ValueError, KeyError, TypeError) as e:

@@ -2,7 +2,7 @@
 
 Each scenario has a seed (its loaded images, and so their IDs, depend only on it),
 a ``populate`` function, the read-only commands to record on it, and a sequence of
-``docker image rm`` / ``docker image prune`` cases to record after them.
+``docker image rm`` / ``docker * prune`` cases to record after them.
 
 Arguments may hold placeholders that :func:`expand` resolves against the live
 daemon just before the command runs, because some IDs (built images, containers,
@@ -45,7 +45,7 @@ class Scenario:
     seed: int
     populate: Callable[[Daemon, "Context"], None]
     commands: Sequence[Sequence[str]]   # extra read-only docker commands (argv after "docker")
-    rm_cases: Sequence[Sequence[str]]   # docker image rm / prune argv, run in order
+    rm_cases: Sequence[Sequence[str]]   # docker image rm / * prune argv, run in order
     uses_registry: bool = False
     judge: str = "dockerd20"            # a key of daemon.JUDGES
 
@@ -238,6 +238,9 @@ def populate_basic(d: Daemon, ctx: Context) -> None:
 
     d.run("volume", "create", "data")
     d.run("volume", "create", "scratch")
+    d.run("network", "create", "--label", "tier=net", "spare")
+    d.run("network", "create", "idle")
+    d.run("network", "create", "--config-only", "--subnet", "10.123.0.0/24", "cfg-only")
     create(d, "created-alpine", "alpine:3.18", "/bin/true")
     run(d, "exited-ok", "busybox:latest", "true")
     run(d, "exited-false", "busybox:latest", "false", expect=1)
@@ -384,6 +387,19 @@ BASIC_RM = [
     ["image", "rm", "-f", "{id:imported/rootfs:1}", "{id:nocreated:1}"],
     ["image", "prune", "-a", "-f"],                      # untags all but one ref of busybox
     ["image", "rm", "-f", "oracle/base:1"],              # running container: untag only
+    # The other prunes (dockerd 20.10: every unused local volume, API 1.41).
+    ["network", "prune", "-f", "--filter", "until=abc"],
+    ["network", "prune", "-f", "--filter", "label=tier=net"],   # spare; not cfg-only
+    ["container", "prune", "-f", "--filter", "bogus=1"],
+    ["container", "prune", "-f", "--filter", "until=2021-01-01T00:00:00Z"],  # none that old
+    ["container", "prune", "-f", "--filter", "label=tier=base"],  # created-alpine only
+    ["volume", "prune", "-f", "--filter", "until=1h"],   # not a volume filter
+    ["volume", "prune", "-a", "-f"],                     # --all needs API 1.42
+    ["volume", "prune", "-f", "--filter", "label=nope"],
+    ["volume", "prune", "-f"],                           # scratch; data is still used
+    ["system", "prune", "-f", "--volumes", "--filter", "until=1h"],  # refused by the CLI
+    ["system", "prune", "-f", "--volumes"],              # stopped containers, idle, data
+    ["system", "prune", "-a", "-f"],
 ]
 
 
@@ -584,6 +600,8 @@ REGISTRY_RM = [
     ["image", "prune", "-a", "-f", "--filter", "label=team=api"],
     ["image", "prune", "-a", "-f", "--filter", "until=8760h"],
     ["image", "prune", "-a", "-f"],
+    # The stopped and created containers go first, and with them what kept their images.
+    ["system", "prune", "-a", "-f"],
 ]
 
 
