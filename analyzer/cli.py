@@ -11,12 +11,15 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 import click
 
 from .errors import AnalyzerError, DaemonError, NotFound
 from .service import AnalystFile, ImageService
+
+if TYPE_CHECKING:
+    from .engines.systemprune import SystemPrune
 
 
 @dataclass
@@ -555,11 +558,24 @@ def _archive_reclaim(ctx: Context, images: tuple[str, ...], as_json: bool) -> No
     sys.exit(1 if errors else 0)
 
 
+def _prune_options(filter_example: str, json_help: str) -> Callable:
+    """--filter, -f and --json, as every prune takes them."""
+    options = (click.option("--filter", "filters", multiple=True,
+                            help=f"Provide filter values (e.g. '{filter_example}')"),
+               click.option("-f", "--force", is_flag=True,
+                            help="Accepted, as Docker's; nothing is ever removed"),
+               click.option("--json", "as_json", is_flag=True, help=json_help))
+
+    def wrap(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return wrap
+
+
 @main.command("prune")
 @click.option("-a", "--all", "all_images", is_flag=True, help="Remove all unused images, not just dangling ones")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
-@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
-@click.option("--json", "as_json", is_flag=True, help="The same fields as `reclaim --json`")
+@_prune_options("until=<timestamp>", "The same fields as `reclaim --json`")
 @pass_context
 def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], force: bool,
                   as_json: bool) -> None:
@@ -608,9 +624,7 @@ def container_group() -> None:
 
 
 @container_group.command("prune")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
-@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
-@click.option("--json", "as_json", is_flag=True, help="The containers, Docker's figure and the bytes freed")
+@_prune_options("until=<timestamp>", "The containers, Docker's figure and the bytes freed")
 @pass_context
 def container_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
                             as_json: bool) -> None:
@@ -640,9 +654,7 @@ def volume_group() -> None:
 @volume_group.command("prune")
 @click.option("-a", "--all", "all_volumes", is_flag=True,
               help="Remove all unused volumes, not just anonymous ones (API 1.42+)")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=<label>')")
-@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
-@click.option("--json", "as_json", is_flag=True, help="The volumes, Docker's figure and the bytes freed")
+@_prune_options("label=<label>", "The volumes, Docker's figure and the bytes freed")
 @pass_context
 def volume_prune_command(ctx: Context, all_volumes: bool, filters: tuple[str, ...],
                          force: bool, as_json: bool) -> None:
@@ -676,9 +688,7 @@ def network_group() -> None:
 
 
 @network_group.command("prune")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
-@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
-@click.option("--json", "as_json", is_flag=True, help="The networks, and the bytes freed (none)")
+@_prune_options("until=<timestamp>", "The networks, and the bytes freed (none)")
 @pass_context
 def network_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
                           as_json: bool) -> None:
@@ -703,9 +713,8 @@ def system_group() -> None:
 @system_group.command("prune")
 @click.option("-a", "--all", "all_images", is_flag=True, help="Remove all unused images not just dangling ones")
 @click.option("--volumes", is_flag=True, help="Prune anonymous volumes")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=<key>=<value>')")
-@click.option("-f", "--force", is_flag=True, help="Accepted, as Docker's; nothing is ever removed")
-@click.option("--json", "as_json", is_flag=True, help="What each pruner removes, Docker's figure and the bytes freed")
+@_prune_options("label=<key>=<value>",
+                "What each pruner removes, Docker's figure and the bytes freed")
 @pass_context
 def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
                          filters: tuple[str, ...], force: bool, as_json: bool) -> None:
@@ -737,7 +746,7 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
     click.echo(total(result.space_reclaimed), nl=False)
 
 
-def _system_prune_body(service: ImageService, result) -> dict:
+def _system_prune_body(service: ImageService, result: SystemPrune) -> dict:
     """system prune --json: each pruner's removals, then the images' as prune --json has
     them; ``bytes_freed`` counts everything."""
     from .render.reclaim import reclaim_json
