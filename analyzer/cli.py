@@ -614,8 +614,7 @@ def _prune_json(ctx: Context, body: dict) -> None:
     from .render.analysis import document
     service = ctx.service
     body["bytes_are_estimate"] = service.root.usage_is_estimate
-    click.echo(document(analysis(ctx, service.store.driver), body, service.diagnostics),
-               nl=False)
+    echo(document(analysis(ctx, service.store.driver), body, service.diagnostics), nl=False)
 
 
 @main.group("container")
@@ -642,8 +641,8 @@ def container_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
                           "bytes_freed": service.removed_bytes(result.deleted,
                                                                chain_ids=result.released_layers)})
         return
-    click.echo(deleted_block("Containers", [c.id for c in result.deleted])
-               + total(result.space_reclaimed), nl=False)
+    echo(deleted_block("Containers", [c.id for c in result.deleted])
+         + total(result.space_reclaimed), nl=False)
 
 
 @main.group("volume")
@@ -665,8 +664,8 @@ def volume_prune_command(ctx: Context, all_volumes: bool, filters: tuple[str, ..
     if all_volumes:
         # The Docker 28 CLI's check of the flag's API version against the daemon's.
         from .engines.rmi import API_VERSION
-        click.echo(f'"--all" requires API version 1.42, but the Docker daemon API version '
-                   f"is {API_VERSION}", err=True)
+        echo(f'"--all" requires API version 1.42, but the Docker daemon API version '
+             f"is {API_VERSION}", err=True)
         sys.exit(1)
     service = ctx.service
     try:
@@ -678,8 +677,8 @@ def volume_prune_command(ctx: Context, all_volumes: bool, filters: tuple[str, ..
                           "space_reclaimed": result.space_reclaimed,
                           "bytes_freed": service.removed_bytes(volumes=result.deleted)})
         return
-    click.echo(deleted_block("Volumes", [v.name for v in result.deleted])
-               + total(result.space_reclaimed), nl=False)
+    echo(deleted_block("Volumes", [v.name for v in result.deleted])
+         + total(result.space_reclaimed), nl=False)
 
 
 @main.group("network")
@@ -702,7 +701,7 @@ def network_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
         # A network is a key of local-kv.db, whose pages bbolt keeps: nothing on disk goes.
         _prune_json(ctx, {"deleted_networks": [n.name for n in gone], "bytes_freed": 0})
         return
-    click.echo(deleted_block("Networks", [n.name for n in gone]), nl=False)
+    echo(deleted_block("Networks", [n.name for n in gone]), nl=False)
 
 
 @main.group("system")
@@ -723,7 +722,7 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
     from .render.prune import deleted_block, image_lines, total
     pairs = _prune_filters(filters, "system prune")
     if volumes and any(k == "until" for k, _ in pairs):
-        click.echo('ERROR: The "until" filter is not supported with "--volumes"', err=True)
+        echo('ERROR: The "until" filter is not supported with "--volumes"', err=True)
         sys.exit(1)
     service = ctx.service
     result = service.system_prune(all_images, volumes, pairs, ctx.now)
@@ -740,10 +739,10 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
         out += deleted_block("Volumes", [v.name for v in result.volumes.deleted])
     if result.images:
         out += deleted_block("Images", image_lines(result.images[1]))
-    click.echo(out, nl=False)
+    echo(out, nl=False)
     if result.error is not None:
         daemon_error(result.error)
-    click.echo(total(result.space_reclaimed), nl=False)
+    echo(total(result.space_reclaimed), nl=False)
 
 
 def _system_prune_body(service: ImageService, result: SystemPrune) -> dict:
