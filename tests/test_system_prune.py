@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from analyzer.engines.systemprune import plan_system_prune
 from analyzer.model import Volume
 from tests.test_network_prune import network
@@ -64,3 +67,31 @@ def test_a_refusal_stops_the_run_where_it_happens() -> None:
     assert str(late.error) == "Invalid filter 'until'"
     assert [c.id for c in late.containers.deleted] == [stopped]
     assert [n.name for n in late.networks] == ["idle"] and late.images is None
+
+
+# Each container: (running, removal in progress, the volumes it mounts).
+CONTAINERS = st.lists(st.tuples(st.booleans(), st.booleans(),
+                                st.sets(st.sampled_from("abcd"), max_size=3)), max_size=6)
+
+
+@given(CONTAINERS, st.sets(st.sampled_from("abcde"), min_size=1))
+def test_what_stays_is_what_running_containers_use(containers, names) -> None:
+    b = StoreBuilder()
+    image = b.image("1bb0", [D1], ["busybox:latest"])
+    for n, (running, removing, vols) in enumerate(containers):
+        cid = b.container(f"{n:x}0{n:x}", image, running=running)
+        b.containers[cid] = dataclasses.replace(
+            b.containers[cid], created=f"2023-01-01T00:00:0{n}Z", removal_in_progress=removing,
+            mounts=tuple({"Name": v, "Type": "volume"} for v in sorted(vols)))
+    vols = tuple(Volume(name=v, driver="local", options={}, size=-1, source=f"volumes/{v}")
+                 for v in sorted(names))
+    store = dataclasses.replace(b.build(), volumes=vols)
+    result = run(store, all=True, volumes=True)
+    kept = [c for c in store.containers.values()
+            if c.running or c.removal_in_progress]
+    assert {c.id for c in result.containers.deleted} == set(store.containers) - {
+        c.id for c in kept}
+    used = {m["Name"] for c in kept for m in c.mounts}
+    assert {v.name for v in result.volumes.deleted} == set(names) - used
+    # The image goes only when no container is left to use it.
+    assert bool(result.images[0].deleted_images) == (not kept)
