@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,9 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import synthroot  # noqa: E402
-from bench_reclaim import analyze, answer, run  # noqa: E402
+from bench_reclaim import analyze, answer, interleaved, run  # noqa: E402
 
-RUNS = 5
 TARGET = 1.5
 
 
@@ -63,17 +61,7 @@ def main() -> int:
                   and doc["unexplained_bytes"] == 0 and not doc["orphans"])
         print(f"du -s -x: {doc['total_bytes']} bytes, {doc['total_inodes']} inodes; "
               f"analyze du {'agrees, all explained' if agrees else 'DISAGREES'}")
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        rss: dict[str, int] = {name: 0 for name in commands}
-        for _ in range(RUNS):                      # interleaved: load drifts hit all alike
-            for name, argv in commands.items():
-                took, peak, _ = run(argv)
-                times[name].append(took)
-                rss[name] = max(rss[name], peak)
-        med = {name: statistics.median(ts) for name, ts in times.items()}
-        for name in commands:
-            print(f"{name:14} {med[name]:7.3f} s  (runs {min(times[name]):.3f}-"
-                  f"{max(times[name]):.3f})  peak RSS {rss[name] / 1e6:6.1f} MB")
+        med, rss = interleaved(commands)
         ratio = med["du --json"] / (med["du -s -x -B1"] + med["ls -q"])
         print(f"du --json / (du -s -x -B1 + ls -q) = {ratio:.2f}  (target <= {TARGET})")
         ok = agrees and ratio <= TARGET

@@ -53,6 +53,26 @@ def run(argv: list[str], env: dict | None = None) -> tuple[float, int, bytes]:
     return took, usage.ru_maxrss * 1024, out
 
 
+def interleaved(commands: dict[str, list[str]], runs: int = RUNS
+                ) -> tuple[dict[str, float], dict[str, int]]:
+    """Median seconds and peak RSS of each command over ``runs`` rounds, printed. One
+    round runs every command once, so that load drifting on a shared machine hits all
+    alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    rss: dict[str, int] = {name: 0 for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            took, peak, _ = run(argv)
+            times[name].append(took)
+            rss[name] = max(rss[name], peak)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    width = max(map(len, commands))
+    for name in commands:
+        print(f"{name:{width}} {med[name]:7.3f} s  (runs {min(times[name]):.3f}-"
+              f"{max(times[name]):.3f})  peak RSS {rss[name] / 1e6:6.1f} MB")
+    return med, rss
+
+
 def analyze(root: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "analyzer", "--data-root", root, *args]
 
@@ -95,17 +115,7 @@ def main() -> int:
         outs = {name: run(argv)[2] for name, argv in commands.items()}   # page cache warm
         print(f"du -s -B1: {outs['du'].split()[0].decode()} bytes; "
               f"{len(json.loads(outs['prune -a --json'])['deleted_layers'])} layers priced")
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        rss: dict[str, int] = {name: 0 for name in commands}
-        for _ in range(RUNS):                      # interleaved: load drifts hit all alike
-            for name, argv in commands.items():
-                took, peak, _ = run(argv)
-                times[name].append(took)
-                rss[name] = max(rss[name], peak)
-        med = {name: statistics.median(ts) for name, ts in times.items()}
-        for name in commands:
-            print(f"{name:18} {med[name]:7.3f} s  (runs {min(times[name]):.3f}-"
-                  f"{max(times[name]):.3f})  peak RSS {rss[name] / 1e6:6.1f} MB")
+        med, rss = interleaved(commands)
         prune_ratio = med["prune -a --json"] / (med["du"] + med["ls -q"])
         reclaim_ratio = med["reclaim"] / med["ls"]
         prune_rss = rss["prune -a --json"] / 1e6
