@@ -61,7 +61,7 @@ def main() -> int:
                   and doc["unexplained_bytes"] == 0 and not doc["orphans"])
         print(f"du -s -x: {doc['total_bytes']} bytes, {doc['total_inodes']} inodes; "
               f"analyze du {'agrees, all explained' if agrees else 'DISAGREES'}")
-        med, rss = interleaved(commands)
+        med, _ = interleaved(commands)
         ratio = med["du --json"] / (med["du -s -x -B1"] + med["ls -q"])
         print(f"du --json / (du -s -x -B1 + ls -q) = {ratio:.2f}  (target <= {TARGET})")
         ok = agrees and ratio <= TARGET
