@@ -21,6 +21,7 @@ from ..errors import DaemonError, EvidenceError, UnsupportedLayoutError
 from ..model import Container, Diagnostic, Image, Store
 from . import layout
 from .evidence import EvidenceRoot, Stat
+from .drivers import FULL_COPY_IMAGES
 from .layerfiles import not_a_directory
 
 # overlayfs marks a directory that hides everything below it; rootless kernels use user.*.
@@ -32,9 +33,8 @@ AUFS_OPAQUE = ".wh..wh..opq"
 # Drivers whose layers are directories this module reads; vfs keeps each one a full copy.
 UNION_DRIVERS = ("overlay2", "aufs", "overlay")
 FULL_COPY_DRIVERS = ("vfs",)
-# Legacy overlay: an image layer's root/ is a full copy (its parent's hard-linked, plus
-# its changes); a container is an overlay mount of its upper/ over its image's root/.
-FULL_COPY_IMAGES = FULL_COPY_DRIVERS + ("overlay",)
+# Legacy overlay's image layers are full copies too (drivers.FULL_COPY_IMAGES); a
+# container is an overlay mount of its upper/ over its image's root/.
 OVERLAY_WHITEOUTS = ("overlay2", "overlay")
 
 

@@ -21,6 +21,9 @@ from .evidence import EvidenceRoot
 DRIVERS = ("overlay2", "devicemapper", "aufs", "overlay", "vfs", "btrfs", "zfs", "fuse-overlayfs")
 # Drivers whose layers are plain directories (layout.diff_dir knows where).
 DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
+# Drivers whose image layer directories are each a full copy of the parent's tree plus the
+# layer's changes (legacy overlay's root/ hard-links its parent's; vfs copies).
+FULL_COPY_IMAGES = ("vfs", "overlay")
 
 
 def layer_paths(root: EvidenceRoot, driver: str, cache_ids: list[str]

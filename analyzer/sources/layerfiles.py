@@ -26,7 +26,7 @@ from ..errors import EvidenceError, MalformedError
 from ..ids import DiffID, ImageID, is_hex64
 from ..model import Layer
 from . import layout
-from .drivers import DIRECTORY_DRIVERS
+from .drivers import DIRECTORY_DRIVERS, FULL_COPY_IMAGES
 from .evidence import JSON_LIMIT, EvidenceRoot, Stat
 from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs, split_tar
 
@@ -74,6 +74,19 @@ class DiskIndex:
                 yield path, mode
 
 
+def _unsupported(driver: str, layer: Layer) -> str | None:
+    """Why verify cannot judge this layer's directory, or None when it can."""
+    if driver not in DIRECTORY_DRIVERS:
+        return f"{driver} keeps layers in block devices; verify reads layer directories"
+    # The tar-split of a full copy names only the layer's changes, so the parent's files
+    # would be judged added. Until verify tells them from the layer's own (by the parent's
+    # inodes, or Docker's changed-file test), such a layer is not judged.
+    if driver in FULL_COPY_IMAGES and layer.parent is not None:
+        return (f"{driver} keeps a full copy of the parent layer's files in each layer; "
+                "verify does not yet tell them from the layer's own")
+    return None
+
+
 class LayerFiles:
     """One layer's files, for one thread. Close it when done."""
 
@@ -83,8 +96,7 @@ class LayerFiles:
         self._lock = lock
         self._layer = layer
         self.diff_path = directory or layout.diff_dir(driver, layer.cache_id)
-        self.unsupported = None if driver in DIRECTORY_DRIVERS else (
-            f"{driver} keeps layers in block devices; verify reads layer directories")
+        self.unsupported = _unsupported(driver, layer)
         self._files = None
         # Why the directory cannot be read, naming what is wrong (a link in its path).
         self.damage: str | None = None
