@@ -149,9 +149,7 @@ class _Loader:
             # The images are sound (their IDs hash their configs); their metadata is not.
             for image_id in cycle:
                 self.warn(self.paths.image_metadata(hex_part(image_id), "parent"),
-                          f"parent chain loops back to this image (a cycle of {len(cycle)}: "
-                          f"{' -> '.join(short_id(i) for i in cycle)}); parent not used",
-                          "image", image_id)
+                          _loop_text("image", cycle, "parent not used"), "image", image_id)
                 out[image_id] = dataclasses.replace(out[image_id], parent=None)
         return out
 
@@ -238,9 +236,7 @@ class _Loader:
         for cycle in parent_cycles({c: layer.parent for c, layer in layers.items()}):
             for chain_id in cycle:
                 self.warn(self.paths.layer(hex_part(chain_id), "parent"),
-                          f"parent chain loops back to this layer (a cycle of {len(cycle)}: "
-                          f"{' -> '.join(short_id(c) for c in cycle)}); layer skipped",
-                          "layer", chain_id)
+                          _loop_text("layer", cycle, "layer skipped"), "layer", chain_id)
             damaged.update(cycle)
         sound: set[ChainID] = set()
         for chain_id in list(layers):
@@ -474,3 +470,9 @@ def read(roots: Roots, found: Detected) -> Store:
     if found.notes:
         store = dataclasses.replace(store, diagnostics=found.notes + store.diagnostics)
     return store
+
+
+def _loop_text(kind: str, cycle: tuple[str, ...], cost: str) -> str:
+    """The warning for each member of a parent cycle: the cycle, then what it costs."""
+    return (f"parent chain loops back to this {kind} (a cycle of {len(cycle)}: "
+            f"{' -> '.join(short_id(x) for x in cycle)}); {cost}")
