@@ -69,12 +69,9 @@ static int grow_table(tu_table *t)
     while (count / 2 < (size_t)t->n + 1)
         count *= 2;
     mask = count - 1;
-    if (count > SIZE_MAX / sizeof *slots)
-        return -ENOMEM;
-    slots = fd_mem.realloc(NULL, count * sizeof *slots);
+    slots = fd_mem.calloc(count, sizeof *slots);      /* calloc checks count * size */
     if (!slots)
         return -ENOMEM;
-    memset(slots, 0, count * sizeof *slots);
     for (uint32_t e = 0; e < t->n; e++) {
         size_t i = first_slot(t->inodes[e].dev, t->inodes[e].ino, mask);
         while (slots[i])
