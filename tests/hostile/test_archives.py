@@ -84,7 +84,7 @@ def test_gzip_crc_error_is_named(scratch, plain_tar, baseline):
 def test_gzip_cut_short_is_named(scratch, plain_tar, baseline, where):
     whole = gzip.compress(plain_tar, 1)
     path = _save(scratch, f"cut{where}.tar.gz", whole[:int(len(whole) * where)])
-    _fails_naming(path, baseline(path, "ls"))
+    _fails_naming(path, baseline(path, "ls"), "of the file")
 
 
 @pytest.mark.parametrize("where", [0.3, 0.7])

@@ -395,10 +395,12 @@ class _TarStream:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
+        # Where the fault sits is asked of the file before it is closed.
+        where = self._where() if isinstance(exc, _FAULTS) else None
         self.raw.close()
-        if isinstance(exc, _FAULTS):
+        if where is not None:
             raise EvidenceError(self.path, f"cannot read archive: {exc or type(exc).__name__} "
-                                           f"({self._where()})") from None
+                                           f"({where})") from None
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n if n >= 0 else 1 << 20)
