@@ -475,7 +475,9 @@ def _runs(text: str, created: dict[str, int], kind: str) -> list:
         elif kind == "df" and line.startswith("Build cache usage:"):
             section = None
         key = None
-        if section == "images":
+        if section == "images" and not line and runs and runs[-1][0][0] == "created":
+            key = runs[-1][0]          # a row's own blank line (a template's {{println}})
+        elif section == "images":
             key = next((("created", by_short[h[:12]]) for h in _HEX_ID.findall(line)
                         if h[:12] in by_short), None)
         elif section == "volumes" and line and not line.startswith("VOLUME NAME"):
