@@ -1,6 +1,12 @@
 """The oracle's own comparison rules: what they forgive and what they do not."""
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
+import subprocess
+
+from tests.oracle.daemon import AddressPool, Daemon
 from tests.oracle.record import _row_by_row
 
 TABLE = "ID   CREATED\n{a}\n{b}\n"
@@ -35,3 +41,42 @@ def test_two_cells_of_one_row_rendered_a_second_apart():
     assert _row_by_row(want, [at_15, at_16])[0] == want
     wrong = "H\n" + row.format(c="15 seconds ago", u="17 seconds ago") + "\n"
     assert _row_by_row(wrong, [at_15, at_16])[0] != wrong
+
+
+def _bridges_in(network) -> list[str]:
+    out = subprocess.run(["ip", "-j", "addr", "show", "type", "bridge"], check=True,
+                         capture_output=True, text=True).stdout
+    return [link["ifname"] for link in json.loads(out or "[]")
+            if any(a.get("family") == "inet" and ipaddress.ip_address(a["local"]) in network
+                   for a in link.get("addr_info", ()))]
+
+
+def test_each_daemon_takes_networks_from_its_own_pool_and_leaves_no_bridge():
+    with Daemon() as a, Daemon() as b:
+        pools = a.pool.network, b.pool.network
+        assert pools[0] != pools[1]
+        for d, pool in zip((a, b), pools):
+            d.run("network", "create", "n1")
+            subnet = d.inspect("network", "n1")[0]["IPAM"]["Config"][0]["Subnet"]
+            assert ipaddress.ip_network(subnet).subnet_of(pool)
+            assert len(_bridges_in(pool)) == 1
+        # A daemon killed outright cannot remove its bridges: stopping still does.
+        a.proc.kill()
+        a.proc.wait(timeout=60)
+    assert _bridges_in(pools[0]) == [] and _bridges_in(pools[1]) == []
+
+
+def test_a_pool_sweeps_its_own_bridges_and_no_other():
+    pool = AddressPool()
+    made = {"br-oraclemine": f"{pool.network[257]}/24", "br-oracleother": "10.127.250.1/24"}
+    try:
+        for name, address in made.items():
+            subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+            subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+        pool.release()
+        assert _bridges_in(pool.network) == []
+        assert _bridges_in(ipaddress.ip_network("10.127.250.0/24")) == ["br-oracleother"]
+    finally:
+        pool.release()
+        for name in made:
+            subprocess.run(["ip", "link", "delete", name], capture_output=True)

@@ -9,6 +9,8 @@ mounts and directories.
 """
 from __future__ import annotations
 
+import fcntl
+import ipaddress
 import json
 import os
 import re
@@ -114,6 +116,60 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
 _CLIENT_VARS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_BUILDKIT",
                 "DOCKER_CLI_HINTS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
                 "DOCKER_API_VERSION", "DOCKER_DEFAULT_PLATFORM", "BUILDKIT_PROGRESS")
+
+
+# Each daemon's networks come from a /16 of its own, 10.<POOL_FIRST + slot>.0.0/16 cut
+# into /24s, instead of Docker's defaults (172.17-31, 192.168) that every daemon here
+# shares: a daemon killed before it could clean up leaves its br-* bridges behind, and
+# enough of them exhaust the defaults ("could not find an available, non-overlapping IPv4
+# address pool" at `network create`). A slot is held by flock for the daemon's life, so
+# its bridges are nobody else's: they are swept on taking the slot (what a killed holder
+# left) and on stop. 10.123.0.0/24 is a scenario's config-only network: below the range.
+POOL_DIR = "/tmp/analyzer-oracle-pools"
+POOL_FIRST, POOL_SLOTS = 128, 64
+
+
+class AddressPool:
+    """One slot of :data:`POOL_DIR`: a private address pool, held until released."""
+
+    def __init__(self) -> None:
+        os.makedirs(POOL_DIR, exist_ok=True)
+        for slot in range(POOL_SLOTS):
+            fd = os.open(f"{POOL_DIR}/{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.fd: int | None = fd
+            self.network = ipaddress.ip_network(f"10.{POOL_FIRST + slot}.0.0/16")
+            remove_bridges(self.network)
+            return
+        raise RuntimeError(f"all {POOL_SLOTS} oracle address pools are held ({POOL_DIR})")
+
+    @property
+    def flag(self) -> str:
+        return f"base={self.network},size=24"
+
+    def release(self) -> None:
+        """Remove the bridges left in the pool, then let the slot go."""
+        if self.fd is not None:
+            remove_bridges(self.network)
+            os.close(self.fd)
+            self.fd = None
+
+
+def remove_bridges(network: ipaddress.IPv4Network) -> None:
+    """Delete every ``br-*`` bridge with an IPv4 address in ``network``."""
+    out = subprocess.run(["ip", "-j", "addr", "show", "type", "bridge"], check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    for link in json.loads(out or "[]"):
+        if not link["ifname"].startswith("br-"):
+            continue
+        if any(a.get("family") == "inet" and ipaddress.ip_address(a["local"]) in network
+               for a in link.get("addr_info", ())):
+            subprocess.run(["ip", "link", "delete", link["ifname"], "type", "bridge"],
+                           capture_output=True, timeout=30)
 
 
 class DockerError(RuntimeError):
@@ -268,6 +324,7 @@ class Daemon:
         self.containerd: subprocess.Popen | None = None
         self.tmp: Path | None = None
         self.exec_root: Path | None = None
+        self.pool: AddressPool | None = None
 
     # -- paths ---------------------------------------------------------------------
     @property
@@ -316,6 +373,7 @@ class Daemon:
         if self.proc is not None:
             raise RuntimeError("daemon already started")
         self.judge.prepare()
+        self.pool = AddressPool()
         self.tmp = Path(tempfile.mkdtemp(prefix="oracle-", dir=self.tmp_parent))
         self.exec_root = Path(tempfile.mkdtemp(prefix="d", dir="/tmp"))
         (self.tmp / "config").mkdir()
@@ -325,7 +383,8 @@ class Daemon:
                 "--exec-root", str(self.exec_root), "-H", self.host, "--bridge=none",
                 "--iptables=false", "--ip6tables=false", "--pidfile", f"{self.exec_root}/pid",
                 # Its own config file, so that /etc/docker/daemon.json is not read.
-                "--config-file", str(self.tmp / "daemon.json")]
+                "--config-file", str(self.tmp / "daemon.json"),
+                "--default-address-pool", self.pool.flag]
         if self.judge.storage_driver:
             argv += ["--storage-driver", self.judge.storage_driver]
         (self.tmp / "daemon.json").write_text(json.dumps(self.judge.config))
@@ -429,6 +488,9 @@ class Daemon:
             if p is not None:
                 shutil.rmtree(p, ignore_errors=True)
         self.tmp = self.exec_root = None
+        if self.pool is not None:
+            self.pool.release()
+            self.pool = None
 
     def _kill_containers(self) -> None:
         """SIGKILL running containers (unpausing paused ones first) through the daemon."""
