@@ -327,29 +327,62 @@ def test_hash_fd_errors(backend, tmp_path):
         os.close(fd)
 
 
-def test_hash_fd_survives_truncation(native, tmp_path):
+@pytest.mark.parametrize("hashers", [1, 2])
+def test_hash_fd_survives_truncation(native, tmp_path, hashers):
     # Big regions are hashed through a mapping, where a file that shrinks faults with SIGBUS
     # instead of reading short: hash_fd must still return what it read, and nothing else.
+    # One thread hashing gets a helper that populates the mapping ahead of it (when the
+    # machine has a CPU to spare), and the cut lands in what it populated; with two
+    # threads at once on two CPUs, neither does.
     data = random_bytes(1 << 20, seed=5) * 96          # ~55 ms of hashing
-    path = tmp_path / "shrinking"
-    for _ in range(5):
-        path.write_bytes(data)
-        fd = os.open(path, os.O_RDONLY)
-        sha = native.Sha256()
-        result = {}
-        worker = threading.Thread(target=lambda: result.update(got=native.hash_fd(fd, 0, -1, sha)))
-        worker.start()
+    cut_short = 0
+    for attempt in range(5):
+        paths = [tmp_path / f"shrinking{attempt}-{i}" for i in range(hashers)]
+        results: dict[int, tuple[int, int]] = {}
+        shas = [native.Sha256() for _ in paths]
+        fds = []
+        for path in paths:
+            path.write_bytes(data)
+            fds.append(os.open(path, os.O_RDONLY))
+        workers = [threading.Thread(target=lambda i=i: results.update(
+            {i: native.hash_fd(fds[i], 0, -1, shas[i])})) for i in range(hashers)]
+        for worker in workers:
+            worker.start()
         time.sleep(0.01)
-        os.truncate(path, 1 << 20)
-        worker.join()
-        os.close(fd)
-        crc, nread = result["got"]
-        assert crc == native.crc64_iso(data[:nread])
-        assert sha.digest() == hashlib.sha256(data[:nread]).digest()
-        if (1 << 20) < nread < len(data):
-            break                                   # cut short in mid-file: the SIGBUS path
+        for path in paths:
+            os.truncate(path, 1 << 20)
+        for worker in workers:
+            worker.join()
+        for i, fd in enumerate(fds):
+            os.close(fd)
+            crc, nread = results[i]
+            assert crc == native.crc64_iso(data[:nread])
+            assert shas[i].digest() == hashlib.sha256(data[:nread]).digest()
+            cut_short += (1 << 20) < nread < len(data)      # cut in mid-file: the SIGBUS path
+        if cut_short:
+            break
     else:
         pytest.fail("the truncation never landed while hashing")
+
+
+def test_hash_fd_leaves_no_thread(native, tmp_path):
+    # The helper that populates a big window ahead of the hashing ends with the window,
+    # also when the file ends early.
+    data = random_bytes(1 << 20, seed=6) * 40
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    before = sorted(os.listdir("/proc/self/task"))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for offset, length in [(0, -1), (5, 3 * MAP_WINDOW), (MAP_WINDOW - 1, -1)]:
+            sha = native.Sha256()
+            end = len(data) if length < 0 else min(len(data), offset + length)
+            assert native.hash_fd(fd, offset, length, sha) == (
+                native.crc64_iso(data[offset:end]), end - offset)
+            assert sha.digest() == hashlib.sha256(data[offset:end]).digest()
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir("/proc/self/task")) == before
 
 
 def test_other_sigbus_still_kills(tmp_path):
