@@ -8,15 +8,17 @@
  * a mapping adds 10-20 ms of faults where the page cache holds large folios (data read from
  * disk), 55-90 ms where it holds small ones (data just written in small pieces, as dockerd
  * extracts layers), most of it in the hashing thread's page faults. With the faults moved to
- * the helper the hashing thread only hashes, and on a cold cache it is the helper that waits
- * for the disk, while the hashing goes on: one layer reads and hashes at once.
+ * the helper the hashing thread only hashes: 1.45-1.58 GB/s of its CPU time on a layer
+ * dockerd extracted, against 1.39-1.46 faulting itself and OpenSSL's 1.54-1.60. (On a cold
+ * cache the helper waits for the disk instead of the hashing thread; whether that beats the
+ * kernel's read-ahead alone could not be told on the shared disk it was measured on.)
  *
  * A mapping turns what pread reports -- a file that shrank since fstat, an I/O error -- into
  * SIGBUS. The handler that fd_init installs jumps back out of the hashing when the fault
  * lies in the window this thread is hashing; the state saved before each piece is put back,
  * and the pread loop goes on from there, so a short read or an errno comes out as usual.
  * The helper never touches the mapping itself: MADV_POPULATE_READ returns an error where an
- * access would fault, and the helper then stops.
+ * access would raise SIGBUS, and the helper then stops.
  */
 #define _GNU_SOURCE
 #include <errno.h>
