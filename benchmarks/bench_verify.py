@@ -214,11 +214,6 @@ def _cli(root: Path, image: str, jobs: int = 0) -> list[str]:
             *(["-j", str(jobs)] if jobs else []), image]
 
 
-def _cli_seconds(root: Path, image: str, repeat: int) -> float:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return _seconds(_cli(root, image), repeat, env=env, cwd=REPO)
-
-
 # A process of its own reports its child's peak RSS: RUSAGE_CHILDREN is a maximum over
 # every child a process has waited for, so the benchmark's own children would mix.
 _PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
