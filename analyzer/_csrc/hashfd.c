@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -94,12 +95,15 @@ static void on_sigbus(int sig, siginfo_t *info, void *context)
 void fd_hash_fd_init(void)
 {
     struct sigaction action = {0};
+    cpu_set_t allowed;
     action.sa_sigaction = on_sigbus;
     action.sa_flags = SA_SIGINFO | SA_NODEFER;   /* so siglongjmp leaves the mask as it was */
     sigemptyset(&action.sa_mask);
     sigbus_handled = sigaction(SIGBUS, &action, &previous_sigbus) == 0;
     page_size = sysconf(_SC_PAGESIZE);
-    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* the CPUs this process may run on (taskset, a container's cpuset), not all there are */
+    cpus = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed)
+                                                               : sysconf(_SC_NPROCESSORS_ONLN);
 }
 
 /* One read buffer per thread, kept for the thread's life: layers are mostly small files,
