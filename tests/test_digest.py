@@ -371,7 +371,7 @@ def test_hash_fd_leaves_no_thread(native, tmp_path):
     data = random_bytes(1 << 20, seed=6) * 40
     path = tmp_path / "big"
     path.write_bytes(data)
-    before = sorted(os.listdir("/proc/self/task"))
+    before = set(os.listdir("/proc/self/task"))
     fd = os.open(path, os.O_RDONLY)
     try:
         for offset, length in [(0, -1), (5, 3 * MAP_WINDOW), (MAP_WINDOW - 1, -1)]:
@@ -382,7 +382,8 @@ def test_hash_fd_leaves_no_thread(native, tmp_path):
             assert sha.digest() == hashlib.sha256(data[offset:end]).digest()
     finally:
         os.close(fd)
-    assert sorted(os.listdir("/proc/self/task")) == before
+    # threads of earlier tests may have ended since; none may have been left behind
+    assert set(os.listdir("/proc/self/task")) <= before
 
 
 def test_other_sigbus_still_kills(tmp_path):
