@@ -28,7 +28,8 @@ def crc64_iso(data: Buffer, crc: int = 0, /) -> int:
 
 def hash_fd(fd: int, offset: int, length: int, sha: Sha256 | None, /) -> tuple[int, int]:
     """Read fd from offset, length bytes (-1: to end of file), without the GIL, feeding sha
-    and the CRC-64 in one pass (pread, or a mapping from 1 MiB on). Returns (crc64,
+    and the CRC-64 in one pass (pread; from 1 MiB on, a mapping or pread, whichever costs
+    less on this machine). Returns (crc64,
     bytes_read); a short file shows as bytes_read < length. Raises OSError for a failed
     read, ValueError for a bad offset or length."""
 

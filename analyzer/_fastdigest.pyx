@@ -136,7 +136,9 @@ def hash_fd(int fd, int64_t offset, int64_t length, Sha256 sha, /):
     length -1 reads to end of file. A file shorter than asked for is not an error: the
     count says how much there was. A failed read raises OSError (its subclass for the errno);
     sha has then been fed what was read before it. Regions of 1 MiB or more are read through
-    a mapping (faster than pread's copy), with the same results.
+    a mapping (populated ahead by a helper thread when a CPU is free) or by pread, whichever
+    the first big windows showed to cost the hashing thread less (_csrc/hashfd.c), with the
+    same results.
     """
     cdef fd_sha256 *state = NULL
     cdef uint64_t crc = 0
