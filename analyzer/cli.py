@@ -239,9 +239,7 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
         _analyst_error(output, exc.strerror or str(exc))
     with out or contextlib.nullcontext(sys.stdout.buffer) as stream, \
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        # dockerd 20.10 wrote the file type bits into each mode; Docker 28, whose
-        # images the containerd store holds, does not.
-        problems = write_export(root, entries, tar, type_bits=service.containerd is None)
+        problems = write_export(root, entries, tar, type_bits=service.tar_type_bits)
     for problem in problems:
         warn(str(problem))
 

@@ -202,6 +202,11 @@ class BuildCacheRecord:
     source: str
 
 
+# How many IDs a remapped root's range holds: what dockerd --userns-remap=default gets
+# (usermod --add-subuids for dockremap: 65536), all a layer's tar can name there.
+REMAPPED_IDS = 65536
+
+
 @dataclass(frozen=True)
 class Store:
     """Everything read from one data root.
@@ -225,6 +230,23 @@ class Store:
     # Image archives: manifests of platforms other than the one Docker would choose
     # here; `ls` lists them with -a only.
     other_platforms: frozenset[ImageID] = frozenset()
+    # The host (uid, gid) of a user-namespace-remapped daemon's root user (dockerd
+    # --userns-remap: its root is <data-root>/<uid>.<gid>); (0, 0) without remapping.
+    # Extraction shifted every owner in the layers by them.
+    root_ids: tuple[int, int] = (0, 0)
+
+    def container_owner(self, uid: int, gid: int) -> tuple[int, int] | None:
+        """A file's owner on disk as the container sees it, as dockerd's archive maps it
+        (idtools ToContainer) for export and cp; None when the owner is outside the
+        remapped range (dockremap's default 65536 IDs: its size is in /etc/subuid, not
+        in the data root), as the init layer's etc/mtab link, which the daemon creates
+        as the host's root."""
+        if self.root_ids == (0, 0):
+            return uid, gid
+        ruid, rgid = self.root_ids
+        if 0 <= uid - ruid < REMAPPED_IDS and 0 <= gid - rgid < REMAPPED_IDS:
+            return uid - ruid, gid - rgid
+        return None
 
     @cached_property
     def refs_by_image(self) -> Mapping[ImageID, tuple[Reference, ...]]:

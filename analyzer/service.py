@@ -91,6 +91,7 @@ class ImageService:
         if data is not top:
             self._note(f"{top.path}: the data root is under the archive's top folders: "
                        f"read as {data.path}")
+        data = self._remapped(data)
         roots = {layout.DATA_ROOT: data}
         path = self.containerd_root
         if path is None and data.lstat("image") is None and not has_store(data) \
@@ -103,6 +104,20 @@ class ImageService:
         for root in roots.values():
             self._report(root.diagnostics)
         return roots
+
+    def _remapped(self, data: EvidenceRoot) -> EvidenceRoot:
+        """The root a ``--userns-remap`` daemon kept in a folder of the data root, when
+        the data root itself holds no image store; the analyst is told which was read
+        and which others there are."""
+        read, others = registry.under_remapped_roots(data)
+        if read is not data:
+            self._note(f"{data.path}: a user-namespace-remapped root (dockerd --userns-remap):"
+                       f" read {read.path}" + (f"; also remapped there: {', '.join(others)}"
+                                                 if others else ""))
+        elif others:
+            self._note(f"{data.path}: read as a plain root; user-namespace-remapped roots "
+                       f"(dockerd --userns-remap) there too: {', '.join(others)}")
+        return read
 
     @property
     def source_name(self) -> str:
@@ -141,6 +156,18 @@ class ImageService:
     def is_image_archive(self) -> bool:
         """An OCI image layout or a ``docker save`` archive: images only, no data root."""
         return self.source.kind in _IMAGE_ARCHIVES
+
+    def _needs_layer_files(self, what: str) -> None:
+        """What reads the layers' files is refused on a driver whose image store only is
+        read (sources/drivers.py METADATA_ONLY), never answered wrong.
+
+        Raises:
+            UnsupportedLayoutError: the driver's layers are not read.
+        """
+        from .sources.drivers import metadata_only
+        refusal = metadata_only(self.root.path, self._read[1].driver, what)
+        if refusal is not None:
+            raise refusal
 
     def _needs_data_root(self, command: str) -> None:
         """rm, prune and df answer for a daemon's data root; an image archive has none.
@@ -198,6 +225,7 @@ class ImageService:
     @cached_property
     def meter(self) -> RemovalMeter:
         """Measures the files removals free; each layer's tree is walked once."""
+        self._needs_layer_files("the bytes a removal frees")
         from .sources.layerusage import RemovalMeter
         return RemovalMeter(self.root, self.store)
 
@@ -291,6 +319,7 @@ class ImageService:
             return dict(sizes)
         from .engines.diskusage import size_root_fs
         from .sources.layerusage import container_sizes
+        self._needs_layer_files("ps --size")
         rw = container_sizes(self.root, self.store)
         return {c.id: (rw.get(c.id, -1), size_root_fs(self.store, c, rw.get(c.id, -1)))
                 for c in ctrs}
@@ -324,6 +353,13 @@ class ImageService:
         self._report(problems)
         return self.containerd.root, containerfs.Stack("overlay2", tuple(dirs))
 
+    @property
+    def tar_type_bits(self) -> bool:
+        """Whether the daemon's tars (export, cp) keep the file type bits in each mode:
+        before Docker 23 (moby#44083 dropped them); Docker 23 also began keeping its ID
+        in ``engine-id``, so a root without one was last run by an older daemon."""
+        return self.containerd is None and self.root.lstat(layout.ENGINE_ID) is None
+
     def container_changes(self, name: str) -> list[Change]:
         """What ``docker diff`` lists for a container: its root filesystem against its
         parent's (the init layer over the image), as the naive diff compares them."""
@@ -331,6 +367,7 @@ class ImageService:
         from .engines.containers import get_container
         from .engines.rootfs import union
         from .sources import containerfs
+        self._needs_layer_files("diff")
         root, new_stack, old_stack = self._container_stacks(get_container(self.store, name))
         read: dict[str, tuple] = {}
         new = union(containerfs.stack_entries(root, new_stack, read))
@@ -354,6 +391,7 @@ class ImageService:
         from .engines.rootfs import init_layer, union
         from .errors import NoSuchContainer, NotFound
         from .sources import containerfs
+        self._needs_layer_files("export and cp")
         image = None
         try:
             root, stack, _ = self._container_stacks(get_container(self.store, name))
@@ -365,7 +403,14 @@ class ImageService:
             root, stack = self._image_stack(image)
         root.spool(stack.dirs)
         view = union(containerfs.stack_entries(root, stack))
-        entries = {p: (v.stat, stack.dirs[v.layer] + p, None) for p, v in view.items()}
+        entries = {}
+        for p, v in view.items():
+            # moby pkg/archive: a file whose owner does not map into the container is
+            # left out of the tar (addTarFile fails; the walk logs it and goes on).
+            owner = self.store.container_owner(v.stat.uid, v.stat.gid)
+            if owner is not None:
+                entries[p] = (v.stat._replace(uid=owner[0], gid=owner[1]),
+                              stack.dirs[v.layer] + p, None)
         if image is not None:
             workdir = (image.config.get("config") or {}).get("WorkingDir")
             entries.update((p, (st, None, target)) for p, (st, target)
@@ -478,22 +523,31 @@ class ImageService:
 
     def layer_allocated(self, image: Image) -> dict[ChainID, int] | None:
         """Allocated bytes of each layer of an image: its driver directory and store entry
-        (None in an image archive: its layers are blobs, not directories)."""
-        if self.is_image_archive:
+        (None in an image archive: its layers are blobs, not directories; and on a driver
+        whose layers' files are not read)."""
+        from .sources import drivers
+        if self.is_image_archive or self.store.driver in drivers.METADATA_ONLY:
             return None
         allocated = self.meter.layer_bytes([l.chain_id for l in self.store.chain(image.top_layer)])
         self._report_meter()
         return allocated
 
     def driver_metadata(self, image: Image) -> dict[str, str] | None:
-        """GraphDriver.Data of an image, with the data root's absolute path as home."""
+        """GraphDriver.Data of an image, with the data root's absolute path as home.
+
+        Raises:
+            UnsupportedLayoutError: the driver's data needs more than the data root.
+        """
         from .sources import drivers
+        if self.store.driver in drivers.METADATA_UNKNOWN:
+            raise drivers.metadata_only(self.root.path, self.store.driver, "GraphDriver.Data")
         return drivers.metadata(self.store.driver, self.source_name,
                                 self.store.chain(image.top_layer))
 
     def disk_usage(self, now: float) -> DiskUsage:
         """What ``docker system df`` counts; ``now``: the daemon's (Unix seconds)."""
         self._needs_data_root("df")
+        self._needs_layer_files("df")
         from .sources.layerusage import container_sizes, volume_sizes
         store = self.store_with_build_cache
         if self.containerd is not None:
@@ -513,6 +567,7 @@ class ImageService:
         from .sources.buildkit import snapshot_dirs
         from .sources.rootusage import measure
         self._needs_data_root("du")
+        self._needs_layer_files("du")
         store = self.store_with_build_cache
         build_snapshots, found = snapshot_dirs(self.root)
         found = list(found)
@@ -605,6 +660,7 @@ class ImageService:
         """What ``docker container prune`` would remove; SizeRw it cannot measure is
         warned of (devicemapper: the RW layer is a filesystem in a thin device)."""
         self._graph_driver_only("container prune")
+        self._needs_layer_files("container prune")
         from .engines.containerprune import plan_container_prune
         from .sources.layerusage import container_sizes
         store = self.store_with_build_cache
@@ -648,6 +704,7 @@ class ImageService:
                 answered yet), or the root is not a graph driver's.
         """
         self._graph_driver_only("system prune")
+        self._needs_layer_files("system prune")
         store = self.store_with_build_cache
         if store.build_cache:
             raise UnsupportedLayoutError(self.data_root, (
@@ -749,6 +806,7 @@ class ImageService:
                progress: Progress | None = None) -> VerifyReport:
         """Image IDs, diff IDs (via tar-split) and every layer file checked: of these
         images, or of everything in the image and layer stores."""
+        self._needs_layer_files("verify")
         if self.containerd is not None:
             report = self.containerd.verify(image_ids, jobs or os.cpu_count() or 1)
             self._report(report.found)
@@ -764,7 +822,7 @@ class ImageService:
         from .sources import graphv1
         from .sources.layerfiles import StoreFiles
         files = (graphv1.GraphFiles(self.root, store) if self.source.kind == graphv1.KIND
-                 else StoreFiles(self.root, store.driver))
+                 else StoreFiles(self.root, store.driver, store.root_ids))
         if not self.root.has_xattrs:
             self._warn(f"{self.root.path}: the archive records no extended attributes (made "
                        "without --xattrs): xattrs and overlay opaque flags are not compared")

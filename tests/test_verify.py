@@ -114,6 +114,7 @@ def extract(tar: bytes, aufs: bool = False) -> Disk:
 class FakeLayerFiles:
     """The LayerFiles protocol over a tar-split and a Disk."""
     unsupported = None
+    root_ids = (0, 0)
     damage = None
     xattrs_known = True
     whiteouts_as_files = False

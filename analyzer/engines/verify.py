@@ -125,6 +125,9 @@ class LayerFilesLike(Protocol):
     xattrs_known: bool                # False: the evidence records none (a tar made without --xattrs)
     whiteouts_as_files: bool          # aufs: whiteouts are the tar's own .wh. files
     unsupported: str | None           # why this driver's layers cannot be read, if so
+    # The host IDs of the extracting daemon's root user (a remapped root's; else 0, 0):
+    # extraction shifted every header's owner by them (idtools ToHost).
+    root_ids: tuple[int, int]
     tar_split_path: str
 
     def tar_split(self) -> Iterator[TarSplitMember] | None: ...
@@ -411,9 +414,8 @@ class _LayerCheck:
             self.flag(target, GONE, "whiteout (character device 0/0) is gone")
         elif not stat_mod.S_ISCHR(disk.mode) or disk.rdev != 0:
             self.flag(target, META, f"whiteout want=character device 0/0 got={_kind(disk.mode)}")
-        elif (disk.uid, disk.gid) != (header.uid, header.gid):
-            self.flag(target, META, f"owner want={header.uid}:{header.gid} "
-                                    f"got={disk.uid}:{disk.gid}")
+        elif (owner := _owner_difference(header, disk, self.files.root_ids)) is not None:
+            self.flag(target, META, owner)
 
     def metadata(self, path: str, header: TarHeaderLike, size: int,
                  disk: DiskEntryLike | None) -> None:
@@ -454,7 +456,7 @@ class _LayerCheck:
             return None                    # a member type Docker does not extract
         if stat_mod.S_IFMT(disk.mode) != want:
             return f"type want={_TYPE_NAME[want]} got={_kind(disk.mode)}"
-        diffs = _difference(header, disk, want)
+        diffs = _difference(header, disk, want, self.files.root_ids)
         if want == stat_mod.S_IFLNK and header.linkname != (link := self.files.readlink(path)):
             diffs.append(f"link target want={header.linkname!r} got={link!r}")
         if self.files.xattrs_known:
@@ -509,7 +511,8 @@ def _header_kind(header: TarHeaderLike) -> str:
     return _TYPE_NAME.get(_FILE_TYPE.get(header.typeflag, 0), f"member type {header.typeflag!r}")
 
 
-def _difference(header: TarHeaderLike, disk: DiskEntryLike, want: int) -> list[str]:
+def _difference(header: TarHeaderLike, disk: DiskEntryLike, want: int,
+                root_ids: tuple[int, int]) -> list[str]:
     """How mode, owner and device numbers differ from what extraction made of a header."""
     diffs = []
     if want != stat_mod.S_IFLNK:
@@ -517,14 +520,24 @@ def _difference(header: TarHeaderLike, disk: DiskEntryLike, want: int) -> list[s
         mode_want, mode_got = header.mode & 0o7777, disk.mode & 0o7777
         if mode_want != mode_got:
             diffs.append(f"mode want={mode_want:04o} got={mode_got:04o}")
-    if (header.uid, header.gid) != (disk.uid, disk.gid):
-        diffs.append(f"owner want={header.uid}:{header.gid} got={disk.uid}:{disk.gid}")
+    if (owner := _owner_difference(header, disk, root_ids)) is not None:
+        diffs.append(owner)
     if want in (stat_mod.S_IFCHR, stat_mod.S_IFBLK):
         dev = (disk.rdev >> 8 & 0xFFF | disk.rdev >> 32 & ~0xFFF,
                disk.rdev & 0xFF | disk.rdev >> 12 & ~0xFF)
         if dev != (header.devmajor, header.devminor):
             diffs.append(f"device want={header.devmajor},{header.devminor} got={dev[0]},{dev[1]}")
     return diffs
+
+
+def _owner_difference(header: TarHeaderLike, disk: DiskEntryLike, root_ids: tuple[int, int]
+                      ) -> str | None:
+    """How the owner on disk differs from the header's as extraction stored it (shifted
+    by a remapped root's IDs), in the host's IDs."""
+    want = (header.uid + root_ids[0], header.gid + root_ids[1])
+    if want == (disk.uid, disk.gid):
+        return None
+    return f"owner want={want[0]}:{want[1]} got={disk.uid}:{disk.gid}"
 
 
 def _xattr_difference(want: Mapping[str, bytes], got: Mapping[str, bytes]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import EvidenceError
+from ..errors import EvidenceError, UnsupportedLayoutError
 from ..model import Layer
 from . import layout
 from .evidence import EvidenceRoot
@@ -21,6 +21,38 @@ from .evidence import EvidenceRoot
 DRIVERS = ("overlay2", "devicemapper", "aufs", "overlay", "vfs", "btrfs", "zfs", "fuse-overlayfs")
 # Drivers whose layers are plain directories (layout.diff_dir knows where).
 DIRECTORY_DRIVERS = ("overlay2", "overlay", "aufs", "vfs")
+# Drivers whose image store (image/<driver>/) is read, but not their layers' files, with
+# what reading them would need. ls, ps, history, rm and image prune answer from the
+# image, layer and reference stores, which every driver keeps alike; what needs the
+# files (sizes of containers' layers, df, du, verify, diff, export, cp, reclaim's
+# bytes) is refused by name, never answered wrong.
+METADATA_ONLY = {
+    "btrfs": "each layer is a subvolume snapshot of its parent's, btrfs/subvolumes/<cache-id>, "
+             "a full tree: its own files need the naive diff against the parent's, and the "
+             "bytes removal frees btrfs's shared-extent accounting",
+    "zfs": "each layer is a dataset cloned from its parent's snapshot, mounted at "
+           "zfs/graph/<cache-id> only while in use: its files are in the pool, which would "
+           "have to be imported read-only, and GraphDriver.Data names the pool's dataset",
+    "fuse-overlayfs": "its layers are laid out as overlay2's, under fuse-overlayfs/, but "
+                      "its whiteouts, opaque directories and GraphDriver.Data have not been "
+                      "judged against a real daemon yet",
+}
+# Of those, the drivers whose GraphDriver.Data (docker inspect) needs more than the data
+# root: zfs's names the pool's dataset; fuse-overlayfs's is not judged yet (btrfs has none).
+METADATA_UNKNOWN = ("zfs", "fuse-overlayfs")
+
+
+def metadata_only(root: str, driver: str, what: str) -> EvidenceError | None:
+    """The refusal of ``what`` on a driver whose layers' files are not read, or None."""
+    if driver not in METADATA_ONLY:
+        return None
+    answered = "ls, ps, history, rm and image prune" if driver in METADATA_UNKNOWN \
+        else "ls, ps, history, inspect, rm and image prune"
+    return UnsupportedLayoutError(root, f"the {driver} storage driver is not read yet "
+                                        f"({METADATA_ONLY[driver]}): {what} is not answered; "
+                                        f"{answered} are")
+
+
 # Drivers whose image layer directories are each a full copy of the parent's tree plus the
 # layer's changes (legacy overlay's root/ hard-links its parent's; vfs copies).
 FULL_COPY_IMAGES = ("vfs", "overlay")

@@ -15,6 +15,7 @@ container/container.go (FromDisk).
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Callable, Mapping
 
 import orjson
@@ -466,7 +467,13 @@ def detect(roots: Roots) -> Detected | None:
 
 
 def read(roots: Roots, found: Detected) -> Store:
-    store = read_graphdriver_store(roots[layout.DATA_ROOT], found.format)
+    root = roots[layout.DATA_ROOT]
+    store = read_graphdriver_store(root, found.format)
+    # A remapped daemon's root is named for its root user's host IDs (the analyst may
+    # name it directly, or the registry found it in a data root's folders).
+    root_ids = layout.remapped_root_ids(re.split(r"[/:]", root.path.rstrip("/"))[-1])
+    if root_ids is not None:
+        store = dataclasses.replace(store, root_ids=root_ids)
     if found.notes:
         store = dataclasses.replace(store, diagnostics=found.notes + store.diagnostics)
     return store

@@ -91,8 +91,9 @@ class LayerFiles:
     """One layer's files, for one thread. Close it when done."""
 
     def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, driver: str,
-                 directory: str | None = None):
+                 directory: str | None = None, root_ids: tuple[int, int] = (0, 0)):
         self._root = root
+        self.root_ids = root_ids
         self._lock = lock
         self._layer = layer
         self.diff_path = directory or layout.diff_dir(driver, layer.cache_id)
@@ -233,9 +234,10 @@ def chunks(fd: int, offset: int = 0, length: int = -1) -> Iterator[bytes]:
 class StoreFiles:
     """The image and layer store files verify reads, from a directory data root."""
 
-    def __init__(self, root: EvidenceRoot, driver: str):
+    def __init__(self, root: EvidenceRoot, driver: str, root_ids: tuple[int, int] = (0, 0)):
         self._root = root
         self._driver = driver
+        self._root_ids = root_ids
         self._paths = layout.ImageRoot(driver)
         self._lock = threading.Lock()
         self._by_diff: dict[str, list[str]] | None = None
@@ -288,4 +290,5 @@ class StoreFiles:
                 # An archive streams once more: every layer's files, into a spool.
                 self._root.spool((self._driver,))
                 self._spooled = True
-        return LayerFiles(self._root, layer, self._lock, self._driver)
+        return LayerFiles(self._root, layer, self._lock, self._driver,
+                          root_ids=self._root_ids)

@@ -21,6 +21,8 @@ image/tarexport (manifest.json); moby builder/builder-next/controller.go (``buil
 """
 from __future__ import annotations
 
+import re
+
 from ..ids import hex_part
 
 # The evidence roots by name: every path below is relative to the data root.
@@ -31,6 +33,18 @@ CONTAINERD_ROOT = "containerd"          # a system containerd's root, its own ev
 
 CONTAINERS = "containers"
 VOLUMES = "volumes"
+ENGINE_ID = "engine-id"                 # Docker 23+: the daemon's ID (key.json before)
+
+# dockerd --userns-remap keeps its whole root in a folder of the data root named for the
+# host IDs the remapped root user has, "<uid>.<gid>" (daemon_unix.go setupRemappedRoot).
+_REMAPPED_ROOT = re.compile(r"\A([0-9]{1,10})\.([0-9]{1,10})\Z")
+
+
+def remapped_root_ids(name: str) -> tuple[int, int] | None:
+    """(uid, gid) of the remapped root user a data root's folder is named for, or None
+    when the name is not ``<uid>.<gid>``."""
+    m = _REMAPPED_ROOT.match(name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 # Directories whose files are contents (a layer's, a volume's, a container's root),

@@ -6,6 +6,8 @@ that its answer is "not read yet", not "nothing here".
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..errors import UnsupportedLayoutError
 from ..model import Store
 from . import (Detected, Roots, Source, containerd, dockersave, graphdriver, graphv1, layout,
@@ -53,6 +55,32 @@ def under_top_folders(root: EvidenceRoot) -> EvidenceRoot:
             break
         level = below
     return level if _recognised(level) else root
+
+
+class RemappedRoots(NamedTuple):
+    """The roots a daemon run with ``--userns-remap`` keeps in a data root's folders."""
+    read: EvidenceRoot                  # the one read (maybe the data root itself)
+    others: tuple[str, ...]             # the remapped roots not read, named as the analyst would
+
+
+def under_remapped_roots(root: EvidenceRoot) -> RemappedRoots:
+    """dockerd ``--userns-remap`` keeps its whole root in ``<data-root>/<uid>.<gid>/``;
+    one data root can hold several (one per remapping it ran with) beside the plain
+    one. The plain root is read when a source recognises it, else the first remapped
+    root in numeric order; the others are named for the caller to tell."""
+    names = sorted((n for n in root.listdir("") or () if layout.remapped_root_ids(n)),
+                   key=layout.remapped_root_ids)
+    found: list[EvidenceRoot] = []
+    for name in names:
+        sub = root.data_root_at(name)
+        if sub is not None and _recognised(sub):
+            found.append(sub)
+        elif sub is not None:
+            sub.close()
+    read = root if _recognised(root) or not found else found.pop(0)
+    for sub in found:
+        sub.close()
+    return RemappedRoots(read, tuple(sub.path for sub in found))
 
 
 def _recognised(root: EvidenceRoot) -> bool:

@@ -58,6 +58,10 @@ class Judge:
     system_containerd: bool = False
 
     @property
+    def remapped(self) -> bool:
+        return "userns-remap" in self.config
+
+    @property
     def containerd_store(self) -> bool:
         return bool(self.config.get("features", {}).get("containerd-snapshotter"))
 
@@ -85,7 +89,15 @@ JUDGES: dict[str, Judge] = {j.name: j for j in (
     # Legacy overlay (dropped in Docker 24): each layer's root/ a hard-link copy of its
     # parent's; containers an upper/ over their image's root/, sized by the naive diff.
     Judge("dockerd20-overlay", DOCKERD, (), CTR, "20.10.", "1.6.", storage_driver="overlay"),
+    # User-namespace remapping: the daemon keeps everything in <data-root>/<uid>.<gid>/
+    # (the dockremap user's first subordinate IDs), files owned by IDs shifted into them.
+    Judge("dockerd20-userns", DOCKERD, (), CTR, "20.10.", "1.6.",
+          config={"userns-remap": "default"}),
+    # btrfs: each layer a subvolume snapshot of its parent's; the data root is a loop
+    # mount of a fresh btrfs made for the daemon.
+    Judge("dockerd20-btrfs", DOCKERD, (), CTR, "20.10.", "1.6.", storage_driver="btrfs"),
     _docker28("dockerd28"),
+    _docker28("dockerd28-userns", config={"userns-remap": "default"}),
     # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
     _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},
               storage_driver=None),
@@ -376,6 +388,10 @@ class Daemon:
         self.pool = AddressPool()
         self.tmp = Path(tempfile.mkdtemp(prefix="oracle-", dir=self.tmp_parent))
         self.exec_root = Path(tempfile.mkdtemp(prefix="d", dir="/tmp"))
+        if self.judge.remapped:
+            # dockerd refuses a root the remapped root user cannot traverse to.
+            for p in (self.tmp, self.exec_root):
+                os.chmod(p, 0o711)
         (self.tmp / "config").mkdir()
         # An empty client config: no user formats or aliases change what the CLI prints.
         (self.tmp / "config" / "config.json").write_text("{}")
@@ -393,6 +409,8 @@ class Daemon:
         for reg in self.insecure_registries:
             argv += ["--insecure-registry", reg]
         try:
+            if self.judge.storage_driver == "btrfs":
+                self._mount_btrfs()
             if self.judge.system_containerd:
                 self._start_containerd()
                 argv += ["--containerd", self.containerd_address]
@@ -401,6 +419,18 @@ class Daemon:
         except BaseException:
             self.stop()
             raise
+
+    def _mount_btrfs(self) -> None:
+        """A fresh btrfs in a sparse file, loop-mounted as the data root (the loop device
+        goes with the mount: stop() unmounts everything under tmp)."""
+        image = self.tmp / "btrfs.img"
+        with open(image, "wb") as f:
+            f.truncate(2 << 30)
+        subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True, capture_output=True,
+                       timeout=120)
+        self.data_root.mkdir()
+        subprocess.run(["mount", "-o", "loop", str(image), str(self.data_root)], check=True,
+                       capture_output=True, timeout=120)
 
     def _start_containerd(self) -> None:
         """The judge's containerd on a private root, state and address."""
@@ -451,6 +481,8 @@ class Daemon:
                 probe = self.docker("version", "--format", "{{json .Server}}", timeout=10)
                 if probe.returncode == 0:
                     self._check_versions(json.loads(probe.stdout))
+                    self.docker_root = Path(self.run("info", "--format",
+                                                     "{{.DockerRootDir}}").strip())
                     return
             time.sleep(0.1)
         raise RuntimeError(f"dockerd did not answer within {self.start_timeout}s:\n"
@@ -615,11 +647,13 @@ class Daemon:
 
     def snapshot(self, dest: str | os.PathLike) -> Path:
         """Copy the live data root to ``dest`` as an incident snapshot would; returns
-        where the data root is. With a system containerd, a host's disk is copied:
-        ``dest/docker`` and its containerd root beside it, ``dest/containerd``."""
+        where the data root is (a remapped daemon's: ``dest/<uid>.<gid>``). With a system
+        containerd, a host's disk is copied: ``dest/docker`` and its containerd root
+        beside it, ``dest/containerd``."""
         if self.containerd_root is None:
             copy_root(self.data_root, dest)
-            return Path(dest)
+            # A remapped daemon's root is a folder of the data root (<uid>.<gid>).
+            return Path(dest) / self.docker_root.relative_to(self.data_root)
         copy_root(self.data_root, Path(dest) / "docker")
         copy_root(self.containerd_root, Path(dest) / "containerd")
         return Path(dest) / "docker"

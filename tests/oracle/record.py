@@ -112,6 +112,16 @@ def kind_of(docker_argv: Sequence[str]) -> str:
     return analyze_args(docker_argv)[0]
 
 
+# analyze subcommands that read layers' files (contents, RW layers' sizes): on a root
+# whose driver analyze reads metadata only of (Scenario.layer_files False), refused.
+_LAYER_FILE_KINDS = ("df", "diff", "export", "cp", "container", "system")
+
+
+def reads_layer_files(docker_argv: Sequence[str]) -> bool:
+    args = analyze_args(docker_argv)
+    return args[0] in _LAYER_FILE_KINDS or (args[0] == "ps" and bool({"-s", "--size"} & set(args)))
+
+
 def commands_for(scenario: Scenario) -> list[list[str]]:
     return [*GENERIC_COMMANDS, *map(list, scenario.commands)]
 
@@ -224,7 +234,9 @@ def image_times(d: Daemon) -> dict[str, int]:
     ids = sorted(set(d.run("image", "ls", "-aq", "--no-trunc").split()))
     if not ids:
         return {}
-    return {info["Id"][7:]: unix_seconds(info["Created"]) for info in d.inspect("image", *ids)}
+    # Docker 28 leaves out a zero Created (20.10 prints Go's zero time).
+    return {info["Id"][7:]: unix_seconds(info.get("Created", "0001-01-01T00:00:00Z"))
+            for info in d.inspect("image", *ids)}
 
 
 def record_scenario(scenario: Scenario, base: Path) -> dict:
@@ -270,7 +282,7 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
         timings["rm"] = time.monotonic() - t0
         data = {"scenario": scenario.name, "seed": scenario.seed, "judge": scenario.judge,
                 "server_version": d.server_version,
-                "containerd_version": d.containerd_version, "live_root": str(d.data_root),
+                "containerd_version": d.containerd_version, "live_root": str(d.docker_root),
                 "root": str(root.relative_to(base)), "created": created,
                 "commands": commands, "rm": rm_cases, "timings": timings}
         t0 = time.monotonic()
@@ -340,12 +352,21 @@ def cases(kind: str, containerd_store: bool | None = None) -> list[Case]:
     """The recorded read-only commands whose analyze subcommand is ``kind``: on every
     scenario analyze answers it for (``containerd_store`` None), or on one kind of store."""
     return [Case(s.name, i, tuple(t)) for s in _chosen(containerd_store, kind)
-            for i, t in enumerate(commands_for(s)) if kind_of(t) == kind]
+            for i, t in enumerate(commands_for(s))
+            if kind_of(t) == kind and (s.layer_files or not reads_layer_files(t))]
 
 
-def rm_cases(containerd_store: bool | None = None) -> list[Case]:
+def refused_cases() -> list[Case]:
+    """The recorded commands analyze refuses by name: they read layer files of a driver
+    it reads the metadata of only."""
+    return [Case(s.name, i, tuple(t)) for s in SCENARIOS.values() if not s.layer_files
+            for i, t in enumerate(commands_for(s)) if reads_layer_files(t)]
+
+
+def rm_cases(containerd_store: bool | None = None, priced: bool = False) -> list[Case]:
+    """The rm and prune cases; ``priced``: only where analyze measures the bytes freed."""
     return [Case(s.name, i, tuple(t)) for s in _chosen(containerd_store, "rm")
-            for i, t in enumerate(s.rm_cases)]
+            if s.layer_files or not priced for i, t in enumerate(s.rm_cases)]
 
 
 # -- running analyze -----------------------------------------------------------------
@@ -737,6 +758,6 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["Case", "Recording", "analyze_args", "cases", "check_command", "check_rm_bytes",
+__all__ = ["Case", "Recording", "analyze_args", "cases", "refused_cases", "check_command", "check_rm_bytes",
            "check_rm_output", "commands_for", "ensure_recorded", "load_sample_truth",
            "rm_cases", "run_analyze", "sample_cases", "sample_rm_cases", "time_candidates"]

@@ -48,6 +48,9 @@ class Scenario:
     rm_cases: Sequence[Sequence[str]]   # docker image rm / * prune argv, run in order
     uses_registry: bool = False
     judge: str = "dockerd20"            # a key of daemon.JUDGES
+    # False: analyze reads the driver's image store only, and refuses by name what
+    # needs the layers' files (record.reads_layer_files).
+    layer_files: bool = True
 
 
 @dataclass
@@ -854,6 +857,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     # And on legacy overlay: the RW layer an upper/ over the image's root/ (a full tree).
     Scenario("changes-overlay", 609, populate_changes, CHANGES_COMMANDS, (),
              judge="dockerd20-overlay"),
+    # A user-namespace-remapped root (<data-root>/100000.100000); dockerd 28.5's is
+    # judged by tests/test_oracle_userns.py.
+    Scenario("userns", 515, populate_basic, VFS_COMMANDS, VFS_RM, judge="dockerd20-userns"),
+    # btrfs: what analyze answers from image/btrfs/ alone; the rest it refuses by name.
+    Scenario("btrfs", 525, populate_basic, VFS_COMMANDS, VFS_RM, judge="dockerd20-btrfs",
+             layer_files=False),
     Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-containerd"),
     # The same, with docker-ce's layout: a system containerd beside the data root.

@@ -168,6 +168,11 @@ class EvidenceRoot(abc.ABC):
         It can be read from one thread while another reads another subroot.
         """
 
+    def data_root_at(self, rel: str) -> EvidenceRoot | None:
+        """The subroot at directory rel as a data root of its own, named as the analyst
+        would name it with ``--data-root`` (None if absent)."""
+        return self.subroot(rel)
+
     @abc.abstractmethod
     def spool(self, under: tuple[str, ...]) -> None:
         """Make the contents of every regular file below these directories readable
