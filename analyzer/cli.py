@@ -431,8 +431,11 @@ def inspect_command(ctx: Context, fmt: str, images: tuple[str, ...]) -> None:
         try:
             img = service.image(name)
         except NotFound as exc:
-            # The Docker 28 client's ImageInspect wraps a 404 with the name asked for.
-            objects.append(DaemonError(f"no such image: {name}: {exc}"))
+            # dockerd 20.10's LookupImage wraps the lookup's error with the name asked
+            # for; later ones (28.5) answer the lookup's own words.
+            from .engines.daemonapi import at_least
+            objects.append(exc if at_least(service.api_version, "1.42") else
+                           DaemonError(f"no such image: {name}: {exc}"))
             continue
         except DaemonError as exc:
             objects.append(exc)
@@ -655,17 +658,23 @@ def volume_group() -> None:
 @pass_context
 def volume_prune_command(ctx: Context, all_volumes: bool, filters: tuple[str, ...],
                          force: bool, as_json: bool) -> None:
-    """Dry run of `docker volume prune`, as dockerd 20.10 answers it: every unused
-    local volume, anonymous or named."""
+    """Dry run of `docker volume prune`: every unused local volume as dockerd 20.10
+    answers it; only anonymous ones (all with -a) on a root Docker 23+ wrote."""
+    from .engines.daemonapi import at_least
     from .render.prune import deleted_block, total
     pairs = _prune_filters(filters, "volume prune")
-    if all_volumes:
-        # The Docker 28 CLI's check of the flag's API version against the daemon's.
-        from .engines.rmi import API_VERSION
-        echo(f'"--all" requires API version 1.42, but the Docker daemon API version '
-             f"is {API_VERSION}", err=True)
-        sys.exit(1)
     service = ctx.service
+    if all_volumes:
+        # The Docker 28 CLI: the flag's API version against the daemon's, then all=true.
+        if not at_least(service.api_version, "1.42"):
+            echo(f'"--all" requires API version 1.42, but the Docker daemon API version '
+                 f"is {service.api_version}", err=True)
+            sys.exit(1)
+        if any(k == "all" for k, _ in pairs):
+            echo("conflicting options: cannot specify both --all and --filter all=1",
+                 err=True)
+            sys.exit(1)
+        pairs.append(("all", "true"))
     try:
         result = service.volume_prune(pairs)
     except DaemonError as exc:
@@ -676,6 +685,40 @@ def volume_prune_command(ctx: Context, all_volumes: bool, filters: tuple[str, ..
                           "bytes_freed": service.removed_bytes(volumes=result.deleted)})
         return
     echo(deleted_block("Volumes", [v.name for v in result.deleted])
+         + total(result.space_reclaimed), nl=False)
+
+
+@main.group("builder")
+def builder_group() -> None:
+    """Builder commands, as `docker builder`: dry runs only."""
+
+
+@builder_group.command("prune")
+@click.option("-a", "--all", "all_records", is_flag=True,
+              help="Remove all unused build cache, not just dangling ones")
+@_prune_options("until=24h", "The build cache records, Docker's figure and the bytes freed")
+@pass_context
+def builder_prune_command(ctx: Context, all_records: bool, filters: tuple[str, ...],
+                          force: bool, as_json: bool) -> None:
+    """Dry run of `docker builder prune`: the BuildKit cache records it removes, and
+    the bytes it would really free."""
+    from .render.prune import BUILDX_MISSING_WARNING, deleted_block, total
+    echo(BUILDX_MISSING_WARNING, err=True, nl=False)
+    pairs = _prune_filters(filters, "builder prune")
+    service = ctx.service
+    try:
+        result = service.builder_prune(all_records, pairs, ctx.now)
+    except DaemonError as exc:
+        daemon_error(exc)
+    if as_json:
+        _prune_json(ctx, {"deleted_build_cache": [r.id for r in result.deleted],
+                          "space_reclaimed": result.space_reclaimed,
+                          "released_layers": list(result.released_layers),
+                          "bytes_freed": service.removed_bytes(
+                              chain_ids=result.released_layers,
+                              graph_ids=result.removed_dirs)})
+        return
+    echo(deleted_block("build cache objects", [r.id for r in result.deleted])
          + total(result.space_reclaimed), nl=False)
 
 
@@ -737,6 +780,8 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
         out += deleted_block("Volumes", [v.name for v in result.volumes.deleted])
     if result.images:
         out += deleted_block("Images", image_lines(result.images[1]))
+    if result.build_cache:
+        out += deleted_block("build cache objects", [r.id for r in result.build_cache.deleted])
     echo(out, nl=False)
     if result.error is not None:
         daemon_error(result.error)
@@ -748,14 +793,17 @@ def _system_prune_body(service: ImageService, result: SystemPrune) -> dict:
     them; ``bytes_freed`` counts everything."""
     from .render.reclaim import reclaim_json
     assert result.containers is not None and result.images is not None
-    containers = result.containers.deleted
+    assert result.build_cache is not None
+    containers, cache = result.containers.deleted, result.build_cache
     vols = result.volumes.deleted if result.volumes else ()
     images = reclaim_json(service.price(result.images[0]))
-    own = service.removed_bytes(containers, vols, result.containers.released_layers)
+    released = result.containers.released_layers + cache.released_layers
+    own = service.removed_bytes(containers, vols, released, cache.removed_dirs)
     return {"deleted_containers": [c.id for c in containers],
             "deleted_networks": [n.name for n in result.networks or ()],
             "deleted_volumes": [v.name for v in vols],
-            "released_layers": list(result.containers.released_layers),
+            "deleted_build_cache": [r.id for r in cache.deleted],
+            "released_layers": list(released),
             **images, "bytes_freed": images["bytes_freed"] + own,
             "space_reclaimed": result.space_reclaimed}
 

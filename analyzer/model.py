@@ -200,6 +200,10 @@ class BuildCacheRecord:
     description: str
     layer_chain_ids: tuple[ChainID, ...]  # layer store entries this record holds
     source: str
+    parent: str = ""                      # the listed record it holds (its parent), or ""
+    chain_id: ChainID | None = None       # the layer its own snapshot is, if it is one
+    snapshot_dirs: tuple[str, ...] = ()   # graph-driver IDs of its snapshots that are no layer
+    last_used_ns: int | None = None       # cache.lastUsedAt, None when never used
 
 
 # How many IDs a remapped root's range holds: what dockerd --userns-remap=default gets

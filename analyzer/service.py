@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .engines.owner import Owners
     from .engines.timeline import Event
     from .containerdservice import ContainerdImages
+    from .engines.builderprune import BuilderPrune
     from .engines.containerprune import ContainerPrune
     from .engines.systemprune import SystemPrune
     from .engines.volumeprune import VolumePrune
@@ -358,7 +359,8 @@ class ImageService:
         """Whether the daemon's tars (export, cp) keep the file type bits in each mode:
         before Docker 23 (moby#44083 dropped them); Docker 23 also began keeping its ID
         in ``engine-id``, so a root without one was last run by an older daemon."""
-        return self.containerd is None and self.root.lstat(layout.ENGINE_ID) is None
+        from .sources.daemoninfo import written_by_docker_23
+        return self.containerd is None and not written_by_docker_23(self.root)
 
     def container_changes(self, name: str) -> list[Change]:
         """What ``docker diff`` lists for a container: its root filesystem against its
@@ -674,13 +676,31 @@ class ImageService:
             self._warn(f"{ctr.source}: SizeRw cannot be measured offline on "
                        f"{self.store.driver}; the reclaimed space leaves it out")
 
+    @cached_property
+    def api_version(self) -> str:
+        """The API version of the daemon the root is answered as: dockerd 28.5's when
+        Docker 23 or later has started on it (it wrote ``engine-id``), else 20.10's."""
+        from .engines.daemonapi import API_20_10, API_28_5
+        from .sources.daemoninfo import written_by_docker_23
+        return API_28_5 if written_by_docker_23(self.root) else API_20_10
+
     def volume_prune(self, filters: Iterable[tuple[str, str]]) -> VolumePrune:
-        """What ``docker volume prune`` would remove (dockerd 20.10: every unused one)."""
+        """What ``docker volume prune`` would remove (dockerd 20.10: every unused one;
+        Docker 23+: the anonymous ones, all with ``all=true``)."""
         self._graph_driver_only("volume prune")
         from .engines.volumeprune import plan_volume_prune
         from .sources.layerusage import volume_sizes
         store = self.store
-        return plan_volume_prune(store, filters, volume_sizes(self.root, store))
+        return plan_volume_prune(store, filters, volume_sizes(self.root, store),
+                                 self.api_version)
+
+    def builder_prune(self, all_records: bool, filters: Iterable[tuple[str, str]],
+                      now: float) -> BuilderPrune:
+        """What ``docker builder prune`` would remove of the BuildKit cache."""
+        self._graph_driver_only("builder prune")
+        from .engines.builderprune import plan_builder_prune
+        return plan_builder_prune(self.store_with_build_cache, all_records, filters, now,
+                                  self.api_version)
 
     @cached_property
     def networks(self) -> tuple[Network, ...]:
@@ -700,29 +720,26 @@ class ImageService:
         """What ``docker system prune`` would remove, pruner by pruner.
 
         Raises:
-            UnsupportedLayoutError: the build cache has records (builder prune is not
-                answered yet), or the root is not a graph driver's.
+            UnsupportedLayoutError: the root is not a graph driver's.
         """
         self._graph_driver_only("system prune")
         self._needs_layer_files("system prune")
         store = self.store_with_build_cache
-        if store.build_cache:
-            raise UnsupportedLayoutError(self.data_root, (
-                f"system prune: the build cache has {len(store.build_cache)} records, and "
-                "what builder prune removes of them is not answered yet"))
         from .engines.systemprune import plan_system_prune
         from .sources.layerusage import container_sizes, volume_sizes
         result = plan_system_prune(store, self.networks, all_images, volumes, filters, now,
                                    container_sizes(self.root, store),
-                                   volume_sizes(self.root, store), store.build_cache_holds)
+                                   volume_sizes(self.root, store), store.build_cache_holds,
+                                   api=self.api_version)
         self._warn_unmeasured(result.containers)
         return result
 
     def removed_bytes(self, containers: Sequence[Container] = (),
-                      volumes: Sequence[Volume] = (), chain_ids: Sequence[ChainID] = ()
-                      ) -> int:
-        """Allocated bytes removing these containers, volumes and layers frees, measured."""
-        freed = self.meter.removed_bytes(containers, volumes, chain_ids)
+                      volumes: Sequence[Volume] = (), chain_ids: Sequence[ChainID] = (),
+                      graph_ids: Sequence[str] = ()) -> int:
+        """Allocated bytes removing these containers, volumes, layers and BuildKit
+        snapshot directories frees, measured."""
+        freed = self.meter.removed_bytes(containers, volumes, chain_ids, graph_ids)
         self._report_meter()
         return freed
 

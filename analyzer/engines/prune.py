@@ -26,6 +26,7 @@ from ..goapi.time import GO_ZERO_UNIX
 from ..goapi.timetypes import timestamp_ns
 from ..ids import SHA256_PREFIX, ChainID
 from ..model import Image, Store
+from .daemonapi import API_20_10, invalid_filter
 from .rmi import Outcome, Plan, Record, RmiState, image_delete
 
 ACCEPTED_FILTERS = ("dangling", "label", "label!", "until")
@@ -87,11 +88,13 @@ def _delete(state: RmiState, name: str) -> Outcome:
         return Outcome(name, (), error)
 
 
-def check_filters(args: Mapping[str, set[str]], accepted: Collection[str]) -> None:
-    """Args.Validate: every key is one this prune takes (DaemonError if not)."""
+def check_filters(args: Mapping[str, set[str]], accepted: Collection[str],
+                  api: str = API_20_10) -> None:
+    """Args.Validate: every key is one this prune takes (DaemonError if not, worded as
+    the daemon speaking ``api`` words it)."""
     for key in sorted(args):                        # Go map order; sorted here
         if key not in accepted:
-            raise DaemonError(f"Invalid filter '{key}'")
+            raise DaemonError(invalid_filter(api, key))
 
 
 def prune_until(args: Mapping[str, set[str]], accepted: Collection[str], now: float,

@@ -245,6 +245,16 @@ class RmiState:
         self.released.extend(removed)
         return removed
 
+    def release_build_cache(self, chain_id: ChainID) -> list[Layer]:
+        """The build cache lets go of a layer (moby's snapshotter remove()); it may
+        have been all that kept the layer and its parents."""
+        if chain_id not in self.build_cache_holds:
+            return []
+        self.build_cache_holds -= {chain_id}
+        removed = release(self.refcounts, self.store.layers, chain_id)
+        self.released.extend(removed)
+        return removed
+
     # -- what holds a layer afterwards ------------------------------------------------
     def held_by(self, chain_id: ChainID) -> tuple[Holder, ...]:
         """Everything that keeps ``chain_id`` now, directly or through the layers

@@ -2,23 +2,27 @@
 prunes, each seeing what the ones before it removed.
 
 The CLI runs container prune, network prune, volume prune (with ``--volumes``),
-image prune (dangling, or every unused image with ``-a``) and build cache prune,
-one after the other with the same filters; it stops at the first refusal (what the
-earlier ones removed stays removed). So an image only a stopped container used goes
-in the same run, and a volume only a stopped container referenced. The total is the
-sum of their figures (network prune has none).
+image prune (dangling, or every unused image with ``-a``) and build cache prune
+(all of it with ``-a``), one after the other with the same filters; it stops at the
+first refusal (what the earlier ones removed stays removed). So an image only a
+stopped container used goes in the same run, a volume only a stopped container
+referenced, and a build cache record whose layer only a pruned image used. The total
+is the sum of their figures (network prune has none).
 
 References: docker/cli v28.2.2 cli/command/system/prune.go (runPrune).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Collection, Iterable, Mapping
 
 from ..errors import DaemonError
 from ..ids import ChainID
 from ..model import Network, Store
+from .builderprune import BuilderPrune, plan_builder_prune
 from .containerprune import ContainerPrune, plan_container_prune, without_containers
+from .daemonapi import API_20_10
 from .networkprune import plan_network_prune
 from .prune import plan_prune
 from .rmi import Plan, Record
@@ -33,32 +37,46 @@ class SystemPrune:
     networks: tuple[Network, ...] | None
     volumes: VolumePrune | None
     images: tuple[Plan, list[Record], int] | None
+    build_cache: BuilderPrune | None
     error: DaemonError | None
 
     @property
     def space_reclaimed(self) -> int:
         return sum(n for n in (self.containers and self.containers.space_reclaimed,
                                self.volumes and self.volumes.space_reclaimed,
-                               self.images and self.images[2]) if n)
+                               self.images and self.images[2],
+                               self.build_cache and self.build_cache.space_reclaimed) if n)
 
 
 def plan_system_prune(store: Store, networks: Iterable[Network], all: bool, volumes: bool,
                       filters: Iterable[tuple[str, str]], now: float,
                       size_rw: Mapping[str, int | None], volume_sizes: Mapping[str, int],
                       build_cache_holds: Collection[ChainID] = (),
-                      utc_offset: int | None = None) -> SystemPrune:
-    """The run of prunes ``docker system prune`` makes, changing nothing (the build
-    cache's prune is the caller's: it comes last and changes nothing before it)."""
+                      utc_offset: int | None = None, api: str = API_20_10) -> SystemPrune:
+    """The run of prunes ``docker system prune`` makes, changing nothing; ``api`` is
+    the daemon's API version (daemonapi)."""
     filters = list(filters)
-    done: dict = {"containers": None, "networks": None, "volumes": None, "images": None}
+    done: dict = {"containers": None, "networks": None, "volumes": None, "images": None,
+                  "build_cache": None}
     try:
         containers = done["containers"] = plan_container_prune(
             store, filters, now, size_rw, build_cache_holds, utc_offset)
         after = without_containers(store, containers)
         done["networks"] = plan_network_prune(networks, filters, now, utc_offset)
         if volumes:
-            done["volumes"] = plan_volume_prune(after, filters, volume_sizes)
-        done["images"] = plan_prune(after, all, filters, now, utc_offset, build_cache_holds)
+            done["volumes"] = plan_volume_prune(after, filters, volume_sizes, api)
+        images = done["images"] = plan_prune(after, all, filters, now, utc_offset,
+                                             build_cache_holds)
+        done["build_cache"] = plan_builder_prune(without_images(after, images[0]), all,
+                                                 filters, now, api, utc_offset)
     except DaemonError as error:
         return SystemPrune(**done, error=error)
     return SystemPrune(**done, error=None)
+
+
+def without_images(store: Store, plan: Plan) -> Store:
+    """The store once an image prune's plan is done: its images and layers gone."""
+    images, layers = set(plan.deleted_images), set(plan.released_layers)
+    return dataclasses.replace(
+        store, images={k: i for k, i in store.images.items() if k not in images},
+        layers={k: l for k, l in store.layers.items() if k not in layers})

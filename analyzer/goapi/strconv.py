@@ -44,3 +44,16 @@ def parse_int(text: str) -> int:
     if not -2**63 <= number < 2**63:
         raise ValueError(text)
     return number
+
+
+def parse_bool(text: str) -> bool:
+    """strconv.ParseBool.
+
+    Raises:
+        ValueError: Go's text (``strconv.ParseBool: parsing "x": invalid syntax``).
+    """
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise ValueError(f"strconv.ParseBool: parsing {quote(text)}: invalid syntax")

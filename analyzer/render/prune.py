@@ -5,7 +5,8 @@ line, then the command prints the total; ``system prune`` prints every pruner's
 block in its order and one total.
 
 References: docker/cli v28 cli/command/image/prune.go, container/prune.go,
-volume/prune.go, system/prune.go (runPrune).
+volume/prune.go, builder/prune.go, system/prune.go (runPrune), cmd/docker/builder.go
+(buildxMissingWarning).
 """
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ from typing import Iterable
 
 from ..engines.rmi import Record
 from ..goapi.units import human_size
+
+
+# What the Docker 28 CLI writes to stderr before running ``docker builder ...`` when
+# no buildx plugin is installed (the CLI the answers are judged by has none).
+BUILDX_MISSING_WARNING = """\
+DEPRECATED: The legacy builder is deprecated and will be removed in a future release.
+            Install the buildx component to build images with BuildKit:
+            https://docs.docker.com/go/buildx/
+
+"""
 
 
 def deleted_block(title: str, lines: Iterable[str]) -> str:

@@ -205,6 +205,14 @@ class _Snapshots:
     def recorded_size(self, key: str) -> bytes | None:
         return self._value(key, "size")
 
+    def prepared_for_commit(self, key: str) -> bool:
+        """The key a committed snapshot was prepared as (``iscommitted``): removing it
+        removes nothing, its directory goes with the committed name."""
+        if self.db is None:
+            return False
+        bucket = self.db.bucket(key)
+        return bucket is not None and bucket.get("iscommitted") is not None
+
     def graph_ids(self) -> set[str]:
         """Every graph-driver ID a snapshot lives under: its key, and for a committed
         one the ID it was prepared as."""
@@ -408,10 +416,17 @@ def _image_chains(images: Iterable[Image]) -> set[ChainID]:
     return out
 
 
+class _Hold(NamedTuple):
+    """What one lease keeps: layer store entries, and graph-driver directories of
+    snapshots that are no layer (removed with the lease: snapshot.go remove)."""
+    chains: set[ChainID]
+    dirs: set[str]
+
+
 def _held(containerd: BoltDB | None, snapshots: _Snapshots, dropped: Collection[str],
-          diags: list[Diagnostic]) -> dict[str, set[ChainID]]:
-    """Chain IDs each lease holds once the daemon has started (lease ID -> chains)."""
-    out: dict[str, set[ChainID]] = {}
+          diags: list[Diagnostic]) -> dict[str, _Hold]:
+    """What each lease holds once the daemon has started (lease ID -> hold)."""
+    out: dict[str, _Hold] = {}
     leases = containerd.bucket("v1", NAMESPACE, "leases") if containerd is not None else None
     if leases is None:
         return out
@@ -427,17 +442,21 @@ def _held(containerd: BoltDB | None, snapshots: _Snapshots, dropped: Collection[
         resources = lease.bucket("snapshots", SNAPSHOTTER)
         if resources is None:
             continue
+        hold = out.setdefault(lease_id, _Hold(set(), set()))
         for key in resources:
             snapshot = key.decode("utf-8", "replace")
             chain = snapshots.chain(snapshot)
             if chain is None:
+                graph_id = snapshots.graph_id(snapshot)
+                if not snapshots.prepared_for_commit(snapshot) and _is_name(graph_id):
+                    hold.dirs.add(graph_id)
                 continue
             if chain not in snapshots.layers:
                 diags.append(Diagnostic(CONTAINERD_DB, f"lease {lease_id}: snapshot {snapshot} "
                                                        f"is layer {chain}, which the layer "
                                                        f"store does not have"))
                 continue
-            out.setdefault(lease_id, set()).add(chain)
+            hold.chains.add(chain)
     return out
 
 
@@ -472,8 +491,9 @@ def read_build_cache(files: Files, layers: Mapping[ChainID, Layer],
     chains = _image_chains(images)
     return _read_records(
         metadata, METADATA_DB, _Content(containerd).size, _GraphUsage(snapshots, diff_size, diags),
-        lambda listed, loaded: _shared(listed, snapshots, chains),
-        lambda dropped: _held(containerd, snapshots, dropped, diags), diags)
+        lambda listed, loaded: _image_layers(listed, snapshots, chains),
+        lambda dropped: _held(containerd, snapshots, dropped, diags), diags,
+        lambda key: _own_layer(snapshots, key))
 
 
 def read_containerd_build_cache(data: bytes | None, source: str, blob_size: BlobSize,
@@ -504,15 +524,16 @@ def read_containerd_build_cache(data: bytes | None, source: str, blob_size: Blob
 
     layer_lists = set(image_layers)
     return _read_records(metadata, source, blob_size, snapshot_usage,
-                         lambda listed, loaded: _shared_by_blobs(listed, loaded, layer_lists),
+                         lambda listed, loaded: _image_blob_chains(listed, loaded, layer_lists),
                          lambda dropped: {}, diags)
 
 
 def _read_records(metadata: BoltDB, source: str, blob_size: BlobSize,
                   usage: Callable[[str, str], int],
-                  shared: Callable[[Mapping[str, _Record], Mapping[str, _Record]], set[str]],
-                  held: Callable[[Collection[str]], dict[str, set[ChainID]]],
-                  diags: list[Diagnostic]) -> BuildCache:
+                  image_layers: Callable[[Mapping[str, _Record], Mapping[str, _Record]], set[str]],
+                  held: Callable[[Collection[str]], dict[str, _Hold]],
+                  diags: list[Diagnostic],
+                  chain: Callable[[str], ChainID | None] = lambda key: None) -> BuildCache:
     """cacheManager.init then DiskUsage, over the records of ``metadata``."""
     try:
         items = _items(metadata, diags, source)
@@ -523,15 +544,16 @@ def _read_records(metadata: BoltDB, source: str, blob_size: BlobSize,
         holds = held(dropped)
         loaded = {rid: rec for rid, rec in loader.loaded.items() if rec is not None}
         listed = {rid: rec for rid, rec in loaded.items() if rec.equal_mutable is None}
-        marked = shared(listed, loaded)
+        marked = _with_parents(image_layers(listed, loaded), listed)
         sizer = _Sizer(blob_size, usage, diags)
-        records = tuple(_usage_record(rec, sizer.size(rec), rid in marked,
-                                      tuple(sorted(holds.get(rid, ()))), source)
+        records = tuple(_usage_record(rec, sizer.size(rec), rid in marked, chain(rid),
+                                      _record_hold(rec, holds), _listed_parent(rec, loaded),
+                                      source)
                         for rid, rec in sorted(listed.items()))
     except MalformedError as exc:
         diags.append(Diagnostic(exc.path, exc.reason))
         return BuildCache((), frozenset(), tuple(diags))
-    all_held = frozenset(c for chains in holds.values() for c in chains)
+    all_held = frozenset(c for hold in holds.values() for c in hold.chains)
     return BuildCache(records, all_held, tuple(diags))
 
 
@@ -545,37 +567,42 @@ def _items(metadata: BoltDB, diags: list[Diagnostic], source: str = METADATA_DB
             for key, bucket in main.buckets()}
 
 
-def _shared(listed: Mapping[str, _Record], snapshots: _Snapshots,
-            image_chains: Collection[ChainID]) -> set[str]:
-    # cacheManager.markShared: a record whose layer an image uses is shared, and
-    # so are all its parents.
-    shared: set[str] = set()
-    for record_id in listed:
-        chain = snapshots.chain(record_id)
-        if chain is None or chain not in image_chains or chain not in snapshots.layers:
-            continue
-        current: str = record_id
-        while current in listed and current not in shared:
-            shared.add(current)
-            current = listed[current].parent
-    return shared
+def _own_layer(snapshots: _Snapshots, record_id: str) -> ChainID | None:
+    # The layer store entry a record's snapshot is (imagerefchecker's getLayer).
+    chain = snapshots.chain(record_id)
+    return chain if chain is not None and chain in snapshots.layers else None
 
 
-def _shared_by_blobs(listed: Mapping[str, _Record], loaded: Mapping[str, _Record],
-                     image_layers: Collection[tuple[str, ...]]) -> set[str]:
-    # imagerefchecker on the containerd store: a record whose chain of blobs (its
+def _image_layers(listed: Mapping[str, _Record], snapshots: _Snapshots,
+                  image_chains: Collection[ChainID]) -> set[str]:
+    # imagerefchecker Exists: the records whose own layer an image uses.
+    return {record_id for record_id in listed
+            if _own_layer(snapshots, record_id) in image_chains}
+
+
+def _image_blob_chains(listed: Mapping[str, _Record], loaded: Mapping[str, _Record],
+                       image_layers: Collection[tuple[str, ...]]) -> set[str]:
+    # imagerefchecker on the containerd store: the records whose chain of blobs (its
     # parents' and its own, bottom first: layerDigestChain) is exactly some image
-    # manifest's layers is shared, and so are all its parents. A record without a
-    # blob (a local source) has no chain an image can have.
-    shared: set[str] = set()
+    # manifest's layers. A record without a blob (a local source) has no chain an
+    # image can have.
+    found: set[str] = set()
     for record_id in listed:
         chain: list[str] = []
         current = record_id
         while current in loaded and len(chain) <= len(loaded):   # the loader broke loops
             chain.append(loaded[current].item.text("cache.blob"))
             current = loaded[current].parent
-        if "" in chain or tuple(reversed(chain)) not in image_layers:
-            continue
+        if "" not in chain and tuple(reversed(chain)) in image_layers:
+            found.add(record_id)
+    return found
+
+
+def _with_parents(direct: Collection[str], listed: Mapping[str, _Record]) -> set[str]:
+    # cacheManager.markShared: a record an image uses is shared, and so are all its
+    # parents.
+    shared: set[str] = set()
+    for record_id in direct:
         current = record_id
         while current in listed and current not in shared:
             shared.add(current)
@@ -583,8 +610,23 @@ def _shared_by_blobs(listed: Mapping[str, _Record], loaded: Mapping[str, _Record
     return shared
 
 
-def _usage_record(record: _Record, size: int, shared: bool,
-                  chains: tuple[ChainID, ...], source: str) -> BuildCacheRecord:
+def _listed_parent(record: _Record, loaded: Mapping[str, _Record]) -> str:
+    # A child of an immutable twin holds its mutable record, the one listed.
+    parent = loaded.get(record.parent)
+    if parent is None:
+        return ""
+    return parent.equal_mutable.item.id if parent.equal_mutable else parent.item.id
+
+
+def _record_hold(record: _Record, holds: Mapping[str, _Hold]) -> _Hold:
+    # A record's lease and its immutable twin's go together (prune removes both).
+    ids = [record.item.id] + ([record.equal_immutable.item.id] if record.equal_immutable else [])
+    found = [holds[i] for i in ids if i in holds]
+    return _Hold({c for h in found for c in h.chains}, {d for h in found for d in h.dirs})
+
+
+def _usage_record(record: _Record, size: int, shared: bool, chain: ChainID | None,
+                  hold: _Hold, parent: str, source: str) -> BuildCacheRecord:
     item = record.item
     usage_count, last_used = _last_used(item)
     created = item.get("cache.createdAt", "int")
@@ -598,18 +640,26 @@ def _usage_record(record: _Record, size: int, shared: bool,
         in_use=False,                  # refs exist only while a build runs
         shared=shared,
         description=item.text("cache.description"),
-        layer_chain_ids=chains,
+        layer_chain_ids=tuple(sorted(hold.chains)),
         source=source,
+        parent=parent,
+        chain_id=chain,
+        snapshot_dirs=tuple(sorted(hold.dirs)),
+        last_used_ns=_last_used_ns(item),
     )
 
 
-def _last_used(item: _Item) -> tuple[int, str | None]:
+def _last_used_ns(item: _Item) -> int | None:
     # cache/metadata.go getLastUsed: without a usage count the last use is unknown too.
+    if not isinstance(item.get("cache.usageCount", "int"), int):
+        return None
+    return item.number("cache.lastUsedAt", 0) or None
+
+
+def _last_used(item: _Item) -> tuple[int, str | None]:
     count = item.get("cache.usageCount", "int")
-    if not isinstance(count, int):
-        return 0, None
-    stamp = item.number("cache.lastUsedAt", 0)
-    return count, (_rfc3339nano(stamp) if stamp else None)
+    stamp = _last_used_ns(item)
+    return (count if isinstance(count, int) else 0), (_rfc3339nano(stamp) if stamp else None)
 
 
 def _reader(root: EvidenceRoot) -> Callable[[str], bytes | None]:
@@ -629,6 +679,11 @@ def snapshot_dirs(root: EvidenceRoot) -> tuple[frozenset[str], tuple[Diagnostic,
         return frozenset(), (Diagnostic(exc.path, exc.reason),)
 
 
+def _is_name(graph_id: str) -> bool:
+    # A graph-driver ID read from the evidence names one directory, or none.
+    return bool(graph_id) and "/" not in graph_id and graph_id not in (".", "..")
+
+
 def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, Layer],
                      images: Iterable[Image]) -> BuildCache:
     """read_build_cache over a data root opened with the safe opener, measuring
@@ -636,7 +691,7 @@ def load_build_cache(root: EvidenceRoot, driver: str, layers: Mapping[ChainID, L
     get = _reader(root)
 
     def measure(graph_id: str) -> int | None:
-        if not graph_id or "/" in graph_id or graph_id in (".", ".."):
+        if not _is_name(graph_id):
             return None
         size = directory_size(root, layout.diff_dir(driver, graph_id))
         return None if size < 0 else size

@@ -122,14 +122,15 @@ class RemovalMeter:
         return treeusage.freed_bytes([usage, *(self._layers[c] for c in chain_ids)])
 
     def removed_bytes(self, containers: Iterable[Container] = (),
-                      volumes: Iterable[Volume] = (), chain_ids: Iterable[ChainID] = ()
-                      ) -> int:
+                      volumes: Iterable[Volume] = (), chain_ids: Iterable[ChainID] = (),
+                      graph_ids: Iterable[str] = ()) -> int:
         """Allocated bytes that go when these containers (their directory, their RW and
-        init layers, their layer store entry), volumes and layers are removed together."""
+        init layers, their layer store entry), volumes, layers and graph-driver
+        directories (BuildKit's snapshots) are removed together."""
         chain_ids = list(chain_ids)
         self._measure(chain_ids)
         paths = [layout.volume_dir(v.name) for v in volumes]
-        ids = []
+        ids = list(graph_ids)
         for ctr in containers:
             # The directory it was read from (its config's ID is not trusted as a path).
             paths.append(posixpath.dirname(ctr.source))

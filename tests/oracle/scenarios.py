@@ -842,6 +842,67 @@ OVERLAY_RM = [
 ]
 
 
+# -- scenario "prunes": BuildKit's cache and volumes, for builder/volume/system prune --
+PRUNE_KEPT = """\
+FROM oracle/busybox:latest
+RUN mkdir /kept && head -c 12000 /bin/busybox > /kept/blob
+COPY payload.txt /kept/payload.txt
+"""
+# Its image is removed afterwards: every record of the build becomes unshared.
+PRUNE_GONE = """\
+FROM oracle/busybox:latest
+RUN mkdir /gone && head -c 30000 /bin/busybox > /gone/blob
+RUN echo second > /gone/second
+"""
+# A stage no image keeps: its records are private from the start.
+PRUNE_STAGES = """\
+FROM oracle/busybox:latest AS stage
+RUN head -c 20000 /bin/busybox > /stage-blob && echo stage > /stage-name
+FROM oracle/busybox:latest
+COPY --from=stage /stage-name /from-stage
+"""
+
+
+def populate_prunes(d: Daemon, ctx: Context) -> None:
+    """BuildKit builds whose records are shared with an image, left private by a removed
+    image, or private from the start (a stage); named and anonymous volumes, used by a
+    stopped container or by none."""
+    rng = ctx.rng
+    bb = busybox_layer()
+    # Two tagged images whose IDs share their first digit ({ambiguous}): 3a…, 34….
+    load(d, ImageSpec([bb], utc(2024, 1, 10, 1, 2, 3), ["oracle/busybox:latest"]),
+         *(ImageSpec([bb], utc(2023, 1, day, 1, 2, 3), [f"pad/ambiguous:{day}"],
+                     labels={"pad": str(day)}) for day in (2, 8)))
+    build(d, ctx, "kept", PRUNE_KEPT, buildkit=True,
+          files={"payload.txt": random_text(rng, 5000)}, tag=["bk/kept:1"])
+    build(d, ctx, "gone", PRUNE_GONE, buildkit=True, tag=["bk/gone:1"])
+    build(d, ctx, "stages", PRUNE_STAGES, buildkit=True, tag=["bk/stages:1"])
+    d.run("image", "rm", "bk/gone:1")
+    d.run("volume", "create", "named-idle")
+    d.run("volume", "create", "--label", "keep=yes", "named-kept")
+    # An anonymous volume left behind by its removed container, one a stopped container
+    # still has, and a named one that container uses.
+    run(d, "anon-writer", "oracle/busybox:latest", "sh", "-c",
+        "head -c 9000 /bin/busybox > /anon/blob", volumes=["/anon"])
+    d.run("rm", "anon-writer")
+    run(d, "stopped", "bk/kept:1", "sh", "-c", "echo x > /data/x; echo y > /scratch/y",
+        volumes=["named-used:/data", "/scratch"])
+
+
+PRUNES_RM = [
+    ["builder", "prune", "-f", "--filter", "bogus=1"],
+    ["builder", "prune", "-f", "--filter", "until=abc"],
+    ["builder", "prune", "-f", "--filter", "until=24h"],          # every record is newer
+    ["builder", "prune", "-f", "--filter", "type=source.local"],  # the build contexts
+    ["volume", "prune", "-f", "--filter", "all=maybe"],
+    ["volume", "prune", "-f", "--filter", "label!=keep"],
+    ["volume", "prune", "-a", "-f", "--filter", "all=1"],   # the CLI's conflict (1.42+)
+    ["volume", "prune", "-a", "-f"],
+    ["system", "prune", "-f"],            # the stopped container and the cache
+    ["builder", "prune", "-a", "-f"],     # what images share goes too
+]
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("basic", 101, populate_basic, BASIC_COMMANDS, BASIC_RM),
     Scenario("builds", 202, populate_builds, BUILDS_COMMANDS, BUILDS_RM),
@@ -868,4 +929,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     # The same, with docker-ce's layout: a system containerd beside the data root.
     Scenario("containerd-system", 405, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-system-containerd"),
+    # BuildKit's cache and volumes: dockerd 20.10 (API 1.41: volume prune takes every
+    # unused volume) and dockerd 28.5 (only anonymous ones without --all).
+    Scenario("prunes", 701, populate_prunes, (), PRUNES_RM),
+    Scenario("prunes28", 702, populate_prunes, (), PRUNES_RM, judge="dockerd28"),
 )}
