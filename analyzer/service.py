@@ -696,8 +696,10 @@ class ImageService:
 
     def builder_prune(self, all_records: bool, filters: Iterable[tuple[str, str]],
                       now: float) -> BuilderPrune:
-        """What ``docker builder prune`` would remove of the BuildKit cache."""
+        """What ``docker builder prune`` would remove of the BuildKit cache (its records'
+        sizes are measured on their snapshots)."""
         self._graph_driver_only("builder prune")
+        self._needs_layer_files("builder prune")
         from .engines.builderprune import plan_builder_prune
         return plan_builder_prune(self.store_with_build_cache, all_records, filters, now,
                                   self.api_version)
