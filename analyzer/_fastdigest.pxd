@@ -112,3 +112,21 @@ cdef extern from "treeusage.h" nogil:
     int tu_attribute(const tu_table *const *tables, size_t ntables, uint64_t dev,
                      tu_share *shares, tu_share *elsewhere)
     int tu_walk(tu_table *t, int dir_fd, const uint8_t *top, size_t len, wk_errors *errors)
+
+
+cdef extern from "tarsplit.h" nogil:
+    enum: TS_END
+    enum: TS_SLOW
+    ctypedef struct ts_scan:
+        int dir_fd
+        pi_index *disk
+        pi_index *seen
+        fd_sha256 *sha
+        int xattrs_known
+        size_t max_line, max_run
+        uint8_t *run
+        size_t run_len, run_cap
+        uint64_t skip, number
+        uint64_t hashed, content, files
+    int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
+    void ts_scan_free(ts_scan *s)

@@ -12,9 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Hashable, Mapping, TypeVar
+from typing import Any, Hashable, Mapping, NamedTuple, TypeVar
 
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID, MountID
+
+
+class SoundMembers(NamedTuple):
+    """Members of a layer's tar-split that the source judged sound itself, as verify
+    would (its native fast path: sources/layerfiles.py): their runs and contents are
+    already fed to the layer's hash, and their paths marked expected."""
+    hashed: int                # bytes fed to the hash
+    content: int               # of them, file content
+    files: int                 # members
 
 
 @dataclass(frozen=True, slots=True)

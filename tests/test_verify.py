@@ -124,7 +124,7 @@ class FakeLayerFiles:
         self.gz, self.disk = tar_split, disk
         self.present = disk is not None
 
-    def tar_split(self):
+    def tar_split(self, sha=None):
         if self.gz is None:
             return None
         return self._members()

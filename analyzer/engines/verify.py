@@ -45,7 +45,7 @@ import orjson
 from ..digest import Sha256
 from ..errors import EvidenceError
 from ..ids import ChainID, DiffID, ImageID, chain_id_from_parent, digest_of
-from ..model import Diagnostic, Layer, Store
+from ..model import Diagnostic, Layer, SoundMembers, Store
 
 OK, MISMATCH, MISSING, UNVERIFIABLE = "ok", "mismatch", "missing", "unverifiable"
 CONTENT, METADATA = "content", "metadata"
@@ -116,7 +116,9 @@ class DiskIndexLike(Protocol):
         """(path, mode) of every entry nothing expected."""
 
 
-TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | None"]
+# A member: (the segment run before it, its file entry, its header or why not); or
+# members the source judged sound itself, already fed to the hash it was given.
+TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | None"] | SoundMembers
 
 
 class LayerFilesLike(Protocol):
@@ -130,7 +132,7 @@ class LayerFilesLike(Protocol):
     root_ids: tuple[int, int]
     tar_split_path: str
 
-    def tar_split(self) -> Iterator[TarSplitMember] | None: ...
+    def tar_split(self, sha: Sha256 | None = None) -> Iterator[TarSplitMember] | None: ...
     def index(self) -> DiskIndexLike: ...
     def readlink(self, path: str) -> str | None: ...
     def xattrs(self, path: str) -> Mapping[str, bytes]: ...
@@ -341,7 +343,14 @@ class _LayerCheck:
             self.bad[path] = BadFile(path, reason, detail)
 
     def run(self, members: Iterable[TarSplitMember]) -> None:
-        for run, entry, header in members:
+        for item in members:
+            if type(item) is SoundMembers:
+                self.hashed += item.hashed
+                self.checked += item.files
+                if self.progress is not None and item.content:
+                    self.progress(item.content)
+                continue
+            run, entry, header = item
             if run:
                 self.sha.update(run)
                 self.hashed += len(run)
@@ -568,11 +577,12 @@ def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None 
     if not files.present:
         return result(MISSING, CONTENT, files.damage or "the layer's directory is gone")
     try:
-        members = files.tar_split()
+        sha = Sha256()
+        members = files.tar_split(sha)
         if members is None:
             return result(UNVERIFIABLE, METADATA, f"{files.tar_split_path} is missing: the "
                           "layer's tar stream cannot be rebuilt")
-        check = _LayerCheck(files, progress, files.index())
+        check = _LayerCheck(files, progress, files.index(), sha)
         check.disk.expect("")
         check.run(members)
         check.finish()

@@ -20,17 +20,18 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 
 import orjson
 
-from .. import compression, digest
+from .. import compression, digest, nativeio
 from ..pathindex import PathIndex, walk_index
 from ..errors import EvidenceError, MalformedError
 from ..ids import DiffID, ImageID, is_hex64
-from ..model import Layer
+from ..model import Layer, SoundMembers
 from . import layout
 from .drivers import DIRECTORY_DRIVERS, FULL_COPY_IMAGES
 from .evidence import JSON_LIMIT, EvidenceRoot, Stat
-from .tarsplit import FileEntry, HeaderReader, TarHeader, iter_runs, split_tar
+from .tarsplit import MAX_LINE, MAX_RUN, FileEntry, RunReader, TarHeader, line_blocks, split_tar
 
 _CHUNK = 1 << 20
+TarSplitItem = tuple[bytes, FileEntry | None, TarHeader | str | None] | SoundMembers
 
 
 class DiskEntry(NamedTuple):
@@ -99,6 +100,7 @@ class LayerFiles:
         self.diff_path = directory or layout.diff_dir(driver, layer.cache_id)
         self.unsupported = _unsupported(driver, layer)
         self._files = None
+        self._index: PathIndex | None = None     # index()'s, which the native scan reads
         # Why the directory cannot be read, naming what is wrong (a link in its path).
         self.damage: str | None = None
         if self.unsupported is None:
@@ -115,37 +117,61 @@ class LayerFiles:
         self.whiteouts_as_files = driver == "aufs"
         self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
 
-    def tar_split(self) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]] | None:
+    def tar_split(self, sha: digest.Sha256 | None = None
+                  ) -> Iterator[TarSplitItem] | None:
         """The tar-split entries as (segment run, file entry, its header or why not), or None
-        when the layer has no tar-split file. Raises MalformedError as damage is met."""
+        when the layer has no tar-split file. Raises MalformedError as damage is met.
+
+        Given the layer's hash (and after index()), members the native scan judges sound
+        are fed to sha here and come as SoundMembers (see nativeio.TarSplitScan)."""
         with self._lock:
             if self._root.lstat(self.tar_split_path) is None:
                 return None
             fd, offset, length = self._root.content(self.tar_split_path)
-        return self._members(fd, offset, length)
+        return self._members(fd, offset, length, sha)
 
-    def _members(self, fd: int, offset: int, length: int
-                 ) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
-        headers = HeaderReader()
+    def _members(self, fd: int, offset: int, length: int, sha: digest.Sha256 | None
+                 ) -> Iterator[TarSplitItem]:
+        reader = RunReader(self.tar_split_path)
         try:
-            for run, entry in iter_runs(chunks(fd, offset, length), self.tar_split_path):
-                if entry is None:
-                    yield run, None, None
-                    continue
-                try:
-                    header: TarHeader | str = headers.read(run)
-                except ValueError as exc:
-                    header = str(exc)
-                yield run, entry, header
+            scan = self._scan(reader, sha)
+            for block in line_blocks(chunks(fd, offset, length), self.tar_split_path):
+                pos = 0
+                while pos < len(block):
+                    if scan is not None:
+                        pos, hashed, content, files = scan.scan(block, pos, reader)
+                        if files:
+                            yield SoundMembers(hashed, content, files)
+                        if pos == len(block):
+                            break
+                    # A line the scan left (or every line, without one): the reader's.
+                    end = block.find(b"\n", pos)
+                    end = len(block) if end < 0 else end
+                    entry = reader.line(block[pos:end])
+                    pos = end + 1
+                    if entry is not None:
+                        run = reader.take()
+                        yield run, entry, reader.header(run)
+            yield reader.take(), None, None
         finally:
             os.close(fd)
+
+    def _scan(self, reader: RunReader, sha: digest.Sha256 | None
+              ) -> "nativeio.TarSplitScan | None":
+        """The native scan, where the files are hashed as the scan hashes them: below
+        the layer directory's fd with openat2 (hash_file)."""
+        if sha is None or self._index is None or self._files is None \
+                or not self._files.has_fd or not nativeio.HAVE_OPENAT2:
+            return None
+        return nativeio.TarSplitScan(self._files.fileno(), self._index, reader.seen, sha,
+                                     self.xattrs_known, MAX_LINE, MAX_RUN)
 
     def index(self) -> DiskIndex:
         """Every entry of the layer's directory by path ("" for its root), links not followed.
         Raises EvidenceError when a directory in it cannot be read."""
         files = self._files
         assert files is not None
-        index = PathIndex(os.urandom(16))
+        index = self._index = PathIndex(os.urandom(16))
         if files.has_fd:
             # A directory gone since its parent was listed (a live host) is simply gone.
             errors = [e for e in walk_index(index, files.fileno()) if e[1] != errno.ENOENT]
@@ -194,8 +220,8 @@ class SnapshotFiles(LayerFiles):
         super().__init__(root, layer, lock, "overlay2", directory=upper)
         self.tar_split_path = blob
 
-    def _members(self, fd: int, offset: int, length: int
-                 ) -> Iterator[tuple[bytes, FileEntry | None, TarHeader | str | None]]:
+    def _members(self, fd: int, offset: int, length: int, sha: digest.Sha256 | None
+                 ) -> Iterator[TarSplitItem]:
         try:
             yield from split_tar(compression.decompress(chunks(fd, offset, length)),
                                  self.tar_split_path)

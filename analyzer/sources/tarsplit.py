@@ -106,29 +106,35 @@ def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
         raise MalformedError(source, "gzip stream is truncated")
 
 
-def _lines(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
-    """The inflated lines, none longer than MAX_LINE. A line's unended part grows in
-    place, so a long one costs time linear in its length (joining it anew to each block
-    made it quadratic), and past the bound it is refused where it stands."""
+def line_blocks(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
+    """The inflated text in blocks of whole lines, each block ending with a newline but
+    perhaps the last (an unended last line, yielded only if it is not blank). A line's
+    unended part grows in place, so a long one costs time linear in its length (joining
+    it anew to each block made it quadratic), and past MAX_LINE it is refused where it
+    stands; ended lines are bounded by whoever reads them (RunReader.line)."""
     tail = bytearray()
     number = 1                            # of the line tail begins
     for block in _inflate(chunks, source):
-        *ended, rest = block.split(b"\n")
-        if ended:
-            ended[0] = bytes(tail + ended[0])
-            tail = bytearray()
-        tail += rest
-        # One check a block, at C speed: a verify reads millions of lines.
-        if ended and max(map(len, ended)) > MAX_LINE:
-            long = next(i for i, line in enumerate(ended) if len(line) > MAX_LINE)
-            yield from ended[:long]
-            _too_long(number + long, source)
-        yield from ended
-        number += len(ended)
+        end = block.rfind(b"\n") + 1
+        if end:
+            tail += memoryview(block)[:end]
+            number += block.count(b"\n", 0, end)
+            yield bytes(tail)
+            tail = bytearray(memoryview(block)[end:])
+        else:
+            tail += block
         if len(tail) > MAX_LINE:
             _too_long(number, source)
     if tail.strip():
         yield bytes(tail)
+
+
+def _lines(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
+    for block in line_blocks(chunks, source):
+        lines = block.split(b"\n")
+        if not lines[-1]:
+            lines.pop()                   # the block ended with its last line's newline
+        yield from lines
 
 
 def _too_long(number: int, source: str) -> NoReturn:
@@ -140,44 +146,88 @@ def iter_runs(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, Fil
     """The entries of a tar-split file, as (segment bytes before the entry, entry).
 
     Consecutive segments are joined into one bytes object; the last pair is (the
-    trailing segments, None). Raises MalformedError for bad gzip, JSON, base64, an
-    unknown type, a file entry without a name, or a duplicate cleaned name (which
-    tar-split itself refuses: ErrDuplicatePath).
+    trailing segments, None). Raises MalformedError as RunReader.line does.
 
     Args:
         chunks: the compressed file, in pieces of any size.
         source: the file's path relative to the data root, for errors.
     """
-    # One buffer, not a list of pieces: a run of a million one-byte segments would
-    # cost forty times its bytes in objects.
-    segments = bytearray()
-    # Every cleaned name so far, to refuse a duplicate as tar-split does; a PathIndex
-    # keeps a million of them in tens of MB, where a set of str would take a hundred.
-    seen = PathIndex(os.urandom(16), False)
-    a2b = binascii.a2b_base64
-    for number, line in enumerate(_lines(chunks, source), 1):
+    reader = RunReader(source)
+    for line in _lines(chunks, source):
+        entry = reader.line(line)
+        if entry is not None:
+            yield reader.take(), entry
+    yield reader.take(), None
+
+
+class RunReader:
+    """A tar-split file read one line at a time, with what carries from line to line:
+    the segments since the last file entry, every name so far, the line number and the
+    header reader's padding. The native scan (nativeio.TarSplitScan) carries the same
+    state through the lines it consumes itself."""
+
+    def __init__(self, source: str):
+        self.source = source
+        # One buffer, not a list of pieces: a run of a million one-byte segments would
+        # cost forty times its bytes in objects.
+        self.segments = bytearray()
+        # Every cleaned name so far, to refuse a duplicate as tar-split does; a PathIndex
+        # keeps a million of them in tens of MB, where a set of str would take a hundred.
+        self.seen = PathIndex(os.urandom(16), False)
+        self.number = 0                   # lines read
+        self.headers = HeaderReader()
+
+    @property
+    def skip(self) -> int:
+        return self.headers.skip
+
+    @skip.setter
+    def skip(self, value: int) -> None:
+        self.headers.skip = value
+
+    def line(self, line: bytes) -> FileEntry | None:
+        """Reads one line (without its newline): the file entry it holds, or None for a
+        segment (added to the run) or a blank line. Raises MalformedError for a line past
+        MAX_LINE, bad JSON or base64, an unknown type, a file entry without a name, a
+        run of segments past MAX_RUN, or a duplicate cleaned name (which tar-split itself
+        refuses: ErrDuplicatePath)."""
+        self.number += 1
+        number, source = self.number, self.source
+        if len(line) > MAX_LINE:
+            _too_long(number, source)
         if not line.strip():
-            continue
+            return None
         try:
             entry = orjson.loads(line)
             kind = entry["type"]
             payload = entry.get("payload")
             if kind == SEGMENT_TYPE:
                 if payload:
-                    segments += a2b(payload, strict_mode=True)
-                    if len(segments) > MAX_RUN:
+                    self.segments += binascii.a2b_base64(payload, strict_mode=True)
+                    if len(self.segments) > MAX_RUN:
                         raise MalformedError(source, f"line {number}: more than {MAX_RUN} "
                                                      "bytes of segments before a file entry")
-                continue
+                return None
             if kind != FILE_TYPE:
                 raise MalformedError(source, f"line {number}: unknown entry type {kind!r}")
-            yield bytes(segments), _file_entry(entry, payload, number, source, seen)
-            segments.clear()
+            return _file_entry(entry, payload, number, source, self.seen)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise MalformedError(source, f"line {number}: not a tar-split entry: {exc}") from None
         except binascii.Error as exc:
             raise MalformedError(source, f"line {number}: bad base64 payload: {exc}") from None
-    yield bytes(segments), None
+
+    def take(self) -> bytes:
+        """The run of segments read since the last file entry; the next starts empty."""
+        run = bytes(self.segments)
+        self.segments.clear()
+        return run
+
+    def header(self, run: bytes) -> "TarHeader | str":
+        """The header of the member run precedes (HeaderReader.read), or why not."""
+        try:
+            return self.headers.read(run)
+        except ValueError as exc:
+            return str(exc)
 
 
 def _file_entry(entry: dict, payload: str | None, number: int, source: str,
@@ -299,11 +349,11 @@ class HeaderReader:
     """
 
     def __init__(self) -> None:
-        self._skip = 0
+        self.skip = 0                     # the previous member's padding
 
     def read(self, run: bytes) -> TarHeader:
         """The header of the member the run precedes. Raises ValueError if unreadable."""
-        pos, self._skip = self._skip, 0
+        pos, self.skip = self.skip, 0
         pax: dict[str, bytes] = {}
         long_name = long_link = None
         while True:
@@ -322,7 +372,7 @@ class HeaderReader:
                 if len(data) != size:
                     raise ValueError("the segment ends inside an extended header")
                 if kind == TYPE_XGLOBAL:
-                    self._skip = _pad(size)
+                    self.skip = _pad(size)
                     return TarHeader(kind, _decode(_cstr(name)), "", 0, 0, 0, 0, 0, 0,
                                      _xattrs(parse_pax(data)))
                 pos += size + _pad(size)
@@ -356,7 +406,7 @@ class HeaderReader:
                 # Legacy archives mark directories with a trailing slash only.
                 kind = TYPE_DIR if full_name.endswith(b"/") else TYPE_REG
             physical = 0 if kind in HEADER_ONLY else size
-            self._skip = _pad(physical)
+            self.skip = _pad(physical)
             devices = kind in (TYPE_CHAR, TYPE_BLOCK)
             return TarHeader(kind, _decode(full_name), _decode(link) if link else "",
                              _numeric(mode, "mode"), uid_n, gid_n, size,

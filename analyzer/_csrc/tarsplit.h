@@ -1,0 +1,63 @@
+/* verify's fast path through a layer's tar-split: the lines Go's tar-split writes for a
+ * plain regular file, judged here without Python.
+ *
+ * A tar-split file (analyzer/sources/tarsplit.py) is JSON lines: segments (type 2, raw
+ * archive bytes in base64) and file entries (type 1: a member's name, size and CRC-64).
+ * ts_scan_lines reads the lines of a block one by one. A segment line in Go's exact form
+ * is decoded onto the pending run; a file entry in Go's exact form whose member is a
+ * regular file with one plain ustar header, a clean name that is no whiteout, and whose
+ * file on disk has the header's mode and owner, its size, its CRC-64 and no extended
+ * attributes, is fed to the layer's hash (the run, then the file's content) and accounted
+ * for -- exactly what the Python reader and engines/verify.py would do with it, finding
+ * nothing wrong. Anything else, or anything wrong, stops the scan at that line with no
+ * trace of it (the hash state is put back): the line is the caller's, whose reader is the
+ * spec and says what is wrong. So this code never decides a verdict; it only skips the
+ * work of confirming a sound member.
+ *
+ * Bounds are the caller's: a line past max_line, or segments past max_run, stop the scan
+ * at that line too. Time is linear in the bytes of the block. Nothing here needs Python;
+ * a scan belongs to one thread.
+ */
+#ifndef ANALYZER_TARSPLIT_H
+#define ANALYZER_TARSPLIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fastdigest.h"
+#include "pathindex.h"
+
+/* Files below this size are read into ts_scan.buf in one call. */
+#define TS_SMALL_FILE 65536
+
+#define TS_END 0     /* every complete line of the block was consumed */
+#define TS_SLOW 1    /* the line at *pos is the caller's */
+
+typedef struct {
+    /* what the scan reads and feeds (the caller's, never freed here) */
+    int dir_fd;              /* the layer's directory */
+    pi_index *disk;          /* its entries with their lstat (pi_walk) */
+    pi_index *seen;          /* the names of file entries so far, without stats */
+    fd_sha256 *sha;          /* the layer's rebuilt tar stream */
+    int xattrs_known;        /* 0: the evidence records no xattrs, none are compared */
+    size_t max_line, max_run;
+    /* carried from line to line, and between calls (the caller may change them) */
+    uint8_t *run;            /* segment bytes since the last file entry (fd_mem) */
+    size_t run_len, run_cap;
+    uint64_t skip;           /* the previous member's padding, at the start of the run */
+    uint64_t number;         /* lines consumed so far */
+    uint8_t buf[TS_SMALL_FILE + 1];
+    /* what the fast path did: bytes fed to sha, of them file content, members judged */
+    uint64_t hashed, content, files;
+} ts_scan;
+
+/* Consumes the complete lines of buf[*pos, len) while each is one this file judges;
+ * *pos ends at the first line that is not (or at an unended line, or at len).
+ * Returns TS_END, TS_SLOW (the line at *pos is the caller's), or -ENOMEM (*pos at the
+ * line that needed the memory, nothing of it done). */
+int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos);
+
+/* Frees the run buffer. */
+void ts_scan_free(ts_scan *s);
+
+#endif
