@@ -21,9 +21,10 @@
 #define BLOCK 512
 #define NAME_MAX_LEN 4095          /* longer names go the caller's way */
 
-enum { K_TYPE = 1, K_NAME = 2, K_SIZE = 4, K_PAYLOAD = 8, K_POSITION = 16 };
+enum { K_TYPE = 1, K_NAME = 2, K_SIZE = 4, K_PAYLOAD = 8, K_POSITION = 16, K_NULL_PAYLOAD = 32 };
 
-/* A line in Go's exact form: {"key":value,...} without spaces, escapes or other keys. */
+/* A line in Go's exact form: {"key":value,...} without spaces, escapes or other keys;
+ * a payload is a string or null, and given once. */
 typedef struct {
     unsigned keys;
     uint64_t type, size;
@@ -73,7 +74,7 @@ static int parse_line(const uint8_t *p, const uint8_t *end, ts_line *out)
 {
     const uint8_t *key;
     size_t key_len;
-    unsigned bit;
+    unsigned bit, once;
     uint64_t ignored;
     memset(out, 0, sizeof(*out));
     if (p >= end || *p++ != '{')
@@ -90,11 +91,15 @@ static int parse_line(const uint8_t *p, const uint8_t *end, ts_line *out)
             bit = K_POSITION, p = parse_uint(p, end, &ignored);
         else if (key_is(key, key_len, "name"))
             bit = K_NAME, p = parse_str(p, end, &out->name, &out->name_len);
+        else if (key_is(key, key_len, "payload") && end - p >= 4 && memcmp(p, "null", 4) == 0)
+            bit = K_NULL_PAYLOAD, p += 4;          /* Go's nil []byte */
         else if (key_is(key, key_len, "payload"))
             bit = K_PAYLOAD, p = parse_str(p, end, &out->payload, &out->payload_len);
         else
             return 0;
-        if (!p || (out->keys & bit) || p >= end)
+        /* each key once (a payload is a string or null) */
+        once = bit & (K_PAYLOAD | K_NULL_PAYLOAD) ? K_PAYLOAD | K_NULL_PAYLOAD : bit;
+        if (!p || (out->keys & once) || p >= end)
             return 0;
         out->keys |= bit;
         if (*p == '}')

@@ -1,0 +1,143 @@
+"""The native tar-split scan (_csrc/tarsplit.c) against its spec, the Python reader and
+verify's own judgement: on any layer, sound or damaged on disk or in its tar-split,
+verify gives the same result with the scan as without it, and the scan does judge the
+members it is made for."""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analyzer import native
+from analyzer.engines.verify import LayerResult, verify_layer
+from analyzer.model import Layer, SoundMembers
+from analyzer.sources.evidence import open_root
+from analyzer.sources.layerfiles import LayerFiles
+from analyzer.sources.layout import diff_dir
+from tests.layerdir import CACHE_ID, write_layer
+
+pytestmark = pytest.mark.skipif(native.BACKEND != "native", reason="the scan is native")
+
+
+def judge(top: Path, layer: Layer, scan: bool) -> tuple[LayerResult, int]:
+    """verify_layer's result, and how many members the scan judged."""
+    sound: list[int] = []
+    with open_root(str(top)) as root:
+        files = LayerFiles(root, layer, threading.Lock(), "overlay2")
+        if not scan:
+            files._scan = lambda reader, sha: None
+        read = files.tar_split
+
+        def counting(sha=None):
+            members = read(sha)
+            if members is None:
+                return None
+            return (sound.append(m.files) or m if type(m) is SoundMembers else m
+                    for m in members)
+        files.tar_split = counting
+        try:
+            return verify_layer(layer, files), sum(sound)
+        finally:
+            files.close()
+
+
+def both(top: Path, layer: Layer) -> tuple[LayerResult, int]:
+    with_scan, sound = judge(top, layer, True)
+    without, none = judge(top, layer, False)
+    assert none == 0
+    assert with_scan == without
+    return with_scan, sound
+
+
+def test_sound_plain_files_are_the_scans(tmp_path):
+    files = {f"d{i % 4}/f{i}": os.urandom(i * 97 % 5000) for i in range(60)}
+    files |= {"big": os.urandom(200_000), ".hidden": b"x", "d0/.also": b"", "empty": b""}
+    layer = write_layer(tmp_path, files)
+    result, sound = both(tmp_path, layer)
+    assert result.status == "ok", result
+    # Every regular file but the dot-named ones (the reader's: names that Clean might change).
+    assert sound == len(files) - 2
+    assert result.files_checked == len(files) + 4        # and the four directories
+
+
+def test_changed_files_are_left_to_the_reader(tmp_path):
+    files = {f"f{i}": b"content %d\n" % i for i in range(10)}
+    layer = write_layer(tmp_path, files)
+    diff = tmp_path / diff_dir("overlay2", CACHE_ID)
+    (diff / "f3").write_bytes(b"Content 3\n")
+    os.chmod(diff / "f5", 0o600)
+    result, sound = both(tmp_path, layer)
+    assert sorted((b.path, b.reason) for b in result.bad_files) == [
+        ("f3", "changed"), ("f5", "metadata")]
+    assert sound == 8
+
+
+NAMES = st.sampled_from(["a", "b", "d/c", "d/e", "d/f/g", ".dot", "d/.wh.x", "h i", "j\u00e9"])
+DAMAGE = st.sampled_from(["chmod", "flip", "truncate", "append", "unlink", "add", "xattr",
+                          "symlink", "chown"])
+
+
+def _damage(diff: Path, name: str, kind: str) -> None:
+    path = diff / name
+    if kind == "add":
+        (diff / f"{name.replace('/', '_')}.new").write_bytes(b"new")
+        return
+    if not path.is_file() or path.is_symlink():
+        return
+    if kind == "chmod":
+        os.chmod(path, 0o640)
+    elif kind == "flip":
+        data = path.read_bytes()
+        if data:
+            path.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    elif kind == "truncate":
+        os.truncate(path, max(0, path.stat().st_size - 1))
+    elif kind == "append":
+        with open(path, "ab") as f:
+            f.write(b"+")
+    elif kind == "unlink":
+        path.unlink()
+    elif kind == "xattr":
+        try:
+            os.setxattr(path, "user.analyzer", b"1")
+        except OSError:
+            pass
+    elif kind == "symlink":
+        path.unlink()
+        path.symlink_to("a")
+    elif kind == "chown":
+        os.lchown(path, 4242, 4242) if os.geteuid() == 0 else None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(files=st.dictionaries(NAMES, st.binary(max_size=700), min_size=1, max_size=8),
+       damages=st.lists(st.tuples(NAMES, DAMAGE), max_size=3),
+       edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=3))
+def test_same_verdict_with_and_without_the_scan(files, damages, edits):
+    """Damage on disk, and bytes of the tar-split's text changed (bad JSON, base64,
+    headers, names, sizes, CRCs): the scan never changes a verdict, a reason or a line
+    number in one."""
+    if any(b.startswith(a + "/") for a in files for b in files):
+        return                                          # a file where a directory must be
+    top = Path(tempfile.mkdtemp(prefix="scan-"))
+    try:
+        layer = write_layer(top, files)
+        diff = top / diff_dir("overlay2", CACHE_ID)
+        for name, kind in damages:
+            _damage(diff, name, kind)
+        if edits:
+            ts = top / layer.source / "tar-split.json.gz"
+            text = bytearray(gzip.decompress(ts.read_bytes()))
+            for at, byte in edits:
+                text[at % len(text)] = byte
+            ts.write_bytes(gzip.compress(bytes(text), 1))
+        both(top, layer)
+    finally:
+        shutil.rmtree(top)
