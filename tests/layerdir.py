@@ -14,7 +14,7 @@ import io
 import os
 import tarfile
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 import orjson
 
@@ -35,10 +35,10 @@ def _members(diff: Path) -> Iterable[str]:
             yield name if rel == "." else f"{rel}/{name}"
 
 
-def layer_tar(diff: Path) -> bytes:
-    """The layer's tar, ustar, from what is on disk."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+def layer_tar(diff: Path, out: BinaryIO | None = None) -> bytes:
+    """The layer's tar, ustar, from what is on disk: returned, or written to out."""
+    buf = out if out is not None else io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
         for name in _members(diff):
             info = tf.gettarinfo(str(diff / name), arcname=name)
             info.uname = info.gname = ""
@@ -47,31 +47,34 @@ def layer_tar(diff: Path) -> bytes:
                     tf.addfile(info, f)
             else:
                 tf.addfile(info)
-    return out.getvalue()
+    return b"" if out is not None else buf.getvalue()
 
 
-def tar_split_lines(tar: bytes) -> bytes:
+def tar_split_lines(tar: bytes | Iterable[bytes]) -> bytes:
     """The tar-split of a tar, line for line as Go writes it."""
-    lines, position = [], 0
+    return b"".join(_tar_split_lines([tar] if isinstance(tar, bytes) else tar))
 
-    def line(entry: dict) -> None:
+
+def _tar_split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    position = 0
+
+    def line(entry: dict) -> bytes:
         nonlocal position
         entry["position"] = position
         position += 1
-        lines.append(orjson.dumps(entry))
+        return orjson.dumps(entry) + b"\n"
 
-    for run, entry, _ in split_tar([tar], "t"):
+    for run, entry, _ in split_tar(chunks, "t"):
         # tar-split cuts a run where Go's reader reads: each header block, each padding.
         for start in range(0, len(run), BLOCK):
-            line({"type": 2, "payload": base64.b64encode(run[start:start + BLOCK]).decode()})
+            yield line({"type": 2, "payload": base64.b64encode(run[start:start + BLOCK]).decode()})
         if entry is not None:
             file_entry: dict = {"type": 1, "name": entry.name}
             if entry.size:
                 file_entry["size"] = entry.size
             file_entry["payload"] = (base64.b64encode(entry.crc.to_bytes(8, "big")).decode()
                                      if entry.crc is not None else None)
-            line(file_entry)
-    return b"".join(line + b"\n" for line in lines)
+            yield line(file_entry)
 
 
 def write_layer(root: Path, files: dict[str, bytes], dirs: Iterable[str] = ()) -> Layer:
@@ -83,10 +86,37 @@ def write_layer(root: Path, files: dict[str, bytes], dirs: Iterable[str] = ()) -
     for name, data in files.items():
         (diff / name).parent.mkdir(parents=True, exist_ok=True)
         (diff / name).write_bytes(data)
-    tar = layer_tar(diff)
-    diff_id = DiffID("sha256:" + hashlib.sha256(tar).hexdigest())
-    store = root / "image" / "overlay2" / "layerdb" / "sha256" / diff_id[7:]
-    store.mkdir(parents=True)
-    (store / "tar-split.json.gz").write_bytes(gzip.compress(tar_split_lines(tar), 1))
-    return Layer(ChainID(diff_id), diff_id, None, CacheID(CACHE_ID), len(tar),
-                 f"image/overlay2/layerdb/sha256/{diff_id[7:]}")
+    return store_layer(root)
+
+
+def store_layer(root: Path) -> Layer:
+    """The layer store's entry for the layer whose files are in root's diff directory:
+    its tar made (in a file beside, streamed) and split, as dockerd does on extraction."""
+    diff = root / diff_dir("overlay2", CACHE_ID)
+    tar_path = root / "layer.tar"
+    with open(tar_path, "w+b") as tar:
+        layer_tar(diff, tar)
+        size = tar.tell()
+        tar.seek(0)
+        digest = hashlib.sha256()
+        while chunk := tar.read(1 << 20):
+            digest.update(chunk)
+        diff_id = DiffID("sha256:" + digest.hexdigest())
+        tar.seek(0)
+        store = root / "image" / "overlay2" / "layerdb" / "sha256" / diff_id[7:]
+        store.mkdir(parents=True)
+        with gzip.open(store / "tar-split.json.gz", "wb", compresslevel=1) as out:
+            for line in _tar_split_lines(iter(lambda: tar.read(1 << 20), b"")):
+                out.write(line)
+    tar_path.unlink()
+    (store / "size").write_text(str(size))
+    return layer_of(root)
+
+
+def layer_of(root: Path) -> Layer:
+    """The layer store_layer stored at root."""
+    store = root / "image" / "overlay2" / "layerdb" / "sha256"
+    (name,) = os.listdir(store)
+    diff_id = DiffID("sha256:" + name)
+    return Layer(ChainID(diff_id), diff_id, None, CacheID(CACHE_ID),
+                 int((store / name / "size").read_text()), f"image/overlay2/layerdb/sha256/{name}")
