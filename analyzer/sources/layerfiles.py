@@ -28,9 +28,10 @@ from ..model import Layer, SoundMembers
 from . import layout
 from .drivers import DIRECTORY_DRIVERS, FULL_COPY_IMAGES
 from .evidence import JSON_LIMIT, EvidenceRoot, Stat
-from .tarsplit import MAX_LINE, MAX_RUN, FileEntry, RunReader, TarHeader, line_blocks, split_tar
+from .tarsplit import BLOCK, MAX_LINE, MAX_RUN, FileEntry, RunReader, TarHeader, line_blocks, split_tar
 
 _CHUNK = 1 << 20
+_SCAN_RUN = 2 * BLOCK
 TarSplitItem = tuple[bytes, FileEntry | None, TarHeader | str | None] | SoundMembers
 
 
@@ -138,7 +139,10 @@ class LayerFiles:
             for block in line_blocks(chunks(fd, offset, length), self.tar_split_path):
                 pos = 0
                 while pos < len(block):
-                    if scan is not None:
+                    # A member the scan judges has a run of its padding and one header:
+                    # with more before it, the lines are the reader's until the run is
+                    # taken, and the scan never copies a long run in and out line by line.
+                    if scan is not None and len(reader.segments) < _SCAN_RUN:
                         pos, hashed, content, files = scan.scan(block, pos, reader)
                         if files:
                             yield SoundMembers(hashed, content, files)

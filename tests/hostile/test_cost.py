@@ -72,6 +72,22 @@ def test_many_lines(sample_root, damaged, baseline):
     assert got.out == baseline(sample_root, "verify", centos).out
 
 
+def test_many_segment_lines_the_scan_leaves(sample_root, damaged):
+    """Half a million segment lines in a form the native scan leaves to the Python reader
+    (a space after each colon) pile 1.5 MB up before one file entry: read in time linear
+    in the lines (the run is not handed back and forth line by line), and the bytes they
+    add to the stream make the layer a mismatch."""
+    ev = damaged(sample_root)
+    path = ev.path / TAR_SPLIT
+    lines = gzip.decompress(path.read_bytes()).split(b"\n")
+    extra = b'{"type": 2, "payload": "AAAA"}\n' * 500_000
+    path.write_bytes(gzip.compress(b"\n".join(lines[:-3]) + b"\n" + extra
+                                   + b"\n".join(lines[-3:]), mtime=0))
+    ev.seal()
+    got = ev.run("verify", "--json").check(1)
+    assert _layers(got)[CENTOS_LAYER]["status"] == "mismatch", got.describe()
+
+
 def test_segments_without_end(sample_root, damaged):
     """Segment after segment and never a file entry: the run's bound stops it, where
     the bytes would otherwise pile up with the inflated stream."""
