@@ -123,6 +123,7 @@ cdef extern from "tarsplit.h" nogil:
         pi_index *seen
         fd_sha256 *sha
         int xattrs_known
+        uint32_t root_uid, root_gid
         size_t max_line, max_run
         uint8_t *run
         size_t run_len, run_cap

@@ -50,11 +50,12 @@ class TarSplitScan:
     """verify's fast path through one layer's tar-split (_csrc/tarsplit.h): consumes the
     lines Go writes for segments and for plain regular files whose file in the layer
     directory (below dir_fd) is sound -- one ustar header, a clean name that is no
-    whiteout, the header's mode and owner, the size, the CRC-64, no xattrs when
-    xattrs_known -- feeding sha (the run, then the content), adding the name to seen and
+    whiteout, the header's mode and owner (shifted by a remapped root's IDs), the size,
+    the CRC-64, no xattrs when xattrs_known -- feeding sha (the run, then the content), adding the name to seen and
     marking it expected in disk. Stops, with no trace, at any other line."""
     def __init__(self, dir_fd: int, disk: PathIndex, seen: PathIndex, sha: Sha256,
-                 xattrs_known: bool, max_line: int, max_run: int) -> None: ...
+                 xattrs_known: bool, max_line: int, max_run: int, root_uid: int = 0,
+                 root_gid: int = 0) -> None: ...
     def scan(self, block: Buffer, pos: int, reader: object) -> tuple[int, int, int, int]:
         """Lines of block from pos, without the GIL; reader's ``segments`` (bytearray),
         ``skip`` and ``number`` are the state carried in and out. Returns (pos of the first

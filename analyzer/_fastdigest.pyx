@@ -638,7 +638,8 @@ cdef class TarSplitScan:
     cdef Sha256 sha
 
     def __init__(self, int dir_fd, PathIndex disk not None, PathIndex seen not None,
-                 Sha256 sha not None, bint xattrs_known, size_t max_line, size_t max_run):
+                 Sha256 sha not None, bint xattrs_known, size_t max_line, size_t max_run,
+                 uint32_t root_uid=0, uint32_t root_gid=0):
         if not pi_has_stats(disk.live()) or pi_has_stats(seen.live()):
             raise ValueError("disk is an index with stats, seen one without")
         ts_scan_free(&self.s)
@@ -649,6 +650,8 @@ cdef class TarSplitScan:
         self.s.seen = seen.ix
         self.s.sha = &sha.state
         self.s.xattrs_known = xattrs_known
+        self.s.root_uid = root_uid
+        self.s.root_gid = root_gid
         self.s.max_line = max_line
         self.s.max_run = max_run
 

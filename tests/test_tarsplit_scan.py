@@ -26,11 +26,12 @@ from tests.layerdir import CACHE_ID, write_layer
 pytestmark = pytest.mark.skipif(native.BACKEND != "native", reason="the scan is native")
 
 
-def judge(top: Path, layer: Layer, scan: bool) -> tuple[LayerResult, int]:
+def judge(top: Path, layer: Layer, scan: bool, root_ids: tuple[int, int] = (0, 0)
+          ) -> tuple[LayerResult, int]:
     """verify_layer's result, and how many members the scan judged."""
     sound: list[int] = []
     with open_root(str(top)) as root:
-        files = LayerFiles(root, layer, threading.Lock(), "overlay2")
+        files = LayerFiles(root, layer, threading.Lock(), "overlay2", root_ids=root_ids)
         if not scan:
             files._scan = lambda reader, sha: None
         read = files.tar_split
@@ -48,9 +49,10 @@ def judge(top: Path, layer: Layer, scan: bool) -> tuple[LayerResult, int]:
             files.close()
 
 
-def both(top: Path, layer: Layer) -> tuple[LayerResult, int]:
-    with_scan, sound = judge(top, layer, True)
-    without, none = judge(top, layer, False)
+def both(top: Path, layer: Layer, root_ids: tuple[int, int] = (0, 0)
+         ) -> tuple[LayerResult, int]:
+    with_scan, sound = judge(top, layer, True, root_ids)
+    without, none = judge(top, layer, False, root_ids)
     assert none == 0
     assert with_scan == without
     return with_scan, sound
@@ -77,6 +79,21 @@ def test_changed_files_are_left_to_the_reader(tmp_path):
     assert sorted((b.path, b.reason) for b in result.bad_files) == [
         ("f3", "changed"), ("f5", "metadata")]
     assert sound == 8
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_owners_of_a_remapped_root(tmp_path):
+    """A userns-remapped daemon stored each header's owner shifted by its root's IDs."""
+    files = {f"f{i}": b"%d\n" % i for i in range(6)}
+    layer = write_layer(tmp_path, files)
+    diff = tmp_path / diff_dir("overlay2", CACHE_ID)
+    for path in [diff, *diff.iterdir()]:
+        st_ = path.lstat()
+        os.lchown(path, st_.st_uid + 100000, st_.st_gid + 100000)
+    os.lchown(diff / "f2", 0, 0)                  # not shifted: the header's owner as is
+    result, sound = both(tmp_path, layer, (100000, 100000))
+    assert [(b.path, b.reason) for b in result.bad_files] == [("f2", "metadata")]
+    assert sound == 5
 
 
 NAMES = st.sampled_from(["a", "b", "d/c", "d/e", "d/f/g", ".dot", "d/.wh.x", "h i", "j\u00e9"])

@@ -310,7 +310,7 @@ static int file_member(ts_scan *s, const ts_line *l)
     if (!plain_header(s, l->name, l->name_len, &h))
         return 0;
     if (!pi_get(s->disk, l->name, l->name_len, &st) || !S_ISREG(st.mode)
-            || (st.mode & 07777) != (h.mode & 07777) || st.uid != h.uid || st.gid != h.gid
+            || (st.mode & 07777) != (h.mode & 07777) || st.uid != h.uid + s->root_uid || st.gid != h.gid + s->root_gid
             || st.size != l->size)
         return 0;
     if (pi_get(s->seen, l->name, l->name_len, NULL))

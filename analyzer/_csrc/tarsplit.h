@@ -40,6 +40,7 @@ typedef struct {
     pi_index *seen;          /* the names of file entries so far, without stats */
     fd_sha256 *sha;          /* the layer's rebuilt tar stream */
     int xattrs_known;        /* 0: the evidence records no xattrs, none are compared */
+    uint32_t root_uid, root_gid;  /* what extraction added to each header's owner (userns) */
     size_t max_line, max_run;
     /* carried from line to line, and between calls (the caller may change them) */
     uint8_t *run;            /* segment bytes since the last file entry (fd_mem) */

@@ -168,7 +168,7 @@ class LayerFiles:
                 or not self._files.has_fd or not nativeio.HAVE_OPENAT2:
             return None
         return nativeio.TarSplitScan(self._files.fileno(), self._index, reader.seen, sha,
-                                     self.xattrs_known, MAX_LINE, MAX_RUN)
+                                     self.xattrs_known, MAX_LINE, MAX_RUN, *self.root_ids)
 
     def index(self) -> DiskIndex:
         """Every entry of the layer's directory by path ("" for its root), links not followed.
