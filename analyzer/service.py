@@ -686,8 +686,9 @@ class ImageService:
 
     def volume_prune(self, filters: Iterable[tuple[str, str]]) -> VolumePrune:
         """What ``docker volume prune`` would remove (dockerd 20.10: every unused one;
-        Docker 23+: the anonymous ones, all with ``all=true``)."""
-        self._graph_driver_only("volume prune")
+        Docker 23+: the anonymous ones, all with ``all=true``). On the containerd image
+        store too: the volumes are the data root's either way."""
+        self._needs_data_root("volume prune")
         from .engines.volumeprune import plan_volume_prune
         from .sources.layerusage import volume_sizes
         store = self.store

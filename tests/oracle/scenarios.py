@@ -878,6 +878,21 @@ def populate_prunes(d: Daemon, ctx: Context) -> None:
     build(d, ctx, "gone", PRUNE_GONE, buildkit=True, tag=["bk/gone:1"])
     build(d, ctx, "stages", PRUNE_STAGES, buildkit=True, tag=["bk/stages:1"])
     d.run("image", "rm", "bk/gone:1")
+    _volumes(d, "bk/kept:1")
+
+
+def populate_volumes(d: Daemon, ctx: Context) -> None:
+    """The volumes of populate_prunes, without builds, on the containerd image store
+    (image IDs are manifest digests there: enough images for two to share a first
+    digit)."""
+    bb = busybox_layer()
+    load(d, ImageSpec([bb], utc(2024, 1, 10, 1, 2, 3), ["oracle/busybox:latest"]),
+         *(ImageSpec([bb], utc(2023, 2, day, 1, 2, 3), [f"pad/ambiguous:{day}"],
+                     labels={"pad": str(day)}) for day in range(1, 11)))
+    _volumes(d, "oracle/busybox:latest")
+
+
+def _volumes(d: Daemon, image: str) -> None:
     d.run("volume", "create", "named-idle")
     d.run("volume", "create", "--label", "keep=yes", "named-kept")
     # An anonymous volume left behind by its removed container, one a stopped container
@@ -885,7 +900,7 @@ def populate_prunes(d: Daemon, ctx: Context) -> None:
     run(d, "anon-writer", "oracle/busybox:latest", "sh", "-c",
         "head -c 9000 /bin/busybox > /anon/blob", volumes=["/anon"])
     d.run("rm", "anon-writer")
-    run(d, "stopped", "bk/kept:1", "sh", "-c", "echo x > /data/x; echo y > /scratch/y",
+    run(d, "stopped", image, "sh", "-c", "echo x > /data/x; echo y > /scratch/y",
         volumes=["named-used:/data", "/scratch"])
 
 
@@ -900,6 +915,14 @@ PRUNES_RM = [
     ["volume", "prune", "-a", "-f"],
     ["system", "prune", "-f"],            # the stopped container and the cache
     ["builder", "prune", "-a", "-f"],     # what images share goes too
+]
+
+# On the containerd image store: the volumes are the data root's all the same.
+PRUNES_C8D_RM = [
+    ["volume", "prune", "-f", "--filter", "bogus=1"],
+    ["volume", "prune", "-f", "--filter", "label!=keep"],
+    ["volume", "prune", "-a", "-f", "--filter", "label=keep"],
+    ["volume", "prune", "-a", "-f"],
 ]
 
 
@@ -933,4 +956,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     # unused volume) and dockerd 28.5 (only anonymous ones without --all).
     Scenario("prunes", 701, populate_prunes, (), PRUNES_RM),
     Scenario("prunes28", 702, populate_prunes, (), PRUNES_RM, judge="dockerd28"),
+    Scenario("prunes-c8d", 703, populate_volumes, (), PRUNES_C8D_RM,
+             judge="dockerd28-containerd"),
 )}
