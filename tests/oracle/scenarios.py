@@ -896,12 +896,13 @@ def _volumes(d: Daemon, image: str) -> None:
     d.run("volume", "create", "named-idle")
     d.run("volume", "create", "--label", "keep=yes", "named-kept")
     # An anonymous volume left behind by its removed container, one a stopped container
-    # still has, and a named one that container uses.
+    # still has, and a named one another uses (one volume each: ps lists a container's
+    # mounts in Go map order).
     run(d, "anon-writer", "oracle/busybox:latest", "sh", "-c",
         "head -c 9000 /bin/busybox > /anon/blob", volumes=["/anon"])
     d.run("rm", "anon-writer")
-    run(d, "stopped", image, "sh", "-c", "echo x > /data/x; echo y > /scratch/y",
-        volumes=["named-used:/data", "/scratch"])
+    run(d, "stopped", image, "sh", "-c", "echo x > /data/x", volumes=["named-used:/data"])
+    run(d, "stopped-anon", image, "sh", "-c", "echo y > /scratch/y", volumes=["/scratch"])
 
 
 PRUNES_RM = [
@@ -913,7 +914,7 @@ PRUNES_RM = [
     ["volume", "prune", "-f", "--filter", "label!=keep"],
     ["volume", "prune", "-a", "-f", "--filter", "all=1"],   # the CLI's conflict (1.42+)
     ["volume", "prune", "-a", "-f"],
-    ["system", "prune", "-f"],            # the stopped container and the cache
+    ["system", "prune", "-f"],            # the stopped containers and the cache
     ["builder", "prune", "-a", "-f"],     # what images share goes too
 ]
 
