@@ -476,8 +476,9 @@ class ImageService:
         return find_owners(store, kind, ident)
 
     def _rel_path(self, target: str) -> str | None:
-        """target as a path relative to the data root, if it names one there."""
-        top = os.path.realpath(self.data_root)
+        """target as a path relative to the data root, if it names one there (the root
+        read: a remapped root's folder when the data root holds one)."""
+        top = os.path.realpath(self.root.path)
         if target.startswith("/"):
             if not target.startswith(top.rstrip("/") + "/"):
                 return None

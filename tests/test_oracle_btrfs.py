@@ -7,6 +7,8 @@ needs the layers' files is refused by name, exit 2, never answered wrong.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.oracle.daemon import copy_root
@@ -67,3 +69,14 @@ def test_zfs_and_fuse_overlayfs_answer_from_the_image_store_and_refuse_the_rest(
         _refused(root, args, driver, what)
     out, err, rc = run_analyze(root, 0, ["du"])
     assert rc == 2 and f"the {driver} storage driver is not read yet" in err
+
+
+def test_a_subvolume_path_names_its_layer(oracle):
+    root = oracle["btrfs"].root
+    out, err, rc = run_analyze(root, 0, ["inspect", "--format",
+                                         "{{json .AnalyzerLayers}}", "busybox"])
+    layer = json.loads(out)[0]
+    out, err, rc = run_analyze(root, 0, ["owner", "--json",
+                                         f"btrfs/subvolumes/{layer['CacheID']}"])
+    assert rc == 0, err
+    assert [l["chain_id"] for l in json.loads(out)["layers"]] == [layer["ChainID"]]

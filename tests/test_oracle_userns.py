@@ -142,3 +142,14 @@ def test_dockerd28_remapped_root_verifies(live28):
     out, err, rc = run_analyze(root, 0, ["verify", "--json"])
     assert rc == 0, err
     assert all(l["status"] == "ok" for l in json.loads(out)["layers"])
+
+
+def test_an_absolute_path_in_the_remapped_root_names_its_layer(oracle):
+    rec = oracle["userns"]
+    out, _, _ = run_analyze(rec.root, 0, ["inspect", "--format",
+                                          "{{json .AnalyzerLayers}}", "busybox"])
+    layer = json.loads(out)[0]
+    path = rec.root / "overlay2" / layer["CacheID"] / "diff"
+    out, err, rc = run_analyze(_remapped(rec.root), 0, ["owner", "--json", str(path)])
+    assert rc == 0, err
+    assert [l["chain_id"] for l in json.loads(out)["layers"]] == [layer["ChainID"]]

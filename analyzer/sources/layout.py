@@ -308,4 +308,7 @@ def path_owner(driver: str, rel: str) -> tuple[str, str] | None:
         return "cache_id", parts[2]
     if head == "overlay":
         return "cache_id", second
+    # btrfs: <home>/subvolumes/<id>; zfs: the dataset's mount point <home>/graph/<id>.
+    if (head, second) in (("btrfs", "subvolumes"), ("zfs", "graph")) and len(parts) > 2:
+        return "cache_id", parts[2]
     return None
