@@ -216,9 +216,12 @@ def diff_command(ctx: Context, container: str) -> None:
 
 @main.command("export")
 @click.option("-o", "--output", metavar="FILE", help="Write to a file, instead of STDOUT")
+@click.option("--type-bits", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True, help="File type bits in tar modes, as dockerd before 23.0 "
+              "wrote them (auto: when the root shows no newer daemon ran on it)")
 @click.argument("name", metavar="CONTAINER|IMAGE")
 @pass_context
-def export_command(ctx: Context, output: str | None, name: str) -> None:
+def export_command(ctx: Context, output: str | None, type_bits: str, name: str) -> None:
     """Archive a container's filesystem, or a new container's of an image, as
     `docker export` does: to the analyst's side, never into the evidence."""
     import tarfile
@@ -239,7 +242,8 @@ def export_command(ctx: Context, output: str | None, name: str) -> None:
         _analyst_error(output, exc.strerror or str(exc))
     with out or contextlib.nullcontext(sys.stdout.buffer) as stream, \
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        problems = write_export(root, entries, tar, type_bits=service.tar_type_bits)
+        problems = write_export(root, entries, tar, type_bits=service.tar_type_bits
+                                if type_bits == "auto" else type_bits == "on")
     for problem in problems:
         warn(str(problem))
 

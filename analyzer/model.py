@@ -116,6 +116,16 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthResult:
+    """One run of a container's health check (types.HealthcheckResult): the daemon
+    keeps the last five in State.Health.Log."""
+    start: str                         # RFC 3339, as the daemon wrote it
+    end: str
+    exit_code: int                     # 0 healthy, 1 unhealthy, -1 the probe failed to run
+    output: str                        # its first 4 KiB of stdout and stderr
+
+
+@dataclass(frozen=True, slots=True)
 class Port:
     """One entry of a container's port list (types.Port): a binding, or an exposed port."""
     private_port: int
@@ -153,6 +163,7 @@ class Container:
     # The digest of that manifest (ImageManifest.digest): which of an image's platform
     # manifests the container runs, as the containerd image service counts its users.
     image_manifest: str | None = None
+    health_log: tuple[HealthResult, ...] = ()
 
     @property
     def state(self) -> str:

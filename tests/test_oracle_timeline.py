@@ -1,6 +1,6 @@
 """`analyze timeline --json` holds the times the real daemon reported (image Created as
-`docker image inspect` gives it, container CreatedAt as `docker ps` does), and every
-line has Timesketch's fields."""
+`docker image inspect` gives it, a container's Created and its health checks as `docker
+container inspect` does), and every line has Timesketch's fields."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 
 from tests.oracle.record import run_analyze, scenarios
+from tests.oracle.scenarios import SCENARIOS, populate_changes
 
 GO_ZERO_UNIX = -62135596800
 TIMESKETCH = {"message": str, "datetime": str, "timestamp": int, "timestamp_desc": str}
@@ -33,9 +34,31 @@ def test_timeline_has_the_daemons_times(oracle, name):
     created = {e["image_id"][7:]: e["timestamp"] // 10**6 for e in events
                if e["timestamp_desc"] == "Image Created"}
     assert created == {i: t for i, t in rec.created.items() if t != GO_ZERO_UNIX}
-    ps = next(c for c in rec.data["commands"] if c["docker"] == ["ps", "-a", "--format", "json"])
-    want = {row["ID"]: int(datetime.strptime(row["CreatedAt"], "%Y-%m-%d %H:%M:%S %z %Z")
-                           .timestamp()) for row in map(json.loads, ps["stdout"].splitlines())}
-    got = {e["container_id"][:12]: e["timestamp"] // 10**6 for e in events
+    want = {c["Id"]: _micros(c["Created"]) for c in rec.data["containers"].values()}
+    got = {e["container_id"]: e["timestamp"] for e in events
            if e["timestamp_desc"] == "Container Created"}
+    assert got == want
+
+
+def _micros(rfc3339: str) -> int:
+    """An RFC 3339 time with up to nanoseconds, as the daemon writes it, in microseconds."""
+    whole, _, rest = rfc3339.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(whole + "+00:00").timestamp()
+    return int(seconds) * 10**6 + int((rest + "000000")[:6])
+
+
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS.values()
+                                  if s.populate is populate_changes])
+def test_health_checks_are_the_daemons(oracle, name):
+    """Each check the daemon kept (State.Health.Log, dockerd 20.10 and 28.5, graph
+    drivers and the containerd store) is one event at its Start, with its exit code."""
+    rec = oracle[name]
+    want = {(c["Id"], _micros(check["Start"]), check["ExitCode"], check["Output"].strip())
+            for c in rec.data["containers"].values()
+            for check in (c["State"].get("Health") or {}).get("Log") or ()}
+    assert len(want) >= 6
+    got = {(e["container_id"], e["timestamp"],
+            int(e["message"].split(" health check exited ")[1].split()[0].rstrip(":")),
+            e["message"].rsplit(": ", 1)[1])
+           for e in _events(rec) if e["timestamp_desc"] == "Container Health Check"}
     assert got == want

@@ -2,12 +2,14 @@
 
 What the store records, and nothing guessed: an image's creation (its config) and each
 history step's, when a tag last moved an image (``lastUpdated``), a container's
-creation, last start and last finish, the first and last line of its json-file log,
+creation, last start and last finish, each health check the daemon kept (the last
+five: State.Health.Log), the first and last line of its json-file log,
 and a build cache record's creation and last use. A time Go leaves at its zero value ("0001-01-01T00:00:00Z": never) is no event;
 a time that cannot be read is named, not guessed.
 
 References: moby image/store.go (SetLastUpdated), container/state.go (StartedAt,
-FinishedAt), api/types/container (Created), buildkit cache/metadata (CreatedAt,
+FinishedAt), daemon/health.go (handleProbeResult, maxLogEntries), api/types/container
+(Created), buildkit cache/metadata (CreatedAt,
 LastUsedAt); Timesketch's JSON import fields (message, datetime, timestamp_desc).
 """
 from __future__ import annotations
@@ -67,6 +69,10 @@ def timeline(store: Store, log_spans: Mapping[str, tuple[str | None, str | None]
         add(ctr.started_at, "Container Started", f"{label} started", ctr.source, ids)
         add(ctr.finished_at, "Container Finished",
             f"{label} finished with exit code {ctr.exit_code}", ctr.source, ids)
+        for check in ctr.health_log:
+            add(check.start, "Container Health Check", f"{label} health check exited "
+                f"{check.exit_code}{_took(check.start, check.end)}: "
+                f"{_first_line(check.output)}", ctr.source, ids)
         first, last = log_spans.get(ctr.id, (None, None))
         add(first, "Container Log First Line", f"{label} logged its first line",
             ctr.source, ids)
@@ -80,3 +86,17 @@ def timeline(store: Store, log_spans: Mapping[str, tuple[str | None, str | None]
             f"{label} used last ({record.usage_count} uses)", record.source, ids)
     events.sort(key=lambda e: (e.unix_ns, e.timestamp_desc, e.message))
     return events, problems
+
+
+def _took(start: str, end: str) -> str:
+    """How long a check ran, when both its times read (End is checked on its own)."""
+    try:
+        return f" after {(parse_rfc3339_ns(end) - parse_rfc3339_ns(start)) / 1e6:.0f} ms"
+    except ValueError:
+        return ""
+
+
+def _first_line(output: str, limit: int = 200) -> str:
+    """A check's output as one line of a timeline (the rest is in the evidence)."""
+    line = output.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[:limit] + "..."

@@ -28,8 +28,8 @@ from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, hex_part, is_digest, is_hex64, is_path_name,
                    short_id)
-from ..model import (Container, Diagnostic, Image, Layer, Mount, Port, Reference, Store, Volume,
-                     parent_cycles)
+from ..model import (Container, Diagnostic, HealthResult, Image, Layer, Mount, Port,
+                     Reference, Store, Volume, parent_cycles)
 from . import Detected, Roots, layout, mobytypes
 from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
@@ -386,7 +386,12 @@ def _container(cfg: dict[str, Any], rel: str) -> Container:
         source=rel,
         platform=cfg.get("ImagePlatform") if cfg.get("ImageManifest") and
         isinstance(cfg.get("ImagePlatform"), dict) else None,
-        image_manifest=_manifest_digest(cfg.get("ImageManifest")))
+        image_manifest=_manifest_digest(cfg.get("ImageManifest")),
+        health_log=tuple(HealthResult(start=r.get("Start") or "", end=r.get("End") or "",
+                                      exit_code=int(r.get("ExitCode") or 0),
+                                      output=r.get("Output") or "")
+                         for r in (state.get("Health") or {}).get("Log") or ()
+                         if isinstance(r, dict)))
 
 
 def _manifest_digest(descriptor: object) -> str | None:

@@ -43,6 +43,9 @@ IMAGE = Struct({
     "history": ListOf(HISTORY), "os.version": STRING, "os.features": ListOf(STRING),
 }, "image.Image")
 
+HEALTHCHECK_RESULT = Struct({"Start": TIME, "End": TIME, "ExitCode": INT, "Output": STRING},
+                            "types.HealthcheckResult")
+
 CONTAINER = Struct({
     "ID": STRING, "Created": TIME, "Path": STRING, "Args": ListOf(STRING),
     "Config": CONTAINER_CONFIG, "Image": STRING, "Name": STRING,
@@ -51,7 +54,7 @@ CONTAINER = Struct({
         "RemovalInProgress": BOOL, "Dead": BOOL, "Pid": INT, "ExitCode": INT,
         "Error": STRING, "StartedAt": TIME, "FinishedAt": TIME,
         "Health": Struct({"Status": STRING, "FailingStreak": INT,
-                          "Log": ListOf(Struct({}, "types.HealthcheckResult"))},
+                          "Log": ListOf(HEALTHCHECK_RESULT)},
                          "container.Health"),
     }, "container.State"),
     "NetworkSettings": Struct({

@@ -123,7 +123,7 @@ def reads_layer_files(docker_argv: Sequence[str]) -> bool:
 
 
 def commands_for(scenario: Scenario) -> list[list[str]]:
-    return [*GENERIC_COMMANDS, *map(list, scenario.commands)]
+    return [*(GENERIC_COMMANDS if scenario.generic else ()), *map(list, scenario.commands)]
 
 
 # -- the cache -------------------------------------------------------------------------
@@ -239,6 +239,15 @@ def image_times(d: Daemon) -> dict[str, int]:
             for info in d.inspect("image", *ids)}
 
 
+def container_states(d: Daemon) -> dict[str, dict]:
+    """Every container's name -> its `docker container inspect` Created and State
+    (times, exit code, health checks) as the daemon reports them."""
+    ids = d.run("ps", "-aq", "--no-trunc").split()
+    return {c["Name"].lstrip("/"): {"Id": c["Id"], "Image": c["Image"],
+                                    "Created": c["Created"], "State": c["State"]}
+            for c in (d.inspect("container", *ids) if ids else ())}
+
+
 def record_scenario(scenario: Scenario, base: Path) -> dict:
     """Build ``scenario`` on a fresh daemon, record everything, write ``<name>.json``."""
     out_dir = base / scenario.name
@@ -264,6 +273,7 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
             entry = timed(d, [expand(d, a) for a in template])
             commands.append({"template": template, **entry})
         d.settle()
+        containers = container_states(d)
         root = d.snapshot(out_dir / "root")
         timings["commands"] = time.monotonic() - t0
 
@@ -284,6 +294,7 @@ def record_scenario(scenario: Scenario, base: Path) -> dict:
                 "server_version": d.server_version,
                 "containerd_version": d.containerd_version, "live_root": str(d.docker_root),
                 "root": str(root.relative_to(base)), "created": created,
+                "containers": containers,
                 "commands": commands, "rm": rm_cases, "timings": timings}
         t0 = time.monotonic()
     timings["stop"] = time.monotonic() - t0
@@ -339,7 +350,8 @@ def scenarios(containerd_store: bool = False) -> list[Scenario]:
 
 
 # What analyze answers on the containerd image store.
-CONTAINERD_KINDS = ("ls", "ps", "history", "inspect", "df", "rm", "prune")
+CONTAINERD_KINDS = ("ls", "ps", "history", "inspect", "df", "rm", "prune", "diff", "export",
+                    "cp")
 
 
 def _chosen(containerd_store: bool | None, kind: str) -> list[Scenario]:

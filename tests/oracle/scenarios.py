@@ -24,6 +24,7 @@ import random
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Sequence
@@ -51,6 +52,7 @@ class Scenario:
     # False: analyze reads the driver's image store only, and refuses by name what
     # needs the layers' files (record.reads_layer_files).
     layer_files: bool = True
+    generic: bool = True                # record.GENERIC_COMMANDS too (ls, ps, df, ...)
 
 
 @dataclass
@@ -779,6 +781,28 @@ def populate_changes(d: Daemon, ctx: Context) -> None:
     # exec returns once the changes are made: nothing races the snapshot.
     d.run("exec", "changer-live", "sh", "-c", "rm /srv/keep/c; echo live > /srv/live")
     create(d, "untouched", "changes/base:1", "true")
+    run_health_checks(d, "changes/base:1")
+
+
+# Containers with a HEALTHCHECK: one whose check passes, one whose check fails (its
+# streak makes it unhealthy), each killed once it has recorded a few results, so no
+# check is running while the root is recorded and copied.
+HEALTH_CHECKS = {"health-ok": "echo ok", "health-bad": "echo bad >&2; exit 3"}
+HEALTH_RESULTS = 3
+
+
+def run_health_checks(d: Daemon, image: str, timeout: float = 300) -> None:
+    for name, check in HEALTH_CHECKS.items():
+        d.run("run", "-d", "--network", "none", "--name", name, "--health-cmd", check,
+              "--health-interval", "1s", "--health-retries", "2", image, *SLEEP_FOREVER)
+    deadline = time.monotonic() + timeout
+    for name in HEALTH_CHECKS:
+        while len((d.inspect("container", name)[0]["State"].get("Health") or {})
+                  .get("Log") or ()) < HEALTH_RESULTS:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: fewer than {HEALTH_RESULTS} health checks")
+            time.sleep(0.5)
+        d.run("kill", name)
 
 
 CHANGES_COMMANDS = [
@@ -948,6 +972,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     # btrfs: what analyze answers from image/btrfs/ alone; the rest it refuses by name.
     Scenario("btrfs", 525, populate_basic, VFS_COMMANDS, VFS_RM, judge="dockerd20-btrfs",
              layer_files=False),
+    # Docker 28 on overlay2 (its export writes permission bits only) and on the
+    # containerd store (diff and export mount the snapshot, which moves the sizes other
+    # commands record: these roots record only their own commands).
+    Scenario("changes28", 610, populate_changes, CHANGES_COMMANDS, (),
+             judge="dockerd28", generic=False),
+    Scenario("changes-containerd", 611, populate_changes, CHANGES_COMMANDS, (),
+             judge="dockerd28-containerd", generic=False),
     Scenario("containerd", 404, populate_containerd, CONTAINERD_COMMANDS, CONTAINERD_RM,
              uses_registry=True, judge="dockerd28-containerd"),
     # The same, with docker-ce's layout: a system containerd beside the data root.
