@@ -453,6 +453,8 @@ class ImageService:
         from .engines.owner import Owners, find_owners
         store = self.store
         rel = self._rel_path(target)
+        if rel is None and target.isdecimal() and store.driver == "devicemapper":
+            return self._device_owners(int(target))
         if rel is None:
             found = find_owners(store, None, target)
             diff_id = self._blob_diff_id(target)
@@ -474,6 +476,20 @@ class ImageService:
                 return Owners()
             kind, ident = "cache_id", parts[1]
         return find_owners(store, kind, ident)
+
+    def _device_owners(self, device_id: int) -> Owners:
+        """Owners of a thin device ID: Docker's device metadata, then the pool's own
+        (an orphan is known by it only; a pool that cannot be read adds none)."""
+        from .engines.owner import find_device_owners
+        from .sources import devicemapper
+        device_set = devicemapper.read_device_set(self.root)
+        self._report(device_set.diagnostics)
+        try:
+            pool_devices = devicemapper.read_pool(self.root)[0].devices
+        except EvidenceError as exc:
+            self._warn(str(Diagnostic(exc.path, f"{exc.reason}; orphan devices not looked for")))
+            pool_devices = {}
+        return find_device_owners(self.store, device_set, pool_devices, device_id)
 
     def _rel_path(self, target: str) -> str | None:
         """target as a path relative to the data root, if it names one there (the root

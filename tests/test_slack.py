@@ -383,3 +383,33 @@ def test_cli_df_on_devicemapper(root, tmp_path):
     assert run("ls").splitlines()[1].startswith("app ")
     rows = run("df", "-v").split("Containers space usage:")[1].splitlines()
     assert any(line.startswith("999999999999") and " unknown " in line for line in rows)
+
+
+def test_owner_by_device_id(root, tmp_path):
+    """`owner N` names what thin device N is Docker's for: its hash in Docker's device
+    metadata is a layer's cache ID or a container's mount or init ID; the pool alone
+    knows an orphan; a device ID neither knows is nothing's."""
+    def owner(device_id: int, status: int = 0) -> dict:
+        out = subprocess.run([sys.executable, "-m", "analyzer", "--data-root", str(root),
+                              "owner", "--json", str(device_id)],
+                             capture_output=True, text=True, cwd=REPO)
+        assert out.returncode == status and "Traceback" not in out.stderr, out.stderr
+        return json.loads(out.stdout)
+
+    chains = dm.layer_store(tmp_path, [("base", HASH[L1]), ("top", HASH[L2])],
+                            {"9" * 64: ("e" * 64, 1)})
+    for dev in (L1, L2):
+        doc = owner(dev)
+        assert doc["matched"][:3] == [{"kind": "device_id", "id": str(dev)},
+                                      {"kind": "device_hash", "id": HASH[dev]},
+                                      {"kind": "cache_id", "id": HASH[dev]}]
+        assert [la["chain_id"] for la in doc["layers"]] == [chains[HASH[dev]]]
+        assert [i["tags"] for i in doc["images"]] == [["app:latest"]]
+    for dev, kind in ((INIT, "init_id"), (CTR, "mount_id")):
+        assert {"kind": kind, "id": HASH[dev]} in owner(dev)["matched"]
+    assert owner(GONE)["matched"][0] == {"kind": "deleted_device_id", "id": str(GONE)}
+    base = owner(BASE)
+    assert base["matched"] == [{"kind": "device_id", "id": str(BASE)},
+                               {"kind": "device_hash", "id": "base"}] and not base["layers"]
+    assert owner(ORPHAN)["matched"] == [{"kind": "orphan_device_id", "id": str(ORPHAN)}]
+    assert owner(99, status=1)["matched"] == []

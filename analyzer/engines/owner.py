@@ -3,19 +3,25 @@ tags) and containers, for ``analyze owner``.
 
 An ID is looked for among every kind the store knows — image ID, chain ID, diff ID,
 cache ID, a container's ID, mount ID and init layer's ID, a volume's name — in full,
-with or without ``sha256:``, or as a unique prefix of 12 characters or more. What is
+with or without ``sha256:``, or as a unique prefix of 12 characters or more. A
+devicemapper thin device's ID (a decimal number: never 12 characters, the kernel's
+are 24-bit) is looked up in Docker's device metadata, whose hash is a cache, mount or
+init ID; a device only the pool's metadata holds is an orphan. What is
 found is then widened the way ownership runs: a layer belongs to every image whose
 chain holds it and to every container built on those; a container's RW layer to the
 container alone; an image to its containers; a volume to the containers mounting it.
 
-References: moby layer/layer_store.go (chains, mounts), daemon/images (references).
+References: moby layer/layer_store.go (chains, mounts), daemon/images (references),
+daemon/graphdriver/devmapper/deviceset.go (devInfo, loadMetadata).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import Collection
+
 from ..ids import ChainID, ImageID
-from ..model import Store
+from ..model import DeviceSet, Store
 
 MIN_PREFIX = 12
 # A graph-driver directory is named by a layer's cache ID or a container's mount IDs.
@@ -78,6 +84,23 @@ def find_owners(store: Store, kind: str | None, ident: str) -> Owners:
             found.matched.append(("volume", volume.name))
             found.volumes.add(volume.name)
     _widen(store, found)
+    return found
+
+
+def find_device_owners(store: Store, device_set: DeviceSet, pool_devices: Collection[int],
+                       device_id: int) -> Owners:
+    """Owners of a devicemapper thin device: through the hash Docker's metadata gives
+    it (the base device's, "", is no layer's); a device of the pool that no metadata
+    names is an orphan, and belongs to nothing."""
+    info = next((d for d in device_set.devices.values() if d.device_id == device_id), None)
+    if info is None:
+        found = Owners()
+        if device_id in pool_devices:
+            found.matched.append(("orphan_device_id", str(device_id)))
+        return found
+    found = find_owners(store, "cache_id", info.hash) if info.hash else Owners()
+    kind = "deleted_device_id" if info.deleted else "device_id"
+    found.matched[:0] = [(kind, str(device_id)), ("device_hash", info.hash or "base")]
     return found
 
 
