@@ -513,7 +513,7 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
                     blkdiscard: str | None, daemon_config: str | None,
                     metadata_file: str | None, images: tuple[str, ...]) -> None:
     """The exact layers and bytes `docker image rm` would free, and what holds the rest."""
-    from .render.reclaim import reclaim_json, render_reclaim
+    from .render.reclaim import last_used_json, reclaim_json, render_reclaim
     from .render.rm import exit_status
     service = ctx.service
     if service.is_image_archive:
@@ -527,8 +527,9 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
         if as_json:
             from .render.analysis import document
             echo(document(analysis(ctx, "containerd"),
-                                containerdreclaim.reclaim_json(result),
-                                service.containerd.diagnostics), nl=False)
+                          containerdreclaim.reclaim_json(result, last_used_json(
+                              service.last_used, result.deleted_images)),
+                          service.containerd.diagnostics), nl=False)
         else:
             echo(containerdreclaim.render_reclaim(result), nl=False)
             for message in result.errors:
@@ -537,8 +538,9 @@ def reclaim_command(ctx: Context, force: bool, no_prune: bool, as_json: bool,
     store = service.store_with_build_cache
     if as_json:
         from .render.analysis import document
-        echo(document(analysis(ctx, store.driver), reclaim_json(result, pool),
-                            service.diagnostics), nl=False)
+        echo(document(analysis(ctx, store.driver), reclaim_json(result, {
+            **(pool or {}), **last_used_json(service.last_used, result.deleted_images)}),
+            service.diagnostics), nl=False)
     else:
         echo(render_reclaim(store, result, pool), nl=False)
         for message in result.errors:
@@ -595,14 +597,19 @@ def prune_command(ctx: Context, all_images: bool, filters: tuple[str, ...], forc
     if as_json and service.containerd is not None:
         from .render.analysis import document
         from .render.containerdreclaim import reclaim_json as containerd_json
-        body = containerd_json(service.containerd.price_prune(plan), {"space_reclaimed": space})
+        from .render.reclaim import last_used_json
+        result = service.containerd.price_prune(plan)
+        body = containerd_json(result, {"space_reclaimed": space, **last_used_json(
+            service.last_used, result.deleted_images)})
         echo(document(analysis(ctx, "containerd"), body, service.containerd.diagnostics),
                    nl=False)
         return
     if as_json:
         from .render.analysis import document
-        from .render.reclaim import reclaim_json
-        body = reclaim_json(service.price(plan), {"space_reclaimed": space})
+        from .render.reclaim import last_used_json, reclaim_json
+        result = service.price(plan)
+        body = reclaim_json(result, {"space_reclaimed": space, **last_used_json(
+            service.last_used, result.deleted_images)})
         store = service.store_with_build_cache
         echo(document(analysis(ctx, store.driver), body, service.diagnostics), nl=False)
         return

@@ -26,6 +26,7 @@ from .sources.evidence import EvidenceRoot, open_root
 if TYPE_CHECKING:
     from .engines.archivereclaim import BlobReclaim
     from .engines.changes import Change
+    from .engines.lastused import LastUse
     from .engines.owner import Owners
     from .engines.timeline import Event
     from .containerdservice import ContainerdImages
@@ -520,9 +521,25 @@ class ImageService:
         from .sources.containerlogs import log_spans
         store = self.store_with_build_cache
         spans, unread = log_spans(self.root, store.containers)
-        events, problems = timeline(store, spans)
+        events, problems = timeline(store, spans, self.last_used)
         self._report([*unread, *problems])
         return events
+
+    @cached_property
+    def last_used(self) -> dict[str, LastUse | None]:
+        """Each image's last use, by the evidence engines/lastused.py names; a tag's
+        time is the image metadata's, or on the containerd store its records' latest
+        UpdatedAt."""
+        from .engines.lastused import last_used, tag_times
+        store = self.store_with_build_cache
+        if self.containerd is None:
+            return last_used(store, tag_times(store))
+        tagged: dict[str, int] = {}
+        for record in self.containerd.records:
+            if record.updated_ns:
+                digest = record.target.digest
+                tagged[digest] = max(tagged.get(digest, 0), record.updated_ns)
+        return last_used(store, tagged)
 
     def inside_evidence(self, path: str) -> bool:
         """Whether writing path would write into the evidence (or over an archive of it)."""

@@ -62,3 +62,32 @@ def test_health_checks_are_the_daemons(oracle, name):
             e["message"].rsplit(": ", 1)[1])
            for e in _events(rec) if e["timestamp_desc"] == "Container Health Check"}
     assert got == want
+
+
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS.values()
+                                  if s.populate is populate_changes])
+def test_last_use_is_the_daemons_latest_container_time(oracle, name):
+    """An image whose containers are its latest evidence of use was last used at the
+    latest Created/StartedAt/FinishedAt `docker container inspect` gave them;
+    ``reclaim --json`` gives each image it removes its last use (an image only loaded
+    and never run: its tag time on the containerd store, none on a graph driver's)."""
+    rec = oracle[name]
+    want: dict[str, int] = {}
+    for c in rec.data["containers"].values():
+        for stamp in (c["Created"], c["State"]["StartedAt"], c["State"]["FinishedAt"]):
+            if not stamp.startswith("0001-"):
+                want[c["Image"]] = max(want.get(c["Image"], 0), _micros(stamp))
+    got = {e["image_id"]: e["timestamp"] for e in _events(rec)
+           if e["timestamp_desc"] == "Image Last Used"}
+    assert want and {i: got.get(i) for i in want} == want
+    out, err, rc = run_analyze(rec.root, rec.data["commands"][0]["t_after"],
+                               ["reclaim", "--json", "changes/note:1"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    (image_id,) = doc["deleted_images"]
+    use = doc["last_used"][image_id]
+    if name == "changes-containerd":
+        assert use["evidence"] == "tagged" and use["id"] == image_id and not use["in_use"]
+        assert _micros(use["time"]) == got[image_id] < min(want.values())
+    else:
+        assert use is None and image_id not in got

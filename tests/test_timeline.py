@@ -19,7 +19,12 @@ def test_sample_timeline_in_order_without_zero_times():
     assert {("Container Created", "7dc838d5105e"), ("Container Created", "14b5a9d53381")} <= kinds
     assert not any(desc in ("Container Started", "Container Finished") for desc, _ in kinds)
     text = analyze(SAMPLE_ARCHIVE, "timeline").check(0).out.splitlines()
-    assert len(text) == len(events) and "Container Created  container web" in text[-2]
+    assert len(text) == len(events)
+    web = next(i for i, line in enumerate(text) if "Container Created  container web" in line)
+    # Its image's last use is its creation: the same time, the next line.
+    assert text[web + 1].startswith(text[web].split()[0] + "  Image Last Used  image "
+                                    "8417cf5aed6d") and "container created 7dc838d5105e" \
+        in text[web + 1]
 
 
 def test_log_spans_read_both_ends_only(tmp_path):

@@ -2,7 +2,8 @@
 
 What the store records, and nothing guessed: an image's creation (its config) and each
 history step's, when a tag last moved an image (``lastUpdated``), a container's
-creation, last start and last finish, each health check the daemon kept (the last
+creation, last start and last finish, each image's last use (engines/lastused.py),
+each health check the daemon kept (the last
 five: State.Health.Log), the first and last line of its json-file log,
 and a build cache record's creation and last use. A time Go leaves at its zero value ("0001-01-01T00:00:00Z": never) is no event;
 a time that cannot be read is named, not guessed.
@@ -14,11 +15,14 @@ LastUsedAt); Timesketch's JSON import fields (message, datetime, timestamp_desc)
 """
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 from ..goapi.time import parse_rfc3339_ns
 from ..ids import short_id
 from ..model import Diagnostic, Store
+
+if TYPE_CHECKING:
+    from .lastused import LastUse
 
 GO_ZERO = "0001-01-01T00:00:00Z"
 
@@ -30,11 +34,12 @@ class Event(NamedTuple):
     ids: Mapping[str, str]      # the objects it is about: image_id, container_id, ...
 
 
-def timeline(store: Store, log_spans: Mapping[str, tuple[str | None, str | None]]
+def timeline(store: Store, log_spans: Mapping[str, tuple[str | None, str | None]],
+             last_uses: Mapping[str, "LastUse | None"] | None = None
              ) -> tuple[list[Event], list[Diagnostic]]:
     """The events of a store and of its containers' logs (first and last line's time,
-    by container ID), oldest first (ties in a stable order), and the times that could
-    not be read."""
+    by container ID), and each image's last use (by image ID), oldest first (ties in a
+    stable order), and the times that could not be read."""
     events: list[Event] = []
     problems: list[Diagnostic] = []
 
@@ -56,6 +61,12 @@ def timeline(store: Store, log_spans: Mapping[str, tuple[str | None, str | None]
             image.source, ids)
         add(image.last_updated, "Image Tagged", f"image {short_id(image.id)} ({names}) "
             "tagged or pulled last", image.source, ids)
+        use = (last_uses or {}).get(image.id)
+        if use is not None:
+            events.append(Event(use.unix_ns, "Image Last Used",
+                                f"image {short_id(image.id)} ({names}) used last: "
+                                f"{use.evidence.replace('_', ' ')} {short_id(use.id)}"
+                                + (" (in use)" if use.in_use else ""), ids))
         history = image.config.get("history")
         for step in history if isinstance(history, list) else ():
             if isinstance(step, dict) and isinstance(step.get("created"), str):

@@ -2,10 +2,12 @@
 ``reclaim --json`` and ``prune --json`` share (fields in DESIGN.md)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..engines.archivereclaim import Blob, BlobReclaim
+from ..engines.lastused import LastUse
 from ..engines.reclaim import Reclaim
+from ..goapi.time import format_rfc3339_nano_utc
 from ..goapi.units import human_size
 from ..ids import short_id
 from ..model import Store
@@ -57,6 +59,15 @@ def render_reclaim(store: Store, result: Reclaim, pool: dict | None = None) -> s
     out.append(f"\nWould free: {human_size(result.bytes_freed)} "
                f"({result.bytes_freed} bytes){approx}\n")
     return "".join(out)
+
+
+def last_used_json(uses: Mapping[str, LastUse | None], image_ids: Sequence[str]
+                   ) -> dict[str, Any]:
+    """``last_used``: each removed image's last use (engines/lastused.py), or null when
+    the evidence holds none."""
+    return {"last_used": {i: None if (u := uses.get(i)) is None else {
+        "time": format_rfc3339_nano_utc(u.unix_ns), "evidence": u.evidence, "id": u.id,
+        "in_use": u.in_use} for i in image_ids}}
 
 
 def reclaim_json(result: Reclaim, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
