@@ -897,7 +897,7 @@ def verify_command(ctx: Context, jobs: int | None, as_json: bool, quiet: bool,
             bar.close()
     if as_json:
         from .render.analysis import document
-        store = service.store
+        store = service.read_store
         echo(document(analysis(ctx, store.driver), verify_json(report),
                             (*store.diagnostics, *report.found)), nl=False)
     else:

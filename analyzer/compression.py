@@ -2,8 +2,8 @@
 another, or plain bytes, chosen by the stream's own magic bytes (containerd's
 archive/compression.DecompressStream), never by a name or a media type.
 
-Two shapes over the same choice: ``Frames`` is pushed chunks (verify hashes a blob's
-bytes as they pass), ``open_stream`` is pulled in bounded reads (an archive read by
+Two shapes over the same choice: ``Decompressed`` is pushed chunks (verify hashes a
+blob's bytes as they pass), ``open_stream`` is pulled in bounded reads (an archive read by
 tarfile). Every fault of the stream — a bad header, a checksum, a cut — is a
 ``StreamError``, whichever library found it.
 """
@@ -45,25 +45,40 @@ def _broken(exc: Exception) -> StreamError:
     return StreamError(str(exc) or type(exc).__name__)
 
 
+# The most output one call returns: a chunk of a gzip bomb (ratio 1000:1) stays a
+# megabyte. zstandard's decompressobj takes no such bound: a zstd frame's output comes
+# as it is pushed (a hostile frame's ratio can reach 32768:1).
+OUTPUT_LIMIT = 1 << 20
+
+
 class Frames:
     """Decompress pushed chunks: gzip members (or zstd frames) one after another, as
     Go's gzip reader does in its default multistream mode and zstd decoders do with
     frames."""
 
-    def __init__(self, make):
+    def __init__(self, make, bounded: bool):
         self.make = make
         self.d = make()
+        self.limit = (OUTPUT_LIMIT,) if bounded else ()
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> Iterator[bytes]:
         try:
-            out = [self.d.decompress(data)]
-            while self.d.eof and self.d.unused_data:
-                rest = self.d.unused_data
-                self.d = self.make()
-                out.append(self.d.decompress(rest))
+            while True:
+                if self.d.eof:
+                    self.d = self.make()        # the next member or frame
+                out = self.d.decompress(data, *self.limit)
+                if out:
+                    yield out
+                if self.d.eof:
+                    data = self.d.unused_data
+                    if not data:
+                        return
+                elif self.limit and (self.d.unconsumed_tail or len(out) == self.limit[0]):
+                    data = self.d.unconsumed_tail   # b"": output the bound held back
+                else:
+                    return
         except Exception as exc:   # isal_zlib.error, zstandard.ZstdError
             raise _broken(exc) from None
-        return b"".join(out)
 
     def finish(self) -> None:
         if not self.d.eof:
@@ -71,8 +86,8 @@ class Frames:
 
 
 class Plain:
-    def feed(self, data: bytes) -> bytes:
-        return data
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        yield data
 
     def finish(self) -> None:
         pass
@@ -82,32 +97,37 @@ def push_decoder(head: bytes) -> tuple[str, Frames | Plain]:
     """The kind of a stream that begins with ``head`` and a decoder to push it through."""
     kind = kind_of(head)
     if kind == "gzip":
-        return kind, Frames(_gzip_member)
+        return kind, Frames(_gzip_member, bounded=True)
     if kind == "zstd":
-        return kind, Frames(_zstd_frame)
+        return kind, Frames(_zstd_frame, bounded=False)
     return kind, Plain()
 
 
-def decompress(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The decompressed bytes of a stream pushed in chunks, its kind read from its
-    first bytes. Raises StreamError where it breaks or ends early."""
-    head = b""
-    stream: Frames | Plain | None = None
-    for chunk in chunks:
+class Decompressed:
+    """The decompressed bytes of a stream pushed in chunks, in pieces of at most
+    OUTPUT_LIMIT (gzip; a plain stream keeps its chunks), its kind read from its first
+    bytes (set once the first piece is out). Iterating raises StreamError where the
+    stream breaks or ends early."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self.chunks = chunks
+        self.kind = "tar"
+
+    def __iter__(self) -> Iterator[bytes]:
+        head = b""
+        stream: Frames | Plain | None = None
+        for chunk in self.chunks:
+            if stream is None:
+                head += chunk
+                if len(head) < MAGIC_BYTES:
+                    continue
+                chunk, (self.kind, stream) = head, push_decoder(head)
+            yield from stream.feed(chunk)
         if stream is None:
-            head += chunk
-            if len(head) < MAGIC_BYTES:
-                continue
-            chunk, (_, stream) = head, push_decoder(head)
-        out = stream.feed(chunk)
-        if out:
-            yield out
-    if stream is None:
-        _, stream = push_decoder(head)
-        out = stream.feed(head)
-        if out:
-            yield out
-    stream.finish()
+            self.kind, stream = push_decoder(head)
+            if head:
+                yield from stream.feed(head)
+        stream.finish()
 
 
 class _Pulled:

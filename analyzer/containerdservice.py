@@ -9,7 +9,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .containerdmodel import Image as Record
 from .containerdmodel import ImageContent, Kind
@@ -22,8 +22,9 @@ from .engines.diskusage import DiskUsage
 from .engines.containerdprune import PrunePlan, plan_prune
 from .engines.containerdreclaim import Reclaim, price_prune, reclaim
 from .engines.containerdrmi import Plan, State, is_dangling, plan_rmi, resolve_all_references
-from .engines.containerdverify import UNCOMPRESSED_LABEL, verify_content, with_snapshots
-from .engines.verify import VerifyReport
+from .engines.containerdverify import (UNCOMPRESSED_LABEL, content_bytes, verify_content,
+                                      with_unverifiable)
+from .engines.verify import Progress, VerifyReport
 from .engines.history import HistoryItem
 from .engines.listing import ImageSummary
 from .errors import EvidenceError, InvalidReference
@@ -198,30 +199,62 @@ class ContainerdImages:
             data, rel, blobs.get, lambda key: (usage.get(key) or (None, None))[1],
             [layers for content in self.contents.values() for layers in content.layer_lists])
 
-    def verify(self, image_ids: Sequence[ImageID] | None, jobs: int) -> VerifyReport:
-        """The images' index, manifest and config blobs and their layer blobs checked,
-        and each layer's unpacked snapshot file by file (all of the namespace's images,
-        or those named)."""
+    @cached_property
+    def _verified(self) -> tuple[ContentFiles, Store]:
+        """What verify reads of the content store, and the layer model it walks."""
         targets = {r.target.digest: r.target for r in self.records}
         files = ContentFiles(self.root, self.store, targets, self.contents)
-        images = self.model()[0]
-        store = Store(driver="containerd", images=images, layers=files.layers, references=(),
-                      diagnostics=tuple(self.diagnostics))
+        store = Store(driver="containerd", images=self.model()[0], layers=files.layers,
+                      references=(), diagnostics=tuple(self.diagnostics))
+        return files, store
+
+    def verify_bytes(self, image_ids: Sequence[ImageID] | None) -> int:
+        """The blob bytes verify reads: what its progress ends at."""
+        return content_bytes(*self._verified, image_ids)
+
+    def verify(self, image_ids: Sequence[ImageID] | None, jobs: int,
+               progress: Progress | None = None) -> VerifyReport:
+        """The images' index, manifest and config blobs and their layer blobs checked,
+        and each layer's unpacked snapshot file by file from the same read of its blob
+        (all of the namespace's images, or those named)."""
+        files, store = self._verified
         labels = {b.digest: b.labels[UNCOMPRESSED_LABEL] for b in self.store.meta.blobs
                   if b.namespace == self.namespace and UNCOMPRESSED_LABEL in b.labels}
-        report = verify_content(files, store, labels, image_ids, jobs)
         backend = self.store.backends.get(SNAPSHOTTER, {})
         lock = threading.Lock()
         paths = layout.ContainerdRoot(self.store.base)
 
-        def snapshot_files(layer: Layer) -> SnapshotFiles | None:
+        def snapshot_files(layer: Layer, stream: Iterable[bytes]) -> SnapshotFiles | None:
             # By key (the chain ID), the directory from the snapshotter's own database.
             found = backend.get(self._backend_keys.get(layer.chain_id, ""))
             if found is None or found.kind != Kind.COMMITTED:
                 return None
             return SnapshotFiles(self.root, layer, lock,
-                                 paths.snapshot_upper(SNAPSHOTTER, found.id), layer.cache_id)
-        return with_snapshots(report, store, snapshot_files, jobs)
+                                 paths.snapshot_upper(SNAPSHOTTER, found.id), layer.cache_id,
+                                 stream)
+        report = verify_content(files, store, labels, snapshot_files, image_ids, jobs, progress)
+        parent_of = {s.key: s.parent for s in self.store.meta.snapshots
+                     if s.namespace == self.namespace and s.snapshotter == SNAPSHOTTER}
+        return with_unverifiable(report, parent_of, self._snapshot_entries)
+
+    def _snapshot_entries(self, key: str) -> tuple[str, tuple[str, ...], str | None]:
+        """A snapshot's ``fs`` directory (found by key in the snapshotter's database),
+        every entry below it, and why they could not be listed."""
+        found = self.store.backends.get(SNAPSHOTTER, {}).get(self._backend_keys.get(key, ""))
+        if found is None:
+            return "", (), "the snapshotter's database does not hold it"
+        upper = layout.ContainerdRoot(self.store.base).snapshot_upper(SNAPSHOTTER, found.id)
+        try:
+            files = self.root.subroot(upper)
+            if files is None:
+                return upper, (), "its directory is gone"
+            try:
+                return upper, tuple(sorted(path.strip("/") for path, _ in files.walk("")
+                                           if path.strip("/"))), None
+            finally:
+                files.close()
+        except EvidenceError as exc:
+            return upper, (), str(exc)
 
     def plan_rmi(self, args: Sequence[str], force: bool, prune: bool) -> Plan:
         return plan_rmi(self.records, list(self.store.containers.values()), args, force, prune)

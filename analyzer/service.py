@@ -152,7 +152,27 @@ class ImageService:
         """Images, layers, references, containers and volumes."""
         if self.containerd is not None:
             return self._containerd_store
+        if self.is_image_archive:
+            return self._measured_archive
         return self._read[1]
+
+    @property
+    def read_store(self) -> Store:
+        """The store as read: on an image archive, its layers not measured (each counts
+        its blob's bytes) — enough to resolve names and check digests (verify, reclaim),
+        which need not decompress every layer first."""
+        if self.containerd is not None:
+            return self._containerd_store
+        return self._read[1]
+
+    @cached_property
+    def _measured_archive(self) -> Store:
+        """An image archive's store with each layer's size once unpacked, as ls,
+        history and inspect show it."""
+        read = self._read[1]
+        store = self.archive_files.measured(read)
+        self._report(store.diagnostics[len(read.diagnostics):])
+        return store
 
     @property
     def is_image_archive(self) -> bool:
@@ -295,7 +315,7 @@ class ImageService:
         if self.containerd is not None:
             return self.containerd.image(self.containerd.resolve(name))
         from .engines.resolve import get_image
-        return get_image(self.store, name)
+        return get_image(self.read_store, name)
 
     def images(self, filters: Mapping[str, Sequence[str]], all_images: bool,
                now: float | None = None) -> list[ImageSummary]:
@@ -799,7 +819,7 @@ class ImageService:
         """On an image archive: the blobs removing these references (or images) leaves
         unreferenced, and Docker's message for each name that matches nothing."""
         from .engines.archivereclaim import reclaim_images
-        return reclaim_images(self.store, self.archive_files.entries(), names)
+        return reclaim_images(self.read_store, self.archive_files.entries(), names)
 
     def reclaim(self, plan: Plan, blkdiscard: bool | None, daemon_config: AnalystFile | None,
                 metadata_file: AnalystFile | None, now: float | None = None
@@ -847,8 +867,15 @@ class ImageService:
         return report, warnings
 
     def verify_bytes(self, image_ids: Sequence[ImageID] | None) -> int:
-        """The content bytes verify will hash: of these images' layers, or of every layer."""
-        store = self.store
+        """What verify's progress counts to: the blob bytes it reads on an image archive
+        or the containerd store, else the content bytes of these images' layers (or of
+        every layer)."""
+        if self.containerd is not None:
+            return self.containerd.verify_bytes(image_ids)
+        store = self.read_store
+        if self.is_image_archive:
+            from .engines.blobverify import blob_bytes
+            return blob_bytes(self.archive_files, store, image_ids)
         if image_ids is None:
             chains: Iterable[ChainID] = store.layers
         else:
@@ -862,14 +889,14 @@ class ImageService:
         images, or of everything in the image and layer stores."""
         self._needs_layer_files("verify")
         if self.containerd is not None:
-            report = self.containerd.verify(image_ids, jobs or os.cpu_count() or 1)
+            report = self.containerd.verify(image_ids, jobs or os.cpu_count() or 1, progress)
             self._report(report.found)
             return report
-        store = self.store
+        store = self.read_store
         if self.is_image_archive:
             from .engines.blobverify import verify_archive
             report = verify_archive(self.archive_files, store, image_ids,
-                                    jobs=jobs or os.cpu_count())
+                                    jobs=jobs or os.cpu_count(), progress=progress)
             self._report(report.found)
             return report
         from .engines.verify import verify_store

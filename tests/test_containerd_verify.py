@@ -18,6 +18,9 @@ from tests.oracle.record import Recording, run_analyze
 
 APP = "myorg/app:1.0"           # loaded: its layer blobs are plain tars
 BUILT = "bk/app:1"              # built with BuildKit: gzip layer blobs
+CLASSIC = "classic/app:1"       # built with DOCKER_BUILDKIT=0: two RUN steps
+# What the classic builder's -init snapshot holds beside its directories.
+INIT_FILES = {".dockerenv", "etc/hosts", "etc/resolv.conf", "etc/hostname"}
 
 
 def fresh_copy(recording: Recording, tmp_path: Path) -> Path:
@@ -61,12 +64,38 @@ def bad(report: dict) -> tuple[list[dict], list[dict]]:
             [lr for lr in report["layers"] if lr["status"] != "ok"])
 
 
+def classic_images(root: Path) -> dict[str, int]:
+    """The classic build's image and its intermediate one (its first RUN step), with
+    how many -init snapshots lie under each: one per RUN step."""
+    with ImageService(str(root), lambda message: None) as service:
+        images = service.containerd
+        top = images.resolve(CLASSIC).target.digest
+        steps = len(images.contents[top].config["rootfs"]["diff_ids"]) - 1
+        below = [r.target.digest for r in images.records
+                 if r.target.digest != top and not r.name.startswith(CLASSIC)]
+        config = images.contents[top].config["rootfs"]["diff_ids"]
+        first = [d for d in below if images.contents[d].config["rootfs"]["diff_ids"]
+                 == config[:2]]
+    return {top: steps, **{d: 1 for d in first}}
+
+
 @pytest.mark.parametrize("scenario", ["containerd", "containerd-system"])
-def test_clean_store_verifies_ok(oracle, scenario: str, tmp_path: Path) -> None:
-    report, rc = verify(fresh_copy(oracle[scenario], tmp_path))
-    assert rc == 0 and report["ok"] and bad(report) == ([], [])
+def test_clean_store_verifies_ok_but_the_classic_builds_init_content(
+        oracle, scenario: str, tmp_path: Path) -> None:
+    """Every blob, layer and snapshot is ok; the classic build's images are not, and
+    say why: the build containers' -init snapshots between their layer snapshots, each
+    named with its files, are content no digest covers."""
+    root = fresh_copy(oracle[scenario], tmp_path)
+    report, rc = verify(root)
+    assert rc == 1 and not report["ok"] and bad(report) == ([], [])
     assert all(lr["blob"]["compressed_ok"] for lr in report["layers"])
     assert len(report["images"]) >= 9 and report["bytes_hashed"] > 2_000_000
+    unverifiable = {i["id"]: i["unverifiable"] for i in report["images"]
+                    if "unverifiable" in i}
+    assert {i: len(u) for i, u in unverifiable.items()} == classic_images(root)
+    for content in (c for found in unverifiable.values() for c in found):
+        assert content["snapshot"].endswith("-init") and "-init" in content["reason"]
+        assert INIT_FILES <= set(content["files"]) and content["directory"].endswith("/fs")
 
 
 @pytest.fixture
@@ -150,7 +179,8 @@ def only_files(report: dict, blob: str) -> list[tuple[str, str]]:
 
 def test_snapshot_files_checked_on_a_clean_store(oracle, tmp_path: Path) -> None:
     report, rc = verify(fresh_copy(oracle["containerd"], tmp_path))
-    assert rc == 0 and all(lr["files_checked"] > 0 for lr in report["layers"])
+    assert all(lr["files_checked"] > 0 for lr in report["layers"])
+    assert all(lr["status"] == "ok" for lr in report["layers"])
 
 
 def test_snapshot_tamperings_are_named_on_their_layer(store) -> None:
@@ -171,3 +201,35 @@ def test_snapshot_tamperings_are_named_on_their_layer(store) -> None:
     rel = lambda p: str(p.relative_to(fs))
     assert rc == 1 and sorted(only_files(report, app.top_blob)) == sorted([
         (rel(changed), "changed"), (rel(chmodded), "metadata"), ("added.txt", "added")])
+
+
+def test_each_layer_blob_is_read_once_and_progress_ends_at_its_total(
+        oracle, monkeypatch, tmp_path: Path) -> None:
+    """The blob's digest, its diff ID and the snapshot's files come from one read of
+    the blob; the progress counts the blob bytes read, up to the total it was given."""
+    from analyzer.sources.evidence.directory import DirectoryRoot
+    reads: list[str] = []
+    content = DirectoryRoot.content
+    monkeypatch.setattr(DirectoryRoot, "content",
+                        lambda self, rel: (reads.append(rel), content(self, rel))[1])
+    counted: list[int] = []
+    root = fresh_copy(oracle["containerd"], tmp_path)
+    with ImageService(str(root), lambda message: None) as service:
+        total = service.verify_bytes(None)
+        report = service.verify(None, 2, progress=counted.append)
+    assert all(lr.files_checked > 0 for lr in report.layers)
+    blobs = [r for r in reads if "/blobs/" in r]
+    assert sorted(blobs) == sorted({lr.cache_id for lr in report.layers})
+    assert sum(counted) == total > 0
+
+
+def test_snapshots_between_layers_are_found_by_key() -> None:
+    """By key, not by the backend's numbers: the walk goes from the top layer's chain
+    ID down the parents; a loop or a key the store lacks ends it."""
+    from analyzer.engines.containerdverify import snapshots_between
+    parents = {"c3": "b-init", "b-init": "c2", "c2": "a-init", "a-init": "c1", "c1": ""}
+    assert snapshots_between(["c1", "c2", "c3"], parents) == ["b-init", "a-init"]
+    assert snapshots_between(["c1", "c2"], parents) == ["a-init"]
+    assert snapshots_between(["c1"], parents) == [] == snapshots_between([], parents)
+    assert snapshots_between(["c1", "c2"], {"c2": "x", "x": "c2"}) == ["x"]
+    assert snapshots_between(["c1", "c2"], {"c2": "gone"}) == ["gone"]

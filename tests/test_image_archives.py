@@ -418,3 +418,63 @@ def test_a_cut_plain_layer_is_a_fault_not_a_smaller_size(tmp_path, cut):
             _plain_unpacked_size(fd, 0, at)
     finally:
         os.close(fd)
+
+
+# -- one read per blob: verify measures nothing, its progress ends at its total ----------
+
+@pytest.mark.parametrize("source", ["save20", "savecd", "multi", "zstd", "plain"])
+def test_verify_reads_each_blob_once_and_unpacks_nothing_to_measure(
+        image_archives, monkeypatch, source):
+    """Sizes (every layer decompressed) are for ls, history and inspect: verify's own
+    pass is its only read of a blob, and what its progress counts ends at the total
+    the bar was given."""
+    from analyzer.service import ImageService
+    from analyzer.sources.imagearchive import ArchiveFiles
+
+    def measured(self, store):
+        raise AssertionError("verify measured the layers")
+    monkeypatch.setattr(ArchiveFiles, "measured", measured)
+    reads: list[str] = []
+    chunks = ArchiveFiles.chunks
+    monkeypatch.setattr(ArchiveFiles, "chunks",
+                        lambda self, path: (reads.append(path), chunks(self, path))[1])
+    counted: list[int] = []
+    with ImageService(str(image_archives.path(source, "dir")), lambda m: None) as service:
+        total = service.verify_bytes(None)
+        report = service.verify(None, 2, progress=counted.append)
+    assert report.ok and sorted(reads) == sorted(set(reads)) and reads
+    assert sum(counted) == total == sum(lr.bytes_hashed for lr in report.layers) > 0
+
+
+def test_ls_measures_the_layers_verify_left_unmeasured(image_archives):
+    from analyzer.service import ImageService
+    with ImageService(str(image_archives.path("gzip", "dir")), lambda m: None) as service:
+        read, shown = service.read_store, service.store
+        assert read.images == shown.images and read.layers.keys() == shown.layers.keys()
+        blobs = {c: layer.diff_size for c, layer in read.layers.items()}
+        # gzip blobs: each layer's unpacked size is more than its blob's bytes.
+        assert all(shown.layers[c].diff_size > blobs[c] for c in blobs)
+
+
+def test_a_gzip_bomb_comes_out_a_bounded_piece_at_a_time():
+    """1 MB of gzip that inflates to 1 GB is hashed in pieces of at most OUTPUT_LIMIT,
+    whatever chunk it arrives in; members one after another are one stream."""
+    import gzip
+    import hashlib
+    import zlib
+    from analyzer import compression
+    from analyzer.engines.blobverify import digest_stream
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(deflate.compress(bytes(1 << 24)) for _ in range(64)) + deflate.flush()
+    blob = bomb + gzip.compress(b"tail")
+    pieces = 0
+    for piece in compression.Decompressed([blob]):
+        assert 0 < len(piece) <= compression.OUTPUT_LIMIT
+        pieces += 1
+    assert pieces >= (1 << 30) // compression.OUTPUT_LIMIT
+    want = hashlib.sha256()
+    for _ in range(64):
+        want.update(bytes(1 << 24))
+    want.update(b"tail")
+    got = digest_stream([blob[:1000], blob[1000:]])
+    assert got.diff_id == "sha256:" + want.hexdigest() and got.uncompressed_bytes == (1 << 30) + 4

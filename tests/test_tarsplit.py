@@ -383,3 +383,14 @@ def test_split_tar_of_a_cut_stream_is_malformed_or_shorter(cut, chunk) -> None:
         assert exc.path == "layer"
     else:
         assert out[-1][1] is None
+
+
+def test_split_tar_hands_out_what_follows_the_end_chunk_by_chunk() -> None:
+    """A stream may go on long after its end-of-archive blocks (a bomb of zeros): what
+    follows is passed on as it comes, never gathered in one run."""
+    data = _archive([("f", b"x" * 10)], tarfile.PAX_FORMAT)
+    tail = [bytes(1 << 16)] * 50
+    out = list(split_tar([data, *tail], "layer"))
+    assert [run for run, entry, _ in out if entry is None][-50:] == tail
+    assert b"".join(run + (b"x" * 10 if entry and entry.size else b"")
+                    for run, entry, _ in out) == data + b"".join(tail)

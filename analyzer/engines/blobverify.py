@@ -3,9 +3,12 @@
 A layer blob is read once, as a stream: its bytes are hashed (the digest and size its
 descriptor names) while they are decompressed — gzip, zstd, or not at all, chosen by
 the blob's own magic bytes as containerd chooses — and the decompressed stream is
-hashed again (the diff ID the config names). Hashing runs in the native core and
-decompression in ISA-L (``isal``) or ``zstandard``, each with the GIL released, so layers verify in
-parallel threads; memory is a few chunks, whatever the layer's size.
+hashed again (the diff ID the config names); where the layer is also unpacked
+(containerd's snapshots), its files are judged against that same stream as it passes
+(engines/containerdverify.py). Hashing runs in the native core and decompression in
+ISA-L (``isal``) or ``zstandard``, each with the GIL released, so layers verify in
+parallel threads; memory is a few chunks, whatever the layer's size. The blob's
+bytes are what verify's progress counts.
 
 A media type that disagrees with the magic bytes is a warning naming the blob, not a
 failed digest (the image still loads). Index, manifest and config blobs were checked
@@ -27,7 +30,7 @@ from ..errors import EvidenceError
 from ..ids import CacheID, DiffID, ImageID
 from ..model import Diagnostic, Layer, Store
 from .verify import (MISMATCH, MISSING, OK, BlobResult, ImageResult, LayerResult,
-                     VerifyReport, verify_image)
+                     Progress, VerifyReport, verify_image)
 
 @dataclass(frozen=True, slots=True)
 class StreamDigests:
@@ -44,51 +47,64 @@ def _hex(sha: Sha256) -> str:
     return "sha256:" + sha.digest().hex()
 
 
-def digest_stream(chunks: Iterable[bytes]) -> StreamDigests:
+class BlobStream:
+    """One pass over a layer blob: iterating it yields the decompressed stream (for a
+    tar check to cut, engines/containerdverify.py) while the blob's own bytes and the
+    decompressed ones are hashed as they pass. A stream that breaks ends there (the
+    rest of the blob is still hashed); ``digests()`` reads the blob to its end first,
+    whatever a consumer left unread."""
+
+    def __init__(self, chunks: Iterable[bytes], progress: Progress | None = None):
+        self._blob, self._plain = Sha256(), Sha256()
+        self.size = self.out = 0
+        self.error: str | None = None
+        self.unreadable: EvidenceError | None = None
+        self._progress = progress
+        self._compressed = self._hashed(chunks)
+        self._stream = compression.Decompressed(self._compressed)
+        self._pieces = self._decompressed()
+
+    def _hashed(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                self._blob.update(chunk)
+                self.size += len(chunk)
+                if self._progress is not None:
+                    self._progress(len(chunk))
+                yield chunk
+        except EvidenceError as exc:
+            self.unreadable = exc
+
+    def _decompressed(self) -> Iterator[bytes]:
+        try:
+            for piece in self._stream:
+                self._plain.update(piece)
+                self.out += len(piece)
+                yield piece
+        except compression.StreamError as exc:
+            self.error = str(exc)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
+
+    def digests(self) -> StreamDigests:
+        for _ in self._pieces:
+            pass
+        for _ in self._compressed:     # what follows a break in the stream
+            pass
+        kind = self._stream.kind
+        return StreamDigests(_hex(self._blob), self.size, kind,
+                             None if self.error else DiffID(_hex(self._plain)), self.out,
+                             f"{kind} stream: {self.error}" if self.error else None)
+
+
+def digest_stream(chunks: Iterable[bytes], progress: Progress | None = None) -> StreamDigests:
     """Hash a layer blob and its decompressed stream in one pass over ``chunks``.
 
     The compression is read from the first bytes; a stream that breaks or ends early
     still has its blob digest (the rest is hashed), but no diff ID.
     """
-    blob, plain = Sha256(), Sha256()
-    size = out = 0
-    head = b""
-    stream: compression.Frames | compression.Plain | None = None
-    kind = "tar"
-    error: str | None = None
-
-    def feed(data: bytes) -> None:
-        nonlocal out, error
-        try:
-            data = stream.feed(data)
-        except compression.StreamError as exc:
-            error = str(exc)
-            return
-        plain.update(data)
-        out += len(data)
-
-    for chunk in chunks:
-        blob.update(chunk)
-        size += len(chunk)
-        if stream is None:
-            head += chunk
-            if len(head) < compression.MAGIC_BYTES:
-                continue
-            kind, stream = compression.push_decoder(head)
-            chunk, head = head, b""
-        if error is None:
-            feed(chunk)
-    if stream is None:
-        kind, stream = compression.push_decoder(head)
-        feed(head)
-    if error is None:
-        try:
-            stream.finish()
-        except compression.StreamError as exc:
-            error = str(exc)
-    return StreamDigests(_hex(blob), size, kind,
-                         None if error else DiffID(_hex(plain)), out,
-                         f"{kind} stream: {error}" if error else None)
+    return BlobStream(chunks, progress).digests()
 
 
 # -- what verify reads, supplied by the caller -----------------------------------------
@@ -96,6 +112,8 @@ def digest_stream(chunks: Iterable[bytes]) -> StreamDigests:
 class ArchiveFilesLike(Protocol):
     def chunks(self, path: str) -> Iterator[bytes]:
         """A blob's bytes in chunks; EvidenceError when it cannot be read."""
+    def blob_bytes(self, path: str) -> int:
+        """A blob file's bytes as it lies (0 when it is not there)."""
     def descriptor(self, layer: Layer) -> tuple[str | None, int | None, str | None, str | None]:
         """(digest, size, media type, the compression that media type means) of the
         descriptor naming a layer's blob; None where the archive has none."""
@@ -105,10 +123,17 @@ class ArchiveFilesLike(Protocol):
         """The paths of an image's layer blobs, bottom first."""
 
 
-def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
+# Judges a layer's unpacked files against the blob's decompressed stream as it passes
+# (containerd's snapshots); None when the layer is not unpacked.
+UnpackedCheck = Callable[[Layer, Iterable[bytes]], "LayerResult | None"]
+
+
+def verify_layer_blob(layer: Layer, files: ArchiveFilesLike, progress: Progress | None = None,
+                      unpacked: UnpackedCheck | None = None
                       ) -> tuple[LayerResult, Diagnostic | None]:
-    """A layer's blob against its descriptor and its diff ID; and a warning when its
-    bytes are not compressed as its media type says."""
+    """A layer's blob against its descriptor and its diff ID — and, from the same read,
+    its unpacked files when ``unpacked`` judges them; and a warning when its bytes are
+    not compressed as its media type says."""
     want_digest, want_size, media_type, want_compression = files.descriptor(layer)
 
     def result(status: str, reason: str | None, digests: StreamDigests | None) -> LayerResult:
@@ -121,10 +146,11 @@ def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
                            digests.diff_id if digests else None,
                            digests.size if digests else 0, 0, (),
                            (want_digest,) if want_digest else (), blob)
-    try:
-        digests = digest_stream(files.chunks(layer.cache_id))
-    except EvidenceError as exc:
-        return result(MISSING, exc.reason, None), None
+    stream = BlobStream(files.chunks(layer.cache_id), progress)
+    files_result = unpacked(layer, stream) if unpacked is not None else None
+    digests = stream.digests()
+    if stream.unreadable is not None:
+        return result(MISSING, stream.unreadable.reason, None), None
     warning = None
     if want_compression is not None and digests.compression != want_compression:
         warning = Diagnostic(layer.cache_id, (
@@ -139,37 +165,77 @@ def verify_layer_blob(layer: Layer, files: ArchiveFilesLike
         problems.append(digests.error)
     elif digests.diff_id != layer.diff_id:
         problems.append(f"diff ID want={layer.diff_id} got={digests.diff_id}")
-    if problems:
-        return result(MISMATCH, "; ".join(problems), digests), warning
-    return result(OK, None, digests), warning
+    verdict = result(MISMATCH, "; ".join(problems), digests) if problems \
+        else result(OK, None, digests)
+    # Files judged against a stream that broke off would be judged against part of it.
+    if files_result is not None and digests.error is None:
+        verdict = joined(verdict, files_result)
+    return verdict, warning
 
 
-def verify_archive(files: ArchiveFilesLike, store: Store,
-                   image_ids: Sequence[ImageID] | None = None,
-                   jobs: int | None = None,
-                   config_digest: Callable[[ImageID], str | None] = lambda i: None
-                   ) -> VerifyReport:
-    """Every image of the archive (or those named) and each of its layer blobs.
+def joined(blob: LayerResult, unpacked: LayerResult) -> LayerResult:
+    """The blob's checks, then the unpacked files': the first fault decides."""
+    reason = "; ".join(r for r in (blob.reason, unpacked.reason and
+                                   f"snapshot: {unpacked.reason}") if r)
+    return replace(blob, status=unpacked.status if blob.ok else blob.status,
+                   fault=blob.fault or unpacked.fault, reason=reason or None,
+                   bytes_hashed=blob.bytes_hashed + unpacked.bytes_hashed,
+                   files_checked=unpacked.files_checked, bad_files=unpacked.bad_files)
 
-    ``config_digest``: what an image's config must hash to, when not its ID.
-    """
+
+def _images(files: ArchiveFilesLike, store: Store, image_ids: Sequence[ImageID] | None,
+            config_digest: Callable[[ImageID], str | None]) -> tuple[ImageResult, ...]:
     ids = sorted(store.images) if image_ids is None else list(image_ids)
-    images = tuple(replace(verify_image(i, files.config(i), store, config_digest(i)),
-                           manifest_ok=files.manifest_ok(i)) for i in ids)
-    # One check per blob: a layer (one chain ID) can be held as several blobs, gzip in
-    # one image and zstd in another, and each must be what its descriptor says.
+    return tuple(replace(verify_image(i, files.config(i), store, config_digest(i)),
+                         manifest_ok=files.manifest_ok(i)) for i in ids)
+
+
+def _layer_blobs(files: ArchiveFilesLike, store: Store, images: Sequence[ImageResult]
+                 ) -> list[Layer]:
+    """The layers to check, one per blob, their cache ID the blob's path: a layer (one
+    chain ID) can be held as several blobs, gzip in one image and zstd in another, and
+    each must be what its descriptor says."""
     order: dict[str, Layer] = {}
     for image in images:
         for chain_id, path in zip(image.chain, files.layer_blobs(image.id)):
             layer = store.layers.get(chain_id)
             if layer is not None:
                 order.setdefault(path, replace(layer, cache_id=CacheID(path), source=path))
-    todo = list(order.values())
+    return list(order.values())
+
+
+def blob_bytes(files: ArchiveFilesLike, store: Store,
+               image_ids: Sequence[ImageID] | None = None,
+               config_digest: Callable[[ImageID], str | None] = lambda i: None) -> int:
+    """The bytes ``verify_archive`` reads (its progress counts them): each layer blob
+    of the images, once."""
+    images = _images(files, store, image_ids, config_digest)
+    return sum(files.blob_bytes(layer.cache_id) for layer in _layer_blobs(files, store, images))
+
+
+def verify_archive(files: ArchiveFilesLike, store: Store,
+                   image_ids: Sequence[ImageID] | None = None,
+                   jobs: int | None = None,
+                   config_digest: Callable[[ImageID], str | None] = lambda i: None,
+                   progress: Progress | None = None,
+                   unpacked: UnpackedCheck | None = None) -> VerifyReport:
+    """Every image of the archive (or those named) and each of its layer blobs.
+
+    Args:
+        config_digest: what an image's config must hash to, when not its ID.
+        progress: called with each count of blob bytes read, from worker threads.
+        unpacked: judges a layer's unpacked files from its blob's stream (one read).
+    """
+    images = _images(files, store, image_ids, config_digest)
+    todo = _layer_blobs(files, store, images)
+
+    def one(layer: Layer) -> tuple[LayerResult, Diagnostic | None]:
+        return verify_layer_blob(layer, files, progress, unpacked)
     if jobs == 1 or len(todo) <= 1:
-        results = [verify_layer_blob(layer, files) for layer in todo]
+        results = [one(layer) for layer in todo]
     else:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="verify") as pool:
-            results = list(pool.map(lambda layer: verify_layer_blob(layer, files), todo))
+            results = list(pool.map(one, todo))
     found = tuple(w for _, w in results if w)
     return VerifyReport(images, tuple(r for r, _ in results),
                         tuple(str(d) for d in (*store.diagnostics, *found)), found)

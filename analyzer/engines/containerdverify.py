@@ -9,11 +9,18 @@ zstd or plain, by magic bytes), as for image archives (engines/blobverify.py). A
 label that disagrees with what the blob decompresses to is the content record's
 fault, not the blob's: the layer is a ``mismatch`` of fault ``metadata``.
 
-Then each layer's unpacked snapshot (the namespace's snapshot keyed by its chain ID,
-its directory from the snapshotter's own database) is checked file by file against
-the blob's tar stream, as overlay2 layers are against tar-split (engines/verify.py):
-a changed, added, missing or chmod-ed file is named on its layer. A container's
-active snapshot is not content-addressed and is not judged.
+From the same read, each layer's unpacked snapshot (the namespace's snapshot keyed
+by its chain ID, its directory from the snapshotter's own database) is checked file
+by file against the blob's tar stream as it passes, as overlay2 layers are against
+tar-split (engines/verify.py): a changed, added, missing or chmod-ed file is named on
+its layer. A container's active snapshot is not content-addressed and is not judged.
+
+The snapshot chain need not be the layer chain: an image the classic builder made
+(``DOCKER_BUILDKIT=0``) has layer snapshots whose parent is the build container's
+``-init`` snapshot (its /etc/hosts, /etc/resolv.conf, /etc/hostname, /.dockerenv),
+committed with it. Those files are in every mount of the image and no blob holds
+them: each such snapshot is named, with its files, as ``unverifiable`` content of
+the image — never passed over, and never blamed on the clean layers around it.
 
 References: containerd core/content (Info.Labels), core/images (the
 ``containerd.io/uncompressed`` label, set by unpack), plugins/content/local/store.go
@@ -21,17 +28,19 @@ References: containerd core/content (Info.Labels), core/images (the
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from ..ids import ImageID
 from ..model import Layer, Store
-from .blobverify import ArchiveFilesLike, verify_archive
-from .verify import (MISMATCH, METADATA, LayerFilesLike, LayerResult, VerifyReport,
-                     verify_layer)
+from .blobverify import ArchiveFilesLike, blob_bytes, verify_archive
+from .verify import (MISMATCH, METADATA, ImageResult, LayerFilesLike, LayerResult,
+                     Progress, UnverifiableContent, VerifyReport, verify_layer)
 
 UNCOMPRESSED_LABEL = "containerd.io/uncompressed"
+
+# A layer's unpacked snapshot, its tar stream the one given; None when not unpacked.
+SnapshotFiles = Callable[[Layer, Iterable[bytes]], "LayerFilesLike | None"]
 
 
 class ContentFilesLike(ArchiveFilesLike, Protocol):
@@ -41,18 +50,37 @@ class ContentFilesLike(ArchiveFilesLike, Protocol):
 
 
 def verify_content(files: ContentFilesLike, store: Store, labels: Mapping[str, str],
-                   image_ids: Sequence[ImageID] | None = None,
-                   jobs: int | None = None) -> VerifyReport:
-    """Every image of the namespace (or those named) and each of its layer blobs.
+                   snapshot_files: SnapshotFiles, image_ids: Sequence[ImageID] | None = None,
+                   jobs: int | None = None, progress: Progress | None = None) -> VerifyReport:
+    """Every image of the namespace (or those named), each of its layer blobs and, from
+    the same read of the blob, the layer's unpacked snapshot.
 
     Args:
         labels: each blob's ``containerd.io/uncompressed`` label, by digest.
+        snapshot_files: a layer's snapshot, read against the stream it is given.
+        progress: called with each count of blob bytes read, from worker threads.
     """
-    report = verify_archive(files, store, image_ids, jobs, files.config_digest)
+    def unpacked(layer: Layer, stream: Iterable[bytes]) -> LayerResult | None:
+        found = snapshot_files(layer, stream)
+        if found is None:
+            return None
+        try:
+            return verify_layer(layer, found)
+        finally:
+            found.close()
+
+    report = verify_archive(files, store, image_ids, jobs, files.config_digest, progress,
+                            unpacked)
     images = tuple(replace(i, problems=(*files.problems(i.id), *i.problems))
                    for i in report.images)
     layers = tuple(_check_label(layer, labels) for layer in report.layers)
     return replace(report, images=images, layers=layers)
+
+
+def content_bytes(files: ContentFilesLike, store: Store,
+                  image_ids: Sequence[ImageID] | None = None) -> int:
+    """The blob bytes ``verify_content`` reads: what its progress ends at."""
+    return blob_bytes(files, store, image_ids, files.config_digest)
 
 
 def _check_label(layer: LayerResult, labels: Mapping[str, str]) -> LayerResult:
@@ -65,37 +93,46 @@ def _check_label(layer: LayerResult, labels: Mapping[str, str]) -> LayerResult:
                    reason="; ".join(filter(None, (layer.reason, problem))))
 
 
-def with_snapshots(report: VerifyReport, store: Store,
-                   snapshot_files: Callable[[Layer], LayerFilesLike | None],
-                   jobs: int | None = None) -> VerifyReport:
-    """Each layer's verdict joined with its unpacked snapshot's, checked file by file
-    against the blob's tar stream (engines/verify.verify_layer): content, mode, owner,
-    size, link target, xattrs, whiteouts and opaque directories as the overlay
-    snapshotter applied them. ``snapshot_files`` gives None for a layer that is not
-    unpacked: nothing on disk to judge."""
-    def one(result: LayerResult) -> LayerResult:
-        layer = store.layers.get(result.chain_id)
-        files = snapshot_files(layer) if layer is not None else None
-        if files is None:
-            return result
-        try:
-            return joined(result, verify_layer(layer, files))
-        finally:
-            files.close()
-
-    if jobs == 1 or len(report.layers) <= 1:
-        layers = [one(r) for r in report.layers]
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="verify") as pool:
-            layers = list(pool.map(one, report.layers))
-    return replace(report, layers=tuple(layers))
+def snapshots_between(chain: Sequence[str], parent_of: Mapping[str, str]) -> list[str]:
+    """The snapshots under an image's top layer snapshot (keyed by its chain ID) that
+    are not its layers', walking parents down; a key the store lacks ends the walk."""
+    layers = set(chain)
+    found: list[str] = []
+    seen: set[str] = set()
+    key = chain[-1] if chain else ""
+    while key and key not in seen:
+        seen.add(key)
+        if key not in layers:
+            found.append(key)
+        key = parent_of.get(key, "")
+    return found
 
 
-def joined(blob: LayerResult, snapshot: LayerResult) -> LayerResult:
-    """The blob's checks, then the snapshot's files: the first fault decides."""
-    reason = "; ".join(r for r in (blob.reason, snapshot.reason and
-                                   f"snapshot: {snapshot.reason}") if r)
-    return replace(blob, status=snapshot.status if blob.ok else blob.status,
-                   fault=blob.fault or snapshot.fault, reason=reason or None,
-                   bytes_hashed=blob.bytes_hashed + snapshot.bytes_hashed,
-                   files_checked=snapshot.files_checked, bad_files=snapshot.bad_files)
+def with_unverifiable(report: VerifyReport, parent_of: Mapping[str, str],
+                      entries: Callable[[str], tuple[str, tuple[str, ...], str | None]]
+                      ) -> VerifyReport:
+    """Each image with the snapshots in its mounts that are not its layers' named as
+    unverifiable content.
+
+    Args:
+        parent_of: each snapshot key's parent key (the namespace's, by key).
+        entries: a snapshot's directory, its entries, and why they could not be listed.
+    """
+    named: dict[str, UnverifiableContent] = {}
+
+    def content(key: str) -> UnverifiableContent:
+        if key not in named:
+            directory, files, damage = entries(key)
+            what = ("the classic builder's -init snapshot of its build container"
+                    if key.endswith("-init") else "a snapshot no layer blob holds")
+            reason = (f"{what} lies between the image's layer snapshots: its files are in "
+                      "every mount of the image and no digest covers them")
+            named[key] = UnverifiableContent(key, directory, files,
+                                             f"{reason}; {damage}" if damage else reason)
+        return named[key]
+
+    def image(result: ImageResult) -> ImageResult:
+        keys = snapshots_between(result.chain, parent_of)
+        return replace(result, unverifiable=tuple(content(k) for k in keys)) if keys \
+            else result
+    return replace(report, images=tuple(image(i) for i in report.images))

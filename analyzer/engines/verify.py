@@ -192,6 +192,16 @@ class LayerResult:
 
 
 @dataclass(frozen=True, slots=True)
+class UnverifiableContent:
+    """Files in every mount of an image that no digest of it covers: on the containerd
+    store, a snapshot between its layers' snapshots (the classic builder's ``-init``)."""
+    snapshot: str                     # its key
+    directory: str                    # where its files are, relative to the root
+    files: tuple[str, ...]            # every entry below it, no leading slash
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ImageResult:
     id: ImageID
     config_ok: bool                   # the ID is the sha256 of the config bytes
@@ -199,10 +209,12 @@ class ImageResult:
     chain: tuple[ChainID, ...]        # the chain IDs of rootfs.diff_ids, bottom first
     problems: tuple[str, ...]
     manifest_ok: bool | None = None   # image archives: the manifest blob's digest and size
+    unverifiable: tuple[UnverifiableContent, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.config_ok and self.layers_ok and self.manifest_ok is not False
+        return (self.config_ok and self.layers_ok and self.manifest_ok is not False
+                and not self.unverifiable)
 
 
 @dataclass(frozen=True, slots=True)

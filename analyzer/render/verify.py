@@ -32,6 +32,10 @@ def _image_json(image: ImageResult) -> dict[str, Any]:
            "layers": list(image.chain), "problems": list(image.problems)}
     if image.manifest_ok is not None:
         doc["manifest_ok"] = image.manifest_ok
+    if image.unverifiable:
+        doc["unverifiable"] = [{"snapshot": u.snapshot, "directory": u.directory,
+                                "files": list(u.files), "reason": u.reason}
+                               for u in image.unverifiable]
     return doc
 
 
@@ -60,6 +64,9 @@ def render_report(report: VerifyReport, quiet: bool = False) -> str:
         out.append(render_table(["IMAGE ID", "CONFIG", "LAYERS"], rows))
         for image in images:
             out.extend(f"  {short_id(image.id)}: {p}\n" for p in image.problems)
+            out.extend(f"  {short_id(image.id)}: unverifiable: snapshot {u.snapshot} "
+                       f"({', '.join(u.files) or 'no entries'}): {u.reason}\n"
+                       for u in image.unverifiable)
     if layers:
         if out:
             out.append("\n")

@@ -20,7 +20,7 @@ from ..ids import CacheID, ChainID, ContainerID, DiffID, ImageID, chain_id_from_
 from ..model import Container, Diagnostic, Layer
 from . import layout
 from .containerdcontent import read_image_content
-from .imagearchive import read_chunks
+from .imagearchive import file_bytes, read_chunks
 from .ocispec import LAYER_COMPRESSION
 from .ocispec import Descriptor as OciDescriptor
 from .ocispec import parse_index, parse_manifest
@@ -279,3 +279,6 @@ class ContentFiles:
 
     def chunks(self, path: str) -> Iterator[bytes]:
         return read_chunks(self._root, path)
+
+    def blob_bytes(self, path: str) -> int:
+        return file_bytes(self._root, path)

@@ -96,8 +96,8 @@ def _layer(root: EvidenceRoot, rel: str) -> LayerBlob:
     return LayerBlob(rel, st.size, None)
 
 
-# Once per root: the store and what verify and reclaim read come from one reading, in
-# which every layer is unpacked once (to measure it) and a compressed archive spooled once.
+# Once per root: the store and what verify and reclaim read come from one reading (a
+# compressed archive is spooled once, when a layer's bytes are first read).
 @functools.lru_cache(maxsize=1)
 def read_save(root: EvidenceRoot) -> tuple[Store, ArchiveFiles]:
     found, diagnostics = find_images(root)

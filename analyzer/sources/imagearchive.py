@@ -5,7 +5,8 @@ blobs and the names it was saved under. The image ID is the config digest; layer
 chain IDs from the config's diff IDs, their "cache ID" is the blob's path in the
 archive and their size what dockerd's graph driver says once ``docker load`` has
 unpacked the blob (read from the layer's tar stream: every layer is decompressed for
-it, and a compressed archive is read once more). Of the manifests one index lists for
+it, and a compressed archive is read once more — so only the commands that show
+sizes ask for it). Of the manifests one index lists for
 several platforms, the one Docker would choose for this host carries the names; the
 others are listed with ``-a`` only.
 
@@ -21,8 +22,8 @@ import os
 import platform as host_platform
 import tarfile
 import threading
-from dataclasses import dataclass
-from typing import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Iterator
 
 from .. import compression
 from .. import reference as refs
@@ -81,25 +82,22 @@ def host() -> Platform:
 
 def build(root: EvidenceRoot, kind: str, found: list[ArchiveImage],
           diagnostics: list[Diagnostic]) -> tuple[Store, "ArchiveFiles"]:
-    """The model of an archive's images, and what verify reads of it."""
-    files = ArchiveFiles(root, found)
-    unpacked = files.unpacked_sizes(diagnostics)
-    return build_store(kind, found, diagnostics, host(), unpacked), files
+    """The model of an archive's images, its layers not measured yet (their size is
+    their blob's until ``ArchiveFiles.measured``), and what verify reads of it."""
+    return build_store(kind, found, diagnostics, host()), ArchiveFiles(root, found)
 
 
 def build_store(kind: str, found: list[ArchiveImage], diagnostics: list[Diagnostic],
-                want: Platform, unpacked: Mapping[str, int] | None = None) -> Store:
-    """The model of an archive's images; bad ones are skipped with a diagnostic.
-
-    ``unpacked``: each layer blob's size once loaded, by path; a blob without one
-    counts its own bytes."""
+                want: Platform) -> Store:
+    """The model of an archive's images; bad ones are skipped with a diagnostic. Each
+    layer's size is its blob's bytes (ArchiveFiles.measured sets it)."""
     images: dict[ImageID, Image] = {}
     layers: dict[ChainID, Layer] = {}
     references: dict[str, Reference] = {}
     chosen = _platform_choice(found, want)
     others: set[ImageID] = set()
     for item in found:
-        image = _image(item, layers, diagnostics, unpacked or {})
+        image = _image(item, layers, diagnostics)
         if image is None:
             continue
         images.setdefault(image.id, image)
@@ -125,8 +123,8 @@ def _platform_choice(found: list[ArchiveImage], want: Platform) -> dict[str, Arc
             for g, items in groups.items()}
 
 
-def _image(item: ArchiveImage, layers: dict[ChainID, Layer], diagnostics: list[Diagnostic],
-           unpacked: Mapping[str, int]) -> Image | None:
+def _image(item: ArchiveImage, layers: dict[ChainID, Layer], diagnostics: list[Diagnostic]
+           ) -> Image | None:
     try:
         config = parse_config(item.config, item.config_path)
     except MalformedError as exc:
@@ -142,7 +140,7 @@ def _image(item: ArchiveImage, layers: dict[ChainID, Layer], diagnostics: list[D
         chain = chain_id_from_parent(parent, diff_id)
         layers.setdefault(chain, Layer(chain_id=chain, diff_id=diff_id, parent=parent,
                                        cache_id=CacheID(blob.path),
-                                       diff_size=unpacked.get(blob.path, blob.size),
+                                       diff_size=blob.size,
                                        source=blob.path))
         parent = chain
     created = config.doc.get("created")
@@ -229,18 +227,20 @@ class ArchiveFiles:
         desc = blob.descriptor
         return desc.digest, desc.size, desc.media_type, LAYER_COMPRESSION.get(desc.media_type)
 
-    def unpacked_sizes(self, diagnostics: list[Diagnostic]) -> dict[str, int]:
-        """Each layer blob's size once unpacked, by path; a blob that cannot be read to
-        its end is left out, with a diagnostic naming it."""
-        sizes = {}
-        for path in self._layers:
+    def measured(self, store: Store) -> Store:
+        """The store with each layer's size once unpacked (what ls, history and inspect
+        show): every layer blob is decompressed for it, so only they ask. A blob that
+        cannot be read to its end keeps its own bytes, with a diagnostic naming it."""
+        layers = dict(store.layers)
+        diagnostics = list(store.diagnostics)
+        for chain, layer in store.layers.items():
             try:
-                sizes[path] = self._unpacked_size(path)
+                layers[chain] = replace(layer, diff_size=self._unpacked_size(layer.cache_id))
             except _UNPACK_FAULTS as exc:
-                diagnostics.append(Diagnostic(path, (
+                diagnostics.append(Diagnostic(layer.cache_id, (
                     f"layer cannot be unpacked to measure ({exc or type(exc).__name__}); "
                     "its size is the blob's")))
-        return sizes
+        return replace(store, layers=layers, diagnostics=tuple(diagnostics))
 
     def _unpacked_size(self, path: str) -> int:
         """An uncompressed layer's tar is read header by header, seeking over contents;
@@ -267,6 +267,15 @@ class ArchiveFiles:
     def chunks(self, path: str) -> Iterator[bytes]:
         self._spool()
         yield from read_chunks(self._root, path)
+
+    def blob_bytes(self, path: str) -> int:
+        return file_bytes(self._root, path)
+
+
+def file_bytes(root: EvidenceRoot, path: str) -> int:
+    """A regular file's bytes as it lies; 0 when it is not one."""
+    st = root.lstat(path)
+    return st.size if st is not None and st.is_reg else 0
 
 
 def read_chunks(root: EvidenceRoot, path: str) -> Iterator[bytes]:

@@ -20,9 +20,9 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 
 import orjson
 
-from .. import compression, digest, nativeio
+from .. import digest, nativeio
 from ..pathindex import PathIndex, walk_index
-from ..errors import EvidenceError, MalformedError
+from ..errors import EvidenceError
 from ..ids import DiffID, ImageID, is_hex64
 from ..model import Layer, SoundMembers
 from . import layout
@@ -216,23 +216,19 @@ class LayerFiles:
 
 class SnapshotFiles(LayerFiles):
     """A layer as containerd's overlay snapshotter unpacked it: its files in the
-    snapshot's ``fs`` directory, its tar stream the layer blob's own (decompressed as
-    containerd does, by magic bytes), cut as tar-split cuts one (tarsplit.split_tar)."""
+    snapshot's ``fs`` directory, its tar stream the layer blob's own as verify reads
+    it (decompressed as containerd does, by magic bytes), cut as tar-split cuts one
+    (tarsplit.split_tar) as it passes."""
 
     def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, upper: str,
-                 blob: str):
+                 blob: str, stream: Iterable[bytes]):
         super().__init__(root, layer, lock, "overlay2", directory=upper)
         self.tar_split_path = blob
+        self._stream = stream
 
-    def _members(self, fd: int, offset: int, length: int, sha: digest.Sha256 | None
-                 ) -> Iterator[TarSplitItem]:
-        try:
-            yield from split_tar(compression.decompress(chunks(fd, offset, length)),
-                                 self.tar_split_path)
-        except compression.StreamError as exc:
-            raise MalformedError(self.tar_split_path, str(exc)) from None
-        finally:
-            os.close(fd)
+    def tar_split(self, sha: digest.Sha256 | None = None) -> Iterator[TarSplitItem]:
+        # The blob's stream, cut as it passes; the native scan reads tar-split files only.
+        return split_tar(self._stream, self.tar_split_path)
 
 
 def not_a_directory(root: EvidenceRoot, rel: str) -> str | None:

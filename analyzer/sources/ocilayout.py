@@ -164,8 +164,8 @@ def _check_layout_file(root: EvidenceRoot) -> None:
         raise MalformedError(OCI_LAYOUT, "no imageLayoutVersion: not an OCI image layout")
 
 
-# Once per root: the store and what verify and reclaim read come from one reading, in
-# which every layer is unpacked once (to measure it) and a compressed archive spooled once.
+# Once per root: the store and what verify and reclaim read come from one reading (a
+# compressed archive is spooled once, when a layer's bytes are first read).
 @functools.lru_cache(maxsize=1)
 def read_layout(root: EvidenceRoot) -> tuple[Store, ArchiveFiles]:
     found, diagnostics = find_images(root)

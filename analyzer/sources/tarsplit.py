@@ -433,7 +433,7 @@ def split_tar(stream: Iterable[bytes], source: str
               ) -> Iterator[tuple[bytes, FileEntry | None, "TarHeader | str"]]:
     """A tar stream cut as tar-split cuts it: each member's headers (with the previous
     member's padding before them) as a run, its content replaced by a file entry (size
-    and CRC-64), and the end-of-archive blocks and what follows them as a last run. A
+    and CRC-64), and the end-of-archive blocks and what follows them as the last runs. A
     layer's unpacked files are then judged as tar-split's are (engines/verify.py).
 
     Memory is a block and a chunk: content is hashed as it streams by.
@@ -464,11 +464,12 @@ def split_tar(stream: Iterable[bytes], source: str
     position = 0
     while True:
         if not fill(BLOCK) or buf[:BLOCK] == ZERO_BLOCK:
-            # The end of the archive: the zero blocks and whatever padding follows.
+            # The end of the archive: the zero blocks and whatever padding follows,
+            # chunk by chunk (a stream may go on for gigabytes after its end).
             run += buf
-            for chunk in chunks:
-                run += chunk
             yield bytes(run), None, None
+            for chunk in chunks:
+                yield chunk, None, None
             return
         block = take(BLOCK, "a header")
         run += block

@@ -434,6 +434,14 @@ COPY payload.txt /work/payload.txt
 RUN echo again > /work/again
 LABEL builder=buildkit
 """
+# The classic builder (DOCKER_BUILDKIT=0) commits each step's container: on this store
+# the layer's snapshot sits on the build container's -init snapshot (/etc/hosts,
+# /etc/resolv.conf, /etc/hostname, /.dockerenv), which no blob of the image holds.
+CLASSIC_C8D = """\
+FROM oracle/busybox:latest
+RUN mkdir /classic && head -c 3000 /bin/busybox > /classic/blob && echo one > /classic/name
+RUN echo two >> /classic/name
+"""
 BUILDKIT_2 = """\
 FROM oracle/busybox:latest
 RUN head -c 5000 /bin/busybox > /blob
@@ -656,6 +664,7 @@ def populate_containerd(d: Daemon, ctx: Context) -> None:
           "imported/rootfs:1", input=rootfs)
     build(d, ctx, "c8d", BUILDKIT_C8D, buildkit=True,
           files={"payload.txt": random_text(rng, 2500)}, tag=["bk/app:1", "other/bk:1"])
+    build(d, ctx, "classic", CLASSIC_C8D, buildkit=False, tag=["classic/app:1"])
 
     pushed = [ImageSpec([bb, synthetic_layer(rng, "usr/local/redis", 5, (800, 12000))],
                         utc(2025, 1, 2, 3, 4, 5), [at("library/redis:alpine")],
