@@ -83,6 +83,29 @@ def test_sizes_as_docker_load_then_docker_images_print_them(image_archives, sour
             assert int(proc.stdout) == truth[image["id"]]["size"], proc.stderr
 
 
+@pytest.mark.parametrize("flavour", ["dir", "tar.zst"])
+@pytest.mark.parametrize("source", ["index", "nested"])
+def test_sizes_of_the_other_platform_as_docker_load_prints_them(image_archives, source,
+                                                                flavour):
+    """The arm64 image ``ls -a`` lists beside the host's: its SIZE and history as
+    dockerd 28.5 (graph driver) prints them once it has loaded that image here."""
+    truth = image_archives.truth["unpacked"]
+    path = image_archives.path(source, flavour)
+    others = [i for i in image_archives.images(source)
+              if i not in host_images(image_archives, source)]
+    assert [i["platform"] for i in others] == ["linux/arm64"]
+    proc = analyze(path, "ls", "-a", "--no-trunc", "--format", "{{.ID}} {{.Size}}")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    rows = {tuple(line.split()) for line in proc.stdout.splitlines()}
+    assert rows == {(i["id"], truth[i["id"]]["ls_size"])
+                    for i in image_archives.images(source)}
+    for image in others:
+        proc = analyze(path, "history", "--no-trunc", "--human=false", "--format",
+                       "{{.Size}}", image["id"])
+        assert proc.returncode == 0, proc.stderr
+        assert [int(n) for n in proc.stdout.split()] == truth[image["id"]]["history"]
+
+
 @pytest.mark.parametrize("source", ["save20", "save28"])
 def test_history_as_the_saving_daemon_printed_it(image_archives, source):
     """Rows, IDs, creation times, CREATED BY and comments."""
