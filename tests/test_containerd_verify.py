@@ -233,3 +233,18 @@ def test_snapshots_between_layers_are_found_by_key() -> None:
     assert snapshots_between(["c1"], parents) == [] == snapshots_between([], parents)
     assert snapshots_between(["c1", "c2"], {"c2": "x", "x": "c2"}) == ["x"]
     assert snapshots_between(["c1", "c2"], {"c2": "gone"}) == ["gone"]
+
+
+def test_a_cut_gzip_blob_names_its_layer_and_judges_no_file_against_half_a_stream(
+        oracle, tmp_path: Path) -> None:
+    """The snapshot is checked from the blob's stream as it passes: a stream cut in
+    half would make every later file look added. The blob's fault is named; its files
+    are not judged against what is left."""
+    root = fresh_copy(oracle["containerd"], tmp_path)
+    built = ImageBlobs(root, BUILT)
+    path = built.blob(built.top_blob)
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    report, rc = verify(root)
+    layer = only_layer(report, built.top_blob)
+    assert rc == 1 and layer["status"] == "mismatch" and "gzip stream" in layer["reason"]
+    assert layer["bad_files"] == [] and not layer["blob"]["compressed_ok"]
