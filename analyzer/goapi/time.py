@@ -125,6 +125,27 @@ def _quote(text: str) -> str:
 
 _STD = re.compile(r"(2006|Z07:00|\.999999999|01|02|15|04|05)")
 
+# The shape every writer of RFC 3339 gives a time, fields in range but for the day's
+# upper bound. Parse(RFC3339) accepts each string this matches whose day the month has,
+# so a check of validity (a few per image config, ten thousands at scale) need not walk
+# the layout; what does not match goes the whole way, for Go's verdict.
+_RFC3339_PLAIN = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T"
+                            r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+                            r"(?:[.,][0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def is_rfc3339(value: str) -> bool:
+    """Whether Go's time.Parse(time.RFC3339, value) succeeds."""
+    plain = _RFC3339_PLAIN.fullmatch(value)
+    if plain is not None and (plain.group(2) <= "28" or int(plain.group(2)) <= _days_in(
+            int(plain.group(1)), int(value[:4]))):
+        return True
+    try:
+        parse("2006-01-02T15:04:05Z07:00", value, 0)
+    except ValueError:
+        return False
+    return True
+
 
 def parse(layout: str, value: str, default_offset: int) -> int:
     """Go 1.19 time.Parse / ParseInLocation(FixedZone) for GetTimestamp's layouts, in

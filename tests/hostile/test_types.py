@@ -12,6 +12,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from . import (IMAGEDB, LAYERDB, REPOSITORIES, edit_json, image_id, images_using, layer_chain,
                rewrite_config, rows_without, set_field, table_rows, write)
@@ -170,6 +172,54 @@ def test_unmarshal_keeps_go_rules():
         deep = [deep]
     with pytest.raises(Mismatch):
         check({"Labels": deep}, shape)
+
+
+# RFC 3339 times field by field: (what Go's layout takes, what it may not). A time is drawn
+# sound but for a field or two, so that each way of being wrong meets the fast path.
+_TIME_FIELDS = [
+    (["2024", "0000", "9999", "1900", "2000"], ["202", "+024", "20x4"]),
+    (["-"], ["/", ""]),
+    (["01", "02", "04", "12"], ["00", "13", "2", "1a"]),
+    (["-"], [":"]),
+    (["01", "28", "29", "30", "31"], ["32", "00", "9", "3"]),
+    (["T"], ["t", " "]),
+    (["00", "23", "9"], ["24", "5a", ""]),
+    ([":"], ["-"]),
+    (["00", "59"], ["60", "7", "5"]),
+    ([":"], [".", ""]),
+    (["00", "59"], ["60", "1", "6"]),
+    (["", ".5", ",123", ".123456789123"], [".", ".Z", "\u0663", ".1.2"]),
+    (["Z", "+01:00", "-23:59", "+99:99"], ["z", "+0100", "+1a:00", "", "Zx", "+01:0"]),
+]
+
+
+@st.composite
+def _rfc3339ish(draw):
+    spoilt = draw(st.sets(st.integers(0, len(_TIME_FIELDS) - 1), max_size=2))
+    return "".join(draw(st.sampled_from(bad if i in spoilt else good))
+                   for i, (good, bad) in enumerate(_TIME_FIELDS))
+
+
+@settings(max_examples=500)           # enough to meet each spoilt field
+@given(_rfc3339ish())
+def test_rfc3339_check_agrees_with_parse(value):
+    """is_rfc3339's fast path accepts only what Go's time.Parse(time.RFC3339) accepts
+    (parse is the spec: a twin of Go 1.19's), and refuses nothing it accepts."""
+    from analyzer.goapi.time import ParseError, is_rfc3339, parse
+    try:
+        parse("2006-01-02T15:04:05Z07:00", value, 0)
+        accepted = True
+    except ParseError:
+        accepted = False
+    assert is_rfc3339(value) == accepted, value
+
+
+def test_rfc3339_check_knows_each_month():
+    from analyzer.goapi.time import is_rfc3339
+    assert is_rfc3339("2024-02-29T00:00:00Z") and not is_rfc3339("2023-02-29T00:00:00Z")
+    assert is_rfc3339("2000-02-29T00:00:00Z") and not is_rfc3339("1900-02-29T00:00:00Z")
+    assert is_rfc3339("2023-04-30T23:59:59.999+02:00") and not is_rfc3339("2023-04-31T00:00:00Z")
+    assert is_rfc3339("2023-12-31T00:00:00Z") and not is_rfc3339("2023-12-31T00:00:00")
 
 
 def test_history_longer_than_the_layers(sample_root, damaged, baseline):
