@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Hashable, Mapping, NamedTuple, TypeVar
+from typing import Any, Hashable, Iterator, Mapping, NamedTuple, TypeVar
 
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID, MountID
 
@@ -301,16 +301,18 @@ class Store:
     def chain(self, top: ChainID | None) -> list[Layer]:
         """The layers of a chain, top first; stops at a missing layer, and where the
         chain would come back to a layer already in it (readers report such cycles)."""
-        out: list[Layer] = []
+        return list(self.walk_chain(top))
+
+    def walk_chain(self, top: ChainID | None) -> Iterator[Layer]:
+        """chain's layers one by one, for a walk that may stop early."""
         seen: set[ChainID] = set()
         while top is not None and top not in seen:
             layer = self.layers.get(top)
             if layer is None:
                 break
-            out.append(layer)
+            yield layer
             seen.add(top)
             top = layer.parent
-        return out
 
     def ancestry(self, image: Image) -> list[Image]:
         """The image and its parents (imagedb metadata), child first; stops at a missing
@@ -337,7 +339,7 @@ class Store:
             return hit
         pending: list[Layer] = []
         total = 0
-        for layer in self.chain(top):
+        for layer in self.walk_chain(top):    # up to the first layer already summed
             if layer.chain_id in memo:
                 total = memo[layer.chain_id]
                 break

@@ -16,9 +16,14 @@ bytes.EqualFold), time/time.go (Time.UnmarshalJSON: RFC 3339).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from .time import is_rfc3339
+
+
+# Where a check is, as (where its container is, key or index), () at the top: a pair
+# costs less than the text of the path, which only a mismatch needs (_path).
+At = Union[tuple[()], tuple["At", Union[str, int]]]
 
 
 class Mismatch(ValueError):
@@ -33,7 +38,7 @@ class Mismatch(ValueError):
 class GoType:
     name = "value"
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         raise NotImplementedError
 
 
@@ -42,7 +47,9 @@ class _Scalar(GoType):
         self.name = name
         self._kinds = kinds
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
+        if type(value) in self._kinds:          # what orjson gives: the types themselves
+            return
         if value is not None and (isinstance(value, bool) != (bool in self._kinds)
                                   or not isinstance(value, self._kinds)):
             raise _wrong(value, self, at)
@@ -53,32 +60,32 @@ class _Int(GoType):
         self.name = name
         self._low, self._high = low, high
 
-    def check(self, value: Any, at: str) -> None:
-        if value is None:
+    def check(self, value: Any, at: At) -> None:
+        if value is None or type(value) is int and self._low <= value <= self._high:
             return
         # orjson reads 1e3, 1.0 and integers past 64 bits as floats: Go refuses all three.
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong(value, self, at)
         if not self._low <= value <= self._high:
-            raise Mismatch(at, f"{value} overflows {self.name}")
+            raise Mismatch(_path(at), f"{value} overflows {self.name}")
 
 
 class _Time(GoType):
     name = "time.Time"
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         if value is None:
             return
         if not isinstance(value, str):
             raise _wrong(value, self, at)
         if not is_rfc3339(value):
-            raise Mismatch(at, f"{_show(value)} is not an RFC 3339 time")
+            raise Mismatch(_path(at), f"{_show(value)} is not an RFC 3339 time")
 
 
 class _Any(GoType):
     name = "interface{}"
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         pass
 
 
@@ -90,13 +97,13 @@ class ListOf(GoType):
     def name(self) -> str:            # type: ignore[override]
         return f"[]{self.item.name}"
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         if value is None:
             return
         if not isinstance(value, list):
             raise _wrong(value, self, at)
         for i, item in enumerate(value):
-            self.item.check(item, f"{at}[{i}]")
+            self.item.check(item, (at, i))
 
 
 @dataclass(frozen=True)
@@ -107,13 +114,13 @@ class MapOf(GoType):
     def name(self) -> str:            # type: ignore[override]
         return f"map[string]{self.item.name}"
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
             raise _wrong(value, self, at)
         for key, item in value.items():
-            self.item.check(item, f"{at}.{key}" if at else key)
+            self.item.check(item, (at, key))
 
 
 class Struct(GoType):
@@ -125,7 +132,7 @@ class Struct(GoType):
         self._fields = dict(fields)
         self._folded = {k.lower(): (k, t) for k, t in fields.items()}
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
@@ -136,14 +143,14 @@ class Struct(GoType):
             if found is None:
                 name, found = self._folded.get(key.lower(), (key, None))
             if found is not None:
-                found.check(item, f"{at}.{name}" if at else name)
+                found.check(item, (at, name))
 
 
 class _StrSlice(GoType):
     """moby strslice.StrSlice: a string, or a list of strings."""
     name = "strslice.StrSlice"
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any, at: At) -> None:
         if not isinstance(value, str):
             ListOf(STRING).check(value, at)
 
@@ -161,12 +168,24 @@ EMPTY_STRUCT = Struct({}, "struct {}")
 
 def check(value: Any, shape: GoType) -> None:
     """Raises Mismatch where Go's Unmarshal of value into shape would fail."""
-    shape.check(value, "")
+    shape.check(value, ())
 
 
-def _wrong(value: Any, want: GoType, at: str) -> Mismatch:
-    return Mismatch(at, f"cannot unmarshal {_json_kind(value)} {_show(value)} into Go value "
-                        f"of type {want.name}")
+def _path(at: At) -> str:
+    """``State.ExitCode``, ``history[2].created``: the path as Go's errors name it."""
+    keys: list[str | int] = []
+    while at:
+        at, key = at
+        keys.append(key)
+    text = ""
+    for key in reversed(keys):
+        text = f"{text}[{key}]" if type(key) is int else f"{text}.{key}" if text else key
+    return text
+
+
+def _wrong(value: Any, want: GoType, at: At) -> Mismatch:
+    return Mismatch(_path(at), f"cannot unmarshal {_json_kind(value)} {_show(value)} into "
+                               f"Go value of type {want.name}")
 
 
 def _json_kind(value: Any) -> str:

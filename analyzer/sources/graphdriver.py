@@ -116,7 +116,8 @@ class _Loader:
         return tuple(out)
 
     def top_chain(self, diff_ids: tuple[DiffID, ...]) -> ChainID | None:
-        """ChainID of a whole rootfs; images share base chains, so prefixes are memoized."""
+        """ChainID of a whole rootfs; images share base chains, so prefixes are memoized
+        (and each layer loaded put its own there)."""
         top: ChainID | None = None
         memo = self._chains
         for diff_id in diff_ids:
@@ -277,7 +278,8 @@ class _Loader:
                       f"not a directory name: {cache_id[:80]!r}; layer skipped", "layer", chain_id)
             return None
         parent_id = ChainID(parent) if parent else None
-        expect = chain_id_from_parent(parent_id, DiffID(diff))
+        link = (parent_id, DiffID(diff))
+        expect = self._chains[link] = chain_id_from_parent(*link)
         if expect != chain_id:
             self.warn(rel, f"chain ID mismatch: want={chain_id} got={expect}", "layer", chain_id)
         try:

@@ -157,13 +157,17 @@ def _ints(value):
 
 # -- Go's rules, unit by unit ----------------------------------------------------------------
 def test_unmarshal_keeps_go_rules():
-    from analyzer.goapi.unmarshal import INT, STRING, ListOf, MapOf, Mismatch, Struct, check
-    shape = Struct({"ExitCode": INT, "Labels": MapOf(STRING), "Args": ListOf(STRING)})
+    from analyzer.goapi.unmarshal import (INT, STRING, TIME, ListOf, MapOf, Mismatch, Struct,
+                                          check)
+    shape = Struct({"ExitCode": INT, "Labels": MapOf(STRING), "Args": ListOf(STRING),
+                    "History": ListOf(Struct({"Created": TIME, "Env": MapOf(ListOf(INT))}))})
     check({"exitcode": 3, "Labels": None, "Args": ["a"], "Other": [1, {}]}, shape)
     check(None, shape)                                  # null keeps the zero value
     for bad, field in [({"EXITCODE": 1.0}, "ExitCode"), ({"ExitCode": 2**63}, "ExitCode"),
                        ({"ExitCode": True}, "ExitCode"), ({"Labels": {"a": 1}}, "Labels.a"),
-                       ({"Args": "x"}, "Args"), ({"Args": ["a", 2]}, "Args[1]"), ([], "")]:
+                       ({"Args": "x"}, "Args"), ({"Args": ["a", 2]}, "Args[1]"), ([], ""),
+                       ({"history": [{}, {"created": "today"}]}, "History[1].Created"),
+                       ({"History": [{"Env": {"a": [1, -2**63 - 1]}}]}, "History[0].Env.a[1]")]:
         with pytest.raises(Mismatch) as err:
             check(bad, shape)
         assert err.value.field == field
