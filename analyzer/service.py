@@ -903,7 +903,7 @@ class ImageService:
         from .sources import graphv1
         from .sources.layerfiles import StoreFiles
         files = (graphv1.GraphFiles(self.root, store) if self.source.kind == graphv1.KIND
-                 else StoreFiles(self.root, store.driver, store.root_ids))
+                 else StoreFiles(self.root, store.driver, store.layers, store.root_ids))
         if not self.root.has_xattrs:
             self._warn(f"{self.root.path}: the archive records no extended attributes (made "
                        "without --xattrs): xattrs and overlay opaque flags are not compared")

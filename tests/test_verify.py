@@ -118,6 +118,8 @@ class FakeLayerFiles:
     damage = None
     xattrs_known = True
     whiteouts_as_files = False
+    whiteouts_remove = False
+    parent_copy = None
     tar_split_path = "image/overlay2/layerdb/sha256/x/tar-split.json.gz"
 
     def __init__(self, tar_split: bytes | None, disk: Disk | None):

@@ -21,6 +21,13 @@ the tar has them (``.wh.`` files), and adds its own ``.wh..wh.*`` entries at the
 layer's top, which its Diff leaves out. Directories that no member names but that
 members need were made by extraction: they are expected.
 
+vfs and legacy overlay keep each layer as a full copy: the parent's tree (copied; legacy
+overlay hard-links its regular files), the layer's tar applied over it (a whiteout
+removed its path and left no mark). What the tar-split does not name is the parent's: it
+must be as the parent's copy has it (moby's ChangesDirs test; for legacy overlay, the
+parent's very inode), and what the parent has must be there unless the layer removed it.
+A difference the parent's own verdict names is the parent's, not the copy's.
+
 A layer whose tar-split is gone or unreadable cannot be rebuilt, and dockerd has no
 fallback either: it is ``unverifiable``, never ``ok``.
 
@@ -30,20 +37,22 @@ References: moby layer/layer_store.go (getTarStream, assembleTarTo), layer/ro_la
 with hard links chmod'ed through their target), pkg/archive/archive_linux.go
 (overlayWhiteoutConverter.ConvertRead), daemon/graphdriver/aufs/aufs.go (Diff:
 ExcludePatterns ``.wh..wh.*`` but ``.wh..wh..opq``), image/fs.go (image IDs), image/rootfs.go
-(ChainID); tar-split tar/asm/assemble.go (WriteOutputTarStream: size-0 members are
+(ChainID), pkg/archive/changes.go (ChangesDirs), daemon/graphdriver/copy/copy.go
+(DirCopy), vfs/driver.go (Create), overlay/overlay.go (ApplyDiff); tar-split tar/asm/assemble.go (WriteOutputTarStream: size-0 members are
 not read; "file integrity checksum failed").
 """
 from __future__ import annotations
 
 import stat as stat_mod
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import orjson
 
 from ..digest import Sha256
 from ..errors import EvidenceError
+from ..goapi.archive import same_fs_time
 from ..ids import ChainID, DiffID, ImageID, chain_id_from_parent, digest_of
 from ..model import Diagnostic, Layer, SoundMembers, Store
 
@@ -62,6 +71,8 @@ HOST_XATTRS = frozenset(("security.selinux",))
 # dir: BuildKit registers its snapshot directories as layers (moby builder-next
 # adapters/snapshot/layer.go EnsureLayer). Only the opaque flag belongs to the layer.
 OVERLAY_XATTR_PREFIX = "trusted.overlay."
+# The one xattr moby's ChangesDirs compares between a layer's copy and its parent's.
+CAPABILITY_XATTR = "security.capability"
 
 # Go tar type flags (archive/tar common.go) and the file type each extracts to.
 _FILE_TYPE = {"0": stat_mod.S_IFREG, "7": stat_mod.S_IFREG, "2": stat_mod.S_IFLNK,
@@ -121,11 +132,36 @@ class DiskIndexLike(Protocol):
 TarSplitMember = tuple[bytes, "FileEntryLike | None", "TarHeaderLike | str | None"] | SoundMembers
 
 
+class CopyEntryLike(Protocol):
+    """An entry of a full-copy layer or of its parent's copy: what ChangesDirs compares."""
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    rdev: int
+    mtime_ns: int
+    dev: int
+    ino: int
+
+
+class ParentCopyLike(Protocol):
+    """A full-copy layer's directory beside its parent layer's (vfs, legacy overlay)."""
+    hard_links: bool                  # legacy overlay: inherited files are the parent's inodes
+
+    def trees(self) -> tuple[Mapping[str, CopyEntryLike], Mapping[str, CopyEntryLike]]:
+        """Every entry of (the layer's directory, the parent's) by relative path."""
+    def readlinks(self, path: str) -> tuple[str | None, str | None]: ...
+    def xattrs(self, path: str) -> tuple[Mapping[str, bytes], Mapping[str, bytes]]:
+        """The extended attributes of path in (the layer, its parent)."""
+
+
 class LayerFilesLike(Protocol):
     present: bool                     # the layer's directory exists
     damage: str | None                # why it cannot be read when it is there (a link in its path)
     xattrs_known: bool                # False: the evidence records none (a tar made without --xattrs)
     whiteouts_as_files: bool          # aufs: whiteouts are the tar's own .wh. files
+    whiteouts_remove: bool            # vfs, legacy overlay: a whiteout removed its path, no mark
+    parent_copy: ParentCopyLike | None  # a full-copy layer with a parent: the parent's tree
     unsupported: str | None           # why this driver's layers cannot be read, if so
     # The host IDs of the extracting daemon's root user (a remapped root's; else 0, 0):
     # extraction shifted every header's owner by them (idtools ToHost).
@@ -157,6 +193,9 @@ class BadFile:
     path: str                # relative to the layer's root, no leading slash (surrogateescape)
     reason: str              # changed | truncated | missing | added | metadata
     detail: str              # what differs, want= and got=
+    # A full-copy layer's entry judged against its parent's copy, not its tar-split: when
+    # the parent's own copy is at fault, the parent names it (see _owned_by_parent).
+    inherited: bool = False
 
     @property
     def path_bytes(self) -> bytes:
@@ -347,12 +386,16 @@ class _LayerCheck:
     link_last: dict[str, TarHeaderLike] = field(default_factory=dict)
     # The xattrs read through the file just hashed, saving a lookup by name.
     hashed_xattrs: tuple[str, Mapping[str, bytes]] = ("", {})
+    # Full-copy layers: the paths the layer's whiteouts removed, and the entries its
+    # tar-split does not name (inherited from the parent, or added).
+    removed: set[str] = field(default_factory=set)
+    strays: list[str] = field(default_factory=list)
 
-    def flag(self, path: str, reason: str, detail: str) -> None:
+    def flag(self, path: str, reason: str, detail: str, inherited: bool = False) -> None:
         # A content problem outranks a metadata one on the same path.
         old = self.bad.get(path)
         if old is None or (old.reason == META and reason != META):
-            self.bad[path] = BadFile(path, reason, detail)
+            self.bad[path] = BadFile(path, reason, detail, inherited)
 
     def run(self, members: Iterable[TarSplitMember]) -> None:
         for item in members:
@@ -393,6 +436,9 @@ class _LayerCheck:
         elif base == OPAQUE_WHITEOUT:
             self.opaque.add(_parent(path))
             self.disk.expect(_parent(path))
+        elif base.startswith(WHITEOUT_PREFIX) and self.files.whiteouts_remove:
+            # Applied to a full copy, a whiteout removed its path and left nothing.
+            self.removed.add(f"{_parent(path)}/{base[len(WHITEOUT_PREFIX):]}".lstrip("/"))
         elif base.startswith(WHITEOUT_PREFIX):
             self.whiteout(path, base, header)
         else:
@@ -503,8 +549,9 @@ class _LayerCheck:
             if disk is not None:
                 header = self.link_last.get(path) or self.suspects[path]
                 self.compare(path, header, disk, stat_mod.S_IFREG)
-        for path in self.opaque:
-            self.opaque_directory(path)
+        if not self.files.whiteouts_remove:
+            for path in self.opaque:
+                self.opaque_directory(path)
         for path in self.disk_opaque - self.opaque:
             self.flag(path, META, f"xattr {OPAQUE_XATTR} want=None got=b'y': "
                                   "no opaque whiteout in the layer")
@@ -512,7 +559,85 @@ class _LayerCheck:
             if self.files.whiteouts_as_files and path.partition("/")[0].startswith(
                     AUFS_META_PREFIX):
                 continue                   # aufs's own bookkeeping, never in the layer's tar
+            if self.files.parent_copy is not None and not self.hidden(path):
+                self.strays.append(path)   # judged against the parent's copy
+                continue
             self.flag(path, ADDED, f"{_kind(mode)} unknown to tar-split")
+        if self.files.parent_copy is not None:
+            self.inherited(self.files.parent_copy)
+
+    def hidden(self, path: str) -> bool:
+        """Whether the layer removed path: a whiteout names it or an ancestor, or an
+        ancestor is an opaque directory of the layer."""
+        if path in self.removed:
+            return True
+        parent = _parent(path)
+        while parent:
+            if parent in self.removed or parent in self.opaque:
+                return True
+            parent = _parent(parent)
+        return "" in self.opaque
+
+    def inherited(self, copy: ParentCopyLike) -> None:
+        """A full copy's entries that its tar-split does not name are the parent's, as
+        the driver copied them (vfs: a copy; legacy overlay: a hard link to each regular
+        file); each parent entry the layer did not remove is there."""
+        own, parent = copy.trees()
+        for path in self.strays:
+            here, there = own.get(path), parent.get(path)
+            if here is None:
+                continue                   # gone since the walk (a live host)
+            if there is None:
+                self.flag(path, ADDED, f"{_kind(here.mode)} unknown to tar-split and not in "
+                                       "the parent layer", inherited=True)
+                continue
+            found = self.copy_difference(copy, path, here, there)
+            if found:
+                self.flag(path, found[0], "differs from the parent layer's copy: " + found[1],
+                          inherited=True)
+        for path, there in parent.items():
+            if path in own or self.hidden(path):
+                continue
+            # Below a directory that is gone too (or replaced), the top one is named.
+            above = own.get(_parent(path))
+            if above is not None and stat_mod.S_ISDIR(above.mode):
+                self.flag(path, GONE, f"{_kind(there.mode)} of the parent layer is gone and "
+                                      "tar-split records no whiteout", inherited=True)
+
+    def copy_difference(self, copy: ParentCopyLike, path: str, here: CopyEntryLike,
+                        there: CopyEntryLike) -> tuple[str, str] | None:
+        """(reason, what differs) between an inherited entry and the parent's, as moby's
+        ChangesDirs tells a changed file (statDifferent, the capability xattr), and for
+        legacy overlay's regular files, whether it is still the parent's inode."""
+        if stat_mod.S_IFMT(here.mode) != stat_mod.S_IFMT(there.mode):
+            return CHANGED, f"type want={_kind(there.mode)} got={_kind(here.mode)}"
+        if stat_mod.S_ISDIR(here.mode):
+            pass                           # a directory's size and mtime measure nothing
+        elif copy.hard_links and stat_mod.S_ISREG(here.mode):
+            if (here.dev, here.ino) != (there.dev, there.ino):
+                return CHANGED, (f"no longer a hard link to it: inode want={there.ino} "
+                                 f"got={here.ino}")
+            return None                    # the same inode: the parent's verdict is its own
+        elif here.size != there.size:
+            return CHANGED, f"size want={there.size} got={here.size}"
+        elif not same_fs_time(there.mtime_ns, here.mtime_ns):
+            return CHANGED, f"mtime want={there.mtime_ns} got={here.mtime_ns}"
+        if stat_mod.S_ISLNK(here.mode):
+            mine, theirs = copy.readlinks(path)
+            if mine != theirs:
+                return CHANGED, f"link target want={theirs!r} got={mine!r}"
+        diffs = []
+        if here.mode != there.mode:
+            diffs.append(f"mode want={there.mode & 0o7777:04o} got={here.mode & 0o7777:04o}")
+        if (here.uid, here.gid) != (there.uid, there.gid):
+            diffs.append(f"owner want={there.uid}:{there.gid} got={here.uid}:{here.gid}")
+        if here.rdev != there.rdev:
+            diffs.append(f"device want={there.rdev:#x} got={here.rdev:#x}")
+        if not diffs and self.files.xattrs_known and stat_mod.S_ISREG(here.mode):
+            mine_cap, theirs_cap = (x.get(CAPABILITY_XATTR) for x in copy.xattrs(path))
+            if mine_cap != theirs_cap:
+                diffs.append(f"xattr {CAPABILITY_XATTR} want={theirs_cap!r} got={mine_cap!r}")
+        return (META, "; ".join(diffs)) if diffs else None
 
     def opaque_directory(self, path: str) -> None:
         """A directory an opaque whiteout names: a tar-split directory or one extraction made."""
@@ -606,21 +731,54 @@ def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None 
 
 def _judge(layer: Layer, check: _LayerCheck, computed: DiffID,
            result: Callable[..., LayerResult]) -> LayerResult:
-    content_bad = [b for b in check.bad.values() if b.reason in CONTENT_REASONS]
+    return result(*_verdict(layer, check.bad.values(), computed), check, computed)
+
+
+def _verdict(layer: Layer, bad: Iterable[BadFile], computed: DiffID
+             ) -> tuple[str, str | None, str | None]:
+    """(status, fault, reason) of a layer whose stream hashed to computed."""
+    bad = list(bad)
     reasons = []
     if computed != layer.diff_id:
         reasons.append(f"diff ID want={layer.diff_id} got={computed}")
     expect_chain = chain_id_from_parent(layer.parent, layer.diff_id)
     if expect_chain != layer.chain_id:
         reasons.append(f"chain ID want={layer.chain_id} got={expect_chain}")
-    if check.bad:
-        reasons.append(f"{len(check.bad)} file(s) differ")
+    if bad:
+        reasons.append(f"{len(bad)} file(s) differ")
     if not reasons:
-        return result(OK, None, None, check, computed)
+        return OK, None, None
     # Content is at fault when a file's bytes changed; otherwise what is wrong is a
     # record (tar-split, the diff file, the chain) or a file's metadata.
-    fault = CONTENT if content_bad else METADATA
-    return result(MISMATCH, fault, "; ".join(reasons), check, computed)
+    content_bad = any(b.reason in CONTENT_REASONS for b in bad)
+    return MISMATCH, CONTENT if content_bad else METADATA, "; ".join(reasons)
+
+
+def _owned_by_parent(results: Mapping[ChainID, LayerResult], store: Store
+                     ) -> dict[ChainID, LayerResult]:
+    """Each full-copy layer's results without the inherited entries its parent names.
+
+    A full copy's inherited entry is judged against the parent's copy; when the parent's
+    own copy is at fault (tampered with there, or its own ancestor's difference), the
+    parent's verdict names it, and the child's copy, though it differs, is not the
+    layer at fault. Judged on the parents' verdicts as they were, so a chain names the
+    lowest layer that differs.
+    """
+    named = {chain_id: {b.path for b in r.bad_files} for chain_id, r in results.items()}
+    out = dict(results)
+    for chain_id, result in results.items():
+        layer = store.layers[chain_id]
+        parent_named = named.get(layer.parent) if layer.parent is not None else None
+        if not parent_named or not any(b.inherited for b in result.bad_files):
+            continue
+        kept = tuple(b for b in result.bad_files
+                     if not (b.inherited and b.path in parent_named))
+        if len(kept) == len(result.bad_files) or result.computed_diff_id is None:
+            continue
+        status, fault, reason = _verdict(layer, kept, result.computed_diff_id)
+        out[chain_id] = replace(result, bad_files=kept, status=status, fault=fault,
+                                reason=reason)
+    return out
 
 
 # -- the whole store --------------------------------------------------------------------------
@@ -643,7 +801,7 @@ def verify_store(files: StoreFilesLike, store: Store, image_ids: Sequence[ImageI
         ids += sorted(set(store.images) - set(ids))
     images = tuple(_verify_image(files, i, store) for i in ids)
     layers = _layers_to_verify(store, images, every)
-    results = _run_layers(files, layers, jobs, progress)
+    results = _owned_by_parent(_run_layers(files, layers, jobs, progress), store)
     return VerifyReport(images, tuple(results[layer.chain_id] for layer in layers),
                         tuple(str(d) for d in store.diagnostics))
 

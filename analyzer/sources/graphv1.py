@@ -248,7 +248,7 @@ class GraphFiles(StoreFiles):
     and its ``checksum`` (the blob it was pulled as) as the compressed digest."""
 
     def __init__(self, root: EvidenceRoot, store: Store):
-        super().__init__(root, store.driver)
+        super().__init__(root, store.driver, store.layers)
         self._store = store
 
     def image_ids(self) -> list[ImageID]:

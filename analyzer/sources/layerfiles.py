@@ -16,14 +16,14 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import orjson
 
 from .. import digest, nativeio
 from ..pathindex import PathIndex, walk_index
 from ..errors import EvidenceError
-from ..ids import DiffID, ImageID, is_hex64
+from ..ids import ChainID, DiffID, ImageID, is_hex64
 from ..model import Layer, SoundMembers
 from . import layout
 from .drivers import DIRECTORY_DRIVERS, FULL_COPY_IMAGES
@@ -76,16 +76,16 @@ class DiskIndex:
                 yield path, mode
 
 
-def _unsupported(driver: str, layer: Layer) -> str | None:
+def _unsupported(driver: str, layer: Layer, parent: Layer | None) -> str | None:
     """Why verify cannot judge this layer's directory, or None when it can."""
     if driver not in DIRECTORY_DRIVERS:
         return f"{driver} keeps layers in block devices; verify reads layer directories"
-    # The tar-split of a full copy names only the layer's changes, so the parent's files
-    # would be judged added. Until verify tells them from the layer's own (by the parent's
-    # inodes, or Docker's changed-file test), such a layer is not judged.
-    if driver in FULL_COPY_IMAGES and layer.parent is not None:
-        return (f"{driver} keeps a full copy of the parent layer's files in each layer; "
-                "verify does not yet tell them from the layer's own")
+    # The tar-split of a full copy names only the layer's changes: the rest is told from
+    # the parent's copy, which must be known.
+    if driver in FULL_COPY_IMAGES and layer.parent is not None and parent is None:
+        return (f"{driver} keeps a full copy of the parent layer's files in each layer, and "
+                f"the parent layer {layer.parent} is not in the layer store: the layer's own "
+                "files cannot be told from the parent's")
     return None
 
 
@@ -93,29 +93,36 @@ class LayerFiles:
     """One layer's files, for one thread. Close it when done."""
 
     def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, driver: str,
-                 directory: str | None = None, root_ids: tuple[int, int] = (0, 0)):
+                 directory: str | None = None, root_ids: tuple[int, int] = (0, 0),
+                 parent: Layer | None = None):
         self._root = root
         self.root_ids = root_ids
         self._lock = lock
         self._layer = layer
         self.diff_path = directory or layout.diff_dir(driver, layer.cache_id)
-        self.unsupported = _unsupported(driver, layer)
+        self.unsupported = _unsupported(driver, layer, parent)
         self._files = None
         self._index: PathIndex | None = None     # index()'s, which the native scan reads
         # Why the directory cannot be read, naming what is wrong (a link in its path).
         self.damage: str | None = None
         if self.unsupported is None:
-            with lock:
-                try:
-                    self._files = root.subroot(self.diff_path)
-                except EvidenceError as exc:
-                    self.damage = str(exc)
-                if self._files is None and self.damage is None:
-                    self.damage = not_a_directory(root, self.diff_path)
+            self._files, self.damage = _open_directory(root, lock, self.diff_path)
         self.present = self._files is not None
         # An archive made without --xattrs records none: then none can be compared.
         self.xattrs_known = root.has_xattrs
         self.whiteouts_as_files = driver == "aufs"
+        self.whiteouts_remove = driver in FULL_COPY_IMAGES
+        self.parent_copy: ParentCopy | None = None
+        if self._files is not None and driver in FULL_COPY_IMAGES and parent is not None:
+            parent_path = layout.diff_dir(driver, parent.cache_id)
+            parent_files, damage = _open_directory(root, lock, parent_path)
+            if parent_files is None:
+                self.unsupported = ("the parent layer's copy cannot be read ("
+                                    f"{damage or parent_path + ': is gone'}): the layer's own "
+                                    "files cannot be told from the parent's")
+            else:
+                self.parent_copy = ParentCopy(self._files, parent_files,
+                                              hard_links=driver == "overlay")
         self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
 
     def tar_split(self, sha: digest.Sha256 | None = None
@@ -208,9 +215,53 @@ class LayerFiles:
         return self._files.hash_file(path, sha)
 
     def close(self) -> None:
+        if self.parent_copy is not None:
+            self.parent_copy.close()
+            self.parent_copy = None
         if self._files is not None:
             self._files.close()
             self._files = None
+
+
+def _open_directory(root: EvidenceRoot, lock: threading.Lock, rel: str
+                    ) -> tuple[EvidenceRoot | None, str | None]:
+    """(a root of its own for a layer's directory, or None and what stands in its way)."""
+    with lock:
+        try:
+            files = root.subroot(rel)
+        except EvidenceError as exc:
+            return None, str(exc)
+        return files, None if files is not None else not_a_directory(root, rel)
+
+
+class ParentCopy:
+    """A full-copy layer's directory beside its parent layer's: vfs copies the parent's
+    tree into each new layer, legacy overlay hard-links its regular files (moby
+    daemon/graphdriver/vfs/driver.go Create: dirCopy; overlay/overlay.go ApplyDiff:
+    copy.DirCopy(parentRootDir, tmpRootDir, copy.Hardlink)), before the layer's tar is
+    applied. Both trees are held by path (with mtimes, which the compact disk index
+    lacks): these drivers are rare, and the layer's own files are few."""
+
+    def __init__(self, own: EvidenceRoot, parent: EvidenceRoot, hard_links: bool):
+        self._own = own
+        self._parent = parent
+        self.hard_links = hard_links
+
+    def trees(self) -> tuple[dict[str, Stat], dict[str, Stat]]:
+        return (_tree(self._own), _tree(self._parent))
+
+    def readlinks(self, path: str) -> tuple[str | None, str | None]:
+        return self._own.readlink(path), self._parent.readlink(path)
+
+    def xattrs(self, path: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        return self._own.xattrs(path) or {}, self._parent.xattrs(path) or {}
+
+    def close(self) -> None:
+        self._parent.close()
+
+
+def _tree(files: EvidenceRoot) -> dict[str, Stat]:
+    return {path.lstrip("/"): st for path, st in files.walk("")}
 
 
 
@@ -260,9 +311,11 @@ def chunks(fd: int, offset: int = 0, length: int = -1) -> Iterator[bytes]:
 class StoreFiles:
     """The image and layer store files verify reads, from a directory data root."""
 
-    def __init__(self, root: EvidenceRoot, driver: str, root_ids: tuple[int, int] = (0, 0)):
+    def __init__(self, root: EvidenceRoot, driver: str, layers: Mapping[ChainID, Layer],
+                 root_ids: tuple[int, int] = (0, 0)):
         self._root = root
         self._driver = driver
+        self._layers = layers           # a full-copy layer is read beside its parent's
         self._root_ids = root_ids
         self._paths = layout.ImageRoot(driver)
         self._lock = threading.Lock()
@@ -316,5 +369,6 @@ class StoreFiles:
                 # An archive streams once more: every layer's files, into a spool.
                 self._root.spool((self._driver,))
                 self._spooled = True
+        parent = None if layer.parent is None else self._layers.get(layer.parent)
         return LayerFiles(self._root, layer, self._lock, self._driver,
-                          root_ids=self._root_ids)
+                          root_ids=self._root_ids, parent=parent)
