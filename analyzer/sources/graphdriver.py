@@ -30,7 +30,7 @@ from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    short_id)
 from ..model import (Container, Diagnostic, HealthResult, Image, Layer, Mount, Port,
                      Reference, Store, Volume, parent_cycles)
-from . import Detected, Roots, layout, mobytypes
+from . import Detected, Roots, aufslayers, layout, mobytypes
 from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
 from .volumestore import read_volume_metadata
@@ -435,9 +435,12 @@ def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:
     layers = loader.layers()
     images = loader.images(layers)
     references = loader.references(images)
+    containers, mounts, volumes = loader.containers(), loader.mounts(), loader.volumes()
+    if driver == "aufs":
+        loader.diagnostics += aufslayers.check(root, layers, mounts)
     return Store(driver=driver, images=images, layers=layers, references=references,
-                 containers=loader.containers(), mounts=loader.mounts(),
-                 volumes=loader.volumes(), diagnostics=tuple(loader.diagnostics))
+                 containers=containers, mounts=mounts, volumes=volumes,
+                 diagnostics=tuple(loader.diagnostics))
 
 
 def read_containers(root: EvidenceRoot) -> tuple[dict[ContainerID, Container], list[Diagnostic]]:

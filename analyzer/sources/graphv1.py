@@ -32,7 +32,7 @@ from ..goapi.unmarshal import field
 from ..ids import (ChainID, ContainerID, DiffID, ImageID, MountID, chain_id_from_parent,
                    digest_of, hex_part, is_digest, is_hex64)
 from ..model import Image, Layer, Mount, Store
-from . import Detected, Roots, layout, mobytypes
+from . import Detected, Roots, aufslayers, layout, mobytypes
 from .drivers import DIRECTORY_DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
 from .graphdriver import _Loader, created_unix_ns
@@ -103,6 +103,8 @@ class _Migration(_Loader):
         references = self.references(self.images, layout.repositories_v1(self.driver),
                                      self.ids)
         containers, mounts = self.migrate_containers()
+        if self.driver == "aufs":
+            self.diagnostics += aufslayers.check(self.root, self.layers, mounts)
         return Store(driver=self.driver, images=self.images, layers=self.layers,
                      references=references, containers=containers, mounts=mounts,
                      volumes=self.volumes(), diagnostics=tuple(self.diagnostics))

@@ -154,12 +154,21 @@ def repositories_v1(driver: str) -> str:
 def diff_dir(driver: str, cache_id: str) -> str:
     """Where a layer's own files are (its upper directory)."""
     if driver == "aufs":
-        return f"aufs/diff/{cache_id}"
+        return f"{AUFS_DIFF}/{cache_id}"
     if driver == "overlay":
         return overlay_dir(cache_id, "root")
     if driver == "vfs":
         return f"vfs/dir/{cache_id}"
     return f"{driver}/{cache_id}/diff"
+
+
+# aufs/aufs.go: each layer's and container's parents' IDs, nearest first, one a line.
+AUFS_LAYERS = "aufs/layers"
+AUFS_DIFF = "aufs/diff"
+
+
+def aufs_layers(cache_id: str) -> str:
+    return f"{AUFS_LAYERS}/{cache_id}"
 
 
 def rw_dir(driver: str, mount_id: str) -> str:
@@ -172,7 +181,7 @@ def driver_dirs(driver: str, cache_id: str) -> list[str]:
     """The paths the driver's Remove(cache_id) deletes, but overlay2's ``l/`` link (whose
     name only the layer's ``link`` file knows)."""
     if driver == "aufs":
-        return [f"aufs/diff/{cache_id}", f"aufs/layers/{cache_id}", f"aufs/mnt/{cache_id}"]
+        return [diff_dir(driver, cache_id), aufs_layers(cache_id), f"aufs/mnt/{cache_id}"]
     if driver == "devicemapper":
         # The device's blocks are the pool's to free (engines/slack.py dm_reclaim);
         # on the host filesystem Remove deletes its metadata file and mount point.
