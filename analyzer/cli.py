@@ -489,9 +489,10 @@ def df_command(ctx: Context, verbose: bool) -> None:
 @pass_context
 def rm_command(ctx: Context, force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
     """Print what `docker image rm` would print; changes nothing."""
-    from .render.rm import format_rm
+    from .render.rm import format_rm, format_rmi_v1
     plan = ctx.service.image_delete(images, force=force, prune=not no_prune)
-    out, err, code = format_rm(plan, force)
+    out, err, code = (format_rmi_v1(plan) if ctx.service.is_pre_1_10
+                      else format_rm(plan, force))
     echo(out, nl=False)
     echo(err, nl=False, err=True)
     sys.exit(code)

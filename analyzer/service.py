@@ -175,6 +175,12 @@ class ImageService:
         return store
 
     @property
+    def is_pre_1_10(self) -> bool:
+        """A graph of Docker before 1.10: ``rm`` answers as moby v1.9.1 did."""
+        from .sources import graphv1
+        return self.source.kind == graphv1.KIND
+
+    @property
     def is_image_archive(self) -> bool:
         """An OCI image layout or a ``docker save`` archive: images only, no data root."""
         return self.source.kind in _IMAGE_ARCHIVES
@@ -679,6 +685,9 @@ class ImageService:
         self._needs_data_root("rm")
         if self.containerd is not None:
             return self.containerd.plan_rmi(names, force, prune)
+        if self.is_pre_1_10:
+            from .engines import rmiv1
+            return rmiv1.plan_rmi(self.store, names, force=force, prune=prune)
         from .engines.rmi import plan_rmi
         store = self.store_with_build_cache
         return plan_rmi(store, names, force=force, prune=prune,

@@ -1,6 +1,7 @@
 """``docker image rm`` as the Docker 28 CLI prints it and exits.
 
-References: docker/cli v28 cli/command/image/remove.go (runRemove).
+References: docker/cli v28 cli/command/image/remove.go (runRemove); moby v1.9.1
+api/client/rmi.go (CmdRmi), docker/docker.go (main: the error printed, exit 1).
 """
 from __future__ import annotations
 
@@ -33,3 +34,12 @@ def format_rm(plan: Removal, force: bool) -> tuple[str, str, int]:
     out = "".join(f"{r.kind}: {r.value}\n" for r in plan.records)
     err = "".join(f"Error response from daemon: {o.message}\n" for o in plan.errors)
     return out, err, exit_status(plan, force)
+
+
+def format_rmi_v1(plan: Removal) -> tuple[str, str, int]:
+    """What the v1.9.1 client printed: each call's error as it came, then one line naming
+    every argument that failed (``%v`` of a Go string slice), exit status 1."""
+    out, err, _ = format_rm(plan, False)
+    if plan.errors:
+        err += f"Error: failed to remove images: [{' '.join(o.argument for o in plan.errors)}]\n"
+    return out, err, int(bool(plan.errors))
