@@ -43,6 +43,17 @@ def test_two_cells_of_one_row_rendered_a_second_apart():
     assert _row_by_row(wrong, [at_15, at_16])[0] != wrong
 
 
+def test_two_fields_of_one_json_line_rendered_a_second_apart():
+    # docker ps -a --format json: RunningFor and Status are formatted at their own instants.
+    row = '{{"RunningFor":"19 seconds ago","Size":"0B","Status":"Exited (0) {s} seconds ago"}}'
+    want = row.format(s=18) + "\n"
+    at_17 = (row.format(s=17) + "\n", "", 0)
+    at_18 = (row.format(s=18).replace("19 seconds", "20 seconds") + "\n", "", 0)
+    assert _row_by_row(want, [at_17, at_18])[0] == want
+    wrong = row.format(s=19) + "\n"
+    assert _row_by_row(wrong, [at_17, at_18])[0] != wrong
+
+
 def _bridges_in(network) -> list[str]:
     out = subprocess.run(["ip", "-j", "addr", "show", "type", "bridge"], check=True,
                          capture_output=True, text=True).stdout

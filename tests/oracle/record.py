@@ -454,7 +454,9 @@ def _row_by_row(want: str, results: list[tuple[str, str, int]]) -> tuple[str, st
                      for i, line in enumerate(wanted)), err, rc
 
 
-_CELL_GAP = re.compile(r"(\s{2,})")
+# A table's cells are apart by two spaces or more; a JSON line's (`--format json`) are
+# its string fields, apart at `","`.
+_CELL_GAP = re.compile(r'(\s{2,}|",")')
 
 
 def _cell_by_cell(want: str, lines: list[str]) -> str:
