@@ -802,13 +802,16 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
 
 def _system_prune_body(service: ImageService, result: SystemPrune) -> dict:
     """system prune --json: each pruner's removals, then the images' as prune --json has
-    them; ``bytes_freed`` counts everything."""
-    from .render.reclaim import reclaim_json
+    them, with each removed image's last use as the evidence held it before the prune
+    (a pruned container's times are still evidence of use); ``bytes_freed`` counts
+    everything."""
+    from .render.reclaim import last_used_json, reclaim_json
     assert result.containers is not None and result.images is not None
     assert result.build_cache is not None
     containers, cache = result.containers.deleted, result.build_cache
     vols = result.volumes.deleted if result.volumes else ()
-    images = reclaim_json(service.price(result.images[0]))
+    priced = service.price(result.images[0])
+    images = reclaim_json(priced, last_used_json(service.last_used, priced.deleted_images))
     released = result.containers.released_layers + cache.released_layers
     own = service.removed_bytes(containers, vols, released, cache.removed_dirs)
     return {"deleted_containers": [c.id for c in containers],

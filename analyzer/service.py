@@ -384,10 +384,10 @@ class ImageService:
     @property
     def tar_type_bits(self) -> bool:
         """Whether the daemon's tars (export, cp) keep the file type bits in each mode:
-        before Docker 23 (moby#44083 dropped them); Docker 23 also began keeping its ID
-        in ``engine-id``, so a root without one was last run by an older daemon."""
-        from .sources.daemoninfo import written_by_docker_23
-        return self.containerd is None and not written_by_docker_23(self.root)
+        only the daemon the root is answered as before Docker 23 (moby#44083 dropped
+        them), and no daemon that reads the containerd image store is that old."""
+        from .engines.daemonapi import API_20_10
+        return self.containerd is None and self.api_version == API_20_10
 
     def container_changes(self, name: str) -> list[Change]:
         """What ``docker diff`` lists for a container: its root filesystem against its

@@ -44,3 +44,29 @@ def test_log_spans_read_both_ends_only(tmp_path):
     assert spans == {ids[0]: ("2026-01-01T00:00:00.5Z", "2026-01-03T00:00:00.5Z"),
                      ids[1]: ("2026-01-04T00:00:00.5Z", "2026-01-04T00:00:00.5Z")}
     assert [p.source for p in problems] == [f"containers/{ids[3]}/{ids[3]}-json.log"]
+
+
+def test_system_prune_json_gives_each_removed_image_its_last_use_before_the_prune():
+    """system prune removes the stopped containers first; their times are still the
+    evidence of their images' last use, as the timeline has it."""
+    events = [json.loads(line) for line in
+              analyze(SAMPLE_ARCHIVE, "timeline", "--json").check(0).out.splitlines()]
+    uses = {e["image_id"]: e["timestamp"] for e in events
+            if e["timestamp_desc"] == "Image Last Used"}
+    doc = json.loads(analyze(SAMPLE_ARCHIVE, "system", "prune", "-a", "--json").check(0).out)
+    last = doc["last_used"]
+    assert sorted(last) == sorted(doc["deleted_images"])
+    assert {i for i, u in last.items() if u} == set(doc["deleted_images"]) & set(uses)
+    for image_id, use in last.items():
+        if use and use["evidence"].startswith("container_"):
+            assert use["id"] in doc["deleted_containers"]
+    assert any(u and u["evidence"] == "container_created" for u in last.values())
+    assert {i: _micros(u["time"]) for i, u in last.items() if u} == \
+        {i: uses[i] for i, u in last.items() if u}
+
+
+def _micros(stamp: str) -> int:
+    from datetime import datetime
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    whole = datetime.fromisoformat(head + "+00:00").timestamp()
+    return int(whole) * 1_000_000 + int((frac + "000000")[:6])
