@@ -61,6 +61,21 @@ def test_worker_records_shared_when_their_blob_chain_is_an_images_layers() -> No
     assert shared(("",)) == (False, False, False)      # a local source has no blob
 
 
+def test_a_record_without_a_blob_on_an_images_layers_is_that_images() -> None:
+    # BuildKit joins a chain's digests with no separator (layerKey) and a record without
+    # a blob adds "": a stage's RUN (still mutable) on the base image's layer is the base
+    # image's, as dockerd 28.5 marks it; a source with nothing below it never is.
+    data = metadata(
+        base=record(cache_blob=B1, cache_blobonly=True, snapshot_size=1),
+        stage=record(cache_parent="base", snapshot_committed=None, snapshot_size=1),
+        src=record(snapshot_committed=None, cache_recordType="source.local", snapshot_size=1))
+    records = by_id(read_containerd_build_cache(data, SOURCE, {B1: 1}.get, {}.get, [(B1,)]))
+    assert (records["base"].shared, records["stage"].shared, records["src"].shared) == \
+        (True, True, False)
+    records = by_id(read_containerd_build_cache(data, SOURCE, {B1: 1}.get, {}.get, [(B1, B2)]))
+    assert (records["base"].shared, records["stage"].shared) == (False, False)
+
+
 def test_worker_metadata_absent_or_damaged() -> None:
     assert read_containerd_build_cache(None, SOURCE, {}.get, {}.get, ()).records == ()
     damaged = read_containerd_build_cache(b"\0" * 8192, SOURCE, {}.get, {}.get, ())

@@ -583,9 +583,11 @@ def _image_layers(listed: Mapping[str, _Record], snapshots: _Snapshots,
 def _image_blob_chains(listed: Mapping[str, _Record], loaded: Mapping[str, _Record],
                        image_layers: Collection[tuple[str, ...]]) -> set[str]:
     # imagerefchecker on the containerd store: the records whose chain of blobs (its
-    # parents' and its own, bottom first: layerDigestChain) is exactly some image
-    # manifest's layers. A record without a blob (a local source) has no chain an
-    # image can have.
+    # parents' and its own, bottom first: layerDigestChain) is some image manifest's
+    # layers. BuildKit compares the digests joined with no separator (layerKey), and a
+    # record without a blob adds "" to its chain: a mutable record (a RUN of a stage no
+    # image keeps) on an image's layers is that image's; an empty key is never one.
+    keys = {"".join(layers) for layers in image_layers} - {""}
     found: set[str] = set()
     for record_id in listed:
         chain: list[str] = []
@@ -593,7 +595,7 @@ def _image_blob_chains(listed: Mapping[str, _Record], loaded: Mapping[str, _Reco
         while current in loaded and len(chain) <= len(loaded):   # the loader broke loops
             chain.append(loaded[current].item.text("cache.blob"))
             current = loaded[current].parent
-        if "" not in chain and tuple(reversed(chain)) in image_layers:
+        if "".join(reversed(chain)) in keys:
             found.add(record_id)
     return found
 
