@@ -6,9 +6,11 @@ the blob's own magic bytes as containerd chooses — and the decompressed stream
 hashed again (the diff ID the config names); where the layer is also unpacked
 (containerd's snapshots), its files are judged against that same stream as it passes
 (engines/containerdverify.py). Hashing runs in the native core and decompression in
-ISA-L (``isal``) or ``zstandard``, each with the GIL released, so layers verify in
-parallel threads; memory is a few chunks, whatever the layer's size. The blob's
-bytes are what verify's progress counts.
+ISA-L (``isal``) or ``zstandard``, each with the GIL released, so a blob is read,
+hashed and decompressed in a thread of its own beside the one that hashes (and
+judges) what comes out — the two halves of ``zstd -dc | openssl dgst`` — and layers
+verify in parallel threads; memory is a few chunks, whatever the layer's size. The
+blob's bytes are what verify's progress counts.
 
 A media type that disagrees with the magic bytes is a warning naming the blob, not a
 failed digest (the image still loads). Index, manifest and config blobs were checked
@@ -20,9 +22,11 @@ image-spec descriptor.md (digest and size), config.md (rootfs.diff_ids).
 """
 from __future__ import annotations
 
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 from .. import compression
 from ..digest import Sha256
@@ -41,6 +45,55 @@ class StreamDigests:
     diff_id: DiffID | None      # sha256 of the decompressed stream; None if it broke
     uncompressed_bytes: int
     error: str | None           # why decompression failed
+
+
+T = TypeVar("T")
+
+# Decompressed pieces (at most compression.OUTPUT_LIMIT each) made ahead of the hashing:
+# enough that neither thread waits on the other's jitter, few enough to stay megabytes.
+AHEAD = 4
+
+
+def _ahead(items: Iterator[T], depth: int = AHEAD) -> Iterator[T]:
+    """``items``, made in a thread of their own up to ``depth`` ahead of the caller's.
+
+    What the maker raises is raised here, in its place in the sequence. A caller that
+    stops early (closes this generator) stops the maker at its next item, and the maker
+    has ended when this returns.
+    """
+    handoff: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def make() -> None:
+        try:
+            for item in items:
+                handoff.put((item, None))
+                if stop.is_set():
+                    return
+            handoff.put((end, None))
+        except BaseException as exc:    # noqa: BLE001 - raised again in the caller
+            handoff.put((end, exc))
+
+    maker = threading.Thread(target=make, name="verify-stream", daemon=True)
+    maker.start()
+    try:
+        while True:
+            item, exc = handoff.get()
+            if item is end:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while maker.is_alive():     # room for the maker's last put, then it sees stop
+            try:
+                while True:
+                    handoff.get_nowait()
+            except queue.Empty:
+                pass
+            maker.join(0.05)
 
 
 def _hex(sha: Sha256) -> str:
@@ -77,7 +130,7 @@ class BlobStream:
 
     def _decompressed(self) -> Iterator[bytes]:
         try:
-            for piece in self._stream:
+            for piece in _ahead(iter(self._stream)):
                 self._plain.update(piece)
                 self.out += len(piece)
                 yield piece
