@@ -4,12 +4,12 @@ archive/compression.DecompressStream), never by a name or a media type.
 
 Two shapes over the same choice: ``Decompressed`` is pushed chunks (verify hashes a
 blob's bytes as they pass), ``open_stream`` is pulled in bounded reads (an archive read by
-tarfile). Every fault of the stream — a bad header, a checksum, a cut — is a
+tarfile; its zstd is the pushed decoder, pulled). Every fault of the stream — a bad header, a checksum, a cut — is a
 ``StreamError``, whichever library found it.
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from isal import igzip, isal_zlib
 
@@ -237,7 +237,7 @@ class _Pulled:
     """A decompressing reader whose every fault is a StreamError. Reads are bounded by
     the size asked, whatever the compression ratio (a bomb stays a stream)."""
 
-    def __init__(self, reader: BinaryIO):
+    def __init__(self, reader):
         self.reader = reader
 
     def read(self, n: int) -> bytes:
@@ -245,8 +245,28 @@ class _Pulled:
             return self.reader.read(n)
         except StreamError:
             raise
-        except Exception as exc:   # BadGzipFile, EOFError (cut), zstandard.ZstdError
+        except Exception as exc:   # BadGzipFile, EOFError (cut)
             raise _broken(exc) from None
+
+
+class _PulledPieces:
+    """``read(n)`` over a Decompressed stream of ``raw``'s bytes: at most n bytes, and at
+    most one bounded piece decoded ahead."""
+
+    READ = 1 << 20
+
+    def __init__(self, raw):
+        self.pieces = iter(Decompressed(iter(lambda: raw.read(self.READ), b"")))
+        self.piece = memoryview(b"")
+
+    def read(self, n: int) -> bytes:
+        while not self.piece:
+            piece = next(self.pieces, None)
+            if piece is None:
+                return b""
+            self.piece = memoryview(piece)
+        out, self.piece = self.piece[:n], self.piece[n:]
+        return bytes(out)
 
 
 def open_stream(raw) -> _Pulled:
@@ -255,7 +275,7 @@ def open_stream(raw) -> _Pulled:
     if kind == "gzip":
         return _Pulled(igzip.IGzipFile(fileobj=raw, mode="rb"))
     if kind == "zstd":
-        import zstandard
-        return _Pulled(zstandard.ZstdDecompressor().stream_reader(
-            raw, read_across_frames=True, closefd=False))
+        # The push decoder, pulled: zstandard's stream_reader ends a stream cut short
+        # (even inside a frame's checksum) as if it were whole.
+        return _Pulled(_PulledPieces(raw))
     return _Pulled(raw)

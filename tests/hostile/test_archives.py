@@ -96,6 +96,15 @@ def test_zstd_corruption_is_named(scratch, plain_tar, baseline, where):
     _fails_naming(path, baseline(path, "ls"))
 
 
+@pytest.mark.parametrize("cut", [2, 4])
+def test_zstd_cut_in_its_last_checksum_is_named(scratch, plain_tar, baseline, cut):
+    """Every byte of the tar is there, end blocks included; only the frame's checksum is
+    cut (zstandard's stream_reader read this as a whole stream)."""
+    whole = zstandard.ZstdCompressor(write_checksum=True).compress(plain_tar)
+    path = _save(scratch, f"cut{cut}.tar.zst", whole[:-cut])
+    _fails_naming(path, baseline(path, "ls"), "truncated")
+
+
 def test_broken_header_does_not_end_the_archive_quietly(scratch, plain_tar, baseline):
     """A header with a bad checksum before image/: tarfile would end the archive there,
     and every command would have said 'uses the containerd image store'."""
