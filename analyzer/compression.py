@@ -206,31 +206,46 @@ def push_decoder(head: bytes) -> tuple[str, Frames | Plain]:
     return kind, Plain()
 
 
+class Decoder:
+    """A stream pushed a chunk at a time, decompressed in pieces of at most OUTPUT_LIMIT
+    (a plain stream keeps its chunks), its kind read from its first bytes (set once
+    they are in). ``feed`` and ``finish`` raise StreamError where the stream breaks or
+    ends early."""
+
+    def __init__(self) -> None:
+        self.kind = "tar"
+        self.head = b""
+        self.stream: Frames | Plain | None = None
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        if self.stream is None:
+            self.head += chunk
+            if len(self.head) < MAGIC_BYTES:
+                return
+            chunk, (self.kind, self.stream) = self.head, push_decoder(self.head)
+        yield from self.stream.feed(chunk)
+
+    def finish(self) -> Iterator[bytes]:
+        """What a stream shorter than its magic bytes was; then whether it ended whole."""
+        if self.stream is None:
+            self.kind, self.stream = push_decoder(self.head)
+            if self.head:
+                yield from self.stream.feed(self.head)
+        self.stream.finish()
+
+
 class Decompressed:
-    """The decompressed bytes of a stream pushed in chunks, in pieces of at most
-    OUTPUT_LIMIT (a plain stream keeps its chunks), its kind read from its first
-    bytes (set once the first piece is out). Iterating raises StreamError where the
-    stream breaks or ends early."""
+    """The decompressed bytes of ``chunks``, as a Decoder gives them; iterating raises
+    StreamError where the stream breaks or ends early."""
 
     def __init__(self, chunks: Iterable[bytes]):
         self.chunks = chunks
-        self.kind = "tar"
+        self.decoder = Decoder()
 
     def __iter__(self) -> Iterator[bytes]:
-        head = b""
-        stream: Frames | Plain | None = None
         for chunk in self.chunks:
-            if stream is None:
-                head += chunk
-                if len(head) < MAGIC_BYTES:
-                    continue
-                chunk, (self.kind, stream) = head, push_decoder(head)
-            yield from stream.feed(chunk)
-        if stream is None:
-            self.kind, stream = push_decoder(head)
-            if head:
-                yield from stream.feed(head)
-        stream.finish()
+            yield from self.decoder.feed(chunk)
+        yield from self.decoder.finish()
 
 
 class _Pulled:

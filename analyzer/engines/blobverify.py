@@ -6,9 +6,9 @@ the blob's own magic bytes as containerd chooses — and the decompressed stream
 hashed again (the diff ID the config names); where the layer is also unpacked
 (containerd's snapshots), its files are judged against that same stream as it passes
 (engines/containerdverify.py). Hashing runs in the native core and decompression in
-ISA-L (``isal``) or ``zstandard``, each with the GIL released, so a blob is read,
-hashed and decompressed in a thread of its own beside the one that hashes (and
-judges) what comes out — the two halves of ``zstd -dc | openssl dgst`` — and layers
+ISA-L (``isal``) or ``zstandard``, each with the GIL released, so a blob is read and
+decompressed in a thread of its own beside the one that hashes it and what comes out
+(and judges that) — the two halves of ``zstd -dc | openssl dgst`` — and layers
 verify in parallel threads; memory is a few chunks, whatever the layer's size. The
 blob's bytes are what verify's progress counts.
 
@@ -49,9 +49,10 @@ class StreamDigests:
 
 T = TypeVar("T")
 
-# Decompressed pieces (at most compression.OUTPUT_LIMIT each) made ahead of the hashing:
-# enough that neither thread waits on the other's jitter, few enough to stay megabytes.
-AHEAD = 4
+# Chunks and pieces (a megabyte each at most: a source's chunk, compression.OUTPUT_LIMIT)
+# made ahead of the hashing: enough that neither thread waits on the other's jitter,
+# few enough to stay megabytes.
+AHEAD = 8
 
 
 def _ahead(items: Iterator[T], depth: int = AHEAD) -> Iterator[T]:
@@ -100,12 +101,17 @@ def _hex(sha: Sha256) -> str:
     return "sha256:" + sha.digest().hex()
 
 
+# What the reading thread hands the hashing one, in the blob's order.
+_READ, _PIECE, _BROKEN, _UNREADABLE = range(4)
+
+
 class BlobStream:
     """One pass over a layer blob: iterating it yields the decompressed stream (for a
     tar check to cut, engines/containerdverify.py) while the blob's own bytes and the
-    decompressed ones are hashed as they pass. A stream that breaks ends there (the
-    rest of the blob is still hashed); ``digests()`` reads the blob to its end first,
-    whatever a consumer left unread."""
+    decompressed ones are hashed as they pass. One thread reads and decompresses, the
+    caller's hashes both (the lighter half, beside whatever judges the stream). A
+    stream that breaks ends there (the rest of the blob is still read and hashed);
+    ``digests()`` reads the blob to its end first, whatever a consumer left unread."""
 
     def __init__(self, chunks: Iterable[bytes], progress: Progress | None = None):
         self._blob, self._plain = Sha256(), Sha256()
@@ -113,29 +119,47 @@ class BlobStream:
         self.error: str | None = None
         self.unreadable: EvidenceError | None = None
         self._progress = progress
-        self._compressed = self._hashed(chunks)
-        self._stream = compression.Decompressed(self._compressed)
-        self._pieces = self._decompressed()
+        self._decoder = compression.Decoder()
+        self._pieces = self._hashed(_ahead(self._made(chunks)))
 
-    def _hashed(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    def _made(self, chunks: Iterable[bytes]) -> Iterator[tuple[int, object]]:
+        """The reading thread's side: each chunk, then the pieces it decompresses to."""
+        broken = False
         try:
             for chunk in chunks:
-                self._blob.update(chunk)
-                self.size += len(chunk)
-                if self._progress is not None:
-                    self._progress(len(chunk))
-                yield chunk
+                yield _READ, chunk
+                if not broken:
+                    try:
+                        for piece in self._decoder.feed(chunk):
+                            yield _PIECE, piece
+                    except compression.StreamError as exc:
+                        broken = True
+                        yield _BROKEN, str(exc)
         except EvidenceError as exc:
-            self.unreadable = exc
+            yield _UNREADABLE, exc
+            return
+        if not broken:
+            try:
+                for piece in self._decoder.finish():
+                    yield _PIECE, piece
+            except compression.StreamError as exc:
+                yield _BROKEN, str(exc)
 
-    def _decompressed(self) -> Iterator[bytes]:
-        try:
-            for piece in _ahead(iter(self._stream)):
-                self._plain.update(piece)
-                self.out += len(piece)
-                yield piece
-        except compression.StreamError as exc:
-            self.error = str(exc)
+    def _hashed(self, items: Iterator[tuple[int, object]]) -> Iterator[bytes]:
+        for tag, item in items:
+            if tag == _READ:
+                self._blob.update(item)
+                self.size += len(item)
+                if self._progress is not None:
+                    self._progress(len(item))
+            elif tag == _PIECE:
+                self._plain.update(item)
+                self.out += len(item)
+                yield item
+            elif tag == _BROKEN:
+                self.error = item
+            else:
+                self.unreadable = item
 
     def __iter__(self) -> Iterator[bytes]:
         return self._pieces
@@ -143,9 +167,7 @@ class BlobStream:
     def digests(self) -> StreamDigests:
         for _ in self._pieces:
             pass
-        for _ in self._compressed:     # what follows a break in the stream
-            pass
-        kind = self._stream.kind
+        kind = self._decoder.kind
         return StreamDigests(_hex(self._blob), self.size, kind,
                              None if self.error else DiffID(_hex(self._plain)), self.out,
                              f"{kind} stream: {self.error}" if self.error else None)
