@@ -33,9 +33,8 @@ from .model import Diagnostic, Image, Layer, Reference, Store
 from .reference import parse_normalized_named
 from .sources import layout
 from .sources.buildkit import BuildCache, read_containerd_build_cache
-from .sources.containerdstore import (ContainerdMeter, ContainerdStore, ContentFiles,
-                                      has_store, read_db,
-                                      read_containerd_store, read_contents, sibling_root)
+from .sources.containerdstore import (ContainerdMeter, ContainerdStore, ContentFiles, read_db,
+                                      read_containerd_store, read_contents)
 from .sources.evidence import EvidenceRoot, open_root
 from .sources.layerfiles import SnapshotFiles
 
@@ -290,9 +289,9 @@ def locate(data_root: str, root: EvidenceRoot, containerd_root: str | None = Non
     beside ``/var/lib/containerd``). None when there is none."""
     if containerd_root is not None:
         return ContainerdImages(open_root(containerd_root), "", namespace, docker_root=root)
-    if has_store(root, layout.CONTAINERD_DAEMON):
+    if layout.has_containerd_store(root, layout.CONTAINERD_DAEMON):
         return ContainerdImages(root, layout.CONTAINERD_DAEMON, namespace)
-    sibling = sibling_root(data_root)
+    sibling = layout.containerd_sibling(data_root)
     if os.path.isfile(os.path.join(sibling, layout.ContainerdRoot("").meta_db)):
         return ContainerdImages(open_root(sibling), "", namespace, docker_root=root)
     return None

@@ -87,7 +87,6 @@ class ImageService:
         the data root holds no image store of its own and its sibling ``../containerd``
         holds one (a host's disk: ``/var/lib/docker`` beside ``/var/lib/containerd``).
         """
-        from .sources.containerdstore import has_store, sibling_root
         top = open_root(self.data_root)
         data = registry.under_top_folders(top)
         if data is not top:
@@ -96,9 +95,9 @@ class ImageService:
         data = self._remapped(data)
         roots = {layout.DATA_ROOT: data}
         path = self.containerd_root
-        if path is None and data.lstat("image") is None and not has_store(data) \
+        if path is None and data.lstat("image") is None and not layout.has_containerd_store(data) \
                 and os.path.isdir(self.data_root):
-            sibling = sibling_root(self.data_root)
+            sibling = layout.containerd_sibling(self.data_root)
             if os.path.isfile(os.path.join(sibling, layout.ContainerdRoot("").meta_db)):
                 path = sibling
         if path is not None:

@@ -17,9 +17,10 @@ def service(root: Path, warnings: list[str] | None = None) -> ImageService:
 
 
 def test_every_source_has_a_kind_a_detector_and_a_reader() -> None:
-    kinds = [source.KIND for source in registry.SOURCES]
-    assert len(set(kinds)) == len(kinds)
-    assert all(callable(s.detect) and callable(s.read) for s in registry.SOURCES)
+    found = list(registry.sources())
+    kinds = [source.KIND for source in found]
+    assert len(set(kinds)) == len(kinds) == len(registry.SOURCES)
+    assert all(callable(s.detect) and callable(s.read) for s in found)
 
 
 def test_a_graph_driver_store_is_found_by_its_layer_store(tmp_path: Path) -> None:

@@ -15,14 +15,11 @@ import orjson
 from ..goapi.template import (GoFunc, GoMap, GoMethod, GoNumber, GoSlice, GoStruct, MISSING,
                               CallError, ExecError, Template, TemplateError)
 from ..goapi.json import marshal
+from . import FormatError
 from .displayutils import cell_width
 
 TABLE = "table"
 JSON = "json"
-
-
-class FormatError(Exception):
-    """What the Docker CLI prints on stderr (exit 1) for a template it cannot use."""
 
 
 # -- docker/cli templates.basicFunctions -------------------------------------------

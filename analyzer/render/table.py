@@ -18,22 +18,20 @@ PADDING = 3
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = [list(header), *[list(r) for r in rows]]
-    if not lines[0]:
+    lines = [header, *rows]
+    if not header:
         return ""
-    ncols = len(header)
-    widths = [0] * ncols
-    for line in lines:
-        for i, cell in enumerate(line[:-1]):
-            widths[i] = max(widths[i], cell_width(cell))
+    last = len(header) - 1
+    # Each cell's width once (10,000 rows at scale): for its column's, then its padding.
+    widths = [[cell_width(cell) for cell in line] for line in lines]
+    columns = [0] * last
+    for line_widths in widths:
+        for i, w in enumerate(line_widths[:-1]):      # a line's last cell widens nothing
+            if w > columns[i]:
+                columns[i] = w
+    pads = [max(MIN_WIDTH, w + PADDING) for w in columns]
     out = []
-    for line in lines:
-        parts = []
-        for i, cell in enumerate(line):
-            if i == ncols - 1:
-                parts.append(cell)
-            else:
-                width = max(MIN_WIDTH, widths[i] + PADDING)
-                parts.append(cell + " " * (width - cell_width(cell)))
-        out.append("".join(parts) + "\n")
+    for line, line_widths in zip(lines, widths):
+        out.append("".join([cell if i == last else cell + " " * (pads[i] - w)
+                            for i, (cell, w) in enumerate(zip(line, line_widths))]) + "\n")
     return "".join(out)

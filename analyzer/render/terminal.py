@@ -18,8 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .analysis import visible_text
-
 # C0 but \t and \n, and C1 (U+0080..U+009F, which a UTF-8 terminal may obey as CSI, OSC...).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x80-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -42,6 +40,7 @@ def escape(text: str) -> Escaped:
         return Escaped(text)
     surrogates = len(_SURROGATE.findall(text))
     if surrogates:
+        from .analysis import visible_text    # JSON's renderer: no start-up cost for text
         text = visible_text(text)
     text, controls = _CONTROL.subn(lambda m: f"\\u{ord(m.group()):04x}", text)
     return Escaped(text, controls, surrogates)

@@ -10,7 +10,6 @@ overlay/overlay.go (upperPath: snapshots/<id>/fs), core/metadata/db.go.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
@@ -49,16 +48,6 @@ class ContainerdStore:
 
     def snapshot_path(self, snapshotter: str, ident: int) -> str:
         return layout.ContainerdRoot(self.base).snapshot(snapshotter, ident)
-
-
-def has_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON) -> bool:
-    return root.lstat(layout.ContainerdRoot(base).meta_db) is not None
-
-
-def sibling_root(data_root: str) -> str:
-    """Where a host keeps the system containerd's root beside Docker's data root
-    (``/var/lib/docker`` → ``/var/lib/containerd``)."""
-    return os.path.join(os.path.dirname(os.path.abspath(data_root.rstrip("/"))), "containerd")
 
 
 def read_db(root: EvidenceRoot, rel: str) -> bytes | None:

@@ -30,10 +30,9 @@ from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    short_id)
 from ..model import (Container, Diagnostic, HealthResult, Image, Layer, Mount, Port,
                      Reference, Store, Volume, parent_cycles)
-from . import Detected, Roots, aufslayers, layout, mobytypes
+from . import Detected, Roots, layout, mobytypes
 from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
-from .volumestore import read_volume_metadata
 
 KIND = "graphdriver"
 
@@ -155,15 +154,16 @@ class _Loader:
                 out[image_id] = dataclasses.replace(out[image_id], parent=None)
         return out
 
-    def _read_files(self, path: Callable[[str, str], str], dirs: list[str],
+    def _read_files(self, path: Callable[[str], str], dirs: list[str],
                     names: tuple[str, ...]) -> list[list[str | None | EvidenceError]]:
-        """Small text files ``path(dir, name)``, for each dir a list by name: the text, None
+        """Small text files ``path(dir)/name``, for each dir a list by name: the text, None
         when absent, or why it could not be read (the caller says what that costs)."""
-        got = self.root.read_files([path(d, n) for d in dirs for n in names])
+        # Each directory's path once, its files' below it (the layer store has 35,000).
+        got = self.root.read_files([f"{base}/{n}" for base in map(path, dirs) for n in names])
         k = len(names)
-        texts = [item.decode("utf-8", _errors(names[i % k])).strip() if type(item) is bytes
-                 else item for i, item in enumerate(got)]
-        return [texts[i:i + k] for i in range(0, len(texts), k)]
+        columns = [[item.decode("utf-8", errors).strip() if type(item) is bytes else item
+                    for item in got[i::k]] for i, errors in enumerate(map(_errors, names))]
+        return [list(row) for row in zip(*columns)]
 
     def _unread(self, files: list[str | None | EvidenceError], cost: str, kind: str,
                 id: str) -> bool:
@@ -234,8 +234,11 @@ class _Loader:
     def _drop_cycles(self, layers: dict[ChainID, Layer]) -> None:
         """Layers whose parent chain loops are damage, and so is every layer above one:
         moby's loadLayer loads a layer's parent first, and would never finish."""
+        cycles = parent_cycles({c: layer.parent for c, layer in layers.items()})
+        if not cycles:
+            return                      # nothing is above a cycle either
         damaged: set[ChainID] = set()
-        for cycle in parent_cycles({c: layer.parent for c, layer in layers.items()}):
+        for cycle in cycles:
             for chain_id in cycle:
                 self.warn(self.paths.layer(hex_part(chain_id), "parent"),
                           _loop_text("layer", cycle, "layer skipped"), "layer", chain_id)
@@ -354,7 +357,10 @@ class _Loader:
         """The local driver's volumes (its directories), with the volume store's labels
         and options."""
         names = self.root.listdir(layout.VOLUMES) or []
-        meta = read_volume_metadata(self.root, self.warn) if names else {}
+        meta = {}
+        if names:                 # the volume store's reader (bbolt) is imported only then
+            from .volumestore import read_volume_metadata
+            meta = read_volume_metadata(self.root, self.warn)
         out = []
         for name in names:
             st = self.root.lstat(layout.volume_dir(name))
@@ -437,6 +443,7 @@ def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:
     references = loader.references(images)
     containers, mounts, volumes = loader.containers(), loader.mounts(), loader.volumes()
     if driver == "aufs":
+        from . import aufslayers
         loader.diagnostics += aufslayers.check(root, layers, mounts)
     return Store(driver=driver, images=images, layers=layers, references=references,
                  containers=containers, mounts=mounts, volumes=volumes,

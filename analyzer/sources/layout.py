@@ -21,9 +21,14 @@ image/tarexport (manifest.json); moby builder/builder-next/controller.go (``buil
 """
 from __future__ import annotations
 
+import os
 import re
+from typing import TYPE_CHECKING
 
 from ..ids import hex_part
+
+if TYPE_CHECKING:
+    from .evidence import EvidenceRoot
 
 # The evidence roots by name: every path below is relative to the data root.
 DATA_ROOT = "data"
@@ -225,6 +230,17 @@ def dm_device_metadata(device_hash: str) -> str:
 # -- a containerd root: each plugin's directory ----------------------------------------
 
 CONTAINERD_DAEMON = "containerd/daemon"      # the containerd dockerd runs, in its data root
+
+
+def has_containerd_store(root: EvidenceRoot, base: str = CONTAINERD_DAEMON) -> bool:
+    """Whether ``base`` in ``root`` holds a containerd root (its metadata database)."""
+    return root.lstat(ContainerdRoot(base).meta_db) is not None
+
+
+def containerd_sibling(data_root: str) -> str:
+    """Where a host keeps the system containerd's root beside Docker's data root
+    (``/var/lib/docker`` → ``/var/lib/containerd``)."""
+    return os.path.join(os.path.dirname(os.path.abspath(data_root.rstrip("/"))), "containerd")
 
 
 class ContainerdRoot:

@@ -6,21 +6,29 @@ that its answer is "not read yet", not "nothing here".
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import importlib
+from typing import Iterator, NamedTuple
 
 from ..errors import UnsupportedLayoutError
 from ..model import Store
-from . import (Detected, Roots, Source, containerd, dockersave, graphdriver, graphv1, layout,
-               ocilayout)
-from .evidence import ArchiveRoot, EvidenceRoot
+from . import Detected, Roots, Source, layout
+from .evidence import EvidenceRoot
 
-SOURCES: tuple[Source, ...] = (
-    graphdriver,        # image/<driver>/ of a data root: overlay2, devicemapper, aufs, ...
-    graphv1,            # graph/ and repositories-<driver>: before Docker 1.10
-    containerd,         # the containerd image store (Docker 29's default): recognised
-    dockersave,         # a `docker save` archive: manifest.json (legacy, or beside a layout)
-    ocilayout,          # an OCI image layout: oci-layout, index.json, blobs/
+# Modules of this package. A source is imported when its turn to detect comes: a data
+# root's command does not pay for the archive and containerd readers at start-up.
+SOURCES: tuple[str, ...] = (
+    "graphdriver",      # image/<driver>/ of a data root: overlay2, devicemapper, aufs, ...
+    "graphv1",          # graph/ and repositories-<driver>: before Docker 1.10
+    "containerd",       # the containerd image store (Docker 29's default): recognised
+    "dockersave",       # a `docker save` archive: manifest.json (legacy, or beside a layout)
+    "ocilayout",        # an OCI image layout: oci-layout, index.json, blobs/
 )
+
+
+def sources() -> Iterator[Source]:
+    """The sources in SOURCES's order, each imported when reached."""
+    for name in SOURCES:
+        yield importlib.import_module(f"{__package__}.{name}")
 
 
 def detect(roots: Roots) -> tuple[Source, Detected]:
@@ -29,7 +37,7 @@ def detect(roots: Roots) -> tuple[Source, Detected]:
     Raises:
         UnsupportedLayoutError: no source recognises them.
     """
-    for source in SOURCES:
+    for source in sources():
         found = source.detect(roots)
         if found is not None:
             return source, found
@@ -46,7 +54,7 @@ def under_top_folders(root: EvidenceRoot) -> EvidenceRoot:
     recognises; the archive's top when none does (its answer says what is missing).
 
     Directories are taken as named: their path is the analyst's to give."""
-    if not isinstance(root, ArchiveRoot):
+    if root.kind != "archive":          # a directory is taken as named
         return root
     level = root
     while not _recognised(level) and len(names := level.listdir("") or ()) == 1:
@@ -84,7 +92,7 @@ def under_remapped_roots(root: EvidenceRoot) -> RemappedRoots:
 
 
 def _recognised(root: EvidenceRoot) -> bool:
-    return any(source.detect({layout.DATA_ROOT: root}) is not None for source in SOURCES)
+    return any(source.detect({layout.DATA_ROOT: root}) is not None for source in sources())
 
 
 def read(roots: Roots) -> tuple[Detected, Store]:

@@ -8,13 +8,26 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 
+from typing import TYPE_CHECKING, Any
+
 from ...errors import EvidenceError
-from .archive import ArchiveRoot
 from .directory import DirectoryRoot
 from .root import JSON_LIMIT, SMALL_LIMIT, EvidenceRoot, Stat
 
+if TYPE_CHECKING:
+    from .archive import ArchiveRoot
+
 __all__ = ["JSON_LIMIT", "SMALL_LIMIT", "ArchiveRoot", "DirectoryRoot", "EvidenceRoot", "Stat",
            "open_root"]
+
+
+def __getattr__(name: str) -> Any:
+    # The archive reader (tarfile, the decompressors) is imported when an archive is
+    # opened: a directory's command does not pay for it at start-up.
+    if name == "ArchiveRoot":
+        from .archive import ArchiveRoot
+        return ArchiveRoot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_root(path: str) -> EvidenceRoot:
@@ -31,10 +44,12 @@ def open_root(path: str) -> EvidenceRoot:
         raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
     if stat_mod.S_ISDIR(st.st_mode):
         return DirectoryRoot(path)
+    from .archive import ArchiveRoot
     return ArchiveRoot(path)
 
 
 def _inside(archive: str, sub: str) -> ArchiveRoot:
+    from .archive import ArchiveRoot
     root = ArchiveRoot(archive).data_root_at(sub)
     if root is None:
         raise EvidenceError(archive, f"no directory {sub!r} in the archive")
