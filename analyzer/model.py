@@ -340,8 +340,9 @@ class Store:
         pending: list[Layer] = []
         total = 0
         for layer in self.walk_chain(top):    # up to the first layer already summed
-            if layer.chain_id in memo:
-                total = memo[layer.chain_id]
+            hit = memo.get(layer.chain_id)
+            if hit is not None:
+                total = hit
                 break
             pending.append(layer)
         for layer in reversed(pending):

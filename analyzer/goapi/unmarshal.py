@@ -73,13 +73,19 @@ class _Int(GoType):
 class _Time(GoType):
     name = "time.Time"
 
+    def __init__(self) -> None:
+        # Times already found sound: an image's history repeats its created time in
+        # entry after entry (93,000 checks at 10,000 images, a tenth of them distinct).
+        self._sound: set[str] = set()
+
     def check(self, value: Any, at: At) -> None:
-        if value is None:
+        if value is None or type(value) is str and value in self._sound:
             return
         if not isinstance(value, str):
             raise _wrong(value, self, at)
         if not is_rfc3339(value):
             raise Mismatch(_path(at), f"{_show(value)} is not an RFC 3339 time")
+        self._sound.add(value)
 
 
 class _Any(GoType):

@@ -194,7 +194,7 @@ class _Loader:
             self.warn(rel, f"{exc}; image skipped", "image", image_id)
             return None
         config = config or {}           # Go: null unmarshals to the zero value
-        diff_ids = tuple(DiffID(d) for d in (config.get("rootfs") or {}).get("diff_ids") or ())
+        diff_ids: tuple[DiffID, ...] = tuple((config.get("rootfs") or {}).get("diff_ids") or ())
         top = self.top_chain(diff_ids)
         if top is not None and top not in layers:
             # moby: image/store.go restore — images whose chain is missing are not loaded.
