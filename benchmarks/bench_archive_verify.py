@@ -15,7 +15,8 @@ Rows:
   each inflater: the stdlib's zlib, ISA-L (``isal``), ``zlib-ng``; and zstd
   (``zstandard``); and the same pass with ``rapidgzip`` (one thread, and its own two;
   it seeks, so the blob's digest is a read of its own);
-- two layers verified at once (``-j 2``), gzip and zstd;
+- two layers verified at once (``-j 2``), gzip and zstd, each with a reader beside it
+  only when the cores allow two threads a layer (blobverify.reader_beside);
 - peak RSS of a child verifying a gzip and a zstd layer of N MB and of 2N MB (the
   child's own high-water mark, VmHWM: its ru_maxrss would be the benchmark's own peak,
   which Linux carries into a child across fork and exec).
@@ -92,8 +93,8 @@ def chunks(path: Path):
         os.close(fd)
 
 
-def verify_one(path: Path) -> None:
-    digests = blobverify.digest_stream(chunks(path))
+def verify_one(path: Path, beside: bool = True) -> None:
+    digests = blobverify.digest_stream(chunks(path), beside=beside)
     assert digests.error is None, digests.error
 
 
@@ -111,7 +112,9 @@ def verify_rapidgzip(path: Path, threads: int) -> None:
 
 
 def verify_threads(paths: list[Path]) -> None:
-    threads = [threading.Thread(target=verify_one, args=(p,)) for p in paths]
+    """As verify -j N does N layers: each with a reader beside it if the cores allow."""
+    beside = blobverify.reader_beside(len(paths))
+    threads = [threading.Thread(target=verify_one, args=(p, beside)) for p in paths]
     for t in threads:
         t.start()
     for t in threads:

@@ -107,10 +107,13 @@ def test_a_zstd_bomb_is_verified_in_a_few_megabytes():
     assert peak_mib < 128, f"peak RSS {peak_mib} MiB"
 
 
-def test_digest_stream_hashes_the_blob_and_its_stream_in_two_threads():
+@pytest.mark.parametrize("beside", [True, False])
+def test_digest_stream_hashes_the_blob_and_its_stream(beside):
+    """In two threads (a reader beside the hasher) or in the caller's alone."""
     data = bytes(range(256)) * 20_000
     blob = zstandard.ZstdCompressor().compress(data)
-    got = blobverify.digest_stream(blob[i:i + 4096] for i in range(0, len(blob), 4096))
+    got = blobverify.digest_stream((blob[i:i + 4096] for i in range(0, len(blob), 4096)),
+                                   beside=beside)
     assert got.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
     assert got.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
     assert (got.size, got.uncompressed_bytes, got.compression) == (len(blob), len(data), "zstd")

@@ -22,6 +22,7 @@ image-spec descriptor.md (digest and size), config.md (rootfs.diff_ids).
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +98,14 @@ def _ahead(items: Iterator[T], depth: int = AHEAD) -> Iterator[T]:
             maker.join(0.05)
 
 
+def reader_beside(layers_at_once: int) -> bool:
+    """Whether each layer's blob is read and decompressed in a thread beside its hashing:
+    when every layer verified at once can have two cores. Where they cannot, the layers
+    already keep the cores busy, and twice their threads would only take turns with the
+    GIL (a thread the system preempts holding it stalls its partner)."""
+    return 2 * layers_at_once <= (os.cpu_count() or 1)
+
+
 def _hex(sha: Sha256) -> str:
     return "sha256:" + sha.digest().hex()
 
@@ -109,18 +118,21 @@ class BlobStream:
     """One pass over a layer blob: iterating it yields the decompressed stream (for a
     tar check to cut, engines/containerdverify.py) while the blob's own bytes and the
     decompressed ones are hashed as they pass. One thread reads and decompresses, the
-    caller's hashes both (the lighter half, beside whatever judges the stream). A
+    caller's hashes both (the lighter half, beside whatever judges the stream), or,
+    not ``beside``, the caller's does all. A
     stream that breaks ends there (the rest of the blob is still read and hashed);
     ``digests()`` reads the blob to its end first, whatever a consumer left unread."""
 
-    def __init__(self, chunks: Iterable[bytes], progress: Progress | None = None):
+    def __init__(self, chunks: Iterable[bytes], progress: Progress | None = None,
+                 beside: bool = True):
         self._blob, self._plain = Sha256(), Sha256()
         self.size = self.out = 0
         self.error: str | None = None
         self.unreadable: EvidenceError | None = None
         self._progress = progress
         self._decoder = compression.Decoder()
-        self._pieces = self._hashed(_ahead(self._made(chunks)))
+        made = self._made(chunks)
+        self._pieces = self._hashed(_ahead(made) if beside else made)
 
     def _made(self, chunks: Iterable[bytes]) -> Iterator[tuple[int, object]]:
         """The reading thread's side: each chunk, then the pieces it decompresses to."""
@@ -173,13 +185,14 @@ class BlobStream:
                              f"{kind} stream: {self.error}" if self.error else None)
 
 
-def digest_stream(chunks: Iterable[bytes], progress: Progress | None = None) -> StreamDigests:
+def digest_stream(chunks: Iterable[bytes], progress: Progress | None = None,
+                  beside: bool = True) -> StreamDigests:
     """Hash a layer blob and its decompressed stream in one pass over ``chunks``.
 
     The compression is read from the first bytes; a stream that breaks or ends early
     still has its blob digest (the rest is hashed), but no diff ID.
     """
-    return BlobStream(chunks, progress).digests()
+    return BlobStream(chunks, progress, beside).digests()
 
 
 # -- what verify reads, supplied by the caller -----------------------------------------
@@ -204,7 +217,7 @@ UnpackedCheck = Callable[[Layer, Iterable[bytes]], "LayerResult | None"]
 
 
 def verify_layer_blob(layer: Layer, files: ArchiveFilesLike, progress: Progress | None = None,
-                      unpacked: UnpackedCheck | None = None
+                      unpacked: UnpackedCheck | None = None, beside: bool = True
                       ) -> tuple[LayerResult, Diagnostic | None]:
     """A layer's blob against its descriptor and its diff ID — and, from the same read,
     its unpacked files when ``unpacked`` judges them; and a warning when its bytes are
@@ -221,7 +234,7 @@ def verify_layer_blob(layer: Layer, files: ArchiveFilesLike, progress: Progress 
                            digests.diff_id if digests else None,
                            digests.size if digests else 0, 0, (),
                            (want_digest,) if want_digest else (), blob)
-    stream = BlobStream(files.chunks(layer.cache_id), progress)
+    stream = BlobStream(files.chunks(layer.cache_id), progress, beside)
     files_result = unpacked(layer, stream) if unpacked is not None else None
     digests = stream.digests()
     if stream.unreadable is not None:
@@ -304,8 +317,11 @@ def verify_archive(files: ArchiveFilesLike, store: Store,
     images = _images(files, store, image_ids, config_digest)
     todo = _layer_blobs(files, store, images)
 
+    at_once = 1 if jobs == 1 else min(jobs or len(todo), len(todo))
+    beside = reader_beside(at_once)
+
     def one(layer: Layer) -> tuple[LayerResult, Diagnostic | None]:
-        return verify_layer_blob(layer, files, progress, unpacked)
+        return verify_layer_blob(layer, files, progress, unpacked, beside)
     if jobs == 1 or len(todo) <= 1:
         results = [one(layer) for layer in todo]
     else:
