@@ -133,7 +133,7 @@ def test_a_stream_left_early_stops_its_maker():
     pieces = iter(stream)
     next(pieces)
     pieces.close()
-    assert threading.active_count() == before
+    assert threading.active_count() <= before     # (another test's pool may end meanwhile)
     assert len(read) < 100
 
 
