@@ -20,6 +20,7 @@ from .errors import AnalyzerError, DaemonError, NotFound
 from .service import AnalystFile, ImageService
 
 if TYPE_CHECKING:
+    from .engines.containerdreclaim import Reclaim as ContainerdReclaim
     from .engines.systemprune import SystemPrune
 
 
@@ -623,6 +624,16 @@ def _prune_filters(filters: tuple[str, ...], command: str) -> list[tuple[str, st
     return [(k, v) for k, vs in _filters(filters, "--filter", command).items() for v in vs]
 
 
+def _freed_json(service: ImageService, freed: int,
+                collected: ContainerdReclaim | None) -> dict:
+    """A prune's bytes, and on the containerd store the blobs and snapshots the
+    collection after it deletes."""
+    if service.containerd is None:
+        return {"bytes_freed": freed}
+    from .render.containerdreclaim import deletions_json
+    return {"bytes_freed": freed, **deletions_json(collected)}
+
+
 def _prune_json(ctx: Context, body: dict) -> None:
     """A prune's --json: its own fields, the bytes, provenance and damage."""
     from .render.analysis import document
@@ -652,8 +663,8 @@ def container_prune_command(ctx: Context, filters: tuple[str, ...], force: bool,
         _prune_json(ctx, {"deleted_containers": [c.id for c in result.deleted],
                           "space_reclaimed": result.space_reclaimed,
                           "released_layers": list(result.released_layers),
-                          "bytes_freed": service.removed_bytes(result.deleted,
-                                                               chain_ids=result.released_layers)})
+                          **_freed_json(service, *service.prune_freed(
+                              ctx.now, result.deleted, chain_ids=result.released_layers))})
         return
     echo(deleted_block("Containers", [c.id for c in result.deleted])
          + total(result.space_reclaimed), nl=False)
@@ -727,9 +738,9 @@ def builder_prune_command(ctx: Context, all_records: bool, filters: tuple[str, .
         _prune_json(ctx, {"deleted_build_cache": [r.id for r in result.deleted],
                           "space_reclaimed": result.space_reclaimed,
                           "released_layers": list(result.released_layers),
-                          "bytes_freed": service.removed_bytes(
-                              chain_ids=result.released_layers,
-                              graph_ids=result.removed_dirs)})
+                          **_freed_json(service, *service.prune_freed(
+                              ctx.now, chain_ids=result.released_layers,
+                              graph_ids=result.removed_dirs, build_cache=result.deleted))})
         return
     echo(deleted_block("build cache objects", [r.id for r in result.deleted])
          + total(result.space_reclaimed), nl=False)
@@ -783,7 +794,7 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
     if as_json:
         if result.error is not None:
             daemon_error(result.error)
-        _prune_json(ctx, _system_prune_body(service, result))
+        _prune_json(ctx, _system_prune_body(service, result, ctx.now))
         return
     out = ""
     if result.containers:
@@ -801,27 +812,34 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
     echo(total(result.space_reclaimed), nl=False)
 
 
-def _system_prune_body(service: ImageService, result: SystemPrune) -> dict:
+def _system_prune_body(service: ImageService, result: SystemPrune, now: float) -> dict:
     """system prune --json: each pruner's removals, then the images' as prune --json has
-    them, with each removed image's last use as the evidence held it before the prune
-    (a pruned container's times are still evidence of use); ``bytes_freed`` counts
-    everything."""
-    from .render.reclaim import last_used_json, reclaim_json
+    them; ``bytes_freed`` counts everything (on the containerd store one collection
+    frees what every pruner's deletions leave unreferenced)."""
     assert result.containers is not None and result.images is not None
     assert result.build_cache is not None
     containers, cache = result.containers.deleted, result.build_cache
     vols = result.volumes.deleted if result.volumes else ()
-    priced = service.price(result.images[0])
-    images = reclaim_json(priced, last_used_json(service.last_used, priced.deleted_images))
     released = result.containers.released_layers + cache.released_layers
-    own = service.removed_bytes(containers, vols, released, cache.removed_dirs)
+    if service.containerd is not None:
+        from .render.containerdreclaim import reclaim_json as containerd_json
+        plan = result.images[0]
+        images = containerd_json(service.containerd.price_prune(plan))
+        images.update(_freed_json(service, *service.prune_freed(
+            now, containers, vols, released, cache.removed_dirs, build_cache=cache.deleted,
+            images=plan)))
+        freed = images["bytes_freed"]
+    else:
+        from .render.reclaim import reclaim_json
+        images = reclaim_json(service.price(result.images[0]))
+        freed = images["bytes_freed"] + service.removed_bytes(containers, vols, released,
+                                                              cache.removed_dirs)
     return {"deleted_containers": [c.id for c in containers],
             "deleted_networks": [n.name for n in result.networks or ()],
             "deleted_volumes": [v.name for v in vols],
             "deleted_build_cache": [r.id for r in cache.deleted],
             "released_layers": list(released),
-            **images, "bytes_freed": images["bytes_freed"] + own,
-            "space_reclaimed": result.space_reclaimed}
+            **images, "bytes_freed": freed, "space_reclaimed": result.space_reclaimed}
 
 
 def _analyst_bytes(path: str | None) -> AnalystFile | None:

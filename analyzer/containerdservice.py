@@ -5,14 +5,15 @@ The I/O is here and in sources/; every rule is in engines/ (containerd*.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from .containerdmodel import Image as Record
-from .containerdmodel import ImageContent, Kind
+from .containerdmodel import ImageContent, Kind, MetaStore
 from .engines.containerdhistory import image_history
 from .engines.containerdinspect import Inspected, inspect
 from .engines.containerddiskusage import container_layer_sizes, system_disk_usage
@@ -20,7 +21,8 @@ from .engines.containerdlisting import (Catalog, SnapshotUsage, list_images, sna
                                         unpacked_size)
 from .engines.diskusage import DiskUsage
 from .engines.containerdprune import PrunePlan, plan_prune
-from .engines.containerdreclaim import Reclaim, price_prune, reclaim
+from .engines.containerdreclaim import Reclaim, price_deletions, price_prune, reclaim
+from .engines.containerdremoval import build_cache_leases, collect_after
 from .engines.containerdrmi import Plan, State, is_dangling, plan_rmi, resolve_all_references
 from .engines.containerdverify import (UNCOMPRESSED_LABEL, content_bytes, verify_content,
                                       with_unverifiable)
@@ -29,10 +31,10 @@ from .engines.history import HistoryItem
 from .engines.listing import ImageSummary
 from .errors import EvidenceError, InvalidReference
 from .ids import ImageID
-from .model import Diagnostic, Image, Layer, Reference, Store
+from .model import Container, Diagnostic, Image, Layer, Reference, Store
 from .reference import parse_normalized_named
 from .sources import layout
-from .sources.buildkit import BuildCache, read_containerd_build_cache
+from .sources.buildkit import BuildCache, image_layer_keys, read_containerd_build_cache
 from .sources.containerdstore import (ContainerdMeter, ContainerdStore, ContentFiles, read_db,
                                       read_containerd_store, read_contents)
 from .sources.evidence import EvidenceRoot, open_root
@@ -268,10 +270,48 @@ class ContainerdImages:
 
 
     def plan_prune(self, filters: Mapping[str, Sequence[str]], all_images: bool,
-                   now_ns: int) -> PrunePlan:
-        return plan_prune(self.store.meta, self.contents, list(self.store.containers.values()),
-                          filters, all_images, now_ns, blobs_present=self.store.blobs,
-                          backends=self.store.backends, namespace=self.namespace)
+                   now_ns: int, containers: Sequence[Container] | None = None,
+                   removed_leases: Collection[str] = ()) -> PrunePlan:
+        """``docker image prune``; after a container prune (system prune): with the
+        containers left and without the leases of those removed."""
+        meta = self.store.meta
+        if removed_leases:
+            meta = dataclasses.replace(meta, leases=tuple(
+                l for l in meta.leases
+                if not (l.namespace == self.namespace and l.id in removed_leases)))
+        if containers is None:
+            containers = list(self.store.containers.values())
+        return plan_prune(meta, self.contents, containers, filters, all_images, now_ns,
+                          blobs_present=self.store.blobs, backends=self.store.backends,
+                          namespace=self.namespace)
+
+    def image_layer_keys(self, meta: MetaStore | None = None) -> frozenset[str]:
+        """The layerKey of every layer list of the namespace's images (of ``meta``'s,
+        as a prune leaves them): what BuildKit's imagerefchecker matches records with."""
+        records = (meta or self.store.meta).images_of(self.namespace)
+        return image_layer_keys(
+            layers for r in records if (content := self.contents.get(r.target.digest))
+            for layers in content.layer_lists)
+
+    def build_cache_leases(self, record_ids: Iterable[str]) -> set[str]:
+        return build_cache_leases(self.store.meta, self.namespace, record_ids)
+
+    def price_removals(self, leases: Collection[str], images: Sequence[Record] | None,
+                       now_ns: int) -> Reclaim | None:
+        """The blobs and snapshots containerd collects once these leases are deleted
+        and the image records are ``images`` (None: unchanged); None when nothing
+        was deleted."""
+        result = collect_after(self.store.meta, self.namespace, leases, images, now_ns,
+                               blobs_present=self.store.blobs, backends=self.store.backends)
+        if result is None:
+            return None
+        meter = ContainerdMeter(self.root, self.store)
+        priced = price_deletions((), (), result.deleted_blobs, result.deleted_snapshots,
+                                 self.store.backends, blob_bytes=meter.blob_bytes,
+                                 snapshot_bytes=meter.snapshot_bytes,
+                                 freed_bytes=meter.freed_bytes)
+        self.diagnostics.extend(meter.diagnostics)
+        return priced
 
     def price_prune(self, plan: PrunePlan) -> Reclaim:
         """The blobs and snapshots the prune's collections delete, and the bytes ``du``

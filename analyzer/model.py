@@ -224,6 +224,8 @@ class BuildCacheRecord:
     chain_id: ChainID | None = None       # the layer its own snapshot is, if it is one
     snapshot_dirs: tuple[str, ...] = ()   # graph-driver IDs of its snapshots that are no layer
     last_used_ns: int | None = None       # cache.lastUsedAt, None when never used
+    # The containerd store's: its chain's blob digests joined (BuildKit's layerKey).
+    layer_key: str = ""
 
 
 # How many IDs a remapped root's range holds: what dockerd --userns-remap=default gets

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from .containerdservice import ContainerdImages
     from .engines.builderprune import BuilderPrune
     from .engines.containerprune import ContainerPrune
-    from .engines.systemprune import SystemPrune
+    from .engines.containerdprune import PrunePlan
+    from .engines.containerdreclaim import Reclaim as ContainerdReclaim
+    from .engines.systemprune import ImagePruner, SystemPrune
     from .engines.volumeprune import VolumePrune
     from .engines.diskusage import DiskUsage
     from .engines.history import HistoryItem
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from .engines.slack import SlackReport
     from .engines.verify import Progress, VerifyReport
     from .ids import ChainID, ImageID
-    from .model import Container, Network, Volume
+    from .model import BuildCacheRecord, Container, Network, Volume
     from .sources.containerfs import Stack
     from .sources.imagearchive import ArchiveFiles
     from .sources.layerusage import RemovalMeter
@@ -697,41 +699,35 @@ class ImageService:
         """What ``docker image prune`` would do: the plan, its records, DiffSize reclaimed."""
         self._needs_data_root("prune")
         if self.containerd is not None:
-            grouped: dict[str, list[str]] = {}
-            for key, value in filters:
-                grouped.setdefault(key, []).append(value)
-            plan = self.containerd.plan_prune(grouped, all_images, int(now * 1e9))
+            plan = self.containerd.plan_prune(_grouped(filters), all_images, int(now * 1e9))
             return plan, list(plan.lines), plan.space_reclaimed
         from .engines.prune import plan_prune
         store = self.store_with_build_cache
         return plan_prune(store, all_images, filters, now,
                           build_cache_holds=store.build_cache_holds)
 
-    def _graph_driver_only(self, command: str) -> None:
-        """Containers and volumes are answered on graph-driver roots; on the containerd
-        image store a container's RW layer is a snapshot, not measured here yet.
-
-        Raises:
-            UnsupportedLayoutError: an image archive, or the containerd image store.
-        """
-        self._needs_data_root(command)
-        if self.containerd is not None:
-            raise UnsupportedLayoutError(self.data_root, f"{command} on the containerd "
-                                         "image store is not answered yet")
-
     def container_prune(self, filters: Iterable[tuple[str, str]], now: float
                         ) -> ContainerPrune:
         """What ``docker container prune`` would remove; SizeRw it cannot measure is
         warned of (devicemapper: the RW layer is a filesystem in a thin device)."""
-        self._graph_driver_only("container prune")
+        self._needs_data_root("container prune")
         self._needs_layer_files("container prune")
         from .engines.containerprune import plan_container_prune
-        from .sources.layerusage import container_sizes
         store = self.store_with_build_cache
-        result = plan_container_prune(store, filters, now, container_sizes(self.root, store),
-                                      store.build_cache_holds)
+        result = plan_container_prune(store, filters, now, self._size_rw(store),
+                                      store.build_cache_holds, api=self.api_version)
         self._warn_unmeasured(result)
         return result
+
+    def _size_rw(self, store: Store) -> Mapping[str, int | None]:
+        """Each container's SizeRw as the daemon measures it: its RW layer's directory,
+        or on the containerd store its read-write snapshot."""
+        if self.containerd is None:
+            from .sources.layerusage import container_sizes
+            return container_sizes(self.root, store)
+        sizes, unread = self.containerd.container_sizes(list(store.containers))
+        self._report(unread)
+        return {ctr: rw for ctr, (rw, _) in sizes.items()}
 
     def _warn_unmeasured(self, result: ContainerPrune | None) -> None:
         for ctr in result.unmeasured if result else ():
@@ -761,11 +757,12 @@ class ImageService:
                       now: float) -> BuilderPrune:
         """What ``docker builder prune`` would remove of the BuildKit cache (its records'
         sizes are measured on their snapshots)."""
-        self._graph_driver_only("builder prune")
+        self._needs_data_root("builder prune")
         self._needs_layer_files("builder prune")
         from .engines.builderprune import plan_builder_prune
+        keys = self.containerd.image_layer_keys() if self.containerd is not None else ()
         return plan_builder_prune(self.store_with_build_cache, all_records, filters, now,
-                                  self.api_version)
+                                  self.api_version, image_layer_keys=keys)
 
     @cached_property
     def networks(self) -> tuple[Network, ...]:
@@ -785,19 +782,66 @@ class ImageService:
         """What ``docker system prune`` would remove, pruner by pruner.
 
         Raises:
-            UnsupportedLayoutError: the root is not a graph driver's.
+            UnsupportedLayoutError: an image archive.
         """
-        self._graph_driver_only("system prune")
+        self._needs_data_root("system prune")
         self._needs_layer_files("system prune")
         store = self.store_with_build_cache
         from .engines.systemprune import plan_system_prune
-        from .sources.layerusage import container_sizes, volume_sizes
+        from .sources.layerusage import volume_sizes
+        filters = list(filters)
         result = plan_system_prune(store, self.networks, all_images, volumes, filters, now,
-                                   container_sizes(self.root, store),
-                                   volume_sizes(self.root, store), store.build_cache_holds,
-                                   api=self.api_version)
+                                   self._size_rw(store), volume_sizes(self.root, store),
+                                   store.build_cache_holds, api=self.api_version,
+                                   prune_images=self._containerd_image_pruner(
+                                       all_images, filters, now))
         self._warn_unmeasured(result.containers)
         return result
+
+    def _containerd_image_pruner(self, all_images: bool, filters: list[tuple[str, str]],
+                                 now: float) -> ImagePruner | None:
+        """system prune's image prune on the containerd store (None on a graph driver):
+        the containers left, without the leases of those removed; the records it leaves
+        decide which build cache records images use."""
+        containerd = self.containerd
+        if containerd is None:
+            return None
+        grouped = _grouped(filters)
+
+        def prune(after: Store) -> tuple[tuple, Store, frozenset[str]]:
+            removed = set(self.store.containers) - set(after.containers)
+            plan = containerd.plan_prune(grouped, all_images, int(now * 1e9),
+                                         list(after.containers.values()), removed)
+            return ((plan, list(plan.lines), plan.space_reclaimed), after,
+                    containerd.image_layer_keys(plan.meta_after))
+        return prune
+
+    def prune_freed(self, now: float, containers: Sequence[Container] = (),
+                    volumes: Sequence[Volume] = (), chain_ids: Sequence[ChainID] = (),
+                    graph_ids: Sequence[str] = (),
+                    build_cache: Sequence[BuildCacheRecord] | None = None,
+                    images: PrunePlan | None = None) -> tuple[int, ContainerdReclaim | None]:
+        """Allocated bytes a run of prunes frees (removed_bytes); on the containerd
+        store with what containerd collects once the containers' and the removed build
+        cache records' leases are gone (``build_cache`` None: no build cache prune ran)
+        and the image prune's records (``images``) deleted: that collection's blobs and
+        snapshots are the second value (None: none ran)."""
+        freed = self.removed_bytes(containers, volumes, chain_ids, graph_ids)
+        containerd = self.containerd
+        if containerd is None:
+            return freed, None
+        leases = {c.id for c in containers}
+        if build_cache is not None:
+            leases |= containerd.build_cache_leases(r.id for r in build_cache)
+        records = None
+        if images is not None:
+            records = images.meta_after.images
+            # The prune's own leases it dropped (moby/prune.images).
+            leases |= {l.id for l in containerd.store.meta.leases
+                       if l.namespace == containerd.namespace} \
+                - {l.id for l in images.meta_after.leases}
+        priced = containerd.price_removals(leases, records, int(now * 1e9))
+        return freed + (priced.bytes_freed if priced is not None else 0), priced
 
     def removed_bytes(self, containers: Sequence[Container] = (),
                       volumes: Sequence[Volume] = (), chain_ids: Sequence[ChainID] = (),
@@ -917,6 +961,14 @@ class ImageService:
                        "without --xattrs): xattrs and overlay opaque flags are not compared")
         return verify_store(files, store, image_ids, jobs=jobs or os.cpu_count(),
                             progress=progress)
+
+
+def _grouped(filters: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(key, value) filter pairs as the containerd store's engines take them."""
+    grouped: dict[str, list[str]] = {}
+    for key, value in filters:
+        grouped.setdefault(key, []).append(value)
+    return grouped
 
 
 def _blkdiscard(option: bool | None, daemon_config: AnalystFile | None) -> bool:

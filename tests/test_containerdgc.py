@@ -54,12 +54,15 @@ def test_replay_deletes_what_containerd_deleted(oracle, case):
     before = _state(rec.rm_root(entry))
     after = _state(rec.rm_root(entries[case.index + 1]))
     meta, backend, blobs, dirs = before
-    # What the daemon did to the records: image names it removed (and any it added).
+    # What the daemon did to the records: image names it removed (and any it added),
+    # leases it deleted (a removed container's, a pruned build cache record's).
     names_after = {(i.namespace, i.name) for i in after[0].images}
     images = tuple(i for i in meta.images if (i.namespace, i.name) in names_after)
     added = tuple(i for i in after[0].images
                   if (i.namespace, i.name) not in {(j.namespace, j.name) for j in meta.images})
-    meta = dataclasses.replace(meta, images=images + added)
+    leases_after = {(l.namespace, l.id) for l in after[0].leases}
+    meta = dataclasses.replace(meta, images=images + added, leases=tuple(
+        l for l in meta.leases if (l.namespace, l.id) in leases_after))
     result = collect(meta, _ns(entry["t_after"]), blobs_present=blobs,
                      backends={"overlayfs": backend})
     assert set(result.deleted_blobs) == blobs - after[2]

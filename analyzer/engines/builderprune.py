@@ -58,8 +58,8 @@ class BuilderPrune:
 
 
 def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]],
-                       now: float, api: str = API_20_10, utc_offset: int | None = None
-                       ) -> BuilderPrune:
+                       now: float, api: str = API_20_10, utc_offset: int | None = None,
+                       image_layer_keys: Collection[str] = ()) -> BuilderPrune:
     """``docker builder prune [-a] [--filter K=V]...`` against ``store`` (its
     ``build_cache``), changing nothing.
 
@@ -68,6 +68,9 @@ def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str
         api: the daemon's API version (daemonapi).
         utc_offset: the daemon's zone offset for timestamps without a zone (API 1.42+);
             default this machine's at ``now``.
+        image_layer_keys: on the containerd store, the layerKey of each image's layers
+            (a record whose own key is one is an image's); on a graph driver, its layer
+            is looked up in the images' chains instead.
 
     Raises:
         DaemonError: the filters are refused, with the daemon's message.
@@ -86,7 +89,8 @@ def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str
     while True:
         held = {r.parent for r in alive.values() if r.parent}
         batch = [r for _, r in sorted(alive.items()) if r.id not in held
-                 and _prunable(r, all, r.chain_id in image_chains, cutoff_ns, selectors,
+                 and _prunable(r, all, r.chain_id in image_chains
+                               or r.layer_key in image_layer_keys, cutoff_ns, selectors,
                                description_seen)]
         if not batch:
             break

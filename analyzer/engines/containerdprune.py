@@ -28,7 +28,7 @@ from ..errors import InvalidReference
 from ..goapi.timetypes import get_timestamp, parse_timestamps
 from ..model import Container
 from ..reference import parse, parse_normalized_named, tag_name_only
-from .containerdgc import collect, without_removed
+from .containerdgc import Resource, collect, without_removed
 from .containerdlisting import InvalidFilter, _bool_filter, _label_matches, image_of
 from .containerdrmi import DANGLING_PREFIX, is_dangling
 from .rmi import Record as Line
@@ -125,6 +125,10 @@ def plan_prune(meta: MetaStore, contents: Mapping[str, ImageContent],
                    if not (l.namespace == namespace and PRUNE_LEASE_LABEL in l.labels))
     current = dataclasses.replace(meta, leases=leases)
     present = set(blobs_present)
+    # What the namespace's content store can read: its record there, and the file. A
+    # blob another namespace keeps (BuildKit's build history) is gone for Docker once
+    # its own record is: a "deleted:" line, its size counted.
+    readable = {b.digest for b in meta.blobs if b.namespace == namespace} & present
     lines: list[Line] = []
     space = 0
     deleted_images: list[str] = []
@@ -134,12 +138,15 @@ def plan_prune(meta: MetaStore, contents: Mapping[str, ImageContent],
         record = candidates[name]
         content = contents.get(record.target.digest)
         walked = content.present if content is not None else ()
-        walked = tuple(b for b in walked if b[0] in present)
+        walked = tuple(b for b in walked if b[0] in readable)
         current = dataclasses.replace(current, images=tuple(
             i for i in current.images if not (i.namespace == namespace and i.name == name)))
         result = collect(current, now_ns, blobs_present=present, backends=backends)
         current = without_removed(current, result)
         present -= set(result.deleted_blobs)
+        readable -= set(result.deleted_blobs)
+        readable -= {n.key for n in result.removed
+                     if n.type == Resource.CONTENT and n.namespace == namespace}
         all_blobs.extend(result.deleted_blobs)
         for snapshotter, keys in result.deleted_snapshots.items():
             all_snapshots.setdefault(snapshotter, []).extend(keys)
@@ -147,7 +154,7 @@ def plan_prune(meta: MetaStore, contents: Mapping[str, ImageContent],
                                                   if k not in set(keys)}}
         lines.append(Line("Untagged", _familiar(record)))
         for digest, media_type, size in walked:
-            if digest in present:
+            if digest in readable:
                 continue
             if _is_manifest_or_index(media_type):
                 lines.append(Line("Deleted", digest))

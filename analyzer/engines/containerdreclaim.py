@@ -121,13 +121,25 @@ def price_prune(plan: PrunePlan, backends: Mapping[str, Mapping[str, BackendSnap
                 freed_bytes: Callable[[Sequence[str], Sequence[tuple[str, int]]], int]
                 ) -> Reclaim:
     """A prune's collections priced: what every deletion it makes frees, together."""
-    snapshots = [(snapshotter, key, backends[snapshotter][key].id)
-                 for snapshotter, keys in plan.deleted_snapshots.items() for key in keys]
+    return price_deletions(
+        tuple(line.value for line in plan.lines if line.kind == "Untagged"),
+        plan.deleted_images, plan.deleted_blobs, plan.deleted_snapshots, backends,
+        blob_bytes=blob_bytes, snapshot_bytes=snapshot_bytes, freed_bytes=freed_bytes)
+
+
+def price_deletions(untagged: tuple[str, ...], deleted_images: tuple[str, ...],
+                    blobs: Sequence[str], snapshots: Mapping[str, Sequence[str]],
+                    backends: Mapping[str, Mapping[str, BackendSnapshot]], *,
+                    blob_bytes: Callable[[str], int], snapshot_bytes: Callable[[str, int], int],
+                    freed_bytes: Callable[[Sequence[str], Sequence[tuple[str, int]]], int]
+                    ) -> Reclaim:
+    """Collections priced: the blobs and (snapshotter -> keys) snapshots they delete."""
+    found = [(snapshotter, key, backends[snapshotter][key].id)
+             for snapshotter, keys in snapshots.items() for key in keys]
     return Reclaim(
-        untagged=tuple(line.value for line in plan.lines if line.kind == "Untagged"),
-        deleted_images=plan.deleted_images,
-        deleted_blobs=tuple((d, blob_bytes(d)) for d in plan.deleted_blobs),
-        deleted_snapshots=tuple((f"{s}/{k}", snapshot_bytes(s, i)) for s, k, i in snapshots),
+        untagged=untagged, deleted_images=deleted_images,
+        deleted_blobs=tuple((d, blob_bytes(d)) for d in blobs),
+        deleted_snapshots=tuple((f"{s}/{k}", snapshot_bytes(s, i)) for s, k, i in found),
         held_blobs=(), held_snapshots=(),
-        bytes_freed=freed_bytes(plan.deleted_blobs, [(s, i) for s, _, i in snapshots]),
+        bytes_freed=freed_bytes(blobs, [(s, i) for s, _, i in found]),
         errors=())

@@ -23,6 +23,7 @@ from ..goapi.time import parse_rfc3339_ns
 from ..ids import ChainID
 from ..model import Container, Store
 from .containers import newest_first
+from .daemonapi import API_20_10
 from .prune import match_labels, prune_until
 from .rmi import RmiState
 
@@ -42,7 +43,8 @@ class ContainerPrune:
 def plan_container_prune(store: Store, filters: Iterable[tuple[str, str]], now: float,
                          size_rw: Mapping[str, int | None],
                          build_cache_holds: Collection[ChainID] = (),
-                         utc_offset: int | None = None) -> ContainerPrune:
+                         utc_offset: int | None = None, api: str = API_20_10
+                         ) -> ContainerPrune:
     """``docker container prune [--filter K=V]...`` against ``store``, changing nothing.
 
     Args:
@@ -50,12 +52,13 @@ def plan_container_prune(store: Store, filters: Iterable[tuple[str, str]], now: 
             unreadable offline).
         build_cache_holds: chain IDs the BuildKit cache holds; they are never released.
         now, utc_offset: the daemon's clock and zone, for ``until``.
+        api: the daemon's API version (daemonapi).
 
     Raises:
         DaemonError: the filters are refused, with the daemon's message.
     """
     args = new_args(filters)
-    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset)
+    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset, api)
     deleted = tuple(c for c in newest_first(store.containers.values())
                     if not c.running and not c.removal_in_progress
                     and (until_ns is None or parse_rfc3339_ns(c.created) <= until_ns)

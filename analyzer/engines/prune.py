@@ -98,7 +98,7 @@ def check_filters(args: Mapping[str, set[str]], accepted: Collection[str],
 
 
 def prune_until(args: Mapping[str, set[str]], accepted: Collection[str], now: float,
-                utc_offset: int | None) -> int | None:
+                utc_offset: int | None, api: str = API_20_10) -> int | None:
     """A prune's filters checked (Args.Validate) and its ``until`` as Unix nanoseconds
     (getUntilFromPruneFilters), None without one.
 
@@ -106,11 +106,12 @@ def prune_until(args: Mapping[str, set[str]], accepted: Collection[str], now: fl
         accepted: the filter keys this prune takes.
         utc_offset: the daemon's zone offset for times without a zone; default this
             machine's at ``now``.
+        api: the daemon's API version (daemonapi), which words the refusal.
 
     Raises:
         DaemonError: a filter it does not take, or a bad ``until``, in the daemon's words.
     """
-    check_filters(args, accepted)
+    check_filters(args, accepted, api)
     # ImagesPrune refuses a dangling filter with none of true/1/false/0, which the CLI's
     # own dangling=true|false never lets happen.
     if "until" not in args:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Collection, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from ..errors import DaemonError
 from ..ids import ChainID
@@ -36,7 +36,7 @@ class SystemPrune:
     containers: ContainerPrune | None
     networks: tuple[Network, ...] | None
     volumes: VolumePrune | None
-    images: tuple[Plan, list[Record], int] | None
+    images: tuple[Any, list[Record], int] | None    # a Plan, or the containerd store's
     build_cache: BuilderPrune | None
     error: DaemonError | None
 
@@ -48,27 +48,39 @@ class SystemPrune:
                                self.build_cache and self.build_cache.space_reclaimed) if n)
 
 
+# The image prune of a run: the store once the containers went -> (its plan, its
+# records, Docker's figure), the store it leaves, and the layerKeys of the images left
+# (the containerd store's: what the build cache prune checks records with).
+ImagePruner = Callable[[Store], tuple[tuple[Any, list[Record], int], Store, Collection[str]]]
+
+
 def plan_system_prune(store: Store, networks: Iterable[Network], all: bool, volumes: bool,
                       filters: Iterable[tuple[str, str]], now: float,
                       size_rw: Mapping[str, int | None], volume_sizes: Mapping[str, int],
                       build_cache_holds: Collection[ChainID] = (),
-                      utc_offset: int | None = None, api: str = API_20_10) -> SystemPrune:
+                      utc_offset: int | None = None, api: str = API_20_10,
+                      prune_images: ImagePruner | None = None) -> SystemPrune:
     """The run of prunes ``docker system prune`` makes, changing nothing; ``api`` is
-    the daemon's API version (daemonapi)."""
+    the daemon's API version (daemonapi); ``prune_images`` the image prune of another
+    image store (default: the graph driver's)."""
     filters = list(filters)
     done: dict = {"containers": None, "networks": None, "volumes": None, "images": None,
                   "build_cache": None}
+
+    def graph_driver_images(after: Store) -> tuple[tuple[Plan, list[Record], int], Store,
+                                                  Collection[str]]:
+        images = plan_prune(after, all, filters, now, utc_offset, build_cache_holds)
+        return images, without_images(after, images[0]), ()
     try:
         containers = done["containers"] = plan_container_prune(
-            store, filters, now, size_rw, build_cache_holds, utc_offset)
+            store, filters, now, size_rw, build_cache_holds, utc_offset, api)
         after = without_containers(store, containers)
         done["networks"] = plan_network_prune(networks, filters, now, utc_offset)
         if volumes:
             done["volumes"] = plan_volume_prune(after, filters, volume_sizes, api)
-        images = done["images"] = plan_prune(after, all, filters, now, utc_offset,
-                                             build_cache_holds)
-        done["build_cache"] = plan_builder_prune(without_images(after, images[0]), all,
-                                                 filters, now, api, utc_offset)
+        done["images"], after, image_keys = (prune_images or graph_driver_images)(after)
+        done["build_cache"] = plan_builder_prune(after, all, filters, now, api, utc_offset,
+                                                 image_keys)
     except DaemonError as error:
         return SystemPrune(**done, error=error)
     return SystemPrune(**done, error=None)

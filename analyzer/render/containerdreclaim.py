@@ -7,6 +7,14 @@ from typing import Sequence
 from ..engines.containerdreclaim import Held, Reclaim
 
 
+def deletions_json(result: Reclaim | None) -> dict:
+    """The blobs and snapshots a prune's collection deletes (none when none ran)."""
+    return {"deleted_blobs": [{"digest": d, "bytes": b} for d, b in result.deleted_blobs]
+            if result else [],
+            "deleted_snapshots": [{"key": k, "bytes": b} for k, b in result.deleted_snapshots]
+            if result else []}
+
+
 def _held(items: Sequence[Held], key: str) -> list[dict]:
     return [{key: h.id, "bytes": h.bytes,
              "held_by": [{"kind": k.kind, "id": k.id, "namespace": k.namespace}
@@ -18,8 +26,7 @@ def reclaim_json(result: Reclaim, extra: dict | None = None) -> dict:
     return {
         "untagged": list(result.untagged),
         "deleted_images": list(result.deleted_images),
-        "deleted_blobs": [{"digest": d, "bytes": b} for d, b in result.deleted_blobs],
-        "deleted_snapshots": [{"key": k, "bytes": b} for k, b in result.deleted_snapshots],
+        **deletions_json(result),
         "held_blobs": _held(result.held_blobs, "digest"),
         "held_snapshots": _held(result.held_snapshots, "key"),
         "bytes_freed": result.bytes_freed,

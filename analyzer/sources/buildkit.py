@@ -523,9 +523,13 @@ def read_containerd_build_cache(data: bytes | None, source: str, blob_size: Blob
         return found or 0
 
     layer_lists = set(image_layers)
-    return _read_records(metadata, source, blob_size, snapshot_usage,
-                         lambda listed, loaded: _image_blob_chains(listed, loaded, layer_lists),
-                         lambda dropped: {}, diags)
+    keys: dict[str, str] = {}
+
+    def image_records(listed: Mapping[str, _Record], loaded: Mapping[str, _Record]) -> set[str]:
+        keys.update(_layer_keys(listed, loaded))
+        return _image_blob_chains(keys, layer_lists)
+    return _read_records(metadata, source, blob_size, snapshot_usage, image_records,
+                         lambda dropped: {}, diags, layer_key=lambda rid: keys.get(rid, ""))
 
 
 def _read_records(metadata: BoltDB, source: str, blob_size: BlobSize,
@@ -533,7 +537,8 @@ def _read_records(metadata: BoltDB, source: str, blob_size: BlobSize,
                   image_layers: Callable[[Mapping[str, _Record], Mapping[str, _Record]], set[str]],
                   held: Callable[[Collection[str]], dict[str, _Hold]],
                   diags: list[Diagnostic],
-                  chain: Callable[[str], ChainID | None] = lambda key: None) -> BuildCache:
+                  chain: Callable[[str], ChainID | None] = lambda key: None,
+                  layer_key: Callable[[str], str] = lambda key: "") -> BuildCache:
     """cacheManager.init then DiskUsage, over the records of ``metadata``."""
     try:
         items = _items(metadata, diags, source)
@@ -548,7 +553,7 @@ def _read_records(metadata: BoltDB, source: str, blob_size: BlobSize,
         sizer = _Sizer(blob_size, usage, diags)
         records = tuple(_usage_record(rec, sizer.size(rec), rid in marked, chain(rid),
                                       _record_hold(rec, holds), _listed_parent(rec, loaded),
-                                      source)
+                                      source, layer_key(rid))
                         for rid, rec in sorted(listed.items()))
     except MalformedError as exc:
         diags.append(Diagnostic(exc.path, exc.reason))
@@ -580,24 +585,34 @@ def _image_layers(listed: Mapping[str, _Record], snapshots: _Snapshots,
             if _own_layer(snapshots, record_id) in image_chains}
 
 
-def _image_blob_chains(listed: Mapping[str, _Record], loaded: Mapping[str, _Record],
-                       image_layers: Collection[tuple[str, ...]]) -> set[str]:
-    # imagerefchecker on the containerd store: the records whose chain of blobs (its
-    # parents' and its own, bottom first: layerDigestChain) is some image manifest's
-    # layers. BuildKit compares the digests joined with no separator (layerKey), and a
-    # record without a blob adds "" to its chain: a mutable record (a RUN of a stage no
-    # image keeps) on an image's layers is that image's; an empty key is never one.
-    keys = {"".join(layers) for layers in image_layers} - {""}
-    found: set[str] = set()
+def _layer_keys(listed: Mapping[str, _Record], loaded: Mapping[str, _Record]
+                ) -> dict[str, str]:
+    # The layerKey of each listed record's chain of blobs (its parents' and its own,
+    # bottom first: layerDigestChain): the digests joined with no separator, a record
+    # without a blob adding "".
+    keys: dict[str, str] = {}
     for record_id in listed:
         chain: list[str] = []
         current = record_id
         while current in loaded and len(chain) <= len(loaded):   # the loader broke loops
             chain.append(loaded[current].item.text("cache.blob"))
             current = loaded[current].parent
-        if "".join(reversed(chain)) in keys:
-            found.add(record_id)
-    return found
+        keys[record_id] = "".join(reversed(chain))
+    return keys
+
+
+def image_layer_keys(image_layers: Iterable[tuple[str, ...]]) -> frozenset[str]:
+    """imagerefchecker's keys of image manifests' layer lists (an empty one is none)."""
+    return frozenset("".join(layers) for layers in image_layers) - {""}
+
+
+def _image_blob_chains(keys: Mapping[str, str],
+                       image_layers: Collection[tuple[str, ...]]) -> set[str]:
+    # imagerefchecker on the containerd store: the records whose layerKey is some image
+    # manifest's. A mutable record without a blob (a RUN of a stage no image keeps) on
+    # an image's layers is that image's.
+    images = image_layer_keys(image_layers)
+    return {record_id for record_id, key in keys.items() if key in images}
 
 
 def _with_parents(direct: Collection[str], listed: Mapping[str, _Record]) -> set[str]:
@@ -628,7 +643,8 @@ def _record_hold(record: _Record, holds: Mapping[str, _Hold]) -> _Hold:
 
 
 def _usage_record(record: _Record, size: int, shared: bool, chain: ChainID | None,
-                  hold: _Hold, parent: str, source: str) -> BuildCacheRecord:
+                  hold: _Hold, parent: str, source: str, layer_key: str = ""
+                  ) -> BuildCacheRecord:
     item = record.item
     usage_count, last_used = _last_used(item)
     created = item.get("cache.createdAt", "int")
@@ -648,6 +664,7 @@ def _usage_record(record: _Record, size: int, shared: bool, chain: ChainID | Non
         chain_id=chain,
         snapshot_dirs=tuple(sorted(hold.dirs)),
         last_used_ns=_last_used_ns(item),
+        layer_key=layer_key,
     )
 
 

@@ -925,6 +925,23 @@ def populate_volumes(d: Daemon, ctx: Context) -> None:
     _volumes(d, "oracle/busybox:latest")
 
 
+def populate_prunes_c8d(d: Daemon, ctx: Context) -> None:
+    """populate_volumes, then populate_prunes' builds on the containerd image store
+    (BuildKit keeps its cache in containerd there) and containers in every state for
+    container prune: a labelled one, a created one, a running one."""
+    populate_volumes(d, ctx)
+    rng = ctx.rng
+    build(d, ctx, "kept", PRUNE_KEPT, buildkit=True,
+          files={"payload.txt": random_text(rng, 5000)}, tag=["bk/kept:1"])
+    build(d, ctx, "gone", PRUNE_GONE, buildkit=True, tag=["bk/gone:1"])
+    build(d, ctx, "stages", PRUNE_STAGES, buildkit=True, tag=["bk/stages:1"])
+    d.run("image", "rm", "bk/gone:1")
+    d.run("run", "--network", "none", "--name", "labelled", "--label", "keep=no",
+          "bk/kept:1", "sh", "-c", "head -c 15000 /bin/busybox > /labelled")
+    create(d, "created-stages", "bk/stages:1", "/bin/true")
+    run(d, "runner", "pad/ambiguous:3", "sleep", "100000", detach=True)
+
+
 def _volumes(d: Daemon, image: str) -> None:
     d.run("volume", "create", "named-idle")
     d.run("volume", "create", "--label", "keep=yes", "named-kept")
@@ -951,12 +968,21 @@ PRUNES_RM = [
     ["builder", "prune", "-a", "-f"],     # what images share goes too
 ]
 
-# On the containerd image store: the volumes are the data root's all the same.
+# On the containerd image store: the volumes are the data root's all the same; the
+# containers' read-write layers are snapshots and the build cache is in containerd.
 PRUNES_C8D_RM = [
     ["volume", "prune", "-f", "--filter", "bogus=1"],
     ["volume", "prune", "-f", "--filter", "label!=keep"],
     ["volume", "prune", "-a", "-f", "--filter", "label=keep"],
     ["volume", "prune", "-a", "-f"],
+    ["container", "prune", "-f", "--filter", "bogus=1"],
+    ["container", "prune", "-f", "--filter", "until=2020-01-01T00:00:00Z"],   # none
+    ["container", "prune", "-f", "--filter", "label=keep=no"],
+    ["builder", "prune", "-f", "--filter", "type=source.local"],  # the build contexts
+    ["builder", "prune", "-f"],           # what no image shares
+    ["system", "prune", "-f"],            # the stopped containers and what they kept
+    ["builder", "prune", "-a", "-f"],     # what images share goes too
+    ["system", "prune", "-a", "-f", "--volumes"],
 ]
 
 
@@ -997,6 +1023,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     # unused volume) and dockerd 28.5 (only anonymous ones without --all).
     Scenario("prunes", 701, populate_prunes, (), PRUNES_RM),
     Scenario("prunes28", 702, populate_prunes, (), PRUNES_RM, judge="dockerd28"),
-    Scenario("prunes-c8d", 703, populate_volumes, (), PRUNES_C8D_RM,
+    Scenario("prunes-c8d", 703, populate_prunes_c8d, (), PRUNES_C8D_RM,
              judge="dockerd28-containerd"),
 )}
