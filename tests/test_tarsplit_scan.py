@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,14 +27,18 @@ from tests.layerdir import CACHE_ID, write_layer
 pytestmark = pytest.mark.skipif(native.BACKEND != "native", reason="the scan is native")
 
 
-def judge(top: Path, layer: Layer, scan: bool, root_ids: tuple[int, int] = (0, 0)
-          ) -> tuple[LayerResult, int]:
-    """verify_layer's result, and how many members the scan judged."""
+def judge(top: Path, layer: Layer, scan: bool, root_ids: tuple[int, int] = (0, 0),
+          after_walk: Callable[[], None] | None = None) -> tuple[LayerResult, int]:
+    """verify_layer's result, and how many members the scan judged; after_walk is called
+    once the layer's directory is walked, before its tar-split is read."""
     sound: list[int] = []
     with open_root(str(top)) as root:
         files = LayerFiles(root, layer, threading.Lock(), "overlay2", root_ids=root_ids)
         if not scan:
             files._scan = lambda reader, sha: None
+        if after_walk is not None:
+            walk = files.index
+            files.index = lambda: (walk(), after_walk())[0]
         read = files.tar_split
 
         def counting(sha=None):
@@ -94,6 +99,41 @@ def test_owners_of_a_remapped_root(tmp_path):
     result, sound = both(tmp_path, layer, (100000, 100000))
     assert [(b.path, b.reason) for b in result.bad_files] == [("f2", "metadata")]
     assert sound == 5
+
+
+def test_a_directory_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
+    """The scan opens a file by its one name in its directory, the directory reached
+    beneath the layer without links: one replaced by a link after the walk (a live host)
+    leaves its files to the reader, though the link leads to the very files the walk saw."""
+    layer = write_layer(tmp_path, {"d/f": b"one\n", "d/g": b"two\n", "top": b"3\n"})
+    diff = tmp_path / diff_dir("overlay2", CACHE_ID)
+    outside = tmp_path / "outside"
+
+    def swap() -> None:
+        (diff / "d").rename(outside)
+        (diff / "d").symlink_to(outside)
+
+    def restore() -> None:
+        (diff / "d").unlink()
+        outside.rename(diff / "d")
+
+    with_scan, sound = judge(tmp_path, layer, True, after_walk=swap)
+    restore()
+    without, _ = judge(tmp_path, layer, False, after_walk=swap)
+    assert with_scan == without
+    assert sound == 1                                   # "top" alone
+    assert {(b.path, b.reason) for b in with_scan.bad_files} >= {
+        ("d/f", "changed"), ("d/g", "changed")}
+
+
+def test_files_in_many_directories_in_turn(tmp_path):
+    """The scan keeps the directory of the last file open for the next: files at the
+    top, in directories and deep below, in turn, are judged all the same."""
+    names = ["a", "d/b", "d/e/c", "d/f", "g", "d/e/h", "x/y/z/w"]
+    layer = write_layer(tmp_path, {n: n.encode() for n in names})
+    result, sound = both(tmp_path, layer)
+    assert result.status == "ok", result
+    assert sound == len(names)
 
 
 NAMES = st.sampled_from(["a", "b", "d/c", "d/e", "d/f/g", ".dot", "d/.wh.x", "h i", "j\u00e9"])

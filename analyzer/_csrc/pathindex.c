@@ -28,6 +28,7 @@ struct chunk {
 
 struct pi_index {
     fd_sha256 keyed;           /* SHA-256 fed the key: each path's hash goes on from a copy */
+    uint8_t key[PI_KEY_SIZE];
     int with_stats;
     uint32_t n, expected;      /* entries, and how many of them are marked */
     struct chunk **chunks;
@@ -36,8 +37,7 @@ struct pi_index {
     size_t mask;               /* slot count - 1; the count is a power of two */
 };
 
-static void hash_path(const pi_index *ix, const uint8_t *path, size_t len,
-                      uint8_t key[PI_KEY_SIZE])
+void pi_key(const pi_index *ix, const uint8_t *path, size_t len, uint8_t key[PI_KEY_SIZE])
 {
     fd_sha256 s = ix->keyed;
     uint8_t digest[32];
@@ -81,12 +81,17 @@ static size_t find_slot(const pi_index *ix, const uint8_t key[PI_KEY_SIZE])
     }
 }
 
-/* The entry number of path, or -1. */
+/* The entry number of the path whose key is key, or -1. */
+static int64_t lookup_key(const pi_index *ix, const uint8_t key[PI_KEY_SIZE])
+{
+    return (int64_t)ix->slots[find_slot(ix, key)] - 1;
+}
+
 static int64_t lookup(const pi_index *ix, const uint8_t *path, size_t len)
 {
     uint8_t key[PI_KEY_SIZE];
-    hash_path(ix, path, len, key);
-    return (int64_t)ix->slots[find_slot(ix, key)] - 1;
+    pi_key(ix, path, len, key);
+    return lookup_key(ix, key);
 }
 
 pi_index *pi_new(const uint8_t key[PI_KEY_SIZE], int with_stats)
@@ -101,6 +106,7 @@ pi_index *pi_new(const uint8_t key[PI_KEY_SIZE], int with_stats)
     }
     ix->mask = MIN_SLOTS - 1;
     ix->with_stats = with_stats != 0;
+    memcpy(ix->key, key, PI_KEY_SIZE);
     fd_sha256_init(&ix->keyed);
     fd_sha256_update(&ix->keyed, key, PI_KEY_SIZE);
     return ix;
@@ -118,6 +124,10 @@ void pi_free(pi_index *ix)
 }
 
 int pi_has_stats(const pi_index *ix) { return ix->with_stats; }
+int pi_same_key(const pi_index *a, const pi_index *b)
+{
+    return memcmp(a->key, b->key, PI_KEY_SIZE) == 0;
+}
 uint64_t pi_len(const pi_index *ix) { return ix->n; }
 uint64_t pi_unexpected(const pi_index *ix) { return ix->n - ix->expected; }
 
@@ -162,11 +172,15 @@ static int add_chunk(pi_index *ix)
 int pi_add(pi_index *ix, const uint8_t *path, size_t len, const pi_stats *st)
 {
     uint8_t key[PI_KEY_SIZE];
-    size_t slot;
+    pi_key(ix, path, len, key);
+    return pi_add_key(ix, key, st);
+}
+
+int pi_add_key(pi_index *ix, const uint8_t key[PI_KEY_SIZE], const pi_stats *st)
+{
+    size_t slot = find_slot(ix, key);
     uint32_t e = ix->n;
 
-    hash_path(ix, path, len, key);
-    slot = find_slot(ix, key);
     if (ix->slots[slot])
         return 0;
     if (e >= PI_MAX_ENTRIES)
@@ -190,7 +204,14 @@ int pi_add(pi_index *ix, const uint8_t *path, size_t len, const pi_stats *st)
 
 int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
 {
-    int64_t e = lookup(ix, path, len);
+    uint8_t key[PI_KEY_SIZE];
+    pi_key(ix, path, len, key);
+    return pi_get_key(ix, key, out);
+}
+
+int pi_get_key(const pi_index *ix, const uint8_t key[PI_KEY_SIZE], pi_stats *out)
+{
+    int64_t e = lookup_key(ix, key);
     if (e < 0)
         return 0;
     if (out && ix->with_stats)
@@ -198,19 +219,27 @@ int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
     return 1;
 }
 
+int pi_expect_key(pi_index *ix, const uint8_t key[PI_KEY_SIZE])
+{
+    int64_t e = lookup_key(ix, key);
+    uint8_t *mark;
+    if (e < 0)
+        return 1;
+    mark = mark_of(ix, (uint32_t)e);
+    if (*mark)
+        return 0;
+    *mark = 1;
+    ix->expected++;
+    return 1;
+}
+
 void pi_expect(pi_index *ix, const uint8_t *path, size_t len)
 {
+    uint8_t key[PI_KEY_SIZE];
     for (;;) {
-        int64_t e = lookup(ix, path, len);
-        if (e >= 0) {
-            uint8_t *mark = mark_of(ix, (uint32_t)e);
-            if (*mark)
-                return;        /* and so are its ancestors */
-            *mark = 1;
-            ix->expected++;
-        }
-        if (!len)
-            return;
+        pi_key(ix, path, len, key);
+        if (!pi_expect_key(ix, key) || !len)
+            return;            /* marked already, and so are its ancestors; or the top */
         const uint8_t *slash = memrchr(path, '/', len);
         len = slash ? (size_t)(slash - path) : 0;
     }

@@ -50,6 +50,18 @@ int pi_add(pi_index *ix, const uint8_t *path, size_t len, const pi_stats *st);
  * else 0. */
 int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out);
 
+/* The keyed hash that stands for path in the index: computed once, it serves several
+ * calls on one path (pi_get_key, pi_add_key, pi_expect_key), and every index made with
+ * the same key (pi_same_key), since hashing is most of what a lookup costs. */
+void pi_key(const pi_index *ix, const uint8_t *path, size_t len, uint8_t key[PI_KEY_SIZE]);
+int pi_same_key(const pi_index *a, const pi_index *b);
+/* pi_get and pi_add of the path whose pi_key is key. */
+int pi_get_key(const pi_index *ix, const uint8_t key[PI_KEY_SIZE], pi_stats *out);
+int pi_add_key(pi_index *ix, const uint8_t key[PI_KEY_SIZE], const pi_stats *st);
+/* Marks the path whose pi_key is key expected, not its ancestors: 1 if it was not marked
+ * (or is not in the index: its ancestors may be), 0 if it was (and so are they). */
+int pi_expect_key(pi_index *ix, const uint8_t key[PI_KEY_SIZE]);
+
 /* Marks path and its ancestors expected: from path up to "" through the bytes before
  * each last '/', stopping at the first one already expected; those not in the index are
  * passed over. */

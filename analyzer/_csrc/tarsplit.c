@@ -19,7 +19,6 @@
 #include "safeopen.h"
 
 #define BLOCK 512
-#define NAME_MAX_LEN 4095          /* longer names go the caller's way */
 
 enum { K_TYPE = 1, K_NAME = 2, K_SIZE = 4, K_PAYLOAD = 8, K_POSITION = 16, K_NULL_PAYLOAD = 32 };
 
@@ -226,7 +225,7 @@ static int plain_header(const ts_scan *s, const uint8_t *name, size_t name_len, 
 static int plain_name(const uint8_t *name, size_t n)
 {
     size_t i, base = 0;
-    if (n == 0 || n > NAME_MAX_LEN || name[0] == '.' || name[0] == '/' || name[n - 1] == '/')
+    if (n == 0 || n > TS_NAME_MAX || name[0] == '.' || name[0] == '/' || name[n - 1] == '/')
         return 0;
     for (i = 0; i + 1 < n; i++) {
         if (name[i] == '/') {
@@ -241,22 +240,60 @@ static int plain_name(const uint8_t *name, size_t n)
 /* O_NOATIME is dropped at the first EPERM (safeopen.h), for every scan after. */
 static int file_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOATIME;
 
-/* Feeds the content of the regular file at path to s->sha and its CRC-64 to *crc: 1 when
- * it is the file the walk saw (*walked: device and inode) and holds exactly size bytes,
- * else 0 (what was fed is the caller's to take back). A small file is read in one pread
- * past its end (a short read of a regular file is its end); a big one as fd_hash_fd reads. */
-static int content(ts_scan *s, const char *path, const pi_stats *walked, uint64_t size,
-                   uint64_t *crc, int *has_xattrs)
+static void close_parent(ts_scan *s)
+{
+    if (s->parent_open)
+        close(s->parent_fd);
+    s->parent_open = 0;
+}
+
+/* The directory of path (its first len bytes; "" is the layer's), reached beneath the
+ * layer with openat2 (no link, no way out), kept for the files after: an fd, or -1. */
+static int parent_dir(ts_scan *s, const char *path, size_t len)
+{
+    int flags = O_PATH | O_DIRECTORY | O_CLOEXEC, fd;
+    if (!len)
+        return s->dir_fd;
+    if (s->parent_open && s->parent_len == len && memcmp(s->parent, path, len) == 0)
+        return s->parent_fd;
+    close_parent(s);
+    memcpy(s->parent, path, len);
+    s->parent[len] = 0;
+    fd = so_open(s->dir_fd, s->parent, &flags, 1);
+    if (fd < 0)
+        return -1;
+    s->parent_fd = fd;
+    s->parent_len = len;
+    s->parent_open = 1;
+    s->parent_expected = 0;
+    return fd;
+}
+
+/* Feeds the content of the regular file at path (n bytes, a plain_name) to s->sha and its
+ * CRC-64 to *crc: 1 when it is the file the walk saw (*walked: device and inode) and
+ * holds exactly size bytes, else 0 (what was fed is the caller's to take back). A small
+ * file is read in one pread past its end (a short read of a regular file is its end); a
+ * big one as fd_hash_fd reads. */
+static int content(ts_scan *s, const char *path, size_t n, const pi_stats *walked,
+                   uint64_t size, uint64_t *crc, int *has_xattrs)
 {
     struct stat st;
-    int flags = file_flags, ok = 0, fd;
-    /* The walk's lstat is the look before the open that so_open_file would take again
-     * (safeopen.h): it found a regular file, and fstat confirms that the open reached
-     * that very file before anything is read. */
-    fd = so_open(s->dir_fd, path, &flags, 1);
-    file_flags = flags;
+    const char *slash = memrchr(path, '/', n);
+    size_t base = slash ? (size_t)(slash - path) + 1 : 0;
+    int flags = file_flags, ok = 0, fd, dir;
     *crc = 0;
     *has_xattrs = 0;
+    dir = parent_dir(s, path, base ? base - 1 : 0);
+    if (dir < 0)
+        return 0;
+    /* One name of that directory, opened with O_NOFOLLOW: a plain_name's names are never
+     * "." or ".." (none begins with '.'), so this open resolves that one entry, refuses a
+     * link there, and cannot leave the directory: openat2's RESOLVE flags would guard
+     * nothing more. The walk's lstat is the look before the open that so_open_file would
+     * take again (safeopen.h): it found a regular file, and fstat confirms that the open
+     * reached that very file before anything is read. */
+    fd = so_open(dir, path + base, &flags, 0);
+    file_flags = flags;
     if (fd < 0)
         return 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != walked->dev
@@ -293,8 +330,10 @@ static int file_member(ts_scan *s, const ts_line *l)
     ts_header h;
     pi_stats st;
     fd_sha256 saved;
-    char path[NAME_MAX_LEN + 1];
-    uint8_t crc_raw[9];
+    char path[TS_NAME_MAX + 1];
+    uint8_t crc_raw[9], key[PI_KEY_SIZE], seen_key_buf[PI_KEY_SIZE];
+    const uint8_t *seen_key = key;
+    const char *slash;
     uint64_t want_crc = 0, crc;
     int has_xattrs, err, i;
     if (!(l->keys & K_NAME) || !plain_name(l->name, l->name_len))
@@ -309,27 +348,43 @@ static int file_member(ts_scan *s, const ts_line *l)
     }
     if (!plain_header(s, l->name, l->name_len, &h))
         return 0;
-    if (!pi_get(s->disk, l->name, l->name_len, &st) || !S_ISREG(st.mode)
-            || (st.mode & 07777) != (h.mode & 07777) || st.uid != h.uid + s->root_uid || st.gid != h.gid + s->root_gid
-            || st.size != l->size)
+    /* One keyed hash of the name serves both indexes when they share a key (verify's do). */
+    pi_key(s->disk, l->name, l->name_len, key);
+    if (!pi_same_key(s->disk, s->seen)) {
+        pi_key(s->seen, l->name, l->name_len, seen_key_buf);
+        seen_key = seen_key_buf;
+    }
+    if (!pi_get_key(s->disk, key, &st) || !S_ISREG(st.mode)
+            || (st.mode & 07777) != (h.mode & 07777) || st.uid != h.uid + s->root_uid
+            || st.gid != h.gid + s->root_gid || st.size != l->size)
         return 0;
-    if (pi_get(s->seen, l->name, l->name_len, NULL))
+    if (pi_get_key(s->seen, seen_key, NULL))
         return 0;
     memcpy(path, l->name, l->name_len);
     path[l->name_len] = 0;
     saved = *s->sha;
     fd_sha256_update(s->sha, s->run, s->run_len);
-    if (!content(s, path, &st, l->size, &crc, &has_xattrs) || (l->size && crc != want_crc)
-            || has_xattrs) {
+    if (!content(s, path, l->name_len, &st, l->size, &crc, &has_xattrs)
+            || (l->size && crc != want_crc) || has_xattrs) {
         *s->sha = saved;
         return 0;
     }
-    err = pi_add(s->seen, l->name, l->name_len, NULL);
+    err = pi_add_key(s->seen, seen_key, NULL);
     if (err != 1) {
         *s->sha = saved;
         return err < 0 ? err : 0;
     }
-    pi_expect(s->disk, l->name, l->name_len);
+    /* pi_expect(name): the name, then its ancestors, which need no hashing again while
+     * its directory is the one content() keeps open (parent_dir) and they are marked. */
+    slash = memrchr(path, '/', l->name_len);
+    if (pi_expect_key(s->disk, key)) {
+        if (!slash)
+            pi_expect(s->disk, (const uint8_t *)"", 0);
+        else if (!s->parent_expected) {
+            pi_expect(s->disk, l->name, (size_t)(slash - path));
+            s->parent_expected = 1;
+        }
+    }
     s->hashed += s->run_len + l->size;
     s->content += l->size;
     s->files++;
@@ -387,6 +442,7 @@ int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
 
 void ts_scan_free(ts_scan *s)
 {
+    close_parent(s);
     fd_mem.free(s->run);
     s->run = NULL;
     s->run_len = s->run_cap = 0;

@@ -29,6 +29,8 @@
 
 /* Files below this size are read into ts_scan.buf in one call. */
 #define TS_SMALL_FILE 65536
+/* Longer names go the caller's way. */
+#define TS_NAME_MAX 4095
 
 #define TS_END 0     /* every complete line of the block was consumed */
 #define TS_SLOW 1    /* the line at *pos is the caller's */
@@ -47,6 +49,11 @@ typedef struct {
     size_t run_len, run_cap;
     uint64_t skip;           /* the previous member's padding, at the start of the run */
     uint64_t number;         /* lines consumed so far */
+    /* The directory of the last file opened, kept open (O_PATH) for the next: a tar
+     * lists a directory's files together. Zeroed, none is; ts_scan_free closes it. */
+    int parent_fd, parent_open, parent_expected;
+    size_t parent_len;
+    char parent[TS_NAME_MAX + 1];
     uint8_t buf[TS_SMALL_FILE + 1];
     /* what the fast path did: bytes fed to sha, of them file content, members judged */
     uint64_t hashed, content, files;
@@ -58,7 +65,7 @@ typedef struct {
  * line that needed the memory, nothing of it done). */
 int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos);
 
-/* Frees the run buffer. */
+/* Frees the run buffer and closes the directory kept open. */
 void ts_scan_free(ts_scan *s);
 
 #endif

@@ -103,6 +103,8 @@ class LayerFiles:
         self.unsupported = _unsupported(driver, layer, parent)
         self._files = None
         self._index: PathIndex | None = None     # index()'s, which the native scan reads
+        # The key of that index and of the tar-split reader's names (RunReader.seen).
+        self._key = os.urandom(16)
         # Why the directory cannot be read, naming what is wrong (a link in its path).
         self.damage: str | None = None
         if self.unsupported is None:
@@ -140,26 +142,27 @@ class LayerFiles:
 
     def _members(self, fd: int, offset: int, length: int, sha: digest.Sha256 | None
                  ) -> Iterator[TarSplitItem]:
-        reader = RunReader(self.tar_split_path)
+        reader = RunReader(self.tar_split_path, self._key)
         try:
             scan = self._scan(reader, sha)
-            for block in line_blocks(chunks(fd, offset, length), self.tar_split_path):
-                pos = 0
-                while pos < len(block):
+            for block, pos, end in line_blocks(chunks(fd, offset, length),
+                                               self.tar_split_path):
+                while pos < end:
                     # A member the scan judges has a run of its padding and one header:
                     # with more before it, the lines are the reader's until the run is
                     # taken, and the scan never copies a long run in and out line by line.
+                    # (It stops by end: what follows has no newline.)
                     if scan is not None and len(reader.segments) < _SCAN_RUN:
                         pos, hashed, content, files = scan.scan(block, pos, reader)
                         if files:
                             yield SoundMembers(hashed, content, files)
-                        if pos == len(block):
+                        if pos >= end:
                             break
                     # A line the scan left (or every line, without one): the reader's.
-                    end = block.find(b"\n", pos)
-                    end = len(block) if end < 0 else end
-                    entry = reader.line(block[pos:end])
-                    pos = end + 1
+                    nl = block.find(b"\n", pos, end)
+                    nl = end if nl < 0 else nl
+                    entry = reader.line(block[pos:nl])
+                    pos = nl + 1
                     if entry is not None:
                         run = reader.take()
                         yield run, entry, reader.header(run)
@@ -170,7 +173,8 @@ class LayerFiles:
     def _scan(self, reader: RunReader, sha: digest.Sha256 | None
               ) -> "nativeio.TarSplitScan | None":
         """The native scan, where the files are hashed as the scan hashes them: below
-        the layer directory's fd with openat2 (hash_file)."""
+        the layer directory's fd, beneath it with openat2 (hash_file; the scan opens each
+        directory so and a file by its one name there)."""
         if sha is None or self._index is None or self._files is None \
                 or not self._files.has_fd or not nativeio.HAVE_OPENAT2:
             return None
@@ -182,7 +186,7 @@ class LayerFiles:
         Raises EvidenceError when a directory in it cannot be read."""
         files = self._files
         assert files is not None
-        index = self._index = PathIndex(os.urandom(16))
+        index = self._index = PathIndex(self._key)
         if files.has_fd:
             # A directory gone since its parent was listed (a live host) is simply gone.
             errors = [e for e in walk_index(index, files.fileno()) if e[1] != errno.ENOENT]

@@ -106,32 +106,39 @@ def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
         raise MalformedError(source, "gzip stream is truncated")
 
 
-def line_blocks(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
-    """The inflated text in blocks of whole lines, each block ending with a newline but
-    perhaps the last (an unended last line, yielded only if it is not blank). A line's
-    unended part grows in place, so a long one costs time linear in its length (joining
-    it anew to each block made it quadratic), and past MAX_LINE it is refused where it
-    stands; ended lines are bounded by whoever reads them (RunReader.line)."""
+def line_blocks(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, int, int]]:
+    """The inflated text in blocks of whole lines: (block, start, end), the lines being
+    block[start:end], which ends with a newline but perhaps the last (an unended last
+    line, yielded only if it is not blank). An inflated block is handed out as it is, the
+    line unended at its end carried to the next and sent out alone once it ends: copying
+    megabytes of lines to cut them cost more than the parsing. That line grows in place,
+    so a long one costs time linear in its length (joining it anew to each block made it
+    quadratic), and past MAX_LINE it is refused where it stands; ended lines are bounded
+    by whoever reads them (RunReader.line)."""
     tail = bytearray()
     number = 1                            # of the line tail begins
     for block in _inflate(chunks, source):
         end = block.rfind(b"\n") + 1
-        if end:
-            tail += memoryview(block)[:end]
-            number += block.count(b"\n", 0, end)
-            yield bytes(tail)
-            tail = bytearray(memoryview(block)[end:])
-        else:
-            tail += block
+        start = 0
+        if end and tail:
+            start = block.find(b"\n") + 1
+            tail += memoryview(block)[:start]
+            yield bytes(tail), 0, len(tail)
+            tail.clear()
+            number += 1
+        if end > start:
+            number += block.count(b"\n", start, end)
+            yield block, start, end
+        tail += memoryview(block)[end:]
         if len(tail) > MAX_LINE:
             _too_long(number, source)
     if tail.strip():
-        yield bytes(tail)
+        yield bytes(tail), 0, len(tail)
 
 
 def _lines(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
-    for block in line_blocks(chunks, source):
-        lines = block.split(b"\n")
+    for block, start, end in line_blocks(chunks, source):
+        lines = block[start:end].split(b"\n")
         if not lines[-1]:
             lines.pop()                   # the block ended with its last line's newline
         yield from lines
@@ -166,14 +173,16 @@ class RunReader:
     header reader's padding. The native scan (nativeio.TarSplitScan) carries the same
     state through the lines it consumes itself."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, key: bytes | None = None):
         self.source = source
         # One buffer, not a list of pieces: a run of a million one-byte segments would
         # cost forty times its bytes in objects.
         self.segments = bytearray()
         # Every cleaned name so far, to refuse a duplicate as tar-split does; a PathIndex
         # keeps a million of them in tens of MB, where a set of str would take a hundred.
-        self.seen = PathIndex(os.urandom(16), False)
+        # Its key (random unless given): the native scan hashes a name once for this
+        # index and the disk index when they share one (layerfiles.LayerFiles).
+        self.seen = PathIndex(key or os.urandom(16), False)
         self.number = 0                   # lines read
         self.headers = HeaderReader()
 
