@@ -21,6 +21,7 @@ from analyzer.engines.verify import LayerResult, verify_layer
 from analyzer.model import Layer, SoundMembers
 from analyzer.sources.evidence import open_root
 from analyzer.sources.layerfiles import LayerFiles
+from analyzer.sources import tarsplit
 from analyzer.sources.layout import diff_dir
 from tests.layerdir import CACHE_ID, write_layer
 
@@ -134,6 +135,20 @@ def test_files_in_many_directories_in_turn(tmp_path):
     result, sound = both(tmp_path, layer)
     assert result.status == "ok", result
     assert sound == len(names)
+
+
+def test_a_line_past_the_bound_is_named_by_its_number(tmp_path, monkeypatch):
+    """The lines the scan consumed count in the number of a line refused past MAX_LINE."""
+    monkeypatch.setattr(tarsplit, "MAX_LINE", 1000)   # a segment line is ~700 bytes
+    layer = write_layer(tmp_path, {f"f{i}": b"%d" % i for i in range(5)})
+    ts = tmp_path / layer.source / "tar-split.json.gz"
+    text = gzip.decompress(ts.read_bytes())
+    ts.write_bytes(gzip.compress(text + b'{"type":2,"payload":"' + b"A" * 1200, 1))
+    result, sound = both(tmp_path, layer)
+    assert sound == 5
+    number = text.count(b"\n") + 1
+    assert result.reason.endswith(
+        f"line {number}: longer than 1000 bytes; not a tar-split entry"), result
 
 
 NAMES = st.sampled_from(["a", "b", "d/c", "d/e", "d/f/g", ".dot", "d/.wh.x", "h i", "j\u00e9"])

@@ -146,7 +146,7 @@ class LayerFiles:
         try:
             scan = self._scan(reader, sha)
             for block, pos, end in line_blocks(chunks(fd, offset, length),
-                                               self.tar_split_path):
+                                               self.tar_split_path, lambda: reader.number):
                 while pos < end:
                     # A member the scan judges has a run of its padding and one header:
                     # with more before it, the lines are the reader's until the run is

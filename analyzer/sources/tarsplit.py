@@ -26,7 +26,7 @@ import os
 import posixpath
 import struct
 import zlib
-from typing import Iterable, Iterator, Mapping, NamedTuple, NoReturn
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, NoReturn
 
 import orjson
 
@@ -106,17 +106,19 @@ def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
         raise MalformedError(source, "gzip stream is truncated")
 
 
-def line_blocks(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, int, int]]:
+def line_blocks(chunks: Iterable[bytes], source: str, lines_read: Callable[[], int]
+                ) -> Iterator[tuple[bytes, int, int]]:
     """The inflated text in blocks of whole lines: (block, start, end), the lines being
     block[start:end], which ends with a newline but perhaps the last (an unended last
     line, yielded only if it is not blank). An inflated block is handed out as it is, the
     line unended at its end carried to the next and sent out alone once it ends: copying
     megabytes of lines to cut them cost more than the parsing. That line grows in place,
     so a long one costs time linear in its length (joining it anew to each block made it
-    quadratic), and past MAX_LINE it is refused where it stands; ended lines are bounded
-    by whoever reads them (RunReader.line)."""
+    quadratic), and past MAX_LINE it is refused where it stands, named by its number: one
+    past lines_read(), the lines the caller has read (all it was handed, by the time it
+    asks for more: counting them here again cost as much as handing them out). Ended lines
+    are bounded by whoever reads them (RunReader.line)."""
     tail = bytearray()
-    number = 1                            # of the line tail begins
     for block in _inflate(chunks, source):
         end = block.rfind(b"\n") + 1
         start = 0
@@ -125,23 +127,23 @@ def line_blocks(chunks: Iterable[bytes], source: str) -> Iterator[tuple[bytes, i
             tail += memoryview(block)[:start]
             yield bytes(tail), 0, len(tail)
             tail.clear()
-            number += 1
         if end > start:
-            number += block.count(b"\n", start, end)
             yield block, start, end
         tail += memoryview(block)[end:]
         if len(tail) > MAX_LINE:
-            _too_long(number, source)
+            _too_long(lines_read() + 1, source)
     if tail.strip():
         yield bytes(tail), 0, len(tail)
 
 
 def _lines(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
-    for block, start, end in line_blocks(chunks, source):
+    read = 0
+    for block, start, end in line_blocks(chunks, source, lambda: read):
         lines = block[start:end].split(b"\n")
         if not lines[-1]:
             lines.pop()                   # the block ended with its last line's newline
         yield from lines
+        read += len(lines)
 
 
 def _too_long(number: int, source: str) -> NoReturn:
