@@ -10,10 +10,13 @@ CPU (user + system: the machine may be shared): the bare loop (``open``, ``read`
 ``hashlib.sha256``, ``close`` per file: it reads what verify reads, and judges nothing),
 and verify_layer with the native tar-split scan (what ``analyze verify -j 1`` spends on
 the layer past start-up: the walk, tar-split, every file's content, metadata and xattrs,
-the diff ID). Then the peak RSS of a process that verifies the layer, over that of one
-that only starts (both import the analyzer), per file. Targets: verify >= 1.0x the bare
-loop; < 200 MB at 1,000,000 files (judged with --files 1000000; --size 0 keeps the disk
-use to inodes). --ci: 5,000 files. The full-size run:
+the diff ID), and the native floor (benchmarks/smallfloor.c: the walk's lstat and each
+file's open, fstat, read, listxattr and close, which no safe reader can skip; no parsing
+or hashing), whose ratio to the bare loop bounds what verify can reach. Then the peak RSS
+of a process that verifies the layer, over that of one that only starts (both import the
+analyzer), per file. Targets: verify >= 1.0x the bare loop; < 200 MB at 1,000,000 files
+(judged with --files 1000000; --size 0 keeps the disk use to inodes). --ci: 5,000 files.
+The full-size run:
 
     python benchmarks/bench_smallfiles.py --files 20000 --repeat 5
     python benchmarks/bench_smallfiles.py --files 1000000 --size 0 --repeat 1
@@ -82,6 +85,25 @@ def bare_loop(files: list[str]) -> None:
             os.close(fd)
 
 
+def build_floor(work: Path) -> Path:
+    exe = work / "smallfloor"
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(REPO / "benchmarks" / "smallfloor.c")],
+                   check=True)
+    return exe
+
+
+def floor(exe: Path, root: Path) -> tuple[float, float]:
+    """(wall, CPU: user + system) of the native floor over the layer's directory."""
+    wall = time.perf_counter()
+    proc = subprocess.Popen([str(exe), str(root / diff_dir("overlay2", CACHE_ID))],
+                            stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - wall
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("smallfloor failed")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
 def verify(root: Path) -> int:
     """verify_layer on the layer; returns the members checked."""
     from analyzer.engines.verify import verify_layer
@@ -132,22 +154,28 @@ def main(argv: list[str] | None = None) -> int:
             build(root, nfiles, args.size)
             print(f"built the layer in {time.perf_counter() - start:.0f}s")
         files = _files(root)
+        exe = build_floor(tmp)
         bare_loop(files)                                 # page-cache it
-        bare, checked = [], []
+        bare, checked, native = [], [], []
         for _ in range(args.repeat):                     # interleaved
             bare.append(_timed(lambda: bare_loop(files)))
             checked.append(_timed(lambda: verify(root)))
+            native.append(floor(exe, root))
         rss_idle, rss_verify = peak_rss_mb(root, False), peak_rss_mb(root, True)
     finally:
         shutil.rmtree(tmp)
     wall_b, cpu_b = (statistics.median(x) for x in zip(*bare))
     wall_v, cpu_v = (statistics.median(x) for x in zip(*checked))
+    wall_f, cpu_f = (statistics.median(x) for x in zip(*native))
     per_file = max(0.0, rss_verify - rss_idle) * MB / len(files)
     print(f"{len(files)} files of {args.size} B, page-cached, median of {args.repeat}")
     print(f"  bare Python loop      {wall_b:8.3f} s wall {cpu_b:8.3f} s CPU")
     print(f"  verify -j 1 (layer)   {wall_v:8.3f} s wall {cpu_v:8.3f} s CPU")
+    print(f"  native floor          {wall_f:8.3f} s wall {cpu_f:8.3f} s CPU")
     print(f"verify / bare loop = {wall_b / wall_v:.2f} wall, {cpu_b / cpu_v:.2f} CPU "
           f"(target >= {TARGET_RATIO})")
+    print(f"floor / bare loop = {wall_b / wall_f:.2f} wall, {cpu_b / cpu_f:.2f} CPU "
+          "(the most verify could reach)")
     print(f"peak RSS: {rss_verify:.0f} MB verifying, {rss_idle:.0f} MB started: "
           f"{per_file:.0f} B a file"
           + (f" (target < {TARGET_MILLION_FILES_MB} MB at 1,000,000 files)"
