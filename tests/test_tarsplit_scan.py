@@ -21,8 +21,9 @@ from analyzer.engines.verify import LayerResult, verify_layer
 from analyzer.model import Layer, SoundMembers
 from analyzer.sources.evidence import open_root
 from analyzer.sources.layerfiles import LayerFiles
-from analyzer.sources import tarsplit
+from analyzer.sources import layerfiles, tarsplit
 from analyzer.sources.layout import diff_dir
+from analyzer.sources.tarsplit import RunReader
 from tests.layerdir import CACHE_ID, write_layer
 
 pytestmark = pytest.mark.skipif(native.BACKEND != "native", reason="the scan is native")
@@ -135,6 +136,17 @@ def test_files_in_many_directories_in_turn(tmp_path):
     result, sound = both(tmp_path, layer)
     assert result.status == "ok", result
     assert sound == len(names)
+
+
+def test_indexes_with_keys_of_their_own(tmp_path, monkeypatch):
+    """The scan hashes a name once for the disk index and the reader's names when they
+    share a key (LayerFiles makes them so), once for each when they do not: one verdict."""
+    files = {f"d{i % 3}/f{i}": b"%d" % i for i in range(12)}
+    layer = write_layer(tmp_path, files)
+    monkeypatch.setattr(layerfiles, "RunReader", lambda source, key=None: RunReader(source))
+    result, sound = both(tmp_path, layer)
+    assert result.status == "ok", result
+    assert sound == len(files)
 
 
 def test_a_line_past_the_bound_is_named_by_its_number(tmp_path, monkeypatch):
