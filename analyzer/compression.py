@@ -36,9 +36,15 @@ def _gzip_member():
     return isal_zlib.decompressobj(wbits=31)
 
 
+# The largest window a frame may ask for: containerd and moby decode zstd with
+# klauspost/compress, whose decoder takes windows up to 512 MiB by default (zstd
+# --long=29); libzstd's own default stops at 128 MiB and would call such a layer broken.
+ZSTD_WINDOW_MAX = 1 << 29
+
+
 def _zstd_frame():
     import zstandard
-    return zstandard.ZstdDecompressor().decompressobj()
+    return zstandard.ZstdDecompressor(max_window_size=ZSTD_WINDOW_MAX).decompressobj()
 
 
 def _broken(exc: Exception) -> StreamError:

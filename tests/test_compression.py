@@ -4,6 +4,7 @@ frame inflating to 1 GiB hashed in a few megabytes."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -147,3 +148,20 @@ def test_what_the_maker_raises_is_raised_in_its_place():
         for item in blobverify._ahead(items()):
             got.append(item)
     assert got == [1, 2]
+
+
+@pytest.mark.parametrize("window_log, whole", [(28, True), (29, True), (30, False)])
+def test_a_frame_takes_the_windows_docker_decodes(window_log, whole):
+    """Frames asking for windows up to 512 MiB decode as klauspost/compress decodes them
+    for containerd (libzstd stops at 128 MiB unless told); a larger one is broken there
+    too. Three copies of a random MiB: only a window over 1 MiB finds the repeats."""
+    data = os.urandom(1 << 20) * 3
+    params = zstandard.ZstdCompressionParameters(window_log=window_log)
+    writer = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    blob = writer.compress(data) + writer.flush()   # streamed: no content size to shrink it
+    assert zstandard.get_frame_parameters(blob).window_size == 1 << window_log
+    if whole:
+        assert _decompressed(blob, [7, 1 << 19]) == data
+    else:
+        with pytest.raises(StreamError):
+            _decompressed(blob, [])
