@@ -450,7 +450,7 @@ def inspect_command(ctx: Context, fmt: str, images: tuple[str, ...]) -> None:
         allocated = service.layer_allocated(img) \
             if fmt in ("", "json") or "Analyzer" in fmt else None
         objects.append(inspect_image(service.store, img, service.driver_metadata(img),
-                                     allocated))
+                                     allocated, service.api_version))
     found = [o for o in objects if not isinstance(o, Exception)]
     errors = [f"Error response from daemon: {o}" for o in objects if isinstance(o, Exception)]
     if fmt in ("", "json"):

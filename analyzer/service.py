@@ -332,13 +332,13 @@ class ImageService:
             return self.containerd.images(filters, all_images,
                                           int((time.time() if now is None else now) * 1e9))
         from .engines.listing import list_images
-        return list_images(self.store, filters, all_images, now)
+        return list_images(self.store, filters, all_images, now, self.api_version)
 
     def containers(self, filters: Mapping[str, Sequence[str]], all_containers: bool,
                    limit: int = -1) -> list[Container]:
         """The containers ``docker ps`` lists for these filters, --all and --last."""
         from .engines.containers import list_containers
-        return list_containers(self.store, filters, all_containers, limit)
+        return list_containers(self.store, filters, all_containers, limit, self.api_version)
 
     def container_sizes(self, ctrs: Sequence[Container]) -> dict[str, tuple[int | None, int]]:
         """(SizeRw, SizeRootFs) of each container, as the daemon measures them for ps -s."""
@@ -620,7 +620,7 @@ class ImageService:
             return du
         from .engines.diskusage import system_disk_usage
         return system_disk_usage(store, container_sizes(self.root, store),
-                                 volume_sizes(self.root, store))
+                                 volume_sizes(self.root, store), self.api_version)
 
     def root_usage(self, now: float) -> tuple[RootUsage, list[Diagnostic]]:
         """Every byte and inode of the data root (and of a containerd root beside it)
@@ -704,7 +704,7 @@ class ImageService:
         from .engines.prune import plan_prune
         store = self.store_with_build_cache
         return plan_prune(store, all_images, filters, now,
-                          build_cache_holds=store.build_cache_holds)
+                          build_cache_holds=store.build_cache_holds, api=self.api_version)
 
     def container_prune(self, filters: Iterable[tuple[str, str]], now: float
                         ) -> ContainerPrune:
@@ -775,7 +775,7 @@ class ImageService:
         """What ``docker network prune`` would remove."""
         self._needs_data_root("network prune")
         from .engines.networkprune import plan_network_prune
-        return plan_network_prune(self.networks, filters, now)
+        return plan_network_prune(self.networks, filters, now, api=self.api_version)
 
     def system_prune(self, all_images: bool, volumes: bool,
                      filters: Iterable[tuple[str, str]], now: float) -> SystemPrune:

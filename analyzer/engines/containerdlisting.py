@@ -24,6 +24,7 @@ from .. import reference as refs
 from ..containerdmodel import Image as Record
 from ..containerdmodel import BackendSnapshot, ImageContent, Kind, MetaStore
 from ..errors import DaemonError, InvalidReference
+from ..goapi.filters import get_bool_or_default
 from ..goapi.time import ParseError, parse
 from ..goapi.timetypes import get_timestamp, parse_timestamps
 from ..ids import DiffID, ImageID, chain_ids
@@ -57,15 +58,6 @@ def image_of(record: Record, content: ImageContent | None) -> Image:
                  top_layer=chain[-1] if chain else None, parent=None, created=created,
                  created_ns=created_ns, last_updated=None,
                  source=f"images/{record.name}")
-
-
-def _bool_filter(name: str, values: Sequence[str]) -> bool:
-    """GetBoolOrDefault."""
-    false = any(v in ("0", "false") for v in values)
-    true = any(v in ("1", "true") for v in values)
-    if false == true:
-        raise InvalidFilter(f"invalid filter '{name}=[{' '.join(values)}]'")
-    return true
 
 
 def _label_matches(labels: Mapping[str, str], filters: Mapping[str, Sequence[str]]) -> bool:
@@ -139,7 +131,7 @@ def list_images(catalog: Catalog, filters: Mapping[str, Sequence[str]], all_imag
     if filters.get("label") or filters.get("label!"):
         checks.append(lambda r: _label_matches(catalog.image(r).labels, filters))
     if "dangling" in filters:
-        want = _bool_filter("dangling", filters["dangling"])
+        want = get_bool_or_default("dangling", filters["dangling"])
         checks.append(lambda r: is_dangling(r) == want)
     if filters.get("reference"):
         checks.append(lambda r: _reference_match(r, filters["reference"]))
@@ -164,7 +156,7 @@ def list_images(catalog: Catalog, filters: Mapping[str, Sequence[str]], all_imag
             continue
     out = [_summary(catalog, record, tags.get(digest, [])) for digest, record in unique.items()]
     # Docker sorts by Created seconds, descending, unstably; ties here go by ID.
-    out.sort(key=lambda s: (-s.image.created_unix, s.image.id))
+    out.sort(key=lambda s: (-s.created, s.image.id))
     return out
 
 
@@ -182,7 +174,7 @@ def _summary(catalog: Catalog, record: Record, repo_tags: list[str]) -> ImageSum
         # No manifest for this platform: the target's digest stands in (imageSummary).
         digests = [record.target.digest]
     return ImageSummary(image, tuple(repo_tags), tuple(digests),
-                        catalog.size(record.target.digest), -1, -1)
+                        catalog.size(record.target.digest), -1, -1, image.created_unix)
 
 
 def _canonical(name: str) -> bool:

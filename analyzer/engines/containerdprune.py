@@ -25,11 +25,12 @@ from typing import Mapping, Sequence
 from ..containerdmodel import BackendSnapshot, ImageContent, MetaStore
 from ..containerdmodel import Image as Record
 from ..errors import InvalidReference
+from ..goapi.filters import get_bool_or_default
 from ..goapi.timetypes import get_timestamp, parse_timestamps
 from ..model import Container
 from ..reference import parse, parse_normalized_named, tag_name_only
 from .containerdgc import Resource, collect, without_removed
-from .containerdlisting import InvalidFilter, _bool_filter, _label_matches, image_of
+from .containerdlisting import InvalidFilter, _label_matches, image_of
 from .containerdrmi import DANGLING_PREFIX, is_dangling
 from .rmi import Record as Line
 
@@ -89,7 +90,7 @@ def plan_prune(meta: MetaStore, contents: Mapping[str, ImageContent],
     for name in filters:
         if name not in ACCEPTED_FILTERS and name != "dangling":
             raise InvalidFilter(f"invalid filter '{name}'")
-    dangling_only = _bool_filter("dangling", filters["dangling"]) \
+    dangling_only = get_bool_or_default("dangling", filters["dangling"]) \
         if "dangling" in filters else not all_images
     until = None
     for value in filters.get("until", ()):

@@ -1,7 +1,8 @@
 """``docker ps`` as dockerd 20.10 computes it: which containers (the filters, --all,
---last), in which order, and the Image, Command and Status fields of each summary.
+--last), in which order, and the Image, Command and Status fields of each summary;
+dockerd 28.5's words for a bad filter on a root it wrote.
 
-References: moby v20.10 daemon/list.go (Containers, foldFilter, filterByNameIDMatches,
+References: moby v20.10 (v28.5.2 for the errors) daemon/list.go (Containers, foldFilter, filterByNameIDMatches,
 includeContainerInList, idOrNameFilter, portOp, refreshImage), api/types/filters/parse.go
 (Match, ExactMatch), container/view.go (snapshot Command, Health), container/state.go
 (State.String).
@@ -12,11 +13,12 @@ import re
 from typing import Iterable, Mapping, Sequence
 
 from ..errors import DaemonError, NoSuchContainer
-from ..goapi.filters import match_kv_list
+from ..goapi.filters import get_bool_or_default, match_kv_list
 from ..goapi.time import parse_rfc3339_ns
 from ..goapi.units import human_duration
 from ..ids import ImageID
 from ..model import Container, Store
+from .daemonapi import API_20_10, at_least, invalid_filter
 from .resolve import get_image
 
 
@@ -76,7 +78,7 @@ PS_FILTERS = frozenset({"ancestor", "before", "exited", "id", "isolation", "labe
                         "status", "health", "since", "volume", "network", "is-task",
                         "publish", "expose"})
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
-HEALTH = ("starting", "healthy", "unhealthy", "none")
+HEALTH = ("none", "starting", "healthy", "unhealthy")
 
 
 def newest_first(ctrs: Iterable[Container]) -> list[Container]:
@@ -99,30 +101,40 @@ def match(values: Sequence[str], source: str) -> bool:
 
 
 def list_containers(store: Store, filters: Mapping[str, Sequence[str]], all_containers: bool,
-                    limit: int = -1) -> list[Container]:
-    """Containers(config): raises DaemonError with dockerd 20.10's text for a bad filter."""
+                    limit: int = -1, api: str = API_20_10) -> list[Container]:
+    """Containers(config): raises DaemonError with the text of the daemon speaking
+    ``api`` (engines.daemonapi) for a bad filter."""
     for key in filters:
         if key not in PS_FILTERS:
-            raise DaemonError(f"Invalid filter '{key}'")
+            raise DaemonError(invalid_filter(api, key))
+    docker_23 = at_least(api, "1.42")
     exited = []
     for value in filters.get("exited", ()):
         try:
             exited.append(int(value, 10))
         except ValueError:
-            raise DaemonError(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+            atoi = f'strconv.Atoi: parsing "{value}": invalid syntax'
+            raise DaemonError(f"invalid filter 'exited={value}': {atoi}" if docker_23
+                              else atoi) from None
     for value in filters.get("status", ()):
         if value not in STATES:
-            raise DaemonError(f"Invalid filter 'status={value}'")
+            raise DaemonError(f"invalid filter 'status={value}': invalid value for state "
+                              f"({value}): must be one of {', '.join(STATES)}" if docker_23
+                              else f"Invalid filter 'status={value}'")
         all_containers = True
     task = filters.get("is-task")
-    if task and any(v not in ("true", "false", "1", "0") for v in task) or \
+    if docker_23 and task:
+        get_bool_or_default("is-task", task)
+    elif task and any(v not in ("true", "false", "1", "0") for v in task) or \
             task and len(set(task)) > 1:
         raise DaemonError(f"Invalid filter 'is-task=[{' '.join(task)}]'")
     for value in filters.get("health", ()):
         if value not in HEALTH:
-            raise DaemonError(f"Unrecognised filter value for health: {value}")
-    before = _id_or_name(store, filters.get("before", ()))
-    since = _id_or_name(store, filters.get("since", ()))
+            raise DaemonError(f"invalid filter 'health={value}': invalid value for health "
+                              f"({value}): must be one of {', '.join(HEALTH)}" if docker_23
+                              else f"Unrecognised filter value for health: {value}")
+    before = _id_or_name(store, filters.get("before", ()), docker_23)
+    since = _id_or_name(store, filters.get("since", ()), docker_23)
     images = _ancestors(store, filters["ancestor"]) if "ancestor" in filters else None
     ports = {key: _ports(key, filters.get(key, ())) for key in ("publish", "expose")}
 
@@ -224,8 +236,9 @@ def _has_volume(ctr: Container, values: Sequence[str]) -> bool:
     return any(v in destinations or v in names for v in values)
 
 
-def _id_or_name(store: Store, values: Sequence[str]) -> str | None:
-    """idOrNameFilter of the last value: a full ID, else a unique name."""
+def _id_or_name(store: Store, values: Sequence[str], docker_23: bool) -> str | None:
+    """idOrNameFilter of the last value: a full ID, else a unique name (not found: the
+    view's error, worded by Docker 23+ as ``No such container: VALUE``)."""
     found = None
     for value in values:
         if value in store.containers:
@@ -234,7 +247,8 @@ def _id_or_name(store: Store, values: Sequence[str]) -> str | None:
         name = value.removeprefix("/")
         ids = {c.id for c in store.containers.values() if c.name == name}
         if len(ids) != 1:
-            raise DaemonError(f"no such container {value}")
+            raise DaemonError(f"No such container: {value}" if docker_23
+                              else f"no such container {value}")
         found = ids.pop()
     return found
 

@@ -1,7 +1,8 @@
 """``docker system df``: what the daemon counts, from the model and measured sizes.
 
 References: moby v20.10 daemon/disk_usage.go (SystemDiskUsage),
-daemon/images/images.go (LayerDiskUsage, getLayerRefs, Images with extra attrs).
+daemon/images/images.go (LayerDiskUsage, getLayerRefs, Images with extra attrs);
+v28.5.2 daemon/images/image_list.go (Images: SharedSize over every image).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Callable, Mapping
 from ..ids import ChainID
 from ..model import BuildCacheRecord, Container, Store, Volume
 from .containers import newest_first
+from .daemonapi import API_20_10
 from .listing import ImageSummary, list_images, shared_sizes
 
 
@@ -75,13 +77,14 @@ def size_root_fs(store: Store, ctr: Container, size_rw: int | None) -> int:
 
 
 def system_disk_usage(store: Store, size_rw: Mapping[str, int | None],
-                      volume_sizes: Mapping[str, int]) -> DiskUsage:
+                      volume_sizes: Mapping[str, int], api: str = API_20_10) -> DiskUsage:
     """size_rw by container ID (-1 as the daemon's unknown, None where only a running
-    daemon could measure it); volume_sizes by volume name (-1 unknown)."""
+    daemon could measure it); volume_sizes by volume name (-1 unknown); api: the
+    daemon's API version (engines.daemonapi)."""
     refs = layer_refs(store)
     layers_size = sum(layer.diff_size for layer in store.layers.values() if layer.chain_id in refs)
-    summaries = list_images(store, {}, False)
-    shared = shared_sizes(store, [s.image for s in summaries])
+    summaries = list_images(store, {}, False, api=api)
+    shared = shared_sizes(store, [s.image for s in summaries], api)
     by_image = store.containers_by_image
     images = [dataclasses.replace(s, containers=len(by_image.get(s.id, ())),
                                   shared_size=shared[s.id]) for s in summaries]

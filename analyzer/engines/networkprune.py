@@ -15,6 +15,7 @@ from typing import Iterable
 from ..goapi.filters import new_args
 from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..model import Network
+from .daemonapi import API_20_10
 from .prune import match_labels, prune_until
 
 ACCEPTED_FILTERS = frozenset({"label", "label!", "until"})
@@ -22,14 +23,16 @@ PREDEFINED = frozenset({"bridge", "host", "none", "default"})
 
 
 def plan_network_prune(networks: Iterable[Network], filters: Iterable[tuple[str, str]],
-                       now: float, utc_offset: int | None = None) -> tuple[Network, ...]:
-    """``docker network prune [--filter K=V]...``: the networks it removes.
+                       now: float, utc_offset: int | None = None, api: str = API_20_10
+                       ) -> tuple[Network, ...]:
+    """``docker network prune [--filter K=V]...``: the networks it removes; errors in
+    the words of the daemon speaking ``api`` (engines.daemonapi).
 
     Raises:
         DaemonError: the filters are refused, with the daemon's message.
     """
     args = new_args(filters)
-    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset)
+    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset, api)
     return tuple(sorted((n for n in networks
                          if not n.config_only
                          and (until_ns is None or _created_ns(n) <= until_ns)

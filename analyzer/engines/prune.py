@@ -26,7 +26,7 @@ from ..goapi.time import GO_ZERO_UNIX
 from ..goapi.timetypes import timestamp_ns
 from ..ids import SHA256_PREFIX, ChainID
 from ..model import Image, Store
-from .daemonapi import API_20_10, invalid_filter
+from .daemonapi import API_20_10, created_is_optional, invalid_filter
 from .rmi import Outcome, Plan, Record, RmiState, image_delete
 
 ACCEPTED_FILTERS = ("dangling", "label", "label!", "until")
@@ -38,7 +38,8 @@ _ZERO_TIME_NS = GO_ZERO_UNIX * 10**9
 
 def plan_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]], now: float,
                utc_offset: int | None = None,
-               build_cache_holds: Iterable[ChainID] = ()) -> tuple[Plan, list[Record], int]:
+               build_cache_holds: Iterable[ChainID] = (), api: str = API_20_10
+               ) -> tuple[Plan, list[Record], int]:
     """``docker image prune [-a] [--filter K=V]...`` against ``store``, changing nothing.
 
     Args:
@@ -49,6 +50,9 @@ def plan_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]], now:
         utc_offset: the daemon's local zone offset in seconds east of UTC, for
             ``until`` times without a zone; default this machine's at ``now``.
         build_cache_holds: chain IDs the BuildKit cache holds.
+        api: the daemon's API version (engines.daemonapi): its filter errors, and
+            whether ``until`` keeps an image without a Created (28.5) or prunes it
+            as created at Go's zero time (20.10).
 
     Returns:
         (plan, the report's records in order, SpaceReclaimed in bytes). The plan's
@@ -59,12 +63,13 @@ def plan_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]], now:
     """
     args = new_args(filters)
     args.setdefault("dangling", set()).add("false" if all else "true")
-    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset)
+    until_ns = prune_until(args, ACCEPTED_FILTERS, now, utc_offset, api)
     dangling_only = _dangling_only(args)
     state = RmiState(store, tuple(build_cache_holds))
     candidates = [i for i in store.images.values()
                   if not dangling_only or not store.children.get(i.id)]
-    top = [i.id for i in candidates if _keep(store, i, args, until_ns)]
+    top = [i.id for i in candidates
+           if _keep(store, i, args, until_ns, created_is_optional(api))]
     outcomes: list[Outcome] = []
     for image_id in sorted(top):
         refs = state.references(image_id)
@@ -129,10 +134,12 @@ def _dangling_only(args: Mapping[str, set[str]]) -> bool:
     return not args.get("dangling", set()) & {"false", "0"}
 
 
-def _keep(store: Store, image: Image, args: Mapping[str, set[str]], until_ns: int | None) -> bool:
+def _keep(store: Store, image: Image, args: Mapping[str, set[str]], until_ns: int | None,
+          created_optional: bool) -> bool:
     if not store.refs(image.id) and store.children.get(image.id):
         return False                                # an intermediate image
-    if until_ns is not None and _created_ns(image) > until_ns:
+    if until_ns is not None and (_created_ns(image) > until_ns or
+                                 created_optional and image.created is None):
         return False
     return not image.has_config or match_labels(args, image.labels)
 

@@ -69,13 +69,13 @@ def plan_system_prune(store: Store, networks: Iterable[Network], all: bool, volu
 
     def graph_driver_images(after: Store) -> tuple[tuple[Plan, list[Record], int], Store,
                                                   Collection[str]]:
-        images = plan_prune(after, all, filters, now, utc_offset, build_cache_holds)
+        images = plan_prune(after, all, filters, now, utc_offset, build_cache_holds, api)
         return images, without_images(after, images[0]), ()
     try:
         containers = done["containers"] = plan_container_prune(
             store, filters, now, size_rw, build_cache_holds, utc_offset, api)
         after = without_containers(store, containers)
-        done["networks"] = plan_network_prune(networks, filters, now, utc_offset)
+        done["networks"] = plan_network_prune(networks, filters, now, utc_offset, api)
         if volumes:
             done["volumes"] = plan_volume_prune(after, filters, volume_sizes, api)
         done["images"], after, image_keys = (prune_images or graph_driver_images)(after)

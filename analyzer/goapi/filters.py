@@ -1,10 +1,13 @@
 """moby's ``api/types/filters``: filter arguments and the label match.
 
-References: moby v20.10 api/types/filters/parse.go (Args, NewArgs, MatchKVList).
+References: moby v20.10 api/types/filters/parse.go (Args, NewArgs, MatchKVList), v28.5.2
+(GetBoolOrDefault) and errors.go (invalidFilter).
 """
 from __future__ import annotations
 
-from typing import Collection, Iterable, Mapping
+from typing import Collection, Iterable, Mapping, Sequence
+
+from ..errors import DaemonError
 
 Args = dict[str, set[str]]
 
@@ -28,3 +31,13 @@ def match_kv_list(values: Collection[str], labels: Mapping[str, str]) -> bool:
         if key not in labels or (sep and labels[key] != want):
             return False
     return True
+
+
+def get_bool_or_default(key: str, values: Sequence[str]) -> bool:
+    """Args.GetBoolOrDefault of a filter that is set: true for 1/true, false for
+    0/false; neither or both is ``invalid filter 'KEY=[VALUES]'``."""
+    false = any(v in ("0", "false") for v in values)
+    true = any(v in ("1", "true") for v in values)
+    if false == true:
+        raise DaemonError(f"invalid filter '{key}=[{' '.join(values)}]'")
+    return true

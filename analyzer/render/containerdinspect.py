@@ -53,7 +53,7 @@ def image_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(sorted(merged.items()))
 
 
-def _rfc3339nano(created: str) -> str:
+def rfc3339nano(created: str) -> str:
     """Go's Format(RFC3339Nano) of a parsed time: the fraction without trailing zeros."""
     head, dot, rest = created.partition(".")
     if not dot:
@@ -82,7 +82,7 @@ def inspect_image(item: Inspected, containers: Sequence[str]) -> dict[str, Any]:
         if history and isinstance(history[-1], dict):
             out["Comment"] = history[-1].get("comment") or ""
         if isinstance(cfg.get("created"), str):
-            out["Created"] = _rfc3339nano(cfg["created"])
+            out["Created"] = rfc3339nano(cfg["created"])
         out["Author"] = cfg.get("author") or ""
         out["Architecture"] = cfg.get("architecture") or ""
         if cfg.get("variant"):

@@ -75,7 +75,7 @@ def render_verbose(store: Store, du: DiskUsage, now: float) -> str:
             repo, tag = refs.split_familiar_tag(s.repo_tags[0]) or (repo, tag)
         shared = "N/A" if s.shared_size == -1 else human_size(s.shared_size)
         unique = "N/A" if s.shared_size == -1 else human_size(s.size - s.shared_size)
-        rows.append([repo, tag, short_id(s.id), created_since(s.image.created_unix, now),
+        rows.append([repo, tag, short_id(s.id), created_since(s.created, now),
                      human_size(s.size, 3), shared, unique, str(s.containers)])
     out.append(render_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE",
                              "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"], rows))

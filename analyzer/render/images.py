@@ -82,7 +82,7 @@ def render_images(summaries: Sequence[ImageSummary], *, quiet: bool, digests: bo
         ["IMAGE ID", "CREATED", "SIZE"]
     rows = []
     for s in summaries:
-        created = created_since(s.image.created_unix, now) or "N/A"
+        created = created_since(s.created, now) or "N/A"
         size = human_size(s.size, 3)
         for repo, tag, digest in expand_rows(s, digests):
             rows.append([repo, tag] + ([digest] if digests else []) +
@@ -123,8 +123,8 @@ def _json_row(s: ImageSummary, repo: str, tag: str, digest: str, image_id: str,
     unique = "N/A" if s.shared_size == -1 or s.size == -1 else human_size(s.size - s.shared_size)
     return {
         "Containers": containers,
-        "CreatedAt": string_local(s.image.created_unix),
-        "CreatedSince": created_since(s.image.created_unix, now),
+        "CreatedAt": string_local(s.created),
+        "CreatedSince": created_since(s.created, now),
         "Digest": digest,
         "ID": image_id,
         "Repository": repo,

@@ -4,7 +4,8 @@ The daemon decodes the config into Go structs and encodes them again, so fields
 come out in struct order with Go's zero values; this module does the same from
 the parsed config.
 
-References: moby v20.10 api/types/types.go (ImageInspect), daemon/images/image_inspect.go,
+References: moby v20.10 api/types/types.go (ImageInspect), daemon/images/image_inspect.go
+(v28.5.2's too),
 api/types/container/config.go (Config), image/image.go (V1Image); GraphDriver.Data
 comes from the driver (sources/drivers.py metadata, after overlay2's GetMetadata).
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..engines.daemonapi import API_20_10, at_least
 from ..goapi.unmarshal import field
 from ..model import Image, Store
+from .containerdinspect import image_config, rfc3339nano
 
 # (json name, omitempty, zero value) in container.Config field order.
 _CONTAINER_CONFIG: tuple[tuple[str, bool, Any], ...] = (
@@ -66,8 +69,15 @@ def container_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def inspect_image(store: Store, image: Image, driver_data: Mapping[str, str] | None,
-                  allocated: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """``docker image inspect``'s object; driver_data is the graph driver's GetMetadata."""
+                  allocated: Mapping[str, int] | None = None, api: str = API_20_10
+                  ) -> dict[str, Any]:
+    """``docker image inspect``'s object; driver_data is the graph driver's GetMetadata.
+
+    From API 1.44 VirtualSize is gone and a missing Created is left out (not Go's zero
+    time); from 1.45 Container and ContainerConfig are gone; from 1.50 Config is the
+    image-spec config with the legacy keys merged in, encoded last (moby v28.5.2
+    api/server/router/image: getImagesByName, inspectCompatResponse).
+    """
     cfg = image.config
     refs = store.refs(image.id)
     size = store.image_size(image)
@@ -77,21 +87,27 @@ def inspect_image(store: Store, image: Image, driver_data: Mapping[str, str] | N
         "RepoDigests": [r.familiar for r in refs if r.is_digest],
         "Parent": image.parent or "",
         "Comment": _comment(cfg),
-        "Created": image.created or GO_ZERO_TIME,
-        "Container": cfg.get("container") or "",
-        "ContainerConfig": container_config(cfg.get("container_config")),
-        "DockerVersion": cfg.get("docker_version") or "",
-        "Author": cfg.get("author") or "",
-        "Config": container_config(cfg["config"]) if cfg.get("config") is not None else None,
-        "Architecture": cfg.get("architecture") or "",
     }
+    if image.created or not at_least(api, "1.44"):
+        out["Created"] = rfc3339nano(image.created) if image.created else GO_ZERO_TIME
+    if not at_least(api, "1.45"):
+        out["Container"] = cfg.get("container") or ""
+        out["ContainerConfig"] = container_config(cfg.get("container_config"))
+    out["DockerVersion"] = cfg.get("docker_version") or ""
+    out["Author"] = cfg.get("author") or ""
+    legacy_config = not at_least(api, "1.50")
+    if legacy_config:
+        out["Config"] = container_config(cfg["config"]) if cfg.get("config") is not None \
+            else None
+    out["Architecture"] = cfg.get("architecture") or ""
     if cfg.get("variant"):
         out["Variant"] = cfg["variant"]
     out["Os"] = cfg.get("os") or ""
     if cfg.get("os.version"):
         out["OsVersion"] = cfg["os.version"]
     out["Size"] = size
-    out["VirtualSize"] = size
+    if not at_least(api, "1.44"):
+        out["VirtualSize"] = size
     data = None if driver_data is None else dict(sorted(driver_data.items()))
     out["GraphDriver"] = {"Data": data, "Name": store.driver}
     rootfs: dict[str, Any] = {"Type": (cfg.get("rootfs") or {}).get("type") or ""}
@@ -99,6 +115,8 @@ def inspect_image(store: Store, image: Image, driver_data: Mapping[str, str] | N
         rootfs["Layers"] = list(image.diff_ids)
     out["RootFS"] = rootfs
     out["Metadata"] = {"LastTagTime": image.last_updated or GO_ZERO_TIME}
+    if not legacy_config:
+        out["Config"] = image_config(cfg.get("config"))
     # What Docker does not show: the layer store entries and who uses the image.
     out["AnalyzerLayers"] = [
         {"ChainID": layer.chain_id, "DiffID": layer.diff_id, "CacheID": layer.cache_id,

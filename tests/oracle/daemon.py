@@ -97,6 +97,7 @@ JUDGES: dict[str, Judge] = {j.name: j for j in (
     # mount of a fresh btrfs made for the daemon.
     Judge("dockerd20-btrfs", DOCKERD, (), CTR, "20.10.", "1.6.", storage_driver="btrfs"),
     _docker28("dockerd28"),
+    _docker28("dockerd28-vfs", storage_driver="vfs"),
     _docker28("dockerd28-userns", config={"userns-remap": "default"}),
     # Docker 29's default store: images in containerd (namespace moby), snapshotter overlayfs.
     _docker28("dockerd28-containerd", config={"features": {"containerd-snapshotter": True}},

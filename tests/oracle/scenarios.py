@@ -1025,4 +1025,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("prunes28", 702, populate_prunes, (), PRUNES_RM, judge="dockerd28"),
     Scenario("prunes-c8d", 703, populate_prunes_c8d, (), PRUNES_C8D_RM,
              judge="dockerd28-containerd"),
+    # The main graph-driver scenarios again as dockerd 28.5 wrote and answers them (a
+    # root with engine-id): its API 1.50 shapes, N/A for a missing Created, its prunes.
+    Scenario("basic28", 111, populate_basic, BASIC_COMMANDS, BASIC_RM, judge="dockerd28"),
+    Scenario("vfs28", 555, populate_basic, VFS_COMMANDS, VFS_RM, judge="dockerd28-vfs"),
+    Scenario("builds28", 222, populate_builds, BUILDS_COMMANDS, BUILDS_RM, judge="dockerd28"),
+    Scenario("registry28", 333, populate_registry, REGISTRY_COMMANDS, REGISTRY_RM,
+             uses_registry=True, judge="dockerd28"),
+    Scenario("userns28", 516, populate_basic, VFS_COMMANDS, VFS_RM, judge="dockerd28-userns"),
 )}
