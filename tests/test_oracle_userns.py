@@ -2,26 +2,24 @@
 keeps is in ``<data-root>/100000.100000/``, and files in layers are owned by host IDs
 shifted by 100000.
 
-dockerd 20.10's remapped root is an oracle scenario ("userns": every command and rm
-case, read as ``--data-root ROOT/100000.100000``). Here: the data root itself (the
-remapped root found, said on stderr, the others listed), dockerd 28.5's remapped root
-judged by its own daemon, and verify's owners.
+dockerd 20.10's and dockerd 28.5's remapped roots are oracle scenarios ("userns",
+"userns28": every command and rm case, read as ``--data-root ROOT/100000.100000``).
+Here: the data root itself (the remapped root found, said on stderr, the others
+listed; 28.5's whole command set read that way), and verify's owners.
 """
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.oracle.build import ImageSpec, busybox_layer, save_archive, synthetic_layer
-from tests.oracle.daemon import JUDGES, Daemon, copy_root
-from tests.oracle.record import (analyze_args, compare_text, match_over_time, run_analyze,
-                                 tar_members, timed)
+from tests.oracle.daemon import copy_root
+from tests.oracle.record import (analyze_args, commands_for, compare_inspect, compare_text,
+                                 is_json_inspect, match_over_time, run_analyze, tar_members)
+from tests.oracle.scenarios import SCENARIOS
 
 REMAPPED = "100000.100000"
 
@@ -87,59 +85,41 @@ def test_verify_compares_owners_shifted_by_the_remapped_root(oracle, tmp_path):
 
 
 # -- dockerd 28.5's remapped root -----------------------------------------------------
-
-COMMANDS = [
-    ["ps", "-a"],
-    ["image", "ls", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}"],
-    ["image", "history", "app:1"],
-    ["diff", "writer"],
-    ["export", "writer"],
-]
+# The "userns28" scenario: every command and rm case is judged on the remapped root
+# itself by the test_oracle_* modules; here each read-only one again through the data
+# root above it, where the remapped root is found and said so.
+COMMANDS28 = [c for c in commands_for(SCENARIOS["userns28"]) if c[0] != "export"]
 
 
-@pytest.fixture(scope="module")
-def live28(tmp_path_factory) -> tuple[Path, list[dict], dict[str, int]]:
-    tmp = tmp_path_factory.mktemp("userns28")
-    rng = random.Random(516)
-    with Daemon(judge=JUDGES["dockerd28-userns"]) as d:
-        d.run("load", input=save_archive([
-            ImageSpec([busybox_layer()], datetime(2024, 1, 1, tzinfo=timezone.utc),
-                      ["base:1"]),
-            ImageSpec([busybox_layer(), synthetic_layer(rng, "app", 4, (100, 5000))],
-                      datetime(2024, 2, 1, tzinfo=timezone.utc), ["app:1"])]))
-        d.run("run", "--network", "none", "--name", "writer", "app:1", "sh", "-c",
-              "echo rw > /rwfile; rm -r /app; mkdir /new; chown 5:6 /new")
-        d.run("create", "--network", "none", "--name", "idle", "base:1", "true")
-        entries = [timed(d, argv) for argv in COMMANDS]
-        created = {i["Id"][7:]: int(datetime.fromisoformat(i["Created"][:19]).replace(
-            tzinfo=timezone.utc).timestamp()) for i in d.inspect("image", "base:1", "app:1")}
-        root = d.snapshot(tmp / "root")
-    assert root.name == REMAPPED
-    return root, entries, created
-
-
-@pytest.mark.parametrize("index", range(len(COMMANDS)), ids=[" ".join(c) for c in COMMANDS])
-def test_dockerd28_remapped_root_as_docker_prints_it(live28, index, tmp_path):
-    root, entries, created = live28
-    entry = entries[index]
+@pytest.mark.parametrize("index", range(len(COMMANDS28)),
+                         ids=[" ".join(c) for c in COMMANDS28])
+def test_dockerd28_remapped_root_as_docker_prints_it(oracle, index):
+    rec = oracle["userns28"]
+    entry = next(e for e in rec.data["commands"] if e["template"] == COMMANDS28[index])
     args = analyze_args(entry["docker"])
-    if args[0] == "export":
-        out = tmp_path / "out.tar"
-        _, err, rc = run_analyze(_remapped(root), entry["t_after"],
-                                 [*args, "-o", str(out)])
-        assert rc == 0, err
-        assert tar_members(out.read_bytes()) == entry["stdout"]
-        return
-    # Read through the data root: the remapped root is found, and said so on stderr.
-    note = (f"analyze: {_remapped(root)}: a user-namespace-remapped root (dockerd "
-            f"--userns-remap): read {root}\n")
+    top = _remapped(rec.root)
+    note = (f"analyze: {top}: a user-namespace-remapped root (dockerd "
+            f"--userns-remap): read {rec.root}\n")
     want = {**entry, "stderr": note + entry["stderr"]}
-    match_over_time(_remapped(root), want, args, compare_text(want, created, args[0]))
+    if is_json_inspect(args):
+        compare = compare_inspect(want, rec.data["live_root"], rec.root)
+    else:
+        compare = compare_text(want, rec.created, args[0])
+    match_over_time(top, want, args, compare)
 
 
-def test_dockerd28_remapped_root_verifies(live28):
-    root, _, _ = live28
-    out, err, rc = run_analyze(root, 0, ["verify", "--json"])
+def test_dockerd28_remapped_root_exports_through_the_data_root(oracle, tmp_path):
+    rec = oracle["userns28"]
+    entry = next(e for e in rec.data["commands"] if e["docker"][0] == "export")
+    out = tmp_path / "out.tar"
+    _, err, rc = run_analyze(_remapped(rec.root), entry["t_after"],
+                             [*analyze_args(entry["docker"]), "-o", str(out)])
+    assert rc == 0, err
+    assert tar_members(out.read_bytes()) == entry["stdout"]
+
+
+def test_dockerd28_remapped_root_verifies(oracle):
+    out, err, rc = run_analyze(oracle["userns28"].root, 0, ["verify", "--json"])
     assert rc == 0, err
     assert all(l["status"] == "ok" for l in json.loads(out)["layers"])
 
