@@ -717,21 +717,45 @@ def builder_group() -> None:
     """Builder commands, as `docker builder`: dry runs only."""
 
 
+# The request's caps on what the cache keeps: the Docker CLI's --keep-storage, and the
+# API 1.48 parameters buildx spells as flags (Docker 28.5 takes --keep-storage as
+# reserved-space's old name).
+_SPACE_CAPS = ("keep-storage", "reserved-space", "max-used-space")
+
+
 @builder_group.command("prune")
 @click.option("-a", "--all", "all_records", is_flag=True,
               help="Remove all unused build cache, not just dangling ones")
+@click.option("--keep-storage", metavar="BYTES", help="Amount of disk space to keep for cache")
+@click.option("--reserved-space", metavar="BYTES",
+              help="Amount of disk space always allowed to keep for cache (API 1.48+)")
+@click.option("--max-used-space", metavar="BYTES",
+              help="Maximum amount of disk space allowed to keep for cache (API 1.48+)")
 @_prune_options("until=24h", "The build cache records, Docker's figure and the bytes freed")
 @pass_context
-def builder_prune_command(ctx: Context, all_records: bool, filters: tuple[str, ...],
-                          force: bool, as_json: bool) -> None:
+def builder_prune_command(ctx: Context, all_records: bool, keep_storage: str | None,
+                          reserved_space: str | None, max_used_space: str | None,
+                          filters: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Dry run of `docker builder prune`: the BuildKit cache records it removes, and
     the bytes it would really free."""
+    from .engines.builderprune import SpaceCaps
+    from .goapi.units import ram_in_bytes
     from .render.prune import BUILDX_MISSING_WARNING, deleted_block, total
     echo(BUILDX_MISSING_WARNING, err=True, nl=False)
+    sizes = {}
+    for flag, value in zip(_SPACE_CAPS, (keep_storage, reserved_space, max_used_space)):
+        try:
+            sizes[flag.replace("-", "_")] = 0 if value is None else ram_in_bytes(value)
+        except ValueError as exc:
+            # cobra's flag error (docker builder prune has no "See ... --help" line).
+            echo(f'invalid argument "{value}" for "--{flag}" flag: {exc}\n\n'
+                 "Usage:  analyze builder prune\n\n"
+                 "Run 'analyze builder prune --help' for more information", err=True)
+            sys.exit(125)
     pairs = _prune_filters(filters, "builder prune")
     service = ctx.service
     try:
-        result = service.builder_prune(all_records, pairs, ctx.now)
+        result = service.builder_prune(all_records, pairs, ctx.now, SpaceCaps(**sizes))
     except DaemonError as exc:
         daemon_error(exc)
     if as_json:

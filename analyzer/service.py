@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .engines.owner import Owners
     from .engines.timeline import Event
     from .containerdservice import ContainerdImages
-    from .engines.builderprune import BuilderPrune
+    from .engines.builderprune import BuilderPrune, SpaceCaps
     from .engines.containerprune import ContainerPrune
     from .engines.containerdprune import PrunePlan
     from .engines.containerdreclaim import Reclaim as ContainerdReclaim
@@ -754,15 +754,16 @@ class ImageService:
                                  self.api_version)
 
     def builder_prune(self, all_records: bool, filters: Iterable[tuple[str, str]],
-                      now: float) -> BuilderPrune:
+                      now: float, caps: SpaceCaps | None = None) -> BuilderPrune:
         """What ``docker builder prune`` would remove of the BuildKit cache (its records'
-        sizes are measured on their snapshots)."""
+        sizes are measured on their snapshots); ``caps``: the space it may keep."""
         self._needs_data_root("builder prune")
         self._needs_layer_files("builder prune")
-        from .engines.builderprune import plan_builder_prune
+        from .engines.builderprune import SpaceCaps, plan_builder_prune
         keys = self.containerd.image_layer_keys() if self.containerd is not None else ()
         return plan_builder_prune(self.store_with_build_cache, all_records, filters, now,
-                                  self.api_version, image_layer_keys=keys)
+                                  self.api_version, image_layer_keys=keys,
+                                  caps=caps or SpaceCaps())
 
     @cached_property
     def networks(self) -> tuple[Network, ...]:

@@ -4,14 +4,16 @@ dockerd 20.10 and 28.5."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
-from analyzer.engines.builderprune import plan_builder_prune
+from analyzer.engines.builderprune import SpaceCaps, plan_builder_prune
 from analyzer.engines.daemonapi import API_20_10, API_28_5
 from analyzer.engines.systemprune import plan_system_prune
 from analyzer.engines.volumeprune import ANONYMOUS_LABEL, plan_volume_prune
 from analyzer.errors import DaemonError
+from analyzer.goapi.units import ram_in_bytes
 from analyzer.model import BuildCacheRecord, Volume
 from analyzer.sources.daemoninfo import written_by_docker_23
 from analyzer.sources.evidence import open_root
@@ -176,3 +178,51 @@ def test_engine_id_tells_docker_23(tmp_path) -> None:
     (tmp_path / "engine-id").write_text("0f3c\n")
     with open_root(str(tmp_path)) as root:
         assert written_by_docker_23(root)
+
+
+def capped(store, caps, api=API_20_10, all=False) -> list[str]:
+    return [r.id for r in plan_builder_prune(store, all, (), NOW, api, 0, caps=caps).deleted]
+
+
+def test_a_cap_removes_the_least_used_record_a_pass_until_the_cache_fits() -> None:
+    # Ranks: last use (never used first) plus use count; old's 1 use beats busy's 3.
+    records = [dataclasses.replace(record("busy", size=30, last_used_ns=1), usage_count=3),
+               record("old", size=30, last_used_ns=2), record("new", size=30, last_used_ns=3)]
+    store = cache_store(*records)
+    assert capped(store, SpaceCaps(keep_storage=90)) == ["old"]       # 90 >= 90: one pass
+    assert capped(store, SpaceCaps(keep_storage=91)) == []            # under the cap
+    # Then busy and new tie (each ranks first once): the fewer uses go first, as the
+    # use-count sort left them.
+    assert capped(store, SpaceCaps(keep_storage=31)) == ["old", "new"]
+    assert capped(store, SpaceCaps(keep_storage=1)) == ["old", "new", "busy"]
+
+
+def test_records_an_image_shares_do_not_count_against_the_cap() -> None:
+    store = cache_store(dataclasses.replace(record("shared", size=50, chain=C2), shared=True),
+                        record("mine", size=20, last_used_ns=1))
+    assert capped(store, SpaceCaps(keep_storage=30)) == []
+    assert capped(store, SpaceCaps(keep_storage=20)) == ["mine"]
+
+
+def test_docker_28_keeps_the_larger_of_reserved_and_max_used_space() -> None:
+    store = cache_store(record("a", size=40, last_used_ns=1), record("b", size=40,
+                                                                      last_used_ns=2))
+    assert capped(store, SpaceCaps(max_used_space=50), API_28_5) == ["a"]
+    assert capped(store, SpaceCaps(reserved_space=81, max_used_space=50), API_28_5) == []
+    # keep-storage is reserved-space's old name there; 20.10 knows only keep-storage.
+    assert capped(store, SpaceCaps(keep_storage=81, max_used_space=50), API_28_5) == []
+    assert capped(store, SpaceCaps(reserved_space=81, max_used_space=50)) == ["a", "b"]
+
+
+@pytest.mark.parametrize("text,want", [
+    ("300", 300), ("20k", 20480), ("20kB", 20480), ("1.5 MiB", 1572864), ("2KIB", 2048),
+    ("5b", 5), ("1GB", 1 << 30),
+    ("abc", "invalid size: 'abc'"), ("-1", "invalid size: '-1'"), ("", "invalid size: ''"),
+    ("1x", "invalid suffix: 'x'"), ("1kbb", "invalid suffix: 'kbb'"),
+    ("1.2.3", 'strconv.ParseFloat: parsing "1.2.3": invalid syntax')])
+def test_sizes_parse_as_go_units_ram_in_bytes(text, want) -> None:
+    if isinstance(want, int):
+        assert ram_in_bytes(text) == want
+    else:
+        with pytest.raises(ValueError, match=f"^{re.escape(want)}$"):
+            ram_in_bytes(text)

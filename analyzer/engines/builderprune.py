@@ -16,10 +16,20 @@ record's ID, type, mutability, shared flag and (v0.25) description. A record and
 immutable twin go together, under the mutable record's ID. Each removed record is
 reported with its size; the space reclaimed is their sum.
 
+With a cap on what the cache keeps (20.10's keep-storage, BuildKit's KeepBytes; 28.5's
+reserved-space, keep-storage its old name, and max-used-space: calculateKeepBytes keeps
+the larger), the passes are BuildKit's garbage collection: while the records that no
+image shares (df's Shared false) add up to the cap or more, one record goes a pass,
+the least recently and least often used of those the rules above let go
+(sortDeleteRecords: its rank by last use plus its rank by use count, each over its
+highest rank). min-free-space depends on the free space of the daemon's disk, which
+the evidence does not hold.
+
 References: moby v20.10.24 builder/builder-next/builder.go (Prune,
-toBuildkitPruneInfo, cacheFields), v28.5.0 the same; moby/buildkit eeb7b65 (v0.8)
-and v0.25.0 cache/manager.go (prune, pruneOnce, adaptUsageInfo); containerd
-filters (the selector's == and ~= operators).
+toBuildkitPruneInfo, cacheFields), v28.5.0 the same, and api/server/router/build
+(postPrune: keep-storage, reserved-space, max-used-space); moby/buildkit eeb7b65 (v0.8)
+and v0.25.0 cache/manager.go (prune, pruneOnce, adaptUsageInfo, calculateKeepBytes,
+sortDeleteRecords); containerd filters (the selector's == and ~= operators).
 """
 from __future__ import annotations
 
@@ -57,9 +67,25 @@ class BuilderPrune:
     removed_dirs: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SpaceCaps:
+    """What the prune request caps the cache at, in bytes (0: no cap)."""
+    keep_storage: int = 0       # 20.10's KeepStorage; 28.5's ReservedSpace when that is 0
+    reserved_space: int = 0     # API 1.48+
+    max_used_space: int = 0     # API 1.48+
+
+    def keep_bytes(self, api: str) -> int:
+        """postPrune then calculateKeepBytes (without MinFreeSpace): the most the cache
+        may keep, 0 for no cap."""
+        if not at_least(api, "1.48"):
+            return self.keep_storage
+        return max(self.max_used_space, self.reserved_space or self.keep_storage)
+
+
 def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str]],
                        now: float, api: str = API_20_10, utc_offset: int | None = None,
-                       image_layer_keys: Collection[str] = ()) -> BuilderPrune:
+                       image_layer_keys: Collection[str] = (),
+                       caps: SpaceCaps = SpaceCaps()) -> BuilderPrune:
     """``docker builder prune [-a] [--filter K=V]...`` against ``store`` (its
     ``build_cache``), changing nothing.
 
@@ -71,6 +97,7 @@ def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str
         image_layer_keys: on the containerd store, the layerKey of each image's layers
             (a record whose own key is one is an image's); on a graph driver, its layer
             is looked up in the images' chains instead.
+        caps: the request's keep-storage, reserved-space and max-used-space.
 
     Raises:
         DaemonError: the filters are refused, with the daemon's message.
@@ -86,7 +113,9 @@ def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str
     image_chains = {c for image in store.images.values() for c in chain_ids(image.diff_ids)}
     alive = {r.id: r for r in store.build_cache}
     deleted: list[BuildCacheRecord] = []
-    while True:
+    keep_bytes = caps.keep_bytes(api)
+    total = sum(r.size for r in store.build_cache if not r.shared)
+    while not keep_bytes or total >= keep_bytes:
         held = {r.parent for r in alive.values() if r.parent}
         batch = [r for _, r in sorted(alive.items()) if r.id not in held
                  and _prunable(r, all, r.chain_id in image_chains
@@ -94,6 +123,9 @@ def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str
                                description_seen)]
         if not batch:
             break
+        if keep_bytes:
+            batch = [least_used(batch, first_rank=float(at_least(api, "1.42")))]
+            total -= batch[0].size
         for record in batch:
             del alive[record.id]
         deleted.extend(batch)
@@ -102,6 +134,33 @@ def plan_builder_prune(store: Store, all: bool, filters: Iterable[tuple[str, str
     dirs -= {d for r in alive.values() for d in r.snapshot_dirs}
     return BuilderPrune(tuple(deleted), sum(r.size for r in deleted), released,
                         tuple(sorted(dirs)))
+
+
+def least_used(records: list[BuildCacheRecord], first_rank: float) -> BuildCacheRecord:
+    """The record sortDeleteRecords puts first: ranks by last use (never used first) and
+    by use count, each divided by its highest rank; ``first_rank`` is where the ranks
+    start (BuildKit v0.8: 0, v0.25: 1). Ties keep the order of the sorts before (Go's
+    sorts are stable at these sizes), then the ID."""
+    by_use = sorted(records, key=lambda r: (r.last_used_ns is not None, r.last_used_ns or 0,
+                                            r.id))
+    used_rank: dict[str, float] = {}
+    rank, last = first_rank, 0
+    for record in by_use:
+        if record.last_used_ns is not None and record.last_used_ns > last:
+            rank, last = rank + 1, record.last_used_ns
+        used_rank[record.id] = rank
+    top_used = rank
+    count_rank: dict[str, float] = {}
+    rank, count = first_rank, 0
+    for record in sorted(by_use, key=lambda r: r.usage_count):
+        if record.usage_count != count:
+            rank, count = rank + 1, record.usage_count
+        count_rank[record.id] = rank
+    top_count = rank
+    order = sorted(by_use, key=lambda r: r.usage_count)
+    # v0.8 divides by a highest rank of 0 (NaN: no comparison moves a record).
+    return min(order, key=lambda r: (used_rank[r.id] / top_used if top_used else 0.0)
+               + (count_rank[r.id] / top_count if top_count else 0.0))
 
 
 def _keep_cutoff(args: Args, now: float, api: str, utc_offset: int | None) -> int | None:

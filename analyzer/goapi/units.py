@@ -1,9 +1,17 @@
 """docker/go-units: sizes and durations for people.
 
-References: docker/go-units size.go (HumanSizeWithPrecision), duration.go
-(HumanDuration).
+References: docker/go-units size.go (HumanSizeWithPrecision, RAMInBytes, parseSize, as
+docker/cli v28.2.2 vendors it), duration.go (HumanDuration).
 """
 from __future__ import annotations
+
+import re
+
+from .strconv import quote
+
+_BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+# What strconv.ParseFloat takes of what parseSize hands it: decimal, an exponent.
+_GO_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
@@ -44,3 +52,29 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: "20k", "1.5 MiB", "300" in bytes (binary units).
+
+    Raises:
+        ValueError: Go's message ("invalid size: 'x'", "invalid suffix: 'x'", or
+            strconv.ParseFloat's).
+    """
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
+        raise ValueError(f"invalid size: '{text}'")
+    num, suffix = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " else \
+        (text[:sep], text[sep + 1:])
+    if not _GO_FLOAT.fullmatch(num):
+        raise ValueError(f"strconv.ParseFloat: parsing {quote(num)}: invalid syntax")
+    size = float(num)
+    if size < 0:
+        raise ValueError(f"invalid size: '{text}'")
+    if not suffix:
+        return int(size)
+    lower = suffix.lower()
+    if len(suffix) > 3 or lower[0] == "b" and len(lower) > 1 or \
+            lower[0] != "b" and (lower[0] not in _BINARY or lower[1:] not in ("", "b", "ib")):
+        raise ValueError(f"invalid suffix: '{lower if len(suffix) <= 3 else suffix}'")
+    return int(size * _BINARY.get(lower[0], 1))
