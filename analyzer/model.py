@@ -228,8 +228,12 @@ class BuildCacheRecord:
     layer_key: str = ""
 
 
-# How many IDs a remapped root's range holds: what dockerd --userns-remap=default gets
-# (usermod --add-subuids for dockremap: 65536), all a layer's tar can name there.
+# How many IDs a remapped root's range holds. The range's size is in the host's
+# /etc/subuid and /etc/subgid, not in the data root (whose <uid>.<gid> folder gives only
+# its start): 65536 is what dockerd --userns-remap=default gives the dockremap user it
+# creates (moby internal/usergroup/add_linux.go createSubordinateRanges: "usermod -v
+# START-(START+65535)", defaultRangeLen) and what useradd gives a new user by default
+# (login.defs SUB_UID_COUNT); a layer's tar names IDs below it.
 REMAPPED_IDS = 65536
 
 
