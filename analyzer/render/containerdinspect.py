@@ -12,55 +12,10 @@ moby/docker-image-spec specs-go/v1/image.go, image-spec specs-go/v1/config.go.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from ..engines.containerdinspect import Inspected
-
-# ocispec.ImageConfig then DockerOCIImageConfigExt, every field omitempty.
-_IMAGE_CONFIG = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir",
-                 "Labels", "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell")
-_HEALTHCHECK = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
-_LEGACY_CONFIG: dict[str, Any] = {"Cmd": None, "Entrypoint": None, "Env": None,
-                                  "Labels": None, "OnBuild": None, "User": "",
-                                  "Volumes": None, "WorkingDir": ""}
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value is False or value == 0 or value == "" or \
-        (isinstance(value, (list, dict)) and not value)
-
-
-def _lookup(raw: Mapping[str, Any], name: str) -> Any:
-    # Go's decoder matches field names case-insensitively.
-    if name in raw:
-        return raw[name]
-    lower = name.lower()
-    return next((v for k, v in raw.items() if k.lower() == lower), None)
-
-
-def image_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The API 1.50 ``Config`` object of an image config's ``config``."""
-    out: dict[str, Any] = {}
-    for name in _IMAGE_CONFIG:
-        value = _lookup(raw or {}, name)
-        if name == "Healthcheck" and isinstance(value, dict):
-            value = {k: _lookup(value, k) for k in _HEALTHCHECK
-                     if not _empty(_lookup(value, k))}
-        if not _empty(value):
-            out[name] = value
-    merged = dict(_LEGACY_CONFIG)
-    merged.update(out)
-    return dict(sorted(merged.items()))
-
-
-def rfc3339nano(created: str) -> str:
-    """Go's Format(RFC3339Nano) of a parsed time: the fraction without trailing zeros."""
-    head, dot, rest = created.partition(".")
-    if not dot:
-        return created
-    digits = len(rest) - len(rest.lstrip("0123456789"))
-    frac = rest[:digits].rstrip("0")
-    return head + ("." + frac if frac else "") + rest[digits:]
+from .inspect import image_config, rfc3339nano
 
 
 def inspect_image(item: Inspected, containers: Sequence[str]) -> dict[str, Any]:

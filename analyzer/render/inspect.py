@@ -5,7 +5,8 @@ come out in struct order with Go's zero values; this module does the same from
 the parsed config.
 
 References: moby v20.10 api/types/types.go (ImageInspect), daemon/images/image_inspect.go
-(v28.5.2's too),
+(v28.5.2's too, and api/server/router/image/inspect_response.go: legacyConfigFields),
+moby/docker-image-spec specs-go/v1/image.go, image-spec specs-go/v1/config.go,
 api/types/container/config.go (Config), image/image.go (V1Image); GraphDriver.Data
 comes from the driver (sources/drivers.py metadata, after overlay2's GetMetadata).
 """
@@ -16,7 +17,6 @@ from typing import Any, Mapping
 from ..engines.daemonapi import API_20_10, at_least
 from ..goapi.unmarshal import field
 from ..model import Image, Store
-from .containerdinspect import image_config, rfc3339nano
 
 # (json name, omitempty, zero value) in container.Config field order.
 _CONTAINER_CONFIG: tuple[tuple[str, bool, Any], ...] = (
@@ -33,6 +33,54 @@ _CONTAINER_CONFIG: tuple[tuple[str, bool, Any], ...] = (
 _HEALTHCHECK = (("Test", True, None), ("Interval", True, 0), ("Timeout", True, 0),
                 ("StartPeriod", True, 0), ("Retries", True, 0))
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+# ocispec.ImageConfig then DockerOCIImageConfigExt, every field omitempty.
+_IMAGE_CONFIG = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir",
+                 "Labels", "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell")
+_OCI_HEALTHCHECK = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval",
+                    "Retries")
+_LEGACY_CONFIG: dict[str, Any] = {"Cmd": None, "Entrypoint": None, "Env": None,
+                                  "Labels": None, "OnBuild": None, "User": "",
+                                  "Volumes": None, "WorkingDir": ""}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == 0 or value == "" or \
+        (isinstance(value, (list, dict)) and not value)
+
+
+def _lookup(raw: Mapping[str, Any], name: str) -> Any:
+    # Go's decoder matches field names case-insensitively.
+    if name in raw:
+        return raw[name]
+    lower = name.lower()
+    return next((v for k, v in raw.items() if k.lower() == lower), None)
+
+
+def image_config(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The API 1.50 ``Config`` object of an image config's ``config``."""
+    out: dict[str, Any] = {}
+    for name in _IMAGE_CONFIG:
+        value = _lookup(raw or {}, name)
+        if name == "Healthcheck" and isinstance(value, dict):
+            value = {k: _lookup(value, k) for k in _OCI_HEALTHCHECK
+                     if not _empty(_lookup(value, k))}
+        if not _empty(value):
+            out[name] = value
+    merged = dict(_LEGACY_CONFIG)
+    merged.update(out)
+    return dict(sorted(merged.items()))
+
+
+def rfc3339nano(created: str) -> str:
+    """Go's Format(RFC3339Nano) of a parsed time: the fraction without trailing zeros."""
+    head, dot, rest = created.partition(".")
+    if not dot:
+        return created
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    frac = rest[:digits].rstrip("0")
+    return head + ("." + frac if frac else "") + rest[digits:]
 
 
 def _is_empty(value: Any, zero: Any) -> bool:
