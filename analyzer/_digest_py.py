@@ -13,7 +13,7 @@ import hashlib
 import os
 import struct
 
-__all__ = ["Sha256", "crc64_iso", "hash_fd"]
+__all__ = ["Sha256", "compare_fd", "crc64_iso", "hash_fd"]
 
 # Go's crc64.ISO, reflected: x^64 + x^4 + x^3 + x + 1.
 _ISO_REFLECTED = 0xD800000000000000
@@ -105,3 +105,22 @@ def hash_fd(fd: int, offset: int, length: int, sha: Sha256 | None, /) -> tuple[i
         raw = _crc_raw(raw, memoryview(chunk))
         nread += len(chunk)
     return raw ^ _MASK, nread
+
+
+def compare_fd(fd: int, offset: int, data, crc: int = 0, /) -> tuple[int, int, int]:
+    """Read len(data) bytes of fd from offset and compare them with data: (bytes_read,
+    their CRC-64 chained from crc, the index of the first byte that differs or -1)."""
+    if offset < 0:
+        raise ValueError(f"negative offset: {offset}")
+    want = memoryview(data).cast("B")
+    nread, differs = 0, -1
+    while nread < len(want):
+        chunk = os.pread(fd, min(_READ_SIZE, len(want) - nread), offset + nread)
+        if not chunk:
+            break
+        crc = crc64_iso(chunk, crc)
+        if differs < 0 and chunk != want[nread:nread + len(chunk)].tobytes():
+            differs = nread + next(i for i, (a, b) in enumerate(zip(chunk, want[nread:]))
+                                   if a != b)
+        nread += len(chunk)
+    return nread, crc, differs

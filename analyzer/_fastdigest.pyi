@@ -33,6 +33,11 @@ def hash_fd(fd: int, offset: int, length: int, sha: Sha256 | None, /) -> tuple[i
     bytes_read); a short file shows as bytes_read < length. Raises OSError for a failed
     read, ValueError for a bad offset or length."""
 
+def compare_fd(fd: int, offset: int, data: Buffer, crc: int = 0, /) -> tuple[int, int, int]:
+    """Read len(data) bytes of fd from offset, without the GIL, and compare them with data:
+    (bytes_read, their CRC-64 chained from crc, the index of the first byte that differs or
+    -1); a file that ends first shows as bytes_read < len(data). OSError for a failed read."""
+
 # Bulk reading below a directory fd (twin: analyzer._nativeio_py).
 
 def hash_file_at(dir_fd: int, path: bytes, sha: Sha256 | None, /) -> tuple[int, int, bool]:

@@ -30,9 +30,10 @@ cimport cython
 from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
-from libc.errno cimport ENOMEM, EOVERFLOW
+from libc.errno cimport EINTR, ENOMEM, EOVERFLOW, errno
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
+from posix.unistd cimport pread
 
 # Below this many bytes releasing and retaking the GIL costs more than it frees
 # (hashlib's HASHLIB_GIL_MINSIZE is the same).
@@ -160,6 +161,63 @@ def hash_fd(int fd, int64_t offset, int64_t length, Sha256 sha, /):
         raise OSError(err, os.strerror(err))
     return crc, nread
 
+
+
+# pread's buffer in compare_fd: the data compared is in memory already, the file's
+# bytes only pass through.
+cdef size_t COMPARE_READ = 256 * 1024
+
+
+def compare_fd(int fd, int64_t offset, data, uint64_t crc=0, /):
+    """Read len(data) bytes of fd from offset and compare them with data, without the
+    GIL: (bytes_read, the CRC-64 of them chained from crc, the index of the first byte
+    that differs or -1). A file that ends first shows as bytes_read < len(data) (what
+    was read is compared). A failed read raises OSError.
+
+    For a file whose content is known from elsewhere (a containerd snapshot's file
+    against its layer blob's stream): equality, not a digest, is what is asked.
+    """
+    cdef Py_buffer view
+    cdef uint8_t *buf
+    cdef const uint8_t *want
+    cdef Py_ssize_t nread = 0, n, i, differs = -1
+    cdef ssize_t got
+    cdef int err = 0
+    if offset < 0:
+        raise ValueError(f"negative offset: {offset}")
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    buf = <uint8_t *>malloc(COMPARE_READ)
+    if buf == NULL:
+        PyBuffer_Release(&view)
+        raise MemoryError()
+    want = <const uint8_t *>view.buf
+    try:
+        with nogil:
+            while nread < view.len:
+                n = view.len - nread
+                if n > <Py_ssize_t>COMPARE_READ:
+                    n = COMPARE_READ
+                got = pread(fd, buf, <size_t>n, offset + nread)
+                if got < 0:
+                    if errno == EINTR:
+                        continue
+                    err = errno
+                    break
+                if got == 0:
+                    break
+                crc = fd_crc64_update(crc, buf, <size_t>got)
+                if differs < 0 and memcmp(buf, want + nread, <size_t>got) != 0:
+                    i = 0
+                    while buf[i] == want[nread + i]:
+                        i += 1
+                    differs = nread + i
+                nread += got
+    finally:
+        free(buf)
+        PyBuffer_Release(&view)
+    if err:
+        raise OSError(err, os.strerror(err))
+    return nread, crc, differs
 
 def hash_file_at(int dir_fd, bytes path, Sha256 sha, /):
     """Open path (relative) below dir_fd with openat2, never through a link, and hash the

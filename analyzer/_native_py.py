@@ -7,14 +7,14 @@ they are the fallback when the extension is not built, and the spec its tests co
 """
 from __future__ import annotations
 
-from ._digest_py import Sha256, crc64_iso, hash_fd
+from ._digest_py import Sha256, compare_fd, crc64_iso, hash_fd
 from ._nativeio_py import TarSplitScan, hash_file_at, read_files
 from ._pathindex_py import PathIndex, walk_index
 from ._thin_py import crc32c, thin_count_eq, thin_keys_ok, thin_mark, thin_tally
 from ._treeusage_py import TreeUsage, attribute, freed_bytes, walk_usage
 from .safeopen import HAVE_OPENAT2
 
-__all__ = ["PathIndex", "Sha256", "TarSplitScan", "TreeUsage", "attribute", "crc32c", "crc64_iso", "features",
+__all__ = ["PathIndex", "Sha256", "TarSplitScan", "TreeUsage", "attribute", "compare_fd", "crc32c", "crc64_iso", "features",
            "freed_bytes", "hash_fd", "hash_file_at", "read_files", "thin_count_eq",
            "thin_keys_ok", "thin_mark", "thin_tally", "walk_index", "walk_usage"]
 

@@ -203,6 +203,47 @@ def test_snapshot_tamperings_are_named_on_their_layer(store) -> None:
         (rel(changed), "changed"), (rel(chmodded), "metadata"), ("added.txt", "added")])
 
 
+def same_crc64(data: bytes) -> bytes:
+    """Other bytes of the same length and the same CRC-64 (a forgery anyone can make:
+    a CRC is linear, so flips of the first bits whose CRC changes cancel out)."""
+    from analyzer.digest import crc64_iso
+    base, span = crc64_iso(data), min(len(data), 16)
+    assert span * 8 > 64, "more bits than the CRC has, so some flips cancel"
+    basis: dict[int, tuple[int, int]] = {}
+    for bit in range(span * 8):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        crc, bits = crc64_iso(bytes(flipped)) ^ base, 1 << bit
+        while crc and (top := crc.bit_length() - 1) in basis:
+            crc, bits = crc ^ basis[top][0], bits ^ basis[top][1]
+        if crc:
+            basis[top] = (crc, bits)
+            continue
+        out = bytearray(data)
+        for i in range(span * 8):
+            out[i // 8] ^= (bits >> i & 1) << (i % 8)
+        assert bytes(out) != data and crc64_iso(bytes(out)) == base
+        return bytes(out)
+    raise AssertionError("unreachable: 65 vectors in 64 bits are dependent")
+
+
+def test_a_snapshot_file_forged_to_its_crc64_is_named_by_its_bytes(store) -> None:
+    """The snapshot's files are compared with the blob's stream byte for byte (its diff
+    ID is not rebuilt from them): a file changed to keep its size and CRC-64 is named."""
+    root, app = store
+    chain = next(lr["chain_id"] for lr in verify(root)[0]["layers"]
+                 if lr["blob"]["digest"] == app.top_blob)
+    fs = snapshot_dir(root, chain)
+    forged = next(p for p in sorted(fs.rglob("*")) if p.is_file() and not p.is_symlink()
+                  and p.stat().st_size >= 16)
+    forged.write_bytes(same_crc64(forged.read_bytes()))
+    report, rc = verify(root)
+    assert rc == 1 and only_files(report, app.top_blob) == [
+        (str(forged.relative_to(fs)), "changed")]
+    detail = only_layer(report, app.top_blob)["bad_files"][0]["detail"]
+    assert "differs from the layer blob's stream at byte " in detail
+
+
 def test_each_layer_blob_is_read_once_and_progress_ends_at_its_total(
         oracle, monkeypatch, tmp_path: Path) -> None:
     """The blob's digest, its diff ID and the snapshot's files come from one read of

@@ -293,6 +293,53 @@ def test_hash_fd_any_file(backend, tmp_path, data, prefix, offset, length):
     assert sha.digest() == hashlib.sha256(prefix + want).digest()
 
 
+
+# --- compare_fd ---------------------------------------------------------------------------
+
+@HYPOTHESIS
+@given(data=st.binary(max_size=2000), want=st.binary(max_size=2100), offset=st.integers(0, 2100),
+       crc=st.integers(0, MASK), flip=st.integers(-1, 2099))
+def test_compare_fd_any_file(backend, tmp_path, data, want, offset, crc, flip):
+    """What the file holds from offset, as far as it goes, against want: its CRC-64 and
+    the first byte that differs; flip makes want the file's own bytes but for one."""
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    held = data[offset:offset + len(want)]
+    if flip >= 0:
+        want = bytearray(data[offset:])
+        if flip < len(want):
+            want[flip] ^= 0x5A
+        want = bytes(want)
+        held = data[offset:]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = backend.compare_fd(fd, offset, memoryview(want), crc)
+    finally:
+        os.close(fd)
+    differs = next((i for i, (a, b) in enumerate(zip(held, want)) if a != b), -1)
+    assert got == (len(held), crc64_bitwise(held, crc), differs)
+
+
+@pytest.mark.parametrize("at", [0, 1, READ_SIZE - 1, READ_SIZE, BIG_SIZE - 1])
+def test_compare_fd_across_reads(backend, big_file, at):
+    fd, data = big_file
+    assert backend.compare_fd(fd, 0, data) == (BIG_SIZE, reference_crc(data, 0, -1), -1)
+    changed = bytearray(data)
+    changed[at] ^= 1
+    assert backend.compare_fd(fd, 0, changed) == (BIG_SIZE, reference_crc(data, 0, -1), at)
+    assert backend.compare_fd(fd, 5, data[5:] + b"past the end")[::2] == (BIG_SIZE - 5, -1)
+
+
+def test_compare_fd_errors(backend, tmp_path):
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(IsADirectoryError):
+            backend.compare_fd(fd, 0, b"x")
+        with pytest.raises(ValueError):
+            backend.compare_fd(fd, -1, b"x")
+    finally:
+        os.close(fd)
+
 def test_hash_fd_errors(backend, tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"data")

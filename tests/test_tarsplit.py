@@ -359,7 +359,12 @@ def test_split_tar_runs_and_contents_rebuild_the_stream(members, fmt, chunk) -> 
     data = _archive(members, fmt)
     contents = [d for _, d in members]
     parts, n = [], 0
-    for run, entry, header in split_tar(_pieces(data, chunk), "layer"):
+    sunk: dict[str, list[bytes]] = {}
+
+    def sink(name: str, size: int):
+        assert name not in sunk and size > 0
+        return sunk.setdefault(name, []).append
+    for run, entry, header in split_tar(_pieces(data, chunk), "layer", sink):
         parts.append(run)
         if entry is None:
             continue
@@ -369,6 +374,8 @@ def test_split_tar_runs_and_contents_rebuild_the_stream(members, fmt, chunk) -> 
             n += 1
             assert entry.size == len(content)
             assert entry.crc == (crc64_iso(content) if content else None)
+            # The sink took the content piece by piece as it passed, before the entry.
+            assert b"".join(sunk.get(entry.name, ())) == content
             parts.append(content)
     assert n == len(members) and b"".join(parts) == data
 

@@ -121,6 +121,7 @@ class FakeLayerFiles:
     whiteouts_remove = False
     parent_copy = None
     tar_split_path = "image/overlay2/layerdb/sha256/x/tar-split.json.gz"
+    rebuilds_stream = True
 
     def __init__(self, tar_split: bytes | None, disk: Disk | None):
         self.gz, self.disk = tar_split, disk

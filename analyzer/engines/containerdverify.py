@@ -13,7 +13,10 @@ From the same read, each layer's unpacked snapshot (the namespace's snapshot key
 by its chain ID, its directory from the snapshotter's own database) is checked file
 by file against the blob's tar stream as it passes, as overlay2 layers are against
 tar-split (engines/verify.py): a changed, added, missing or chmod-ed file is named on
-its layer. A container's active snapshot is not content-addressed and is not judged.
+its layer. Each file's bytes are compared with the stream's, not hashed: the stream's
+hash is the blob's diff ID, taken in the same pass, so files equal to it byte for
+byte rebuild that very stream (sources/layerfiles.SnapshotFiles). A container's active
+snapshot is not content-addressed and is not judged.
 
 The snapshot chain need not be the layer chain: an image the classic builder made
 (``DOCKER_BUILDKIT=0``) has layer snapshots whose parent is the build container's

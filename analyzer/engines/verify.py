@@ -167,12 +167,18 @@ class LayerFilesLike(Protocol):
     # extraction shifted every header's owner by them (idtools ToHost).
     root_ids: tuple[int, int]
     tar_split_path: str
+    # True: the layer's tar stream is rebuilt from its files (tar-split) and hashed here,
+    # and the hash is its diff ID. False: the stream is the layer blob's own, hashed as
+    # the blob is read (containerd's snapshots): each file is compared byte for byte
+    # with the stream instead (hash_file's crc is then a str when they differ).
+    rebuilds_stream: bool
 
     def tar_split(self, sha: Sha256 | None = None) -> Iterator[TarSplitMember] | None: ...
     def index(self) -> DiskIndexLike: ...
     def readlink(self, path: str) -> str | None: ...
     def xattrs(self, path: str) -> Mapping[str, bytes]: ...
-    def hash_file(self, path: str, sha: Sha256) -> tuple[int, int, Mapping[str, bytes]]: ...
+    def hash_file(self, path: str, sha: Sha256
+                  ) -> tuple[int | str, int, Mapping[str, bytes]]: ...
     def close(self) -> None: ...
 
 
@@ -406,7 +412,7 @@ class _LayerCheck:
                     self.progress(item.content)
                 continue
             run, entry, header = item
-            if run:
+            if run and self.files.rebuilds_stream:
                 self.sha.update(run)
                 self.hashed += len(run)
             if entry is not None:
@@ -469,6 +475,8 @@ class _LayerCheck:
             self.flag(path, TRUNCATED, f"size want={entry.size} got={nread}")
         elif nread > entry.size:
             self.flag(path, CHANGED, f"size want={entry.size} got={nread}")
+        elif isinstance(crc, str):         # compared byte for byte: how it differs
+            self.flag(path, CHANGED, crc)
         elif crc != entry.crc:
             self.flag(path, CHANGED, f"crc64 want={entry.crc:016x} got={crc:016x}")
 
@@ -725,21 +733,26 @@ def verify_layer(layer: Layer, files: LayerFilesLike, progress: Progress | None 
         check.finish()
     except EvidenceError as exc:
         return result(UNVERIFIABLE, METADATA, str(exc))
-    computed = DiffID("sha256:" + check.sha.digest().hex())
+    # A stream that is not rebuilt here is the blob's: the blob's reader hashes it, and
+    # every file was compared with it byte for byte, so a rebuild from the files would
+    # be that same stream and hash to that same digest — a second pass learns nothing.
+    computed = DiffID("sha256:" + check.sha.digest().hex()) if files.rebuilds_stream \
+        else None
     return _judge(layer, check, computed, result)
 
 
-def _judge(layer: Layer, check: _LayerCheck, computed: DiffID,
+def _judge(layer: Layer, check: _LayerCheck, computed: DiffID | None,
            result: Callable[..., LayerResult]) -> LayerResult:
     return result(*_verdict(layer, check.bad.values(), computed), check, computed)
 
 
-def _verdict(layer: Layer, bad: Iterable[BadFile], computed: DiffID
+def _verdict(layer: Layer, bad: Iterable[BadFile], computed: DiffID | None
              ) -> tuple[str, str | None, str | None]:
-    """(status, fault, reason) of a layer whose stream hashed to computed."""
+    """(status, fault, reason) of a layer whose stream hashed to computed (None: the
+    stream was not rebuilt here, and its digest is judged where it was read)."""
     bad = list(bad)
     reasons = []
-    if computed != layer.diff_id:
+    if computed is not None and computed != layer.diff_id:
         reasons.append(f"diff ID want={layer.diff_id} got={computed}")
     expect_chain = chain_id_from_parent(layer.parent, layer.diff_id)
     if expect_chain != layer.chain_id:

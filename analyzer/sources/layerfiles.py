@@ -28,7 +28,8 @@ from ..model import Layer, SoundMembers
 from . import layout
 from .drivers import DIRECTORY_DRIVERS, FULL_COPY_IMAGES
 from .evidence import JSON_LIMIT, EvidenceRoot, Stat
-from .tarsplit import BLOCK, MAX_LINE, MAX_RUN, FileEntry, RunReader, TarHeader, line_blocks, split_tar
+from .tarsplit import (BLOCK, MAX_LINE, MAX_RUN, FileEntry, RunReader, TarHeader, clean_name,
+                       line_blocks, split_tar)
 
 _CHUNK = 1 << 20
 _SCAN_RUN = 2 * BLOCK
@@ -126,6 +127,7 @@ class LayerFiles:
                 self.parent_copy = ParentCopy(self._files, parent_files,
                                               hard_links=driver == "overlay")
         self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
+        self.rebuilds_stream = True
 
     def tar_split(self, sha: digest.Sha256 | None = None
                   ) -> Iterator[TarSplitItem] | None:
@@ -273,17 +275,111 @@ class SnapshotFiles(LayerFiles):
     """A layer as containerd's overlay snapshotter unpacked it: its files in the
     snapshot's ``fs`` directory, its tar stream the layer blob's own as verify reads
     it (decompressed as containerd does, by magic bytes), cut as tar-split cuts one
-    (tarsplit.split_tar) as it passes."""
+    (tarsplit.split_tar) as it passes.
+
+    The stream is not rebuilt from the files: the blob's reader hashes it (the diff ID).
+    Instead each member's content is compared byte for byte with its file as it passes
+    (a CRC alone could be forged to match), and hash_file answers from that comparison;
+    its crc is then the file's CRC-64, or how the bytes differ."""
 
     def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, upper: str,
                  blob: str, stream: Iterable[bytes]):
         super().__init__(root, layer, lock, "overlay2", directory=upper)
         self.tar_split_path = blob
+        self.rebuilds_stream = False
         self._stream = stream
+        self._compared: _Comparison | None = None
 
     def tar_split(self, sha: digest.Sha256 | None = None) -> Iterator[TarSplitItem]:
         # The blob's stream, cut as it passes; the native scan reads tar-split files only.
-        return split_tar(self._stream, self.tar_split_path)
+        return split_tar(self._stream, self.tar_split_path, self._compare)
+
+    def _compare(self, name: str, size: int) -> Callable[[bytes], None] | None:
+        """The sink of a member's content: its file, opened as the content begins (the
+        member's path as extraction cleaned it; one leading out of the layer is none)."""
+        self._end_comparison()
+        path = clean_name(name).lstrip("/")
+        if path in ("", ".", "..") or path.startswith("../") or self._files is None:
+            return None
+        try:
+            fd = self._files.open_fd(path)
+        except EvidenceError as exc:
+            self._compared = _Comparison(path, -1, exc)
+            return None
+        self._compared = _Comparison(path, fd)
+        return self._compared.feed
+
+    def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int | str, int, dict[str, bytes]]:
+        """The comparison just made of the member's content with the file at path:
+        (its CRC-64 or how it differs, its bytes, its xattrs). sha is not fed: the
+        stream is the blob's, hashed as the blob is read."""
+        compared = self._compared
+        if compared is None or compared.path != path:
+            raise EvidenceError(f"{self.diff_path}/{path}", "not compared with the layer "
+                                "blob's stream (its name is not the member's)")
+        self._compared = None
+        try:
+            return compared.result(), compared.size(), self._xattrs_of(compared.fd, path)
+        finally:
+            compared.close()
+
+    def _xattrs_of(self, fd: int, path: str) -> dict[str, bytes]:
+        try:
+            return {n: os.getxattr(fd, n) for n in os.listxattr(fd)} if self.xattrs_known \
+                else {}
+        except OSError as exc:
+            raise EvidenceError(f"{self.diff_path}/{path}", exc.strerror or str(exc)) from None
+
+    def _end_comparison(self) -> None:
+        if self._compared is not None:
+            self._compared.close()
+            self._compared = None
+
+    def close(self) -> None:
+        self._end_comparison()
+        super().close()
+
+
+class _Comparison:
+    """A member's content, as it passes, against the file extraction made of it."""
+
+    def __init__(self, path: str, fd: int, error: EvidenceError | None = None):
+        self.path, self.fd, self.error = path, fd, error
+        self.offset = 0                 # bytes of the member compared
+        self.read = 0                   # of them, bytes the file held
+        self.crc = 0
+        self.differs_at: int | None = None
+
+    def feed(self, piece: bytes | memoryview) -> None:
+        if self.read == self.offset:    # the file has not ended short
+            try:
+                nread, self.crc, differs = digest.compare_fd(self.fd, self.offset, piece,
+                                                             self.crc)
+            except OSError as exc:
+                self.error = EvidenceError(self.path, exc.strerror or str(exc))
+                nread, differs = 0, -1
+            self.read += nread
+            if self.differs_at is None and differs >= 0:
+                self.differs_at = self.offset + differs
+        self.offset += len(piece)
+
+    def size(self) -> int:
+        """The file's bytes: what was compared, or its whole size when it is longer."""
+        if self.read < self.offset:
+            return self.read
+        return max(self.read, os.fstat(self.fd).st_size)
+
+    def result(self) -> int | str:
+        if self.error is not None:
+            raise self.error
+        if self.differs_at is None:
+            return self.crc
+        return f"content differs from the layer blob's stream at byte {self.differs_at}"
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def not_a_directory(root: EvidenceRoot, rel: str) -> str | None:

@@ -440,49 +440,106 @@ ZERO_BLOCK = bytes(BLOCK)
 _EXTENSIONS = (b"x", b"g", b"L", b"K")
 
 
-def split_tar(stream: Iterable[bytes], source: str
+# Given a member's name and content size before its content passes: what takes each
+# piece of that content as it passes (a layer's unpacked file compared with it), or None.
+ContentSink = Callable[[str, int], "Callable[[memoryview], None] | None"]
+
+
+class _Pieces:
+    """A stream of chunks read by the byte count: headers are copied out (a block or a
+    few); content is handed out as views of the chunks it lies in, never copied."""
+
+    def __init__(self, stream: Iterable[bytes]):
+        self.chunks = iter(stream)
+        self.head = bytearray()          # what a read across chunks has gathered
+        self.view = memoryview(b"")      # the rest of the chunk after head
+
+    def fill(self, n: int) -> bool:
+        """Whether n bytes are held (head, then view); only what a read across the
+        chunks' edges needs is gathered into head."""
+        if len(self.head) + len(self.view) >= n:
+            return True
+        self.head += self.view
+        self.view = memoryview(b"")
+        while len(self.head) < n:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return False
+            need = n - len(self.head)
+            self.head += chunk[:need]
+            self.view = memoryview(chunk)[need:]
+        return True
+
+    def take(self, n: int) -> bytes | None:
+        if not self.head and len(self.view) >= n:      # within a chunk: the common case
+            out = bytes(self.view[:n])
+            self.view = self.view[n:]
+            return out
+        if not self.fill(n):
+            return None
+        held = len(self.head)
+        out = bytes(self.head[:n]) + bytes(self.view[:max(0, n - held)])
+        del self.head[:n]
+        if n > held:
+            self.view = self.view[n - held:]
+        return out
+
+    def piece(self, left: int) -> "bytes | memoryview | None":
+        """Up to left bytes of content, as held; None at the end of the stream."""
+        if self.head:
+            out = bytes(self.head[:left])
+            del self.head[:left]
+            return out
+        while not self.view:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return None
+            self.view = memoryview(chunk)
+        out = self.view[:left]
+        self.view = self.view[len(out):]
+        return out
+
+    def rest(self) -> bytes:
+        out = bytes(self.head) + bytes(self.view)
+        self.head.clear()
+        self.view = memoryview(b"")
+        return out
+
+
+def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None = None
               ) -> Iterator[tuple[bytes, FileEntry | None, "TarHeader | str"]]:
     """A tar stream cut as tar-split cuts it: each member's headers (with the previous
     member's padding before them) as a run, its content replaced by a file entry (size
     and CRC-64), and the end-of-archive blocks and what follows them as the last runs. A
     layer's unpacked files are then judged as tar-split's are (engines/verify.py).
 
-    Memory is a block and a chunk: content is hashed as it streams by.
+    Memory is a block and a chunk: content is hashed as it streams by, and handed to
+    ``content``'s sink piece by piece (views of the chunks, valid while the call lasts).
 
     Raises:
         MalformedError: the stream ends inside a header, its data or a member's content.
     """
-    buf = bytearray()
-    chunks = iter(stream)
-
-    def fill(n: int) -> bool:
-        while len(buf) < n:
-            chunk = next(chunks, None)
-            if chunk is None:
-                return False
-            buf.extend(chunk)
-        return True
+    pieces = _Pieces(stream)
 
     def take(n: int, what: str) -> bytes:
-        if not fill(n):
+        out = pieces.take(n)
+        if out is None:
             raise MalformedError(source, f"the tar stream ends inside {what}")
-        out = bytes(buf[:n])
-        del buf[:n]
         return out
 
     headers = HeaderReader()
     run = bytearray()
     position = 0
     while True:
-        if not fill(BLOCK) or buf[:BLOCK] == ZERO_BLOCK:
+        block = pieces.take(BLOCK)
+        if block is None or block == ZERO_BLOCK:
             # The end of the archive: the zero blocks and whatever padding follows,
             # chunk by chunk (a stream may go on for gigabytes after its end).
-            run += buf
+            run += (block or b"") + pieces.rest()
             yield bytes(run), None, None
-            for chunk in chunks:
+            for chunk in pieces.chunks:
                 yield chunk, None, None
             return
-        block = take(BLOCK, "a header")
         run += block
         typeflag = block[156:157]
         size = 0
@@ -502,12 +559,14 @@ def split_tar(stream: Iterable[bytes], source: str
             physical = _numeric(block[124:136], "size")
         crc = 0
         left = physical
+        sink = content(name, physical) if content is not None and physical else None
         while left:
-            if not fill(1):
+            piece = pieces.piece(left)
+            if piece is None:
                 raise MalformedError(source, f"the tar stream ends inside {name!r}")
-            piece = bytes(buf[:left])
-            del buf[:len(piece)]
             crc = crc64_iso(piece, crc)
+            if sink is not None:
+                sink(piece)
             left -= len(piece)
         yield bytes(run), FileEntry(name, physical, crc if physical else None, position), header
         position += 1
