@@ -294,7 +294,7 @@ class SnapshotFiles(LayerFiles):
         # The blob's stream, cut as it passes; the native scan reads tar-split files only.
         return split_tar(self._stream, self.tar_split_path, self._compare)
 
-    def _compare(self, name: str, size: int) -> Callable[[bytes], None] | None:
+    def _compare(self, name: str, size: int) -> Callable[[memoryview], None] | None:
         """The sink of a member's content: its file, opened as the content begins (the
         member's path as extraction cleaned it; one leading out of the layer is none)."""
         self._end_comparison()
@@ -302,11 +302,11 @@ class SnapshotFiles(LayerFiles):
         if path in ("", ".", "..") or path.startswith("../") or self._files is None:
             return None
         try:
-            fd = self._files.open_fd(path)
+            fd, offset, length = self._files.content(path)
         except EvidenceError as exc:
-            self._compared = _Comparison(path, -1, exc)
+            self._compared = _Comparison(path, -1, 0, -1, exc)
             return None
-        self._compared = _Comparison(path, fd)
+        self._compared = _Comparison(path, fd, offset, length)
         return self._compared.feed
 
     def hash_file(self, path: str, sha: digest.Sha256) -> tuple[int | str, int, dict[str, bytes]]:
@@ -324,9 +324,13 @@ class SnapshotFiles(LayerFiles):
             compared.close()
 
     def _xattrs_of(self, fd: int, path: str) -> dict[str, bytes]:
+        if not self.xattrs_known:
+            return {}
+        assert self._files is not None
+        if not self._files.has_fd:
+            return self.xattrs(path)       # an archive's fd is its spool's, not the file's
         try:
-            return {n: os.getxattr(fd, n) for n in os.listxattr(fd)} if self.xattrs_known \
-                else {}
+            return {n: os.getxattr(fd, n) for n in os.listxattr(fd)}
         except OSError as exc:
             raise EvidenceError(f"{self.diff_path}/{path}", exc.strerror or str(exc)) from None
 
@@ -343,8 +347,10 @@ class SnapshotFiles(LayerFiles):
 class _Comparison:
     """A member's content, as it passes, against the file extraction made of it."""
 
-    def __init__(self, path: str, fd: int, error: EvidenceError | None = None):
-        self.path, self.fd, self.error = path, fd, error
+    def __init__(self, path: str, fd: int, base: int, length: int,
+                 error: EvidenceError | None = None):
+        # The file's bytes are fd's from base, length of them (-1: to its end).
+        self.path, self.fd, self.base, self.length, self.error = path, fd, base, length, error
         self.offset = 0                 # bytes of the member compared
         self.read = 0                   # of them, bytes the file held
         self.crc = 0
@@ -353,8 +359,9 @@ class _Comparison:
     def feed(self, piece: bytes | memoryview) -> None:
         if self.read == self.offset:    # the file has not ended short
             try:
-                nread, self.crc, differs = digest.compare_fd(self.fd, self.offset, piece,
-                                                             self.crc)
+                held = piece if self.length < 0 else piece[:max(0, self.length - self.offset)]
+                nread, self.crc, differs = digest.compare_fd(self.fd, self.base + self.offset,
+                                                             held, self.crc)
             except OSError as exc:
                 self.error = EvidenceError(self.path, exc.strerror or str(exc))
                 nread, differs = 0, -1
@@ -367,7 +374,7 @@ class _Comparison:
         """The file's bytes: what was compared, or its whole size when it is longer."""
         if self.read < self.offset:
             return self.read
-        return max(self.read, os.fstat(self.fd).st_size)
+        return max(self.read, self.length if self.length >= 0 else os.fstat(self.fd).st_size)
 
     def result(self) -> int | str:
         if self.error is not None:
