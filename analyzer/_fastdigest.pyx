@@ -30,7 +30,8 @@ cimport cython
 from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
-from libc.errno cimport EINTR, ENOMEM, EOVERFLOW, errno
+from libc.errno cimport EINTR, ENOMEM, EOVERFLOW
+from libc.errno cimport errno as c_errno     # the module errno is Python's
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 from posix.unistd cimport pread
@@ -199,9 +200,9 @@ def compare_fd(int fd, int64_t offset, data, uint64_t crc=0, /):
                     n = COMPARE_READ
                 got = pread(fd, buf, <size_t>n, offset + nread)
                 if got < 0:
-                    if errno == EINTR:
+                    if c_errno == EINTR:
                         continue
-                    err = errno
+                    err = c_errno
                     break
                 if got == 0:
                     break
