@@ -838,8 +838,11 @@ def system_prune_command(ctx: Context, all_images: bool, volumes: bool,
 
 def _system_prune_body(service: ImageService, result: SystemPrune, now: float) -> dict:
     """system prune --json: each pruner's removals, then the images' as prune --json has
-    them; ``bytes_freed`` counts everything (on the containerd store one collection
-    frees what every pruner's deletions leave unreferenced)."""
+    them, with each removed image's last use as the evidence held it before the prune
+    (a pruned container's times are still evidence of use); ``bytes_freed`` counts
+    everything (on the containerd store one collection frees what every pruner's
+    deletions leave unreferenced)."""
+    from .render.reclaim import last_used_json
     assert result.containers is not None and result.images is not None
     assert result.build_cache is not None
     containers, cache = result.containers.deleted, result.build_cache
@@ -848,16 +851,19 @@ def _system_prune_body(service: ImageService, result: SystemPrune, now: float) -
     if service.containerd is not None:
         from .render.containerdreclaim import reclaim_json as containerd_json
         plan = result.images[0]
-        images = containerd_json(service.containerd.price_prune(plan))
+        priced = service.containerd.price_prune(plan)
+        images = containerd_json(priced)
         images.update(_freed_json(service, *service.prune_freed(
             now, containers, vols, released, cache.removed_dirs, build_cache=cache.deleted,
             images=plan)))
         freed = images["bytes_freed"]
     else:
         from .render.reclaim import reclaim_json
-        images = reclaim_json(service.price(result.images[0]))
+        priced = service.price(result.images[0])
+        images = reclaim_json(priced)
         freed = images["bytes_freed"] + service.removed_bytes(containers, vols, released,
                                                               cache.removed_dirs)
+    images.update(last_used_json(service.last_used, priced.deleted_images))
     return {"deleted_containers": [c.id for c in containers],
             "deleted_networks": [n.name for n in result.networks or ()],
             "deleted_volumes": [v.name for v in vols],

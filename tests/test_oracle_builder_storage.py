@@ -69,7 +69,9 @@ CASES = [
     ("--keep-storage", 1.1),                        # over what it holds: nothing goes
     ("--keep-storage", 0.75),
     ("--max-used-space", 0.6),                      # API 1.48+ from here (dockerd 28.5)
-    ("--reserved-space", 0.5, "--max-used-space", 1),
+    # the larger cap counts; a cap of the whole total would stop on the boundary, where
+    # a size BuildKit has not yet summed decides whether one record goes or none
+    ("--reserved-space", 0.5, "--max-used-space", 0.9),
     ("-a", "--keep-storage", 0.4),
 ]
 
