@@ -30,7 +30,7 @@ from .engines.verify import Progress, VerifyReport
 from .engines.history import HistoryItem
 from .engines.listing import ImageSummary
 from .errors import EvidenceError, InvalidReference
-from .ids import ImageID
+from .ids import ContainerID, ImageID
 from .model import Container, Diagnostic, Image, Layer, Reference, Store
 from .reference import parse_normalized_named
 from .sources import layout
@@ -56,10 +56,13 @@ class ContainerdImages:
     namespace: str = NAMESPACE
     docker_root: EvidenceRoot | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Docker's containers when the caller has read them (ImageService: Docker's side of
+    # the data root), so they are not read and warned of twice.
+    containers: Mapping[ContainerID, Container] | None = None
 
     @cached_property
     def store(self) -> ContainerdStore:
-        store = read_containerd_store(self.root, self.base, self.docker_root)
+        store = read_containerd_store(self.root, self.base, self.docker_root, self.containers)
         self.diagnostics.extend(store.diagnostics)
         return store
 

@@ -293,11 +293,16 @@ class ImageService:
         if self.source.kind != "containerd":
             return None
         from .containerdservice import ContainerdImages
+        # Docker's containers are in the data root either way, read (and their damage
+        # told) with Docker's side of it.
+        containers = self._read[1].containers
         if self.source.format:
-            images = ContainerdImages(self.root, self.source.format, self.containerd_namespace)
+            images = ContainerdImages(self.root, self.source.format, self.containerd_namespace,
+                                      containers=containers)
         else:
             images = ContainerdImages(self.roots[layout.CONTAINERD_ROOT], "",
-                                      self.containerd_namespace, docker_root=self.root)
+                                      self.containerd_namespace, docker_root=self.root,
+                                      containers=containers)
         images.contents        # read now, so that its damage is told once, up front
         self._report(images.diagnostics)
         return images

@@ -64,9 +64,12 @@ def _read_db(root: EvidenceRoot, rel: str, diags: list[Diagnostic]) -> bytes | N
 
 
 def read_containerd_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEMON,
-                          docker_root: EvidenceRoot | None = None) -> ContainerdStore:
+                          docker_root: EvidenceRoot | None = None,
+                          containers: Mapping[ContainerID, Container] | None = None
+                          ) -> ContainerdStore:
     """Read the store at ``base`` of ``root``; Docker's containers from ``docker_root``
-    (the data root; by default the same root, as when dockerd runs its containerd).
+    (the data root; by default the same root, as when dockerd runs its containerd),
+    unless the caller read them already (``containers``: their damage told there).
 
     Raises:
         EvidenceError: meta.db is missing or unreadable as a whole (nothing can be
@@ -100,8 +103,9 @@ def read_containerd_store(root: EvidenceRoot, base: str = layout.CONTAINERD_DAEM
             blobs.add(f"{algorithm}:{name}")
     for digest in sorted({b.digest for b in meta.blobs} - blobs):
         diags.append(Diagnostic(paths.blob(digest), "missing: the metadata has a record of it"))
-    containers, more = read_containers(docker_root or root)
-    diags.extend(more)
+    if containers is None:
+        containers, more = read_containers(docker_root or root)
+        diags.extend(more)
     return ContainerdStore(base, meta, backends, frozenset(blobs), containers, tuple(diags))
 
 
