@@ -133,11 +133,14 @@ def _record(judge: str, base: Path) -> Recording:
 
 @pytest.mark.parametrize("judge", ["dockerd20", "dockerd28"])
 def test_the_caps_prune_part_of_the_cache(recordings, judge):
-    """The cases mean something: a cap over the total removes nothing, each cap under it
-    removes some records."""
+    """The cases mean something: a cap over the total removes nothing, and the caps under
+    it remove records. Which of them does varies between runs of dockerd 28.5 (two full
+    CI runs saw one of its capped cases remove nothing, with different caps), so the
+    cases are judged together here; each is compared with analyze's answer below."""
     outs = [e["stdout"] for e in recordings[judge].data["rm"]]
     assert outs[1] == "Total reclaimed space: 0B\n"
-    assert all("Deleted build cache objects:" in out for out in outs[2:]), outs
+    assert "Deleted build cache objects:" in outs[2], outs
+    assert any("Deleted build cache objects:" in out for out in outs[3:]), outs
 
 
 @pytest.mark.parametrize("judge,index", JUDGED)
