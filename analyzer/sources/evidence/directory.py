@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections import deque
 from typing import Iterator
 
 from ... import digest, nativeio, treeusage
@@ -92,16 +93,19 @@ class DirectoryRoot(EvidenceRoot):
                 raise EvidenceError(path, f"cannot open data root: {exc.strerror}") from None
         self._root_fd = dir_fd
         self._dirs: dict[str, int] = {"": dir_fd}
-        self._extra: list[int] = []
+        self._extra: deque[int] = deque()
 
     # -- directory fds, resolved once -------------------------------------------------
 
     def _dir_fd(self, parts: list[str]) -> int | None:
         """A cached fd of a directory that holds what is read.
 
-        Parents are resolved through the cache, so each is opened once; the
-        cache is bounded, since a big layer store has a directory per layer
-        and each is visited once (those go through _open_dir and are closed).
+        Parents are resolved through the cache, so each is opened once while it is
+        in use. The cache is bounded (a big layer store has a directory per layer, a
+        layer may have tens of thousands): when full, the directory cached first
+        leaves it. Files come directory by directory (a tar stream, a walk), so the
+        ones in use are the newest; a cache that took no more once full had each file
+        of a big layer open its whole path again, name by name.
         """
         key = "/".join(parts)
         fd = self._dirs.get(key)
@@ -110,12 +114,14 @@ class DirectoryRoot(EvidenceRoot):
         fd = self._open_dir(parts)
         if fd is None:
             return None
-        if len(self._dirs) < self.MAX_CACHED_DIRS:
-            self._dirs[key] = fd
-        else:
-            self._extra.append(fd)
+        if len(self._dirs) >= self.MAX_CACHED_DIRS:
+            # The root ("") stays: it is this root's own fd. A retired fd is closed
+            # later, not at once, as before: a caller may still hold it.
+            oldest = next(k for k in self._dirs if k)
+            self._extra.append(self._dirs.pop(oldest))
             if len(self._extra) > self.MAX_CACHED_DIRS:
-                os.close(self._extra.pop(0))
+                os.close(self._extra.popleft())
+        self._dirs[key] = fd
         return fd
 
     def _open_dir(self, parts: list[str]) -> int | None:
