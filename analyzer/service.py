@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from .errors import DaemonError, EvidenceError, UnsupportedLayoutError
+from .goapi.runtime import num_cpu
 from .model import Diagnostic, Image, Store
 from .sources import Detected, layout, registry
 from .sources.evidence import EvidenceRoot, open_root
@@ -947,14 +948,14 @@ class ImageService:
         images, or of everything in the image and layer stores."""
         self._needs_layer_files("verify")
         if self.containerd is not None:
-            report = self.containerd.verify(image_ids, jobs or os.cpu_count() or 1, progress)
+            report = self.containerd.verify(image_ids, jobs or num_cpu(), progress)
             self._report(report.found)
             return report
         store = self.read_store
         if self.is_image_archive:
             from .engines.blobverify import verify_archive
             report = verify_archive(self.archive_files, store, image_ids,
-                                    jobs=jobs or os.cpu_count(), progress=progress)
+                                    jobs=jobs or num_cpu(), progress=progress)
             self._report(report.found)
             return report
         from .engines.verify import verify_store
@@ -965,7 +966,7 @@ class ImageService:
         if not self.root.has_xattrs:
             self._warn(f"{self.root.path}: the archive records no extended attributes (made "
                        "without --xattrs): xattrs and overlay opaque flags are not compared")
-        return verify_store(files, store, image_ids, jobs=jobs or os.cpu_count(),
+        return verify_store(files, store, image_ids, jobs=jobs or num_cpu(),
                             progress=progress)
 
 

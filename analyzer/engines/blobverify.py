@@ -22,7 +22,6 @@ image-spec descriptor.md (digest and size), config.md (rootfs.diff_ids).
 """
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 from .. import compression
+from ..goapi.runtime import num_cpu
 from ..digest import Sha256
 from ..errors import EvidenceError
 from ..ids import CacheID, DiffID, ImageID
@@ -103,7 +103,7 @@ def reader_beside(layers_at_once: int) -> bool:
     when every layer verified at once can have two cores. Where they cannot, the layers
     already keep the cores busy, and twice their threads would only take turns with the
     GIL (a thread the system preempts holding it stalls its partner)."""
-    return 2 * layers_at_once <= (os.cpu_count() or 1)
+    return 2 * layers_at_once <= num_cpu()
 
 
 def _hex(sha: Sha256) -> str:

@@ -14,6 +14,7 @@ from typing import Iterator
 
 from ... import digest, nativeio, treeusage
 from ...errors import EvidenceError, UnsafePathError
+from ...goapi.runtime import num_cpu
 from ...safeopen import HAVE_OPENAT2, O_DIR, O_READ, Opener, open_top, read_regular
 from .root import SMALL_LIMIT, EvidenceRoot, Stat, split_rel
 
@@ -50,7 +51,7 @@ def _pieces(names: list[str]) -> Iterator[str]:
 
 def _parallel(work, items: list) -> list:
     """Split a big batch over the CPUs: the native calls run without the GIL."""
-    workers = min(os.cpu_count() or 1, len(items) // 2048)
+    workers = min(num_cpu(), len(items) // 2048)
     if workers < 2:
         return work(items)
     from concurrent.futures import ThreadPoolExecutor
