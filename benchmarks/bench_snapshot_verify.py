@@ -18,6 +18,9 @@ Each round (interleaved, page-cached, median of R) times, per image:
   the stream hashed (diff ID) and the snapshot's files judged against it;
 - ``verify -j 1`` and ``-j 2`` on the overlay2 root: tar-split reassembly, every file's
   SHA-256 and CRC-64, every file's metadata;
+- ``verify -j 1`` and ``-j 2`` on the containerd root of both images at once: three
+  layers of unlike weight (two big, one of small files), where ``-j 2`` has layers to
+  spread over the cores;
 - the blob alone: verify's blob pass (engines/blobverify.digest_stream: the blob
   hashed, decompressed, the output hashed, in one thread) and the pipeline
   ``pigz -dc | openssl dgst -sha256`` (or ``zstd -dc``) on two cores.
@@ -26,7 +29,12 @@ verify runs in this process (ImageService.verify, the store read once before the
 rounds), so the rows time the verification, not Python's start-up; wall time and CPU
 time (every thread). The snapshot's own cost is the containerd row less verify's blob
 pass; the target is that it costs no more per byte and per file than overlay2's verify
-of the same layer (``snapshot / overlay2`` CPU ratio <= 1.0).
+of the same layer (``snapshot / overlay2`` CPU ratio <= 1.0). ``-j 2`` over two layers
+is judged as the archives' is (benchmarks/bench_archive_verify.py): against what one
+core verifies (MB per CPU second of ``-j 1``), the target 1.8x; ``-j 1`` already keeps
+two cores busy (a reader thread decompresses beside the hashing and judging), so on a
+two-core machine ``-j 2 / -j 1`` is bounded by 2 / the cores ``-j 1`` keeps busy,
+printed beside.
 
 Full size, as the lead runs it on a quiet machine:
 ``python benchmarks/bench_snapshot_verify.py --size-mb 600 --files 50000 --keep
@@ -51,7 +59,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_archive_verify import verify_one  # noqa: E402
-from bench_verify import MB, Timings, _verify_big  # noqa: E402
+from bench_verify import MB, Timings  # noqa: E402
 
 SMALL_MAX = 8192
 MEDIA = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -214,14 +222,23 @@ def measure(keep: Path, rounds: int, compression: str) -> None:
             for image in images:
                 for jobs in (1, 2):
                     times.call(f"{image.name} containerd -j {jobs}",
-                               lambda: _verify_big(c8d, image.c8d_id, jobs))
+                               lambda: _verify(c8d, [image.c8d_id], jobs))
                     times.call(f"{image.name} overlay2 -j {jobs}",
-                               lambda: _verify_big(overlay, image.overlay_id, jobs))
+                               lambda: _verify(overlay, [image.overlay_id], jobs))
                 times.call(f"{image.name} blob pass", lambda: blob_pass(image.blobs))
                 cmd = " ; ".join(f"{DECOMPRESS[compression]} {b} | openssl dgst -sha256"
                                  for b in image.blobs)
                 times.command(f"{image.name} pipeline", ["sh", "-c", cmd])
+            for jobs in (1, 2):
+                times.call(f"both containerd -j {jobs}",
+                           lambda: _verify(c8d, [i.c8d_id for i in images], jobs))
     report(times, images, compression)
+
+
+def _verify(service, image_ids: list[str], jobs: int) -> None:
+    report = service.verify(image_ids, jobs)
+    if not report.ok:
+        raise RuntimeError(f"verify failed: {report}")
 
 
 def report(times: Timings, images: list[Image], compression: str) -> None:
@@ -247,8 +264,20 @@ def report(times: Timings, images: list[Image], compression: str) -> None:
         print(f"  snapshot check (containerd -j 1 less the blob pass) {snap[0]:.3f} s wall "
               f"{snap[1]:.3f} s CPU: {snap[1] / max(overlay[1], 1e-9):.2f}x overlay2's CPU, "
               f"{snap[0] / max(overlay[0], 1e-9):.2f}x its wall (target <= 1.0)")
-        two = med(f"{image.name} containerd -j 2")
-        print(f"  containerd -j 2 / -j 1 wall: {c8d[0] / max(two[0], 1e-9):.2f}x")
+        jobs_line(c8d, med(f"{image.name} containerd -j 2"))
+    print("\nboth images at once (three layers, two big, one of small files), containerd:")
+    one, two = med("both containerd -j 1"), med("both containerd -j 2")
+    for jobs, (wall, cpu) in ((1, one), (2, two)):
+        print(f"  containerd -j {jobs}    {wall:8.3f} s wall {cpu:8.3f} s CPU")
+    jobs_line(one, two)
+
+
+def jobs_line(one: tuple[float, float], two: tuple[float, float]) -> None:
+    """-j 2 against -j 1 by wall, against one core's -j 1 (its CPU seconds), and the
+    cores -j 1 keeps busy: what bounds the first on a two-core machine."""
+    print(f"  containerd -j 2 / -j 1 wall: {one[0] / max(two[0], 1e-9):.2f}x; -j 2 / one "
+          f"core's -j 1: {one[1] / max(two[0], 1e-9):.2f}x (target >= 1.8); -j 1 keeps "
+          f"{one[1] / max(one[0], 1e-9):.2f} cores busy, -j 2 {two[1] / max(two[0], 1e-9):.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

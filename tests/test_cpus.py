@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from analyzer.engines import blobverify
 from analyzer.goapi.runtime import num_cpu
 
@@ -35,3 +37,13 @@ def test_reader_beside_when_every_layer_has_two_cpus():
     cpus = num_cpu()
     assert blobverify.reader_beside(max(1, cpus // 2)) is (cpus >= 2)
     assert blobverify.reader_beside(cpus // 2 + 1) is False
+
+
+@pytest.mark.parametrize("cpus, layers, judged, beside", [
+    (1, 1, False, False), (1, 1, True, False),      # one CPU: no thread beside
+    (2, 1, False, True), (2, 2, False, False),      # archives: two CPUs a layer
+    (2, 2, True, True), (2, 8, True, True),         # snapshots judged: wherever two CPUs
+    (8, 4, False, True), (8, 5, False, False), (8, 8, True, True)])
+def test_reader_beside(monkeypatch, cpus, layers, judged, beside):
+    monkeypatch.setattr(blobverify, "num_cpu", lambda: cpus)
+    assert blobverify.reader_beside(layers, judged) is beside

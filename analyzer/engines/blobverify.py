@@ -98,12 +98,20 @@ def _ahead(items: Iterator[T], depth: int = AHEAD) -> Iterator[T]:
             maker.join(0.05)
 
 
-def reader_beside(layers_at_once: int) -> bool:
+def reader_beside(layers_at_once: int, judged: bool = False) -> bool:
     """Whether each layer's blob is read and decompressed in a thread beside its hashing:
     when every layer verified at once can have two cores. Where they cannot, the layers
     already keep the cores busy, and twice their threads would only take turns with the
-    GIL (a thread the system preempts holding it stalls its partner)."""
-    return 2 * layers_at_once <= num_cpu()
+    GIL (a thread the system preempts holding it stalls its partner).
+
+    A layer whose unpacked files are ``judged`` from its stream (containerd's snapshots)
+    has its reader beside wherever there are two cores, however many layers: its halves
+    weigh alike (reading and decompressing; hashing and comparing each file), and one
+    thread doing both spends a fifth more CPU than the two (a 600 MB image in two gzip
+    layers: 3.0 CPU s, 2.6 split; benchmarks/bench_snapshot_verify.py), so a thread a
+    layer (``-j 2``) was slower than one layer at a time with its reader (``-j 1``), 0.93x
+    on two cores; layers of unlike weight (one of small files) now share the cores."""
+    return 2 * (1 if judged else layers_at_once) <= num_cpu()
 
 
 def _hex(sha: Sha256) -> str:
@@ -318,7 +326,7 @@ def verify_archive(files: ArchiveFilesLike, store: Store,
     todo = _layer_blobs(files, store, images)
 
     at_once = 1 if jobs == 1 else min(jobs or len(todo), len(todo))
-    beside = reader_beside(at_once)
+    beside = reader_beside(at_once, judged=unpacked is not None)
 
     def one(layer: Layer) -> tuple[LayerResult, Diagnostic | None]:
         return verify_layer_blob(layer, files, progress, unpacked, beside)
