@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -46,26 +47,46 @@ def loops(backend, monkeypatch):
     return backend
 
 
+# Where a run records when ANALYZER_ORACLE_CACHE is not set: made by the process that
+# runs the session (pytest-xdist's controller, or pytest alone), handed to the workers,
+# removed at the end; its workers record into it once (record.recording_lock) and share it.
+_RUN_DIR = pytest.StashKey[Path]()
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):
+        config.stash[_RUN_DIR] = Path(tempfile.mkdtemp(prefix="oracle-cache-"))
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(config.stash[_RUN_DIR], ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: each worker is told the run's directory."""
+    node.workerinput["oracle_run_dir"] = str(node.config.stash[_RUN_DIR])
+
+
+def _oracle_cache(config) -> Path:
+    """ANALYZER_ORACLE_CACHE (kept between runs), or this run's directory."""
+    if (cache := record.cache_root()) is not None:
+        return cache
+    if hasattr(config, "workerinput"):
+        return Path(config.workerinput["oracle_run_dir"])
+    return config.stash[_RUN_DIR]
+
+
 @pytest.fixture(scope="session")
-def oracle() -> dict[str, record.Recording]:
-    """Every oracle scenario recorded once per session with the real dockerd.
-
-    With ANALYZER_ORACLE_CACHE set, recordings are kept there between runs (keyed by a
-    hash of tests/oracle/*.py); otherwise they live in a temporary directory.
-    """
-    cache = record.cache_root()
-    if cache is not None:
-        yield record.ensure_recorded(cache)
-        return
-    with tempfile.TemporaryDirectory(prefix="oracle-cache-") as tmp:
-        yield record.ensure_recorded(Path(tmp))
+def oracle(pytestconfig) -> dict[str, record.Recording]:
+    """Every oracle scenario recorded once per run with the real dockerd (recordings
+    are keyed by a hash of tests/oracle/*.py)."""
+    return record.ensure_recorded(_oracle_cache(pytestconfig))
 
 
 @pytest.fixture(scope="session")
-def image_archives(tmp_path_factory) -> archives.Archives:
-    """Image archives made once per session by dockerd 20.10 and skopeo (see
-    tests/oracle/archives.py), kept in ANALYZER_ORACLE_CACHE when it is set."""
-    cache = record.cache_root()
-    if cache is None:
-        return archives.ensure_recorded(tmp_path_factory.mktemp("archives"))
-    return archives.ensure_recorded(record.keyed_cache(cache))
+def image_archives(pytestconfig) -> archives.Archives:
+    """Image archives made once per run by dockerd 20.10 and skopeo (see
+    tests/oracle/archives.py)."""
+    return archives.ensure_recorded(record.keyed_cache(_oracle_cache(pytestconfig)))

@@ -5,7 +5,10 @@ import ipaddress
 import json
 import os
 import subprocess
+import threading
+import time
 
+from tests.oracle import record
 from tests.oracle.daemon import AddressPool, Daemon
 from tests.oracle.record import _row_by_row
 
@@ -91,3 +94,25 @@ def test_a_pool_sweeps_its_own_bridges_and_no_other():
         pool.release()
         for name in made:
             subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
+def test_two_recorders_sharing_a_cache_record_each_scenario_once(tmp_path, monkeypatch):
+    """pytest-xdist's workers share one cache: the second waits for the first and loads
+    what it recorded, instead of starting the scenario's daemon again."""
+    recorded = []
+
+    def fake_record(scenario, base):
+        recorded.append(scenario.name)
+        time.sleep(0.5)   # long enough that the second recorder arrives meanwhile
+        (base / f"{scenario.name}.json").write_text(json.dumps({"scenario": scenario.name}))
+
+    monkeypatch.setattr(record, "record_scenario", fake_record)
+    got = []
+    recorders = [threading.Thread(target=lambda: got.append(
+        record.ensure_recorded(tmp_path, ["basic"]))) for _ in range(2)]
+    for t in recorders:
+        t.start()
+    for t in recorders:
+        t.join(timeout=120)
+    assert recorded == ["basic"]
+    assert [recs["basic"].name for recs in got] == ["basic", "basic"]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .build import ImageSpec, busybox_layer, save_archive, synthetic_layer
 from .daemon import JUDGES, Daemon
+from .record import recording_lock
 
 SKOPEO = "/usr/bin/skopeo"
 FLAVOURS = ("dir", "tar", "tar.gz", "tar.zst")
@@ -88,14 +89,12 @@ class Archives:
 def ensure_recorded(cache: Path) -> Archives:
     """The material under ``cache/archives``, made first if it is missing."""
     base = cache / "archives"
-    if not (base / _TRUTH).exists():
-        shutil.rmtree(base, ignore_errors=True)     # a recording cut short
-        work = Path(tempfile.mkdtemp(prefix="archives-", dir=cache))
-        record(work)
-        try:
+    with recording_lock(cache / ".archives.lock"):
+        if not (base / _TRUTH).exists():
+            shutil.rmtree(base, ignore_errors=True)     # a recording cut short
+            work = Path(tempfile.mkdtemp(prefix="archives-", dir=cache))
+            record(work)
             work.rename(base)
-        except OSError:                             # another session made it first
-            shutil.rmtree(work, ignore_errors=True)
     return Archives(base, json.loads((base / _TRUTH).read_text()))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import fcntl
 import functools
 import hashlib
 import io
@@ -34,10 +35,10 @@ import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -155,7 +156,6 @@ def ensure_recorded(cache: Path, names: Sequence[str] | None = None,
     """Load each scenario's recording from ``cache``, recording what is missing."""
     base = keyed_cache(cache)
     names = list(names or SCENARIOS)
-    missing = [n for n in names if not (base / f"{n}.json").exists()]
 
     def one(name: str) -> None:
         shutil.rmtree(base / name, ignore_errors=True)   # a recording cut short
@@ -163,11 +163,26 @@ def ensure_recorded(cache: Path, names: Sequence[str] | None = None,
         record_scenario(SCENARIOS[name], base)
         log(f"recorded {name} in {time.monotonic() - t0:.1f}s")
 
-    # Each scenario has its own daemon; they wait on I/O, so they overlap well.
-    with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
-        for future in [pool.submit(one, n) for n in missing]:
-            future.result()
+    with recording_lock(base / ".scenarios.lock"):
+        missing = [n for n in names if not (base / f"{n}.json").exists()]
+        # Each scenario has its own daemon; they wait on I/O, so they overlap well.
+        with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
+            for future in [pool.submit(one, n) for n in missing]:
+                future.result()
     return {n: Recording.load(base / f"{n}.json") for n in names}
+
+
+@contextmanager
+def recording_lock(path: Path) -> Iterator[None]:
+    """Held while a cache is checked and filled, so that what is missing is recorded
+    once: pytest-xdist's workers share one cache (tests/conftest.py), and so may two
+    sessions given the same ANALYZER_ORACLE_CACHE. The others wait, then load it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # the lock goes with the descriptor
 
 
 def _drop_stale(cache: Path, keep: str) -> None:
