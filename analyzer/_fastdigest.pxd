@@ -125,6 +125,7 @@ cdef extern from "tarsplit.h" nogil:
         int xattrs_known
         uint32_t root_uid, root_gid
         size_t max_line, max_run
+        int readahead
         uint8_t *run
         size_t run_len, run_cap
         uint64_t skip, number

@@ -57,10 +57,12 @@ class TarSplitScan:
     directory (below dir_fd) is sound -- one ustar header, a clean name that is no
     whiteout, the header's mode and owner (shifted by a remapped root's IDs), the size,
     the CRC-64, no xattrs when xattrs_known -- feeding sha (the run, then the content), adding the name to seen and
-    marking it expected in disk. Stops, with no trace, at any other line."""
+    marking it expected in disk. Stops, with no trace, at any other line. readahead: a
+    thread that opens and reads the files ahead of the scan: 0 never, 1 always, -1 while
+    the scans running leave a CPU to it."""
     def __init__(self, dir_fd: int, disk: PathIndex, seen: PathIndex, sha: Sha256,
                  xattrs_known: bool, max_line: int, max_run: int, root_uid: int = 0,
-                 root_gid: int = 0) -> None: ...
+                 root_gid: int = 0, readahead: int = -1) -> None: ...
     def scan(self, block: Buffer, pos: int, reader: object) -> tuple[int, int, int, int]:
         """Lines of block from pos, without the GIL; reader's ``segments`` (bytearray),
         ``skip`` and ``number`` are the state carried in and out. Returns (pos of the first

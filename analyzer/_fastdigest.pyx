@@ -698,7 +698,7 @@ cdef class TarSplitScan:
 
     def __init__(self, int dir_fd, PathIndex disk not None, PathIndex seen not None,
                  Sha256 sha not None, bint xattrs_known, size_t max_line, size_t max_run,
-                 uint32_t root_uid=0, uint32_t root_gid=0):
+                 uint32_t root_uid=0, uint32_t root_gid=0, int readahead=-1):
         if not pi_has_stats(disk.live()) or pi_has_stats(seen.live()):
             raise ValueError("disk is an index with stats, seen one without")
         ts_scan_free(&self.s)
@@ -713,6 +713,7 @@ cdef class TarSplitScan:
         self.s.root_gid = root_gid
         self.s.max_line = max_line
         self.s.max_run = max_run
+        self.s.readahead = readahead
 
     def __dealloc__(self):
         ts_scan_free(&self.s)

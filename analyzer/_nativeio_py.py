@@ -68,7 +68,7 @@ class TarSplitScan:
 
     def __init__(self, dir_fd: int, disk: object, seen: object, sha: Sha256,
                  xattrs_known: bool, max_line: int, max_run: int, root_uid: int = 0,
-                 root_gid: int = 0):
+                 root_gid: int = 0, readahead: int = -1):
         pass
 
     def scan(self, block: bytes, pos: int, reader: object) -> tuple[int, int, int, int]:

@@ -36,7 +36,8 @@ def build(out: Path) -> Path:
 
 def seeds(corpus: Path, scratch: Path) -> None:
     """Real tar-split text (cut to MAX_LEN at a line's end), and the tar-split of the
-    target's own layer, behind the first byte (the scan's starting padding: none)."""
+    target's own layer, behind the first byte (the scan's starting padding: none; the
+    target's layer read ahead by the scan's reader thread, and not)."""
     corpus.mkdir()
     with tarfile.open(SAMPLE) as tf:
         for n, member in enumerate(m for m in tf if m.name.endswith("/tar-split.json.gz")):
@@ -48,7 +49,9 @@ def seeds(corpus: Path, scratch: Path) -> None:
         (layer / name).write_bytes(data)
         (layer / name).chmod(0o644)
     (layer / "d").chmod(0o755)
-    (corpus / "own-layer").write_bytes(b"\0" + tar_split_lines(layer_tar(layer)))
+    own = tar_split_lines(layer_tar(layer))
+    (corpus / "own-layer").write_bytes(b"\0" + own)
+    (corpus / "own-layer-ahead").write_bytes(b"\4" + own)
 
 
 def test_tarsplit_scan_survives_the_fuzzer(tmp_path):

@@ -30,12 +30,15 @@ pytestmark = pytest.mark.skipif(native.BACKEND != "native", reason="the scan is 
 
 
 def judge(top: Path, layer: Layer, scan: bool, root_ids: tuple[int, int] = (0, 0),
-          after_walk: Callable[[], None] | None = None) -> tuple[LayerResult, int]:
-    """verify_layer's result, and how many members the scan judged; after_walk is called
-    once the layer's directory is walked, before its tar-split is read."""
+          after_walk: Callable[[], None] | None = None, readahead: int = -1
+          ) -> tuple[LayerResult, int]:
+    """verify_layer's result, and how many members the scan judged (its reader thread
+    never, always, or as the CPUs allow: readahead 0, 1, -1); after_walk is called once
+    the layer's directory is walked, before its tar-split is read."""
     sound: list[int] = []
     with open_root(str(top)) as root:
         files = LayerFiles(root, layer, threading.Lock(), "overlay2", root_ids=root_ids)
+        files.readahead = readahead
         if not scan:
             files._scan = lambda reader, sha: None
         if after_walk is not None:
@@ -58,10 +61,13 @@ def judge(top: Path, layer: Layer, scan: bool, root_ids: tuple[int, int] = (0, 0
 
 def both(top: Path, layer: Layer, root_ids: tuple[int, int] = (0, 0)
          ) -> tuple[LayerResult, int]:
-    with_scan, sound = judge(top, layer, True, root_ids)
+    """The verdict with the scan (its reader thread never and always) and without."""
+    with_scan, sound = judge(top, layer, True, root_ids, readahead=1)
+    alone, sound_alone = judge(top, layer, True, root_ids, readahead=0)
     without, none = judge(top, layer, False, root_ids)
     assert none == 0
-    assert with_scan == without
+    assert with_scan == alone == without
+    assert sound == sound_alone
     return with_scan, sound
 
 
@@ -103,7 +109,8 @@ def test_owners_of_a_remapped_root(tmp_path):
     assert sound == 5
 
 
-def test_a_directory_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
+@pytest.mark.parametrize("readahead", [0, 1])
+def test_a_directory_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path, readahead):
     """The scan opens a file by its one name in its directory, the directory reached
     beneath the layer without links: one replaced by a link after the walk (a live host)
     leaves its files to the reader, though the link leads to the very files the walk saw."""
@@ -119,13 +126,35 @@ def test_a_directory_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path)
         (diff / "d").unlink()
         outside.rename(diff / "d")
 
-    with_scan, sound = judge(tmp_path, layer, True, after_walk=swap)
+    with_scan, sound = judge(tmp_path, layer, True, after_walk=swap, readahead=readahead)
     restore()
     without, _ = judge(tmp_path, layer, False, after_walk=swap)
     assert with_scan == without
     assert sound == 1                                   # "top" alone
     assert {(b.path, b.reason) for b in with_scan.bad_files} >= {
         ("d/f", "changed"), ("d/g", "changed")}
+
+
+def test_more_files_than_the_reader_thread_runs_ahead(tmp_path):
+    """Hundreds of files in turn (the reader thread fills its slots and waits for the scan
+    many times over), empty, small, mid-sized (the reader hands them over open) and big,
+    some changed on disk among them: the verdict of the scan that reads its files itself,
+    of the scan with the reader, and of the Python reader alone are one."""
+    sizes = (0, 100, 1024, 9000, 70_000)
+    files = {f"d{i % 7}/f{i}": os.urandom(sizes[i % 5]) for i in range(400)}
+    layer = write_layer(tmp_path, files)
+    diff = tmp_path / diff_dir("overlay2", CACHE_ID)
+    for i in (151, 203, 304):                          # 100, 9000 and 70,000 bytes
+        path = diff / f"d{i % 7}/f{i}"
+        data = path.read_bytes()
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    os.chmod(diff / "d2/f352", 0o600)
+    (diff / "d0/f399").unlink()
+    result, sound = both(tmp_path, layer)
+    assert sorted((b.path, b.reason) for b in result.bad_files) == [
+        ("d0/f203", "changed"), ("d0/f399", "missing"), ("d2/f352", "metadata"),
+        ("d3/f304", "changed"), ("d4/f151", "changed")]
+    assert sound == len(files) - 5
 
 
 def test_files_in_many_directories_in_turn(tmp_path):

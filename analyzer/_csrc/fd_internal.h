@@ -28,8 +28,10 @@ void fd_thin_set_sse42(int use);
  * does crc = ^crc before and after the table loop). */
 uint64_t fd_crc64_raw_table(uint64_t raw, const uint8_t *p, size_t n);
 
-/* Once, from fd_init: hash_fd's SIGBUS handler (see hashfd.c). */
+/* Once, from fd_init: hash_fd's SIGBUS handler (see hashfd.c), and fd_cpus. */
 void fd_hash_fd_init(void);
+/* The CPUs this process may run on (taskset, a container's cpuset), not all there are. */
+extern long fd_cpus;
 
 #ifdef FD_X86
 int fd_x86_detect_sha_ni(void);

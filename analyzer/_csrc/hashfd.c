@@ -73,7 +73,7 @@ static long page_size;
 /* A helper runs only on a CPU no hashing thread needs: with as many layers hashing as there
  * are CPUs (verify -j 2 on two), the faults cost the same in the hashing threads and no
  * thread has to be scheduled in between. */
-static long cpus;
+long fd_cpus;
 static int hashing;        /* threads in hash_by_mapping, atomically */
 
 /* Other faults go to whoever handled SIGBUS before; with nobody, the default action. */
@@ -103,7 +103,7 @@ void fd_hash_fd_init(void)
     sigbus_handled = sigaction(SIGBUS, &action, &previous_sigbus) == 0;
     page_size = sysconf(_SC_PAGESIZE);
     /* the CPUs this process may run on (taskset, a container's cpuset), not all there are */
-    cpus = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed)
+    fd_cpus = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed)
                                                                : sysconf(_SC_NPROCESSORS_ONLN);
 }
 
@@ -389,7 +389,7 @@ static void hash_by_mapping(int fd, int64_t offset, int64_t length, fd_sha256 *s
     end = st.st_size;
     if (length >= 0 && length < end - offset)
         end = offset + length;
-    helped = __atomic_add_fetch(&hashing, 1, __ATOMIC_RELAXED) < cpus;
+    helped = __atomic_add_fetch(&hashing, 1, __ATOMIC_RELAXED) < fd_cpus;
     hash_windows(fd, offset, end, s, crc, nread, helped);
     __atomic_sub_fetch(&hashing, 1, __ATOMIC_RELAXED);
 }

@@ -10,11 +10,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fd_internal.h"
 #include "mem.h"
 #include "safeopen.h"
 
@@ -237,55 +240,62 @@ static int plain_name(const uint8_t *name, size_t n)
     return !(n - base >= 4 && memcmp(name + base, ".wh.", 4) == 0);
 }
 
-/* O_NOATIME is dropped at the first EPERM (safeopen.h), for every scan after. */
+/* O_NOATIME is dropped at the first EPERM (safeopen.h), for every scan after (read and
+ * written by the scans' threads and their readers alike, so atomically). */
 static int file_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOATIME;
 
-static void close_parent(ts_scan *s)
+static void close_dir(ts_dir *d)
 {
-    if (s->parent_open)
-        close(s->parent_fd);
-    s->parent_open = 0;
+    if (d->open)
+        close(d->fd);
+    d->open = 0;
 }
 
-/* The directory of path (its first len bytes; "" is the layer's), reached beneath the
- * layer with openat2 (no link, no way out), kept for the files after: an fd, or -1. */
-static int parent_dir(ts_scan *s, const char *path, size_t len)
+/* The directory of path (its first len bytes; "" is the layer's at dir_fd), reached
+ * beneath the layer with openat2 (no link, no way out), kept in *d for the files after: an
+ * fd, or -1. */
+static int parent_dir(int dir_fd, ts_dir *d, const char *path, size_t len)
 {
     int flags = O_PATH | O_DIRECTORY | O_CLOEXEC, fd;
     if (!len)
-        return s->dir_fd;
-    if (s->parent_open && s->parent_len == len && memcmp(s->parent, path, len) == 0)
-        return s->parent_fd;
-    close_parent(s);
-    memcpy(s->parent, path, len);
-    s->parent[len] = 0;
-    fd = so_open(s->dir_fd, s->parent, &flags, 1);
+        return dir_fd;
+    if (d->open && d->len == len && memcmp(d->name, path, len) == 0)
+        return d->fd;
+    close_dir(d);
+    memcpy(d->name, path, len);
+    d->name[len] = 0;
+    fd = so_open(dir_fd, d->name, &flags, 1);
     if (fd < 0)
         return -1;
-    s->parent_fd = fd;
-    s->parent_len = len;
-    s->parent_open = 1;
-    s->parent_expected = 0;
+    d->fd = fd;
+    d->len = len;
+    d->open = 1;
     return fd;
 }
 
-/* Feeds the content of the regular file at path (n bytes, a plain_name) to s->sha and its
- * CRC-64 to *crc: 1 when it is the file the walk saw (*walked: device and inode) and
- * holds exactly size bytes, else 0 (what was fed is the caller's to take back). A small
- * file is read in one pread past its end (a short read of a regular file is its end); a
- * big one as fd_hash_fd reads. */
-static int content(ts_scan *s, const char *path, size_t n, const pi_stats *walked,
-                   uint64_t size, uint64_t *crc, int *has_xattrs)
+/* 1 when fd's extended attributes could be listed (*has_xattrs: whether it has any). */
+static int list_xattrs(int fd, int *has_xattrs)
+{
+    ssize_t names = flistxattr(fd, NULL, 0);
+    *has_xattrs = names > 0;
+    return names >= 0 || errno == ENOTSUP;
+}
+
+/* Opens the regular file at path (n bytes, a plain_name) from its directory, kept in *d:
+ * an fd when it is the file the walk saw (*walked: device and inode) of size bytes with,
+ * when xattrs_known, its extended attributes listed into *has_xattrs; else -1. */
+static int open_walked(int dir_fd, ts_dir *d, const char *path, size_t n,
+                       const pi_stats *walked, uint64_t size, int xattrs_known,
+                       int *has_xattrs)
 {
     struct stat st;
     const char *slash = memrchr(path, '/', n);
     size_t base = slash ? (size_t)(slash - path) + 1 : 0;
-    int flags = file_flags, ok = 0, fd, dir;
-    *crc = 0;
+    int flags = __atomic_load_n(&file_flags, __ATOMIC_RELAXED), fd, dir;
     *has_xattrs = 0;
-    dir = parent_dir(s, path, base ? base - 1 : 0);
+    dir = parent_dir(dir_fd, d, path, base ? base - 1 : 0);
     if (dir < 0)
-        return 0;
+        return -1;
     /* One name of that directory, opened with O_NOFOLLOW: a plain_name's names are never
      * "." or ".." (none begins with '.'), so this open resolves that one entry, refuses a
      * link there, and cannot leave the directory: openat2's RESOLVE flags would guard
@@ -293,39 +303,404 @@ static int content(ts_scan *s, const char *path, size_t n, const pi_stats *walke
      * take again (safeopen.h): it found a regular file, and fstat confirms that the open
      * reached that very file before anything is read. */
     fd = so_open(dir, path + base, &flags, 0);
-    file_flags = flags;
+    __atomic_store_n(&file_flags, flags, __ATOMIC_RELAXED);
     if (fd < 0)
-        return 0;
+        return -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != walked->dev
             || (uint64_t)st.st_ino != walked->ino || (uint64_t)st.st_size != size)
-        goto done;
+        goto fail;
+    if (xattrs_known && !list_xattrs(fd, has_xattrs))
+        goto fail;
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+/* Reads a small file whole (size < cap) in one pread past its end (a short read of a
+ * regular file is its end): 1 when it holds exactly size bytes. */
+static int read_small(int fd, uint8_t *buf, uint64_t size)
+{
+    ssize_t got;
+    do
+        got = pread(fd, buf, size + 1, 0);
+    while (got < 0 && errno == EINTR);
+    return got >= 0 && (uint64_t)got == size;
+}
+
+/* Feeds the content of the open file fd (size bytes) to s->sha and its CRC-64 to *crc:
+ * 1 when it holds exactly size bytes, else 0 (what was fed is the caller's to take back).
+ * A small file is read in one pread; a big one as fd_hash_fd reads. */
+static int feed_open(ts_scan *s, int fd, uint64_t size, uint64_t *crc)
+{
+    int64_t nread;
+    *crc = 0;
     if (size < TS_SMALL_FILE) {
-        ssize_t got;
-        do
-            got = pread(fd, s->buf, size + 1, 0);
-        while (got < 0 && errno == EINTR);
-        if (got < 0 || (uint64_t)got != size)
-            goto done;
+        if (!read_small(fd, s->buf, size))
+            return 0;
         *crc = fd_sha256_crc64_update(s->sha, 0, s->buf, size);
-    } else {
-        int64_t nread;
-        if (fd_hash_fd(fd, 0, -1, s->sha, crc, &nread) || (uint64_t)nread != size)
-            goto done;
+        return 1;
     }
-    if (s->xattrs_known) {
-        ssize_t names = flistxattr(fd, NULL, 0);
-        if (names < 0 && errno != ENOTSUP)
-            goto done;
-        *has_xattrs = names > 0;
-    }
-    ok = 1;
-done:
+    return fd_hash_fd(fd, 0, -1, s->sha, crc, &nread) == 0 && (uint64_t)nread == size;
+}
+
+/* content() of this thread: the file opened and read here. */
+static int content(ts_scan *s, const char *path, size_t n, const pi_stats *walked,
+                   uint64_t size, uint64_t *crc, int *has_xattrs)
+{
+    int ok, fd = open_walked(s->dir_fd, &s->parent, path, n, walked, size, s->xattrs_known,
+                             has_xattrs);
+    *crc = 0;
+    if (fd < 0)
+        return 0;
+    ok = feed_open(s, fd, size, crc);
     close(fd);
     return ok;
 }
 
-/* A file entry line: 1 when its member was judged sound and accounted for. */
-static int file_member(ts_scan *s, const ts_line *l)
+/* -- the reader thread ---------------------------------------------------------------- */
+
+/* The scan and its reader go through the same lines, counting file entries from 0 in
+ * each ts_scan_lines call. Each entry is claimed once, by whichever thread gets to it
+ * first (claimed counts them): the reader runs ahead of the scan and leaves what it found
+ * in the entry's slot; when the scan needs an entry the reader has not reached, it claims
+ * a batch of entries from there and reads those files itself, and the reader goes on past
+ * them. So the scan never waits for a reader that lags, at most for the one file the
+ * reader is reading at that moment; and the two never fall into step (the scan waiting
+ * at each file for the reader to finish it), since a batch puts the reader that far
+ * ahead again. */
+
+/* What the reader found of one file entry. Its xattrs are listed and it is closed by the
+ * scan: the reader's system calls are most of a file's cost, and with those two the
+ * threads' shares are about even. */
+struct ahead_slot {
+    int ready;               /* 1 once filled (atomically; the scan sets it back to 0) */
+    size_t line;             /* where its line starts in the block */
+    uint8_t key[PI_KEY_SIZE];
+    int ok;                  /* the file the walk saw, of the entry's size, open in fd */
+    int fd;
+    uint8_t data[TS_AHEAD_BYTES];   /* a file smaller than that: its content, read */
+};
+
+struct ts_ahead {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t moved;    /* both threads wait on it, each for its own condition */
+    const ts_scan *s;        /* disk, dir_fd, max_line: read only */
+    ts_dir dir;              /* the reader's own directory kept open */
+    /* under lock */
+    const uint8_t *buf;
+    size_t len, pos;         /* the block to read ahead in, from pos */
+    int quit;                /* the scan is done with the reader */
+    /* Read and written without the lock (atomically, sequentially consistent): a thread
+     * that must wait sets its flag and then looks again; the other changes what it waits
+     * for and then takes the flag (exchanging it for 0), waking it under the lock. One of
+     * the two sees the other's write, so no wake-up is lost. */
+    int running;             /* a block is being read ahead */
+    int stop;                /* the scan is done with the block */
+    uint64_t claimed;        /* file entries claimed by either thread */
+    uint64_t taken;          /* file entries the scan is done with */
+    uint64_t own_until;      /* the scan's: entries before it that it claimed are its own */
+    int reader_waits, scan_waits;
+    struct ahead_slot slot[TS_AHEAD_SLOTS];
+};
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+#define CLAIM(x, n, k) __atomic_compare_exchange_n(&(x), &(uint64_t){n}, (n) + (k), 0, \
+                                                   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+/* The reader, once the ring is full, waits for this many free slots: a wake-up costs a
+ * futex call and a trip through the scheduler on each side, more than a file. */
+#define AHEAD_BATCH (TS_AHEAD_SLOTS / 4)
+
+/* Scans in ts_scan_lines now, atomically: each wants a CPU of its own. */
+static long scanning;
+
+static void wake_if(ts_ahead *a, int *waits)
+{
+    if (LOAD(*waits) && __atomic_exchange_n(waits, 0, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&a->lock);
+        pthread_cond_broadcast(&a->moved);
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
+/* Waits, flagged in *waits, until may_go(a, arg). */
+static void wait_for(ts_ahead *a, int *waits, int (*may_go)(ts_ahead *, uint64_t),
+                     uint64_t arg)
+{
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        STORE(*waits, 1);
+        if (may_go(a, arg))
+            break;
+        pthread_cond_wait(&a->moved, &a->lock);
+    }
+    STORE(*waits, 0);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* The reader, its ring full, may fill entry n's slot: the scan has left a batch of slots
+ * free, or stopped. */
+static int reader_may_go(ts_ahead *a, uint64_t n)
+{
+    return LOAD(a->stop) || n <= LOAD(a->taken) + (TS_AHEAD_SLOTS - AHEAD_BATCH);
+}
+
+/* Reads the file of entry line l ahead into slot: 0 when it is one the reader does not
+ * read (nothing opened), else 1 (slot->ok saying whether it is sound so far). */
+static int read_ahead(ts_ahead *a, const ts_line *l, struct ahead_slot *slot)
+{
+    char path[TS_NAME_MAX + 1];
+    pi_stats st;
+    int has_xattrs;
+    if (!(l->keys & K_NAME) || !plain_name(l->name, l->name_len))
+        return 0;
+    pi_key(a->s->disk, l->name, l->name_len, slot->key);
+    if (!pi_get_key(a->s->disk, slot->key, &st) || !S_ISREG(st.mode) || st.size != l->size)
+        return 0;
+    memcpy(path, l->name, l->name_len);
+    path[l->name_len] = 0;
+    slot->fd = open_walked(a->s->dir_fd, &a->dir, path, l->name_len, &st, l->size, 0,
+                           &has_xattrs);
+    slot->ok = slot->fd >= 0 && (l->size >= TS_AHEAD_BYTES
+                                 || read_small(slot->fd, slot->data, l->size));
+    return 1;
+}
+
+/* Reads ahead through the file entries of buf[pos, len) not claimed yet, until the first
+ * the scan would stop at (or that the reader does not read), or until stopped. */
+static void ahead_block(ts_ahead *a, const uint8_t *buf, size_t len, size_t pos)
+{
+    ts_line l;
+    uint64_t n = 0;          /* file entries so far */
+    while (pos < len) {
+        const uint8_t *p = buf + pos;
+        const uint8_t *nl = memchr(p, '\n', len - pos);
+        if (LOAD(a->stop) || !nl || (size_t)(nl - p) > a->s->max_line || !parse_line(p, nl, &l))
+            return;
+        if (l.type == 1) {
+            if (n >= LOAD(a->claimed)) {
+                struct ahead_slot *slot = &a->slot[n % TS_AHEAD_SLOTS];
+                if (n >= LOAD(a->taken) + TS_AHEAD_SLOTS)
+                    wait_for(a, &a->reader_waits, reader_may_go, n);
+                if (LOAD(a->stop))
+                    return;
+                /* else the scan claimed it meanwhile, and some after it */
+                if (CLAIM(a->claimed, n, 1)) {
+                    if (!read_ahead(a, &l, slot)) {
+                        slot->ok = 0;
+                        slot->fd = -1;
+                    }
+                    slot->line = pos;
+                    STORE(slot->ready, 1);
+                    wake_if(a, &a->scan_waits);
+                    if (!slot->ok)
+                        return;  /* the scan stops there */
+                }
+            }
+            n++;
+        } else if (l.type != 2) {
+            return;
+        }
+        pos = (size_t)(nl - buf) + 1;
+    }
+}
+
+static void *ahead_run(void *arg)
+{
+    ts_ahead *a = arg;
+    const uint8_t *buf;
+    size_t len, pos;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->quit && !LOAD(a->running))
+            pthread_cond_wait(&a->moved, &a->lock);
+        if (a->quit)
+            break;
+        buf = a->buf;
+        len = a->len;
+        pos = a->pos;
+        pthread_mutex_unlock(&a->lock);
+        ahead_block(a, buf, len, pos);
+        pthread_mutex_lock(&a->lock);
+        STORE(a->running, 0);
+        pthread_cond_broadcast(&a->moved);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* The scan's reader, started if need be; NULL when it could not start (the scan reads
+ * its files itself). */
+static ts_ahead *ahead_of(ts_scan *s)
+{
+    ts_ahead *a = s->ahead;
+    sigset_t all, old;
+    int err;
+    if (a)
+        return a;
+    a = fd_mem.calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->s = s;
+    if (pthread_mutex_init(&a->lock, NULL) != 0) {
+        fd_mem.free(a);
+        return NULL;
+    }
+    if (pthread_cond_init(&a->moved, NULL) != 0) {
+        pthread_mutex_destroy(&a->lock);
+        fd_mem.free(a);
+        return NULL;
+    }
+    /* Every signal stays with the threads that expect it (Python's main thread). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&a->thread, NULL, ahead_run, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        pthread_cond_destroy(&a->moved);
+        pthread_mutex_destroy(&a->lock);
+        fd_mem.free(a);
+        return NULL;
+    }
+    return s->ahead = a;
+}
+
+/* Whether the scan may have a reader: as s->readahead says, or while the scans running
+ * now (this one among them) leave a CPU free for each one's reader. */
+static int may_read_ahead(const ts_scan *s)
+{
+    return s->readahead > 0 || (s->readahead < 0 && __atomic_load_n(&scanning, __ATOMIC_RELAXED)
+                                                    * 2 <= fd_cpus);
+}
+
+/* Sets the reader going through buf[pos, len): 1, or 0 when it could not start. */
+static int ahead_start(ts_scan *s, const uint8_t *buf, size_t len, size_t pos)
+{
+    ts_ahead *a = ahead_of(s);
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    a->buf = buf;
+    a->len = len;
+    a->pos = pos;
+    STORE(a->claimed, 0);
+    STORE(a->taken, 0);
+    a->own_until = 0;
+    STORE(a->stop, 0);
+    STORE(a->running, 1);
+    pthread_cond_broadcast(&a->moved);
+    pthread_mutex_unlock(&a->lock);
+    return 1;
+}
+
+static int slot_ready(ts_ahead *a, uint64_t n)
+{
+    return LOAD(a->slot[n % TS_AHEAD_SLOTS].ready);
+}
+
+/* File entry n of the call, whose line starts at line: the reader's slot once filled,
+ * or NULL when the scan claims the entry and reads the file itself. The slot is the
+ * scan's until ahead_done. */
+static struct ahead_slot *ahead_take(ts_ahead *a, uint64_t n, size_t line, int *mismatch)
+{
+    struct ahead_slot *slot = &a->slot[n % TS_AHEAD_SLOTS];
+    *mismatch = 0;
+    if (n < a->own_until)
+        return NULL;
+    if (LOAD(a->claimed) == n && CLAIM(a->claimed, n, AHEAD_BATCH)) {
+        a->own_until = n + AHEAD_BATCH;
+        return NULL;
+    }
+    /* the reader claimed it, and may be reading it still */
+    if (!slot_ready(a, n))
+        wait_for(a, &a->scan_waits, slot_ready, n);
+    /* the reader claims file entries in the scan's order: never another line's */
+    *mismatch = slot->line != line;
+    return slot;
+}
+
+/* The scan is done with file entry n (its slot, or NULL). */
+static void ahead_done(ts_ahead *a, uint64_t n, struct ahead_slot *slot)
+{
+    if (slot) {
+        if (slot->fd >= 0)
+            close(slot->fd);
+        STORE(slot->ready, 0);
+    }
+    STORE(a->taken, n + 1);
+    if (LOAD(a->claimed) <= n + 1 + (TS_AHEAD_SLOTS - AHEAD_BATCH))
+        wake_if(a, &a->reader_waits);
+}
+
+/* Stops the reader and waits until it is done with the block; closes what it left open. */
+static void ahead_stop(ts_ahead *a)
+{
+    size_t i;
+    pthread_mutex_lock(&a->lock);
+    STORE(a->stop, 1);
+    pthread_cond_broadcast(&a->moved);
+    while (LOAD(a->running))
+        pthread_cond_wait(&a->moved, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+    for (i = 0; i < TS_AHEAD_SLOTS; i++) {
+        struct ahead_slot *slot = &a->slot[i];
+        if (slot->ready && slot->fd >= 0)
+            close(slot->fd);
+        slot->ready = 0;
+    }
+}
+
+static void ahead_free(ts_ahead *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->quit = 1;
+    pthread_cond_broadcast(&a->moved);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    close_dir(&a->dir);
+    pthread_cond_destroy(&a->moved);
+    pthread_mutex_destroy(&a->lock);
+    fd_mem.free(a);
+}
+
+/* content() of a file the reader read ahead. */
+static int content_ahead(ts_scan *s, const struct ahead_slot *slot, uint64_t size,
+                         uint64_t *crc, int *has_xattrs)
+{
+    *crc = 0;
+    *has_xattrs = 0;
+    if (!slot->ok || (s->xattrs_known && !list_xattrs(slot->fd, has_xattrs)))
+        return 0;
+    if (size < TS_AHEAD_BYTES) {
+        *crc = fd_sha256_crc64_update(s->sha, 0, slot->data, size);
+        return 1;
+    }
+    return feed_open(s, slot->fd, size, crc);
+}
+
+/* Marks path (n bytes) and its ancestors expected in disk, the ancestors not again while
+ * they are the last file's. */
+static void expect_path(ts_scan *s, const uint8_t key[PI_KEY_SIZE], const char *path, size_t n)
+{
+    const char *slash = memrchr(path, '/', n);
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (!pi_expect_key(s->disk, key))
+        return;                  /* and so are its ancestors */
+    if (!slash) {
+        pi_expect(s->disk, (const uint8_t *)"", 0);
+    } else if (!s->marked.open || s->marked.len != len || memcmp(s->marked.name, path, len)) {
+        pi_expect(s->disk, (const uint8_t *)path, len);
+        memcpy(s->marked.name, path, len);
+        s->marked.len = len;
+        s->marked.open = 1;
+    }
+}
+
+/* A file entry line: 1 when its member was judged sound and accounted for. slot: the
+ * reader's outcome for its file, or NULL (the file is opened here). */
+static int file_member(ts_scan *s, const ts_line *l, const struct ahead_slot *slot)
 {
     ts_header h;
     pi_stats st;
@@ -333,7 +708,6 @@ static int file_member(ts_scan *s, const ts_line *l)
     char path[TS_NAME_MAX + 1];
     uint8_t crc_raw[9], key[PI_KEY_SIZE], seen_key_buf[PI_KEY_SIZE];
     const uint8_t *seen_key = key;
-    const char *slash;
     uint64_t want_crc = 0, crc;
     int has_xattrs, err, i;
     if (!(l->keys & K_NAME) || !plain_name(l->name, l->name_len))
@@ -348,8 +722,12 @@ static int file_member(ts_scan *s, const ts_line *l)
     }
     if (!plain_header(s, l->name, l->name_len, &h))
         return 0;
-    /* One keyed hash of the name serves both indexes when they share a key (verify's do). */
-    pi_key(s->disk, l->name, l->name_len, key);
+    /* One keyed hash of the name serves both indexes when they share a key (verify's do);
+     * the reader hashed it already. */
+    if (slot)
+        memcpy(key, slot->key, PI_KEY_SIZE);
+    else
+        pi_key(s->disk, l->name, l->name_len, key);
     if (!pi_same_key(s->disk, s->seen)) {
         pi_key(s->seen, l->name, l->name_len, seen_key_buf);
         seen_key = seen_key_buf;
@@ -364,7 +742,8 @@ static int file_member(ts_scan *s, const ts_line *l)
     path[l->name_len] = 0;
     saved = *s->sha;
     fd_sha256_update(s->sha, s->run, s->run_len);
-    if (!content(s, path, l->name_len, &st, l->size, &crc, &has_xattrs)
+    if (!(slot ? content_ahead(s, slot, l->size, &crc, &has_xattrs)
+               : content(s, path, l->name_len, &st, l->size, &crc, &has_xattrs))
             || (l->size && crc != want_crc) || has_xattrs) {
         *s->sha = saved;
         return 0;
@@ -374,17 +753,7 @@ static int file_member(ts_scan *s, const ts_line *l)
         *s->sha = saved;
         return err < 0 ? err : 0;
     }
-    /* pi_expect(name): the name, then its ancestors, which need no hashing again while
-     * its directory is the one content() keeps open (parent_dir) and they are marked. */
-    slash = memrchr(path, '/', l->name_len);
-    if (pi_expect_key(s->disk, key)) {
-        if (!slash)
-            pi_expect(s->disk, (const uint8_t *)"", 0);
-        else if (!s->parent_expected) {
-            pi_expect(s->disk, l->name, (size_t)(slash - path));
-            s->parent_expected = 1;
-        }
-    }
+    expect_path(s, key, path, l->name_len);
     s->hashed += s->run_len + l->size;
     s->content += l->size;
     s->files++;
@@ -413,23 +782,41 @@ static int segment(ts_scan *s, const ts_line *l)
     return 1;
 }
 
-int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
+/* The lines of buf[*pos, len), as ts_scan_lines; *ahead says whether the reader was
+ * started (once AHEAD_BATCH file entries in a row were sound: waking it costs more than a
+ * few files, and a layer of many directories has few files between its directories'
+ * entries, which the scan leaves to its caller). */
+static int scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos, int *ahead)
 {
     ts_line l;
+    uint64_t files = 0;      /* file entries so far, as the reader counts them once started */
+    /* the reader starts at once when asked for always (the tests' and the fuzzer's) */
+    uint64_t start = !may_read_ahead(s) ? UINT64_MAX : s->readahead > 0 ? 0 : AHEAD_BATCH;
     int done;
     while (*pos < len) {
         const uint8_t *p = buf + *pos;
         const uint8_t *nl = memchr(p, '\n', len - *pos);
+        if (!*ahead && files == start) {
+            *ahead = ahead_start(s, buf, len, *pos);
+            files = 0;
+        }
         if (!nl)
             return TS_END;
         if ((size_t)(nl - p) > s->max_line || !parse_line(p, nl, &l))
             return TS_SLOW;
-        if (l.type == 2)
+        if (l.type == 2) {
             done = segment(s, &l);
-        else if (l.type == 1)
-            done = file_member(s, &l);
-        else
+        } else if (l.type == 1 && *ahead) {
+            int mismatch;
+            struct ahead_slot *slot = ahead_take(s->ahead, files, *pos, &mismatch);
+            done = mismatch ? 0 : file_member(s, &l, slot);
+            ahead_done(s->ahead, files++, slot);
+        } else if (l.type == 1) {
+            done = file_member(s, &l, NULL);
+            files++;
+        } else {
             done = 0;
+        }
         if (done < 0)
             return done;
         if (!done)
@@ -440,9 +827,24 @@ int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
     return TS_END;
 }
 
+int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
+{
+    int rc, ahead = 0;
+    __atomic_add_fetch(&scanning, 1, __ATOMIC_RELAXED);
+    rc = scan_lines(s, buf, len, pos, &ahead);
+    if (ahead)
+        ahead_stop(s->ahead);
+    __atomic_sub_fetch(&scanning, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
 void ts_scan_free(ts_scan *s)
 {
-    close_parent(s);
+    if (s->ahead)
+        ahead_free(s->ahead);
+    s->ahead = NULL;
+    close_dir(&s->parent);
+    s->marked.open = 0;
     fd_mem.free(s->run);
     s->run = NULL;
     s->run_len = s->run_cap = 0;

@@ -17,6 +17,19 @@
  * Bounds are the caller's: a line past max_line, or segments past max_run, stop the scan
  * at that line too. Time is linear in the bytes of the block. Nothing here needs Python;
  * a scan belongs to one thread.
+ *
+ * Read-ahead: most of a small file's cost is the system calls that reach it (open, fstat,
+ * read, flistxattr, close: as much as a bare Python loop spends on the file). With a CPU
+ * to spare, a reader thread of the scan's own goes through the block's lines ahead of the
+ * scan and does them for each file entry whose file the walk saw as a regular file of the
+ * entry's size, the same way and with the same checks (its own directory fd, O_NOFOLLOW,
+ * fstat against the walk's device and inode and the size, a read one byte past the end),
+ * and hands the scan the outcome: the content of a small file, a bigger one open. It
+ * stops at the first entry it would not read (the scan stops there too, or reads that file
+ * itself), reads nothing the walk did not see as a regular file, and is stopped and
+ * waited for before ts_scan_lines returns: the block, the indexes and the scan are never
+ * touched by it after. It only moves system calls to another CPU; every judgement stays
+ * the scan's.
  */
 #ifndef ANALYZER_TARSPLIT_H
 #define ANALYZER_TARSPLIT_H
@@ -32,8 +45,22 @@
 /* Longer names go the caller's way. */
 #define TS_NAME_MAX 4095
 
+/* The reader thread runs this many file entries ahead; files below AHEAD_BYTES come read. */
+#define TS_AHEAD_SLOTS 64
+#define TS_AHEAD_BYTES 8192
+
 #define TS_END 0     /* every complete line of the block was consumed */
 #define TS_SLOW 1    /* the line at *pos is the caller's */
+
+/* A directory of the layer kept open (O_PATH) for the next file: a tar lists a
+ * directory's files together. Zeroed, none is. */
+typedef struct {
+    int fd, open;
+    size_t len;
+    char name[TS_NAME_MAX + 1];
+} ts_dir;
+
+typedef struct ts_ahead ts_ahead;
 
 typedef struct {
     /* what the scan reads and feeds (the caller's, never freed here) */
@@ -44,16 +71,18 @@ typedef struct {
     int xattrs_known;        /* 0: the evidence records no xattrs, none are compared */
     uint32_t root_uid, root_gid;  /* what extraction added to each header's owner (userns) */
     size_t max_line, max_run;
+    /* the reader thread: 0 never, 1 always, -1 while the scans running leave a CPU to it */
+    int readahead;
     /* carried from line to line, and between calls (the caller may change them) */
     uint8_t *run;            /* segment bytes since the last file entry (fd_mem) */
     size_t run_len, run_cap;
     uint64_t skip;           /* the previous member's padding, at the start of the run */
     uint64_t number;         /* lines consumed so far */
-    /* The directory of the last file opened, kept open (O_PATH) for the next: a tar
-     * lists a directory's files together. Zeroed, none is; ts_scan_free closes it. */
-    int parent_fd, parent_open, parent_expected;
-    size_t parent_len;
-    char parent[TS_NAME_MAX + 1];
+    /* The directory of the last file this thread opened (ts_scan_free closes it), and
+     * the last directory marked expected in disk (fd and open unused): a file's
+     * ancestors need no marking again while they are its. */
+    ts_dir parent, marked;
+    ts_ahead *ahead;         /* the reader thread, made at its first use */
     uint8_t buf[TS_SMALL_FILE + 1];
     /* what the fast path did: bytes fed to sha, of them file content, members judged */
     uint64_t hashed, content, files;
@@ -65,7 +94,7 @@ typedef struct {
  * line that needed the memory, nothing of it done). */
 int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos);
 
-/* Frees the run buffer and closes the directory kept open. */
+/* Frees the run buffer, closes the directories kept open, ends the reader thread. */
 void ts_scan_free(ts_scan *s);
 
 #endif

@@ -128,6 +128,8 @@ class LayerFiles:
                                               hard_links=driver == "overlay")
         self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
         self.rebuilds_stream = True
+        # The native scan's reader thread (nativeio.TarSplitScan): -1, while a CPU is free.
+        self.readahead = -1
 
     def tar_split(self, sha: digest.Sha256 | None = None
                   ) -> Iterator[TarSplitItem] | None:
@@ -181,7 +183,8 @@ class LayerFiles:
                 or not self._files.has_fd or not nativeio.HAVE_OPENAT2:
             return None
         return nativeio.TarSplitScan(self._files.fileno(), self._index, reader.seen, sha,
-                                     self.xattrs_known, MAX_LINE, MAX_RUN, *self.root_ids)
+                                     self.xattrs_known, MAX_LINE, MAX_RUN, *self.root_ids,
+                                     self.readahead)
 
     def index(self) -> DiskIndex:
         """Every entry of the layer's directory by path ("" for its root), links not followed.

@@ -2,7 +2,7 @@
  * AddressSanitizer and UBSan by tests/test_fuzz_native.py.
  *
  * The input is the inflated text of a tar-split file; its first byte sets the padding
- * the scan starts with. The layer directory is a fixed tree made at start-up (LAYER
+ * the scan starts with, and whether its reader thread reads the files ahead (bit 2). The layer directory is a fixed tree made at start-up (LAYER
  * below), walked into a path index as verify walks one, so that entries naming its files
  * reach the hashing path. The scan is driven as sources/layerfiles.py drives it: a line it
  * leaves is skipped (the Python reader's), and the scan goes on after it.
@@ -84,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s->seen = pi_new(KEY, 0);
     s->sha = &sha;
     s->xattrs_known = data[0] & 1;
+    s->readahead = data[0] & 4 ? 1 : 0;
     s->max_line = 4096;
     s->max_run = 4096;
     s->skip = data[0] * 4u;
