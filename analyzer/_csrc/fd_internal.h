@@ -2,6 +2,8 @@
 #ifndef ANALYZER_FD_INTERNAL_H
 #define ANALYZER_FD_INTERNAL_H
 
+#include <pthread.h>
+
 #include "fastdigest.h"
 
 #if defined(__x86_64__)
@@ -30,6 +32,13 @@ uint64_t fd_crc64_raw_table(uint64_t raw, const uint8_t *p, size_t n);
 
 /* Once, from fd_init: hash_fd's SIGBUS handler (see hashfd.c), and fd_cpus. */
 void fd_hash_fd_init(void);
+/* Starts a helper thread run(arg) with *lock and *cond made for it, every signal blocked
+ * in it: 1, or 0 (nothing left made) when it could not. */
+int fd_start_helper(pthread_t *thread, pthread_mutex_t *lock, pthread_cond_t *cond,
+                    void *(*run)(void *), void *arg);
+/* Sets *done under *lock, wakes every waiter on *cond, waits for the thread to end, and
+ * destroys *lock and *cond. */
+void fd_end_helper(pthread_t thread, pthread_mutex_t *lock, pthread_cond_t *cond, int *done);
 /* The CPUs this process may run on (taskset, a container's cpuset), not all there are. */
 extern long fd_cpus;
 

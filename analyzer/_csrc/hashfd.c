@@ -173,32 +173,49 @@ static void *populate_run(void *arg)
     return NULL;
 }
 
-/* Starts the helper of a window; 0 when none could start (the hashing then does without). */
-static int populate_start(struct populate *pop, uint8_t *base, size_t len)
+int fd_start_helper(pthread_t *thread, pthread_mutex_t *lock, pthread_cond_t *cond,
+                    void *(*run)(void *), void *arg)
 {
     sigset_t all, old;
     int err;
-    pop->base = base;
-    pop->len = len;
-    pop->hashed = 0;
-    pop->stop = 0;
-    if (pthread_mutex_init(&pop->lock, NULL) != 0)
+    if (pthread_mutex_init(lock, NULL) != 0)
         return 0;
-    if (pthread_cond_init(&pop->moved, NULL) != 0) {
-        pthread_mutex_destroy(&pop->lock);
+    if (pthread_cond_init(cond, NULL) != 0) {
+        pthread_mutex_destroy(lock);
         return 0;
     }
     /* Every signal stays with the threads that expect it (Python's main thread). */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&pop->thread, NULL, populate_run, pop);
+    err = pthread_create(thread, NULL, run, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
-        pthread_cond_destroy(&pop->moved);
-        pthread_mutex_destroy(&pop->lock);
+        pthread_cond_destroy(cond);
+        pthread_mutex_destroy(lock);
         return 0;
     }
     return 1;
+}
+
+void fd_end_helper(pthread_t thread, pthread_mutex_t *lock, pthread_cond_t *cond, int *done)
+{
+    pthread_mutex_lock(lock);
+    *done = 1;
+    pthread_cond_broadcast(cond);
+    pthread_mutex_unlock(lock);
+    pthread_join(thread, NULL);
+    pthread_cond_destroy(cond);
+    pthread_mutex_destroy(lock);
+}
+
+/* Starts the helper of a window; 0 when none could start (the hashing then does without). */
+static int populate_start(struct populate *pop, uint8_t *base, size_t len)
+{
+    pop->base = base;
+    pop->len = len;
+    pop->hashed = 0;
+    pop->stop = 0;
+    return fd_start_helper(&pop->thread, &pop->lock, &pop->moved, populate_run, pop);
 }
 
 static void populate_tell(struct populate *pop, size_t hashed)
@@ -211,13 +228,7 @@ static void populate_tell(struct populate *pop, size_t hashed)
 
 static void populate_finish(struct populate *pop)
 {
-    pthread_mutex_lock(&pop->lock);
-    pop->stop = 1;
-    pthread_cond_signal(&pop->moved);
-    pthread_mutex_unlock(&pop->lock);
-    pthread_join(pop->thread, NULL);
-    pthread_cond_destroy(&pop->moved);
-    pthread_mutex_destroy(&pop->lock);
+    fd_end_helper(pop->thread, &pop->lock, &pop->moved, &pop->stop);
 }
 
 /* Where a window's hashing had got to, kept in memory so it survives the siglongjmp. */

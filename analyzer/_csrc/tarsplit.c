@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -536,31 +535,13 @@ static void *ahead_run(void *arg)
 static ts_ahead *ahead_of(ts_scan *s)
 {
     ts_ahead *a = s->ahead;
-    sigset_t all, old;
-    int err;
     if (a)
         return a;
     a = fd_mem.calloc(1, sizeof(*a));
     if (!a)
         return NULL;
     a->s = s;
-    if (pthread_mutex_init(&a->lock, NULL) != 0) {
-        fd_mem.free(a);
-        return NULL;
-    }
-    if (pthread_cond_init(&a->moved, NULL) != 0) {
-        pthread_mutex_destroy(&a->lock);
-        fd_mem.free(a);
-        return NULL;
-    }
-    /* Every signal stays with the threads that expect it (Python's main thread). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&a->thread, NULL, ahead_run, a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
-        pthread_cond_destroy(&a->moved);
-        pthread_mutex_destroy(&a->lock);
+    if (!fd_start_helper(&a->thread, &a->lock, &a->moved, ahead_run, a)) {
         fd_mem.free(a);
         return NULL;
     }
@@ -654,14 +635,8 @@ static void ahead_stop(ts_ahead *a)
 
 static void ahead_free(ts_ahead *a)
 {
-    pthread_mutex_lock(&a->lock);
-    a->quit = 1;
-    pthread_cond_broadcast(&a->moved);
-    pthread_mutex_unlock(&a->lock);
-    pthread_join(a->thread, NULL);
+    fd_end_helper(a->thread, &a->lock, &a->moved, &a->quit);
     close_dir(&a->dir);
-    pthread_cond_destroy(&a->moved);
-    pthread_mutex_destroy(&a->lock);
     fd_mem.free(a);
 }
 
