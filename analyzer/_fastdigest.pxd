@@ -60,6 +60,16 @@ cdef extern from "readfiles.h" nogil:
                       rf_arena *arena, size_t *offsets, size_t *lens, int *errs)
 
 
+cdef extern from "layerrecords.h" nogil:
+    ctypedef struct lr_span:
+        const uint8_t *p
+        size_t n
+    ctypedef struct lr_record:
+        lr_span diff, cache_id, parent
+        int64_t diff_size
+    int lr_plain_layer(const uint8_t *hexid, size_t n, const lr_span *files, lr_record *out)
+
+
 cdef extern from "walk.h" nogil:
     ctypedef struct wk_error:
         size_t offset, len

@@ -45,6 +45,12 @@ def hash_file_at(dir_fd: int, path: bytes, sha: Sha256 | None, /) -> tuple[int, 
     regular file whole as hash_fd does and close it: (crc64, bytes_read, has_xattrs). OSError:
     ELOOP a link on the way, EXDEV a way out, ENOSYS no openat2, EINVAL not a regular file."""
 
+def plain_layers(hexids: list[str], files: list[object], /
+                 ) -> list[tuple[str, int, str, str | None] | None]:
+    """For each layer directory name, its record ``(diff_id, diff_size, cache_id, parent)``
+    when plain (_csrc/layerrecords.h), else None; ``files`` holds four per name: what
+    reading diff, size, cache-id and parent gave (bytes, None when absent, else unread)."""
+
 def read_files(dir_fd: int, paths: list[bytes], limit: int, oflags: int, /) -> list[bytes | int]:
     """Read each path (relative to dir_fd) whole, without the GIL: its bytes, or an errno
     (ENOENT absent, ELOOP a link, EXDEV a way out, EFBIG past limit bytes, EINVAL not a

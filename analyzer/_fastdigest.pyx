@@ -402,6 +402,47 @@ def read_files(int dir_fd, list paths, size_t limit, int oflags, /):
         PyMem_RawFree(arena.data)
 
 
+# -- the layer store's records, checked in bulk (_csrc/layerrecords.c) ---------------------
+# Twin: analyzer/_layerrecords_py.py.
+
+cdef str _ascii(lr_span s):
+    return (<const char *>s.p)[:s.n].decode("ascii")
+
+
+def plain_layers(list hexids, list files, /):
+    """For each layer directory name of ``hexids``, its record when plain, else None.
+
+    ``files`` holds, four per name, what reading its diff, size, cache-id and parent gave:
+    bytes, None (absent) or anything else (unreadable: never plain). A plain record is
+    ``(diff_id, diff_size, cache_id, parent)`` (parent None for a base layer); what
+    "plain" means is in _csrc/layerrecords.h.
+    """
+    cdef Py_ssize_t n = len(hexids), i, k
+    cdef lr_span spans[4]
+    cdef lr_record rec
+    cdef bytes name
+    if len(files) != 4 * n:
+        raise ValueError("four files a layer")
+    out = [None] * n
+    for i in range(n):
+        name = (<str>hexids[i]).encode("utf-8", "surrogateescape")
+        for k in range(4):
+            item = files[4 * i + k]
+            if item is None:
+                spans[k].p = NULL
+                spans[k].n = 0
+            elif type(item) is bytes:
+                spans[k].p = <const uint8_t *><const char *><bytes>item
+                spans[k].n = len(<bytes>item)
+            else:
+                break
+        else:
+            if lr_plain_layer(<const uint8_t *><char *>name, len(name), spans, &rec):
+                out[i] = (_ascii(rec.diff), rec.diff_size, _ascii(rec.cache_id),
+                          _ascii(rec.parent) if rec.parent.p else None)
+    return out
+
+
 # -- the path index of a layer directory, for verify (_csrc/pathindex.c) -----------------
 # Twin: analyzer/_pathindex_py.py, whose behaviour is the spec.
 

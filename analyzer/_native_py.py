@@ -8,6 +8,7 @@ they are the fallback when the extension is not built, and the spec its tests co
 from __future__ import annotations
 
 from ._digest_py import Sha256, compare_fd, crc64_iso, hash_fd
+from ._layerrecords_py import plain_layers
 from ._nativeio_py import TarSplitScan, hash_file_at, read_files
 from ._pathindex_py import PathIndex, walk_index
 from ._thin_py import crc32c, thin_count_eq, thin_keys_ok, thin_mark, thin_tally
@@ -15,7 +16,7 @@ from ._treeusage_py import TreeUsage, attribute, freed_bytes, walk_usage
 from .safeopen import HAVE_OPENAT2
 
 __all__ = ["PathIndex", "Sha256", "TarSplitScan", "TreeUsage", "attribute", "compare_fd", "crc32c", "crc64_iso", "features",
-           "freed_bytes", "hash_fd", "hash_file_at", "read_files", "thin_count_eq",
+           "freed_bytes", "hash_fd", "hash_file_at", "plain_layers", "read_files", "thin_count_eq",
            "thin_keys_ok", "thin_mark", "thin_tally", "walk_index", "walk_usage"]
 
 

@@ -1,12 +1,13 @@
 """Which backend serves every native surface: the extension, or its pure-Python twins.
 
-One policy for all four surfaces (digests, thin-pool loops, bulk reading, the path
-index), as python-zstandard's ``PYTHON_ZSTANDARD_IMPORT_POLICY`` is: ``ANALYZER_DIGEST``
-is read once, at import -- ``auto`` (default: the extension if it is built, else the
-twins), ``native`` or ``python``; anything else raises ImportError. ``impl`` is the module
-chosen, ``_fastdigest`` or ``_native_py``: both export the same names (see
-``_fastdigest.pyi``). The fronts ``digest``, ``thinloops``, ``nativeio`` and
-``pathindex`` take theirs from it; code imports the fronts, never a backend.
+One policy for every surface (digests, thin-pool loops, bulk reading, the path index,
+the layer store's records), as python-zstandard's ``PYTHON_ZSTANDARD_IMPORT_POLICY`` is:
+``ANALYZER_DIGEST`` is read once, at import -- ``auto`` (default: the extension if it is
+built, else the twins), ``native`` or ``python``; anything else raises ImportError.
+``impl`` is the module chosen, ``_fastdigest`` or ``_native_py``: both export the same
+names (see ``_fastdigest.pyi``). The fronts ``digest``, ``thinloops``, ``nativeio``,
+``pathindex``, ``treeusage`` and ``layerrecords`` take theirs from it; code imports the
+fronts, never a backend.
 """
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "analyzer"
 # The floor of each module, by its dotted name under analyzer (longest prefix wins).
 FLOORS = {
     "errors": 0, "ids": 0, "goapi": 0,
-    "native": 0, "digest": 0, "thinloops": 0, "pathindex": 0, "nativeio": 0, "treeusage": 0,
-    "safeopen": 0, "compression": 0, "_native_py": 0, "_digest_py": 0, "_thin_py": 0, "_pathindex_py": 0, "_nativeio_py": 0, "_treeusage_py": 0, "_walk_py": 0, "_fastdigest": 0,
+    "native": 0, "digest": 0, "thinloops": 0, "pathindex": 0, "nativeio": 0, "treeusage": 0, "layerrecords": 0,
+    "safeopen": 0, "compression": 0, "_native_py": 0, "_digest_py": 0, "_thin_py": 0, "_pathindex_py": 0, "_nativeio_py": 0, "_treeusage_py": 0, "_layerrecords_py": 0, "_walk_py": 0, "_fastdigest": 0,
     "model": 1, "containerdmodel": 1, "reference": 1,
     "engines": 2,
     "sources": 2,

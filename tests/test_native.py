@@ -16,7 +16,7 @@ import pytest
 from analyzer import _fastdigest, _native_py
 
 REPO = Path(__file__).resolve().parents[1]
-FRONTS = ("digest", "thinloops", "nativeio", "pathindex", "treeusage")
+FRONTS = ("digest", "thinloops", "nativeio", "pathindex", "treeusage", "layerrecords")
 
 
 def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:

@@ -28,6 +28,7 @@ from ..goapi.time import GO_ZERO_UNIX, parse_rfc3339_ns
 from ..ids import (CacheID, ChainID, ContainerID, DiffID, ImageID, MountID,
                    chain_id_from_parent, digest_of, hex_part, is_digest, is_hex64, is_path_name,
                    short_id)
+from ..layerrecords import plain_layers
 from ..model import (Container, Diagnostic, HealthResult, Image, Layer, Mount, Port,
                      Reference, Store, Volume, parent_cycles)
 from . import Detected, Roots, layout, mobytypes
@@ -45,6 +46,14 @@ _NAME_FILES = frozenset({"cache-id", "mount-id", "init-id"})
 
 def _errors(name: str) -> str:
     return "surrogateescape" if name in _NAME_FILES else "replace"
+
+
+def texts(got: list[bytes | None | EvidenceError], names: tuple[str, ...]
+          ) -> list[str | None | EvidenceError]:
+    """What reading a record's files (``names``) gave, as the loader reasons about them:
+    text without surrounding whitespace, None when absent, or why it was not read."""
+    return [item.decode("utf-8", _errors(name)).strip() if type(item) is bytes else item
+            for item, name in zip(got, names)]
 
 
 class _Loader:
@@ -158,12 +167,15 @@ class _Loader:
                     names: tuple[str, ...]) -> list[list[str | None | EvidenceError]]:
         """Small text files ``path(dir)/name``, for each dir a list by name: the text, None
         when absent, or why it could not be read (the caller says what that costs)."""
-        # Each directory's path once, its files' below it (the layer store has 35,000).
-        got = self.root.read_files([f"{base}/{n}" for base in map(path, dirs) for n in names])
+        got = self._read_raw(path, dirs, names)
         k = len(names)
-        columns = [[item.decode("utf-8", errors).strip() if type(item) is bytes else item
-                    for item in got[i::k]] for i, errors in enumerate(map(_errors, names))]
-        return [list(row) for row in zip(*columns)]
+        return [texts(got[i:i + k], names) for i in range(0, len(got), k)]
+
+    def _read_raw(self, path: Callable[[str], str], dirs: list[str],
+                  names: tuple[str, ...]) -> list[bytes | None | EvidenceError]:
+        """What reading ``path(dir)/name`` gave, dir by dir, name by name."""
+        # Each directory's path once, its files' below it (the layer store has 35,000).
+        return self.root.read_files([f"{base}/{n}" for base in map(path, dirs) for n in names])
 
     def _unread(self, files: list[str | None | EvidenceError], cost: str, kind: str,
                 id: str) -> bool:
@@ -220,11 +232,18 @@ class _Loader:
         # "-removing" orphans and tmp dirs: skipped by dockerd.
         names = [n for n in self.root.listdir(self.paths.layers) or () if is_hex64(n)]
         out: dict[ChainID, Layer] = {}
-        files_of = self._read_files(self.paths.layer, names, layout.LAYER_FILES)
-        for hexid, files in zip(names, files_of):
-            layer = self.layer(hexid, files)
-            if layer is not None:
-                out[layer.chain_id] = layer
+        got = self._read_raw(self.paths.layer, names, layout.LAYER_FILES)
+        k = len(layout.LAYER_FILES)
+        # Most records are plain (layerrecords): taken as they stand, natively checked;
+        # self.layer reasons about the others, and warns.
+        for i, (hexid, plain) in enumerate(zip(names, plain_layers(names, got))):
+            if plain is None:
+                layer = self.layer(hexid, texts(got[i * k:i * k + k], layout.LAYER_FILES))
+                if layer is None:
+                    continue
+            else:
+                layer = self.plain_layer(hexid, *plain)
+            out[layer.chain_id] = layer
         self._drop_cycles(out)
         for layer in out.values():
             if layer.parent is not None and layer.parent not in out:
@@ -298,6 +317,14 @@ class _Loader:
             return None
         return Layer(chain_id=chain_id, diff_id=DiffID(diff), parent=parent_id,
                      cache_id=CacheID(cache_id), diff_size=diff_size, source=rel)
+
+    def plain_layer(self, hexid: str, diff: DiffID, diff_size: int, cache_id: CacheID,
+                    parent: ChainID | None) -> Layer:
+        """A record layerrecords found plain: what self.layer makes of it, no check left."""
+        chain_id = ChainID("sha256:" + hexid)
+        self._chains[(parent, diff)] = chain_id
+        return Layer(chain_id=chain_id, diff_id=diff, parent=parent, cache_id=cache_id,
+                     diff_size=diff_size, source=self.paths.layer(hexid))
 
     def mounts(self) -> dict[str, Mount]:
         names = self.root.listdir(self.paths.mounts) or []
