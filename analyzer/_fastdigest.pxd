@@ -141,4 +141,5 @@ cdef extern from "tarsplit.h" nogil:
         uint64_t skip, number
         uint64_t hashed, content, files
     int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
+    int ts_scan_stream(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
     void ts_scan_free(ts_scan *s)

@@ -74,6 +74,13 @@ class TarSplitScan:
         ``skip`` and ``number`` are the state carried in and out. Returns (pos of the first
         line left to the caller, or len(block); bytes fed to sha; content bytes of them;
         members judged). MemoryError, state as before the line that needed it."""
+    def scan_stream(self, block: Buffer, pos: int) -> tuple[int, int, int]:
+        """A layer blob's tar stream in block from pos (at a header, its padding passed),
+        without the GIL: consumes the small regular files whose members lie whole in block
+        and whose files are sound as ``scan`` judges one, byte for byte the members'
+        content, adding each name to seen and marking it expected in disk (sha, unfed, is
+        not touched). Returns (pos of the first member left to the caller, or len(block);
+        content bytes; members judged)."""
 
 # Thin-pool metadata (twin: analyzer._thin_py). Values are le64 dm-thin block_time words.
 

@@ -797,3 +797,25 @@ cdef class TarSplitScan:
         if rc < 0:
             raise MemoryError()
         return pos, self.s.hashed, self.s.content, self.s.files
+
+    def scan_stream(self, block, size_t pos):
+        cdef Py_buffer view
+        cdef int rc
+        if self.sha is None:
+            raise RuntimeError("TarSplitScan.__init__ was not called")
+        self.disk.live()
+        self.seen.live()
+        self.s.hashed = self.s.content = self.s.files = 0
+        PyObject_GetBuffer(block, &view, PyBUF_SIMPLE)
+        self.disk.busy = self.seen.busy = True
+        try:
+            if pos > <size_t>view.len:
+                raise ValueError("pos is past the block")
+            with nogil:
+                rc = ts_scan_stream(&self.s, <const uint8_t *>view.buf, <size_t>view.len, &pos)
+        finally:
+            self.disk.busy = self.seen.busy = False
+            PyBuffer_Release(&view)
+        if rc < 0:
+            raise MemoryError()
+        return pos, self.s.content, self.s.files

@@ -73,3 +73,6 @@ class TarSplitScan:
 
     def scan(self, block: bytes, pos: int, reader: object) -> tuple[int, int, int, int]:
         return pos, 0, 0, 0
+
+    def scan_stream(self, block: bytes, pos: int) -> tuple[int, int, int]:
+        return pos, 0, 0

@@ -35,13 +35,17 @@ def _members(diff: Path) -> Iterable[str]:
             yield name if rel == "." else f"{rel}/{name}"
 
 
-def layer_tar(diff: Path, out: BinaryIO | None = None) -> bytes:
-    """The layer's tar, ustar, from what is on disk: returned, or written to out."""
+def layer_tar(diff: Path, out: BinaryIO | None = None, form: int = tarfile.USTAR_FORMAT
+              ) -> bytes:
+    """The layer's tar, ustar, from what is on disk: returned, or written to out. PAX:
+    each member with an mtime record (a time ustar cannot hold)."""
     buf = out if out is not None else io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+    with tarfile.open(fileobj=buf, mode="w", format=form) as tf:
         for name in _members(diff):
             info = tf.gettarinfo(str(diff / name), arcname=name)
             info.uname = info.gname = ""
+            if form == tarfile.PAX_FORMAT:
+                info.mtime += 0.5
             if info.isreg():
                 with open(diff / name, "rb") as f:
                     tf.addfile(info, f)

@@ -54,6 +54,9 @@ def seeds(corpus: Path, scratch: Path) -> None:
     own = tar_split_lines(layer_tar(layer))
     (corpus / "own-layer").write_bytes(b"\0" + own)
     (corpus / "own-layer-ahead").write_bytes(b"\4" + own)
+    # The stream scan (first byte's bit 3): the layer's tar, ustar and PAX (mtime records).
+    (corpus / "own-stream").write_bytes(b"\x08" + layer_tar(layer))
+    (corpus / "own-stream-pax").write_bytes(b"\x09" + layer_tar(layer, form=tarfile.PAX_FORMAT))
 
 
 def test_tarsplit_scan_survives_the_fuzzer(tmp_path):

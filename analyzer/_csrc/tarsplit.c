@@ -197,30 +197,37 @@ typedef struct {
     uint64_t mode, uid, gid, size;
 } ts_header;
 
+/* A ustar block b of a regular file ('0', NUL or '7') with octal numeric fields: 1, its
+ * name (the prefix joined as HeaderReader.read joins it; *name_len bytes at name, which
+ * has room for 256) and its fields in *h. */
+static int header_fields(const uint8_t *b, uint8_t *name, size_t *name_len, ts_header *h)
+{
+    size_t n, pre = 0;
+    if (b[156] != '0' && b[156] != 0 && b[156] != '7')
+        return 0;
+    n = cstr_len(b, 100);
+    if (memcmp(b + 257, "ustar\0" "00", 8) == 0)
+        pre = cstr_len(b + 345, memcmp(b + 508, "tar\0", 4) == 0 ? 131 : 155);
+    if (pre) {
+        memcpy(name, b + 345, pre);
+        name[pre++] = '/';
+    }
+    memcpy(name + pre, b, n);
+    *name_len = pre + n;
+    return parse_octal(b + 100, 8, &h->mode) && parse_octal(b + 108, 8, &h->uid)
+        && parse_octal(b + 116, 8, &h->gid) && parse_octal(b + 124, 12, &h->size);
+}
+
 /* The run holds the previous member's padding, then one ustar block of a regular file
  * named name (no extension headers before it). */
 static int plain_header(const ts_scan *s, const uint8_t *name, size_t name_len, ts_header *h)
 {
-    const uint8_t *b;
-    size_t n, pre;
+    uint8_t found[256];
+    size_t n;
     if (s->skip > s->run_len || s->run_len - s->skip != BLOCK)
         return 0;
-    b = s->run + s->skip;
-    if (b[156] != '0' && b[156] != 0 && b[156] != '7')
-        return 0;
-    n = cstr_len(b, 100);
-    pre = 0;
-    if (memcmp(b + 257, "ustar\0" "00", 8) == 0)
-        pre = cstr_len(b + 345, memcmp(b + 508, "tar\0", 4) == 0 ? 131 : 155);
-    if (pre) {
-        if (pre + 1 + n != name_len || memcmp(name, b + 345, pre) != 0 || name[pre] != '/'
-                || memcmp(name + pre + 1, b, n) != 0)
-            return 0;
-    } else if (n != name_len || memcmp(name, b, n) != 0) {
-        return 0;
-    }
-    return parse_octal(b + 100, 8, &h->mode) && parse_octal(b + 108, 8, &h->uid)
-        && parse_octal(b + 116, 8, &h->gid) && parse_octal(b + 124, 12, &h->size);
+    return header_fields(s->run + s->skip, found, &n, h) && n == name_len
+        && memcmp(found, name, n) == 0;
 }
 
 /* Clean as Go's filepath.Clean leaves it, relative, and not a whiteout. */
@@ -811,6 +818,118 @@ int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
         ahead_stop(s->ahead);
     __atomic_sub_fetch(&scanning, 1, __ATOMIC_RELAXED);
     return rc;
+}
+
+/* -- a layer blob's own tar stream --------------------------------------------------- */
+
+/* The records of a PAX extended header's data (n bytes) in Go's form "%d %s=%s\n",
+ * filling it exactly, each a time (mtime, atime, ctime): extraction takes nothing from
+ * them that verify compares (sources/tarsplit.py HeaderReader.read uses path, linkpath,
+ * uid, gid, size and xattrs). 1 when so. */
+static int times_only(const uint8_t *p, size_t n)
+{
+    static const char *const times[] = {"mtime", "atime", "ctime"};
+    while (n) {
+        uint64_t len;
+        const uint8_t *q = parse_uint(p, p + n, &len), *key, *eq;
+        size_t i, ok = 0;
+        if (!q || q >= p + n || *q != ' ')
+            return 0;
+        key = q + 1;
+        if (len > n || len <= (uint64_t)(key - p) || p[len - 1] != '\n')
+            return 0;
+        eq = memchr(key, '=', (size_t)(p + len - 1 - key));
+        if (!eq)
+            return 0;
+        for (i = 0; i < 3; i++)
+            ok |= key_is(key, (size_t)(eq - key), times[i]);
+        if (!ok)
+            return 0;
+        p += len;
+        n -= len;
+    }
+    return 1;
+}
+
+/* A member of regular file name (a plain_name) with header h and its content data in the
+ * stream: 1 when its file is the walk's, of h's mode, owner and size, with no xattrs,
+ * holding data byte for byte, and it is accounted for; 0 when it is the caller's (nothing
+ * of it done), or -ENOMEM. */
+static int stream_file(ts_scan *s, const uint8_t *name, size_t n, const ts_header *h,
+                       const uint8_t *data)
+{
+    pi_stats st;
+    char path[TS_NAME_MAX + 1];
+    uint8_t key[PI_KEY_SIZE], seen_key[PI_KEY_SIZE];
+    int has_xattrs, fd, ok;
+    pi_key(s->disk, name, n, key);
+    pi_key(s->seen, name, n, seen_key);
+    if (!pi_get_key(s->disk, key, &st) || !S_ISREG(st.mode)
+            || (st.mode & 07777) != (h->mode & 07777) || st.uid != h->uid + s->root_uid
+            || st.gid != h->gid + s->root_gid || st.size != h->size
+            || pi_get_key(s->seen, seen_key, NULL))
+        return 0;
+    memcpy(path, name, n);
+    path[n] = 0;
+    fd = open_walked(s->dir_fd, &s->parent, path, n, &st, h->size, s->xattrs_known,
+                     &has_xattrs);
+    if (fd < 0)
+        return 0;
+    ok = !has_xattrs && read_small(fd, s->buf, h->size) && memcmp(s->buf, data, h->size) == 0;
+    close(fd);
+    if (ok)
+        ok = pi_add_key(s->seen, seen_key, NULL);
+    if (ok != 1)
+        return ok < 0 ? ok : 0;
+    expect_path(s, key, path, n);
+    s->hashed += h->size;
+    s->content += h->size;
+    s->files++;
+    return 1;
+}
+
+/* A small member at buf (its headers, content and padding within len bytes): 1 when
+ * judged sound and accounted for (*used: its bytes), 0 when it is the caller's. */
+static int stream_member(ts_scan *s, const uint8_t *buf, size_t len, size_t *used)
+{
+    uint8_t name[256];
+    size_t name_len, at = 0, end;
+    uint64_t pax;
+    ts_header h;
+    int done;
+    if (len < BLOCK)
+        return 0;
+    if (buf[156] == 'x') {
+        if (!parse_octal(buf + 124, 12, &pax) || pax > TS_PAX_MAX
+                || len - BLOCK < pax + (-pax % BLOCK) || !times_only(buf + BLOCK, pax))
+            return 0;
+        at = BLOCK + pax + (-pax % BLOCK);
+    }
+    if (len - at < BLOCK || !header_fields(buf + at, name, &name_len, &h)
+            || !plain_name(name, name_len) || h.size >= TS_SMALL_FILE)
+        return 0;
+    end = at + BLOCK + h.size + (-h.size % BLOCK);
+    if (end > len)
+        return 0;
+    done = stream_file(s, name, name_len, &h, buf + at + BLOCK);
+    if (done == 1)
+        *used = end;
+    return done;
+}
+
+int ts_scan_stream(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
+{
+    size_t used;
+    int done;
+    while (*pos < len) {
+        done = stream_member(s, buf + *pos, len - *pos, &used);
+        if (done < 0)
+            return done;
+        if (!done)
+            return TS_SLOW;
+        *pos += used;
+    }
+    return TS_END;
 }
 
 void ts_scan_free(ts_scan *s)

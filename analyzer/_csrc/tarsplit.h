@@ -94,6 +94,20 @@ typedef struct {
  * line that needed the memory, nothing of it done). */
 int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos);
 
+/* The PAX extended headers ts_scan_stream reads itself: at most this many bytes. */
+#define TS_PAX_MAX 1024
+
+/* verify's fast path through a layer blob's own tar stream (containerd's snapshots,
+ * sources/layerfiles.py SnapshotFiles), as ts_scan_lines through tar-split: consumes
+ * the members of buf[*pos, len) -- *pos at a header, the padding before it passed --
+ * while each lies whole in buf and is a regular file below TS_SMALL_FILE with one ustar
+ * header (after, at most, a PAX header of times only), a plain_name, and its file in the
+ * layer directory sound as ts_scan_lines judges one, its bytes those of the member's
+ * content. Adds to s->content and s->files (s->hashed: the content, as verify counts
+ * it; s->sha, s->run and s->skip untouched; no reader thread); *pos ends at the first
+ * member left to the caller. Returns TS_END, TS_SLOW or -ENOMEM, as ts_scan_lines. */
+int ts_scan_stream(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos);
+
 /* Frees the run buffer, closes the directories kept open, ends the reader thread. */
 void ts_scan_free(ts_scan *s);
 

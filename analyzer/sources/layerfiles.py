@@ -294,8 +294,21 @@ class SnapshotFiles(LayerFiles):
         self._compared: _Comparison | None = None
 
     def tar_split(self, sha: digest.Sha256 | None = None) -> Iterator[TarSplitItem]:
-        # The blob's stream, cut as it passes; the native scan reads tar-split files only.
-        return split_tar(self._stream, self.tar_split_path, self._compare)
+        # The blob's stream, cut as it passes. The native scan judges the small sound
+        # members (a generator: it starts once verify has walked the index it reads).
+        yield from split_tar(self._stream, self.tar_split_path, self._compare,
+                             self._stream_scan())
+
+    def _stream_scan(self) -> "nativeio.TarSplitScan | None":
+        """The native scan of the stream where it can open each file as its tar-split
+        scan does (below the directory's fd, beneath it with openat2)."""
+        if self._index is None or self._files is None or not self._files.has_fd \
+                or not nativeio.HAVE_OPENAT2:
+            return None
+        # Its hash is never fed: the stream is the blob's, hashed as the blob is read.
+        return nativeio.TarSplitScan(self._files.fileno(), self._index,
+                                     PathIndex(self._key, False), digest.Sha256(),
+                                     self.xattrs_known, MAX_LINE, MAX_RUN, *self.root_ids)
 
     def _compare(self, name: str, size: int) -> Callable[[memoryview], None] | None:
         """The sink of a member's content: its file, opened as the content begins (the

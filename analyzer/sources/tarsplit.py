@@ -26,13 +26,14 @@ import os
 import posixpath
 import struct
 import zlib
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, NoReturn
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, NoReturn, Protocol
 
 import orjson
 
 from ..pathindex import PathIndex
 from ..digest import crc64_iso
 from ..errors import MalformedError
+from ..model import SoundMembers
 
 FILE_TYPE = 1        # storage.FileType
 SEGMENT_TYPE = 2     # storage.SegmentType
@@ -499,6 +500,15 @@ class _Pieces:
         self.view = self.view[len(out):]
         return out
 
+    def chunk(self) -> memoryview:
+        """The rest of the chunk being read, the next one once it is used up; empty
+        while a read across chunks holds bytes, and at the end of the stream."""
+        if self.head:
+            return memoryview(b"")
+        if not self.view:
+            self.view = memoryview(next(self.chunks, b""))
+        return self.view
+
     def rest(self) -> bytes:
         out = bytes(self.head) + bytes(self.view)
         self.head.clear()
@@ -506,8 +516,13 @@ class _Pieces:
         return out
 
 
-def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None = None
-              ) -> Iterator[tuple[bytes, FileEntry | None, "TarHeader | str"]]:
+class StreamScan(Protocol):
+    def scan_stream(self, block: memoryview, pos: int) -> tuple[int, int, int]: ...
+
+
+def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None = None,
+              scan: StreamScan | None = None
+              ) -> Iterator[tuple[bytes, FileEntry | None, "TarHeader | str"] | SoundMembers]:
     """A tar stream cut as tar-split cuts it: each member's headers (with the previous
     member's padding before them) as a run, its content replaced by a file entry (size
     and CRC-64), and the end-of-archive blocks and what follows them as the last runs. A
@@ -516,10 +531,26 @@ def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None 
     Memory is a block and a chunk: content is hashed as it streams by, and handed to
     ``content``'s sink piece by piece (views of the chunks, valid while the call lasts).
 
+    Given the layer's native scan (nativeio.TarSplitScan.scan_stream), the members it
+    judges sound within a chunk come as SoundMembers instead, their bytes (and the
+    padding before them) in no run: the caller does not rebuild the stream from runs.
+
     Raises:
         MalformedError: the stream ends inside a header, its data or a member's content.
     """
     pieces = _Pieces(stream)
+
+    def size_of(block: bytes) -> int:
+        """A header block's size field, where nothing else says it (damage in it: the
+        stream cannot be cut)."""
+        try:
+            size = _numeric(block[124:136], "size")
+        except ValueError as exc:
+            raise MalformedError(source, f"{exc}: the tar stream cannot be cut") from None
+        if size < 0:
+            raise MalformedError(source, f"size {size} in a header: the tar stream cannot "
+                                 "be cut")
+        return size
 
     def take(n: int, what: str) -> bytes:
         out = pieces.take(n)
@@ -531,6 +562,14 @@ def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None 
     run = bytearray()
     position = 0
     while True:
+        if scan is not None and len(pieces.chunk()) > BLOCK:
+            used, hashed, files = scan.scan_stream(pieces.view, 0)
+            if files:
+                pieces.view = pieces.view[used:]
+                run = bytearray()
+                headers.skip = 0
+                position += files
+                yield SoundMembers(hashed, hashed, files)
         block = pieces.take(BLOCK)
         if block is None or block == ZERO_BLOCK:
             # The end of the archive: the zero blocks and whatever padding follows,
@@ -544,7 +583,7 @@ def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None 
         typeflag = block[156:157]
         size = 0
         if typeflag in _EXTENSIONS:
-            size = _numeric(block[124:136], "size")
+            size = size_of(block)
             run += take(size, "an extended header")
             if typeflag != b"g":
                 run += take(_pad(size), "an extended header's padding")
@@ -556,7 +595,10 @@ def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None 
             name = header.name
         except ValueError as exc:
             header, name = str(exc), _decode(_cstr(block[:100]))
-            physical = _numeric(block[124:136], "size")
+            physical = size_of(block)
+        if physical < 0:
+            raise MalformedError(source, f"{name!r} has size {physical}: the tar stream "
+                                 "cannot be cut")
         crc = 0
         left = physical
         sink = content(name, physical) if content is not None and physical else None

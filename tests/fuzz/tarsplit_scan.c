@@ -1,7 +1,8 @@
 /* libFuzzer target for the native tar-split scan (analyzer/_csrc/tarsplit.c), built with
  * AddressSanitizer and UBSan by tests/test_fuzz_native.py.
  *
- * The input is the inflated text of a tar-split file; its first byte sets the padding
+ * The input is the inflated text of a tar-split file, or (bit 3 of its first byte) a
+ * layer's tar stream for ts_scan_stream; its first byte sets the padding
  * the scan starts with, and whether its reader thread reads the files ahead (bit 2). The layer directory is a fixed tree made at start-up (LAYER
  * below), walked into a path index as verify walks one, so that entries naming its files
  * reach the hashing path. The scan is driven as sources/layerfiles.py drives it: a line it
@@ -90,7 +91,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s->skip = data[0] * 4u;
     if (!s->seen)
         die("pi_new");
-    while (pos < size) {
+    /* Bit 3 of the first byte: the rest is a layer blob's tar stream (ts_scan_stream), a
+     * block the scan leaves skipped as the caller's. */
+    while (data[0] & 8 && pos < size) {
+        int rc = ts_scan_stream(s, data, size, &pos);
+        if (rc < 0)
+            die("ts_scan_stream");
+        if (rc == TS_END)
+            break;
+        pos = size - pos > 512 ? pos + 512 : size;
+    }
+    while (!(data[0] & 8) && pos < size) {
         int rc = ts_scan_lines(s, data, size, &pos);
         const uint8_t *nl;
         if (rc < 0)
