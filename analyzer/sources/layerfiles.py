@@ -283,7 +283,9 @@ class SnapshotFiles(LayerFiles):
     The stream is not rebuilt from the files: the blob's reader hashes it (the diff ID).
     Instead each member's content is compared byte for byte with its file as it passes
     (a CRC alone could be forged to match), and hash_file answers from that comparison;
-    its crc is then the file's CRC-64, or how the bytes differ."""
+    its crc is then the file's CRC-64, or how the bytes differ. Small members whose
+    files are sound are judged by the native scan as they pass, a chunk at a time (the
+    tar-split scan's judge, the member's bytes for its CRC: TarSplitScan.scan_stream)."""
 
     def __init__(self, root: EvidenceRoot, layer: Layer, lock: threading.Lock, upper: str,
                  blob: str, stream: Iterable[bytes]):
