@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer import native
@@ -105,6 +105,9 @@ def test_members_across_chunks_and_pax_records_of_more_than_times(tmp_path):
        damages=st.lists(st.tuples(NAMES, DAMAGE), max_size=3),
        edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=3),
        pax=st.booleans(), chunk=st.sampled_from([512, 700, 4096, 1 << 20]))
+# An unreadable owner in the first header: the members after it are read after its padding.
+@example(files={".dot": b"\x00", "a": b"", "d/c": b""}, damages=[], edits=[(108, 1)],
+         pax=False, chunk=4096)
 def test_same_verdict_with_and_without_the_scan(files, damages, edits, pax, chunk):
     """Damage on disk, and bytes of the stream changed (headers, PAX records, names,
     sizes, content), cut in chunks anywhere: the scan never changes a verdict or a reason."""

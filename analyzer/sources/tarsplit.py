@@ -612,6 +612,8 @@ def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None 
             left -= len(piece)
         yield bytes(run), FileEntry(name, physical, crc if physical else None, position), header
         position += 1
-        # Go's reader skips this padding at the next header: it opens the next run.
+        # Go's reader skips this padding at the next header: it opens the next run (and
+        # the header reader skips it there, also after a header it could not read).
         pad = _pad(size) if typeflag == b"g" else _pad(physical)
         run = bytearray(take(pad, "a member's padding"))
+        headers.skip = pad
