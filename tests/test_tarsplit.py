@@ -392,6 +392,31 @@ def test_split_tar_of_a_cut_stream_is_malformed_or_shorter(cut, chunk) -> None:
         assert out[-1][1] is None
 
 
+@pytest.mark.parametrize("typeflag", [b"x", b"g", b"L", b"K"])
+def test_split_tar_refuses_an_extended_header_past_go_s_limit(typeflag) -> None:
+    """An extended header is gathered whole before it is read, so its size is bounded
+    where Go's archive/tar bounds it (1 MiB), not by what the stream claims: a small blob
+    inflating to gigabytes of zeros under a header claiming them must not be held."""
+    header = tarfile.TarInfo("x")
+    header.size = (1 << 20) + 1
+    block = bytearray(header.tobuf(tarfile.USTAR_FORMAT))
+    block[156:157] = typeflag
+    block[148:156] = b" " * 8
+    block[148:155] = b"%06o\0" % sum(block)
+    zeros = iter([bytes(block)] + [bytes(1 << 16)] * 64)
+    taken = []
+    with pytest.raises(MalformedError, match="at most 1048576"):
+        for item in split_tar(zeros, "layer"):
+            taken.append(item)
+    assert next(zeros, None) is not None        # refused before reading what it claims
+    within = bytearray(block)
+    within[124:136] = b"%011o\0" % (1 << 20)
+    within[148:156] = b" " * 8
+    within[148:155] = b"%06o\0" % sum(within)
+    with pytest.raises(MalformedError, match="ends inside an extended header"):
+        list(split_tar([bytes(within), bytes(1000)], "layer"))
+
+
 def test_split_tar_hands_out_what_follows_the_end_chunk_by_chunk() -> None:
     """A stream may go on long after its end-of-archive blocks (a bomb of zeros): what
     follows is passed on as it comes, never gathered in one run."""

@@ -46,6 +46,7 @@ _INFLATE_STEP = 1 << 20          # decompressed bytes per step: bounds memory on
 # JSON make a line 4/3 of its bytes. The bound leaves room many times over.
 MAX_LINE = 16 << 20
 MAX_RUN = 16 << 20
+MAX_SPECIAL = 1 << 20            # archive/tar reader.go maxSpecialFileSize
 
 
 class FileEntry(NamedTuple):
@@ -584,6 +585,12 @@ def split_tar(stream: Iterable[bytes], source: str, content: ContentSink | None 
         size = 0
         if typeflag in _EXTENSIONS:
             size = size_of(block)
+            if size > MAX_SPECIAL:
+                # Go's reader refuses it (ErrFieldTooLong), so no daemon unpacked it;
+                # gathering it would hold whatever size the evidence claims.
+                raise MalformedError(source, f"an extended header of {size} bytes "
+                                     f"(archive/tar reads at most {MAX_SPECIAL}): the tar "
+                                     "stream cannot be cut")
             run += take(size, "an extended header")
             if typeflag != b"g":
                 run += take(_pad(size), "an extended header's padding")
