@@ -79,6 +79,7 @@ class DirectoryRoot(EvidenceRoot):
     usage_is_estimate = False
     has_fd = True
     has_xattrs = True
+    reads_beside = _read_files is not None
 
     MAX_CACHED_DIRS = 512
 

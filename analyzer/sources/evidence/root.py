@@ -84,6 +84,11 @@ class EvidenceRoot(abc.ABC):
         """Whether extended attributes were kept at all (an archive made without
         ``--xattrs`` has none to compare); when False, ``xattrs`` says {} of everything."""
 
+    # Whether read_files may run in one thread while others read: the directory's native
+    # batches share nothing; an archive's member stream, or a directory's cache of
+    # directory fds (its reads without openat2), is one thread's at a time.
+    reads_beside: bool = False
+
     # -- reading --------------------------------------------------------------------------
 
     @abc.abstractmethod
