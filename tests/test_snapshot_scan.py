@@ -38,7 +38,7 @@ def judge(top: Path, layer: Layer, stream: bytes, scan: bool, chunk: int = 1 << 
     with open_root(str(top)) as root:
         files = SnapshotFiles(root, layer, threading.Lock(), UPPER, "blob", iter(chunks))
         if not scan:
-            files._stream_scan = lambda: None
+            files._scan = lambda seen, sha: None
         read = files.tar_split
         files.tar_split = lambda sha=None: (
             sound.append(m.files) or m if type(m) is SoundMembers else m for m in read(sha))

@@ -148,7 +148,7 @@ class LayerFiles:
                  ) -> Iterator[TarSplitItem]:
         reader = RunReader(self.tar_split_path, self._key)
         try:
-            scan = self._scan(reader, sha)
+            scan = self._scan(reader.seen, sha)
             for block, pos, end in line_blocks(chunks(fd, offset, length),
                                                self.tar_split_path, lambda: reader.number):
                 while pos < end:
@@ -174,15 +174,15 @@ class LayerFiles:
         finally:
             os.close(fd)
 
-    def _scan(self, reader: RunReader, sha: digest.Sha256 | None
+    def _scan(self, seen: PathIndex, sha: digest.Sha256 | None
               ) -> "nativeio.TarSplitScan | None":
-        """The native scan, where the files are hashed as the scan hashes them: below
+        """The native scan, where the files are opened as the scan opens them: below
         the layer directory's fd, beneath it with openat2 (hash_file; the scan opens each
-        directory so and a file by its one name there)."""
+        directory so and a file by its one name there). ``seen``: the names met so far."""
         if sha is None or self._index is None or self._files is None \
                 or not self._files.has_fd or not nativeio.HAVE_OPENAT2:
             return None
-        return nativeio.TarSplitScan(self._files.fileno(), self._index, reader.seen, sha,
+        return nativeio.TarSplitScan(self._files.fileno(), self._index, seen, sha,
                                      self.xattrs_known, MAX_LINE, MAX_RUN, *self.root_ids,
                                      self.readahead)
 
@@ -298,19 +298,9 @@ class SnapshotFiles(LayerFiles):
     def tar_split(self, sha: digest.Sha256 | None = None) -> Iterator[TarSplitItem]:
         # The blob's stream, cut as it passes. The native scan judges the small sound
         # members (a generator: it starts once verify has walked the index it reads).
-        yield from split_tar(self._stream, self.tar_split_path, self._compare,
-                             self._stream_scan())
-
-    def _stream_scan(self) -> "nativeio.TarSplitScan | None":
-        """The native scan of the stream where it can open each file as its tar-split
-        scan does (below the directory's fd, beneath it with openat2)."""
-        if self._index is None or self._files is None or not self._files.has_fd \
-                or not nativeio.HAVE_OPENAT2:
-            return None
         # Its hash is never fed: the stream is the blob's, hashed as the blob is read.
-        return nativeio.TarSplitScan(self._files.fileno(), self._index,
-                                     PathIndex(self._key, False), digest.Sha256(),
-                                     self.xattrs_known, MAX_LINE, MAX_RUN, *self.root_ids)
+        yield from split_tar(self._stream, self.tar_split_path, self._compare,
+                             self._scan(PathIndex(self._key, False), digest.Sha256()))
 
     def _compare(self, name: str, size: int) -> Callable[[memoryview], None] | None:
         """The sink of a member's content: its file, opened as the content begins (the
