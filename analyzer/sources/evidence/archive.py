@@ -67,7 +67,9 @@ class ArchiveIndex:
         self.has_xattrs = False
         self.spool: _Spool | None = None
         self.members: dict[str, _Member] = {"": _Member(_dir_stat(0), "", None)}
-        self.children: dict[str, set[str]] = {"": set()}
+        # Each directory's names in the archive's order (a dict, not a set: a set's order
+        # changes with every process's string hashing, and so would the warnings').
+        self.children: dict[str, dict[str, None]] = {"": {}}
         # Members not taken into the tree, each named: the rest of the archive answers.
         self.skipped: list[Diagnostic] = []
         # An uncompressed archive, kept open: contents are read where they lie, by offset.
@@ -162,7 +164,7 @@ class ArchiveIndex:
         parent, _, name = rel.rpartition("/")
         # Archives may omit directory entries; make the parents exist.
         while True:
-            self.children.setdefault(parent, set()).add(name)
+            self.children.setdefault(parent, {})[name] = None
             if parent in self.members:
                 break
             self.members[parent] = _Member(_dir_stat(0), "", None)
