@@ -66,6 +66,25 @@ static const uint8_t *parse_str(const uint8_t *p, const uint8_t *end, const uint
     return p + 1;
 }
 
+/* A payload string, its bytes not looked at: every payload the scan judges by is
+ * base64-decoded, and b64_decode refuses any byte parse_str would (a control, a
+ * backslash, non-ASCII), so a line is still judged only in Go's exact form. Finding the
+ * closing quote with memchr spares a byte-by-byte loop over the segments, the bulk of a
+ * tar-split's bytes, which both the scan and its reader go through. */
+static const uint8_t *parse_payload(const uint8_t *p, const uint8_t *end, const uint8_t **s,
+                                    size_t *n)
+{
+    const uint8_t *close;
+    if (p >= end || *p != '"')
+        return NULL;
+    close = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (!close)
+        return NULL;
+    *s = p + 1;
+    *n = (size_t)(close - p - 1);
+    return close + 1;
+}
+
 static int key_is(const uint8_t *k, size_t n, const char *name)
 {
     return n == strlen(name) && memcmp(k, name, n) == 0;
@@ -95,7 +114,7 @@ static int parse_line(const uint8_t *p, const uint8_t *end, ts_line *out)
         else if (key_is(key, key_len, "payload") && end - p >= 4 && memcmp(p, "null", 4) == 0)
             bit = K_NULL_PAYLOAD, p += 4;          /* Go's nil []byte */
         else if (key_is(key, key_len, "payload"))
-            bit = K_PAYLOAD, p = parse_str(p, end, &out->payload, &out->payload_len);
+            bit = K_PAYLOAD, p = parse_payload(p, end, &out->payload, &out->payload_len);
         else
             return 0;
         /* each key once (a payload is a string or null) */
@@ -376,15 +395,17 @@ static int content(ts_scan *s, const char *path, size_t n, const pi_stats *walke
  * at each file for the reader to finish it), since a batch puts the reader that far
  * ahead again. */
 
-/* What the reader found of one file entry. Its xattrs are listed and it is closed by the
- * scan: the reader's system calls are most of a file's cost, and with those two the
- * threads' shares are about even. */
+/* What the reader found of one file entry. A file smaller than TS_AHEAD_BYTES comes read,
+ * its xattrs listed and closed: all its system calls are the reader's, and the scan claims
+ * a batch for itself whenever it catches up, so the two threads' shares even out however
+ * the work of a file divides. A bigger one comes open, as the scan reads it. */
 struct ahead_slot {
     int ready;               /* 1 once filled (atomically; the scan sets it back to 0) */
     size_t line;             /* where its line starts in the block */
     uint8_t key[PI_KEY_SIZE];
-    int ok;                  /* the file the walk saw, of the entry's size, open in fd */
-    int fd;
+    int ok;                  /* the file the walk saw, of the entry's size, open (or read) */
+    int fd;                  /* -1 once read and closed */
+    int has_xattrs;          /* listed when xattrs_known, for a file read whole */
     uint8_t data[TS_AHEAD_BYTES];   /* a file smaller than that: its content, read */
 };
 
@@ -459,7 +480,8 @@ static int read_ahead(ts_ahead *a, const ts_line *l, struct ahead_slot *slot)
 {
     char path[TS_NAME_MAX + 1];
     pi_stats st;
-    int has_xattrs;
+    int small;
+    slot->has_xattrs = 0;
     if (!(l->keys & K_NAME) || !plain_name(l->name, l->name_len))
         return 0;
     pi_key(a->s->disk, l->name, l->name_len, slot->key);
@@ -467,10 +489,14 @@ static int read_ahead(ts_ahead *a, const ts_line *l, struct ahead_slot *slot)
         return 0;
     memcpy(path, l->name, l->name_len);
     path[l->name_len] = 0;
-    slot->fd = open_walked(a->s->dir_fd, &a->dir, path, l->name_len, &st, l->size, 0,
-                           &has_xattrs);
-    slot->ok = slot->fd >= 0 && (l->size >= TS_AHEAD_BYTES
-                                 || read_small(slot->fd, slot->data, l->size));
+    small = l->size < TS_AHEAD_BYTES;
+    slot->fd = open_walked(a->s->dir_fd, &a->dir, path, l->name_len, &st, l->size,
+                           small && a->s->xattrs_known, &slot->has_xattrs);
+    slot->ok = slot->fd >= 0 && (!small || read_small(slot->fd, slot->data, l->size));
+    if (small && slot->fd >= 0) {
+        close(slot->fd);
+        slot->fd = -1;
+    }
     return 1;
 }
 
@@ -653,12 +679,15 @@ static int content_ahead(ts_scan *s, const struct ahead_slot *slot, uint64_t siz
 {
     *crc = 0;
     *has_xattrs = 0;
-    if (!slot->ok || (s->xattrs_known && !list_xattrs(slot->fd, has_xattrs)))
+    if (!slot->ok)
         return 0;
     if (size < TS_AHEAD_BYTES) {
+        *has_xattrs = slot->has_xattrs;
         *crc = fd_sha256_crc64_update(s->sha, 0, slot->data, size);
         return 1;
     }
+    if (s->xattrs_known && !list_xattrs(slot->fd, has_xattrs))
+        return 0;
     return feed_open(s, slot->fd, size, crc);
 }
 
