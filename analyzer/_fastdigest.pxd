@@ -99,7 +99,7 @@ cdef extern from "pathindex.h" nogil:
     int pi_get(const pi_index *ix, const uint8_t *path, size_t len, pi_stats *out)
     void pi_expect(pi_index *ix, const uint8_t *path, size_t len)
     int pi_expected(const pi_index *ix, const uint8_t *path, size_t len)
-    int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors)
+    int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors, int helper)
 
 
 cdef extern from "treeusage.h" nogil:

@@ -125,10 +125,12 @@ class PathIndex:
     def unexpected(self) -> int:
         """How many paths are not marked."""
 
-def walk_index(index: PathIndex, dir_fd: int) -> list[tuple[bytes, int]]:
+def walk_index(index: PathIndex, dir_fd: int, helper: int = -1) -> list[tuple[bytes, int]]:
     """Add dir_fd's directory ("") and everything below it, links never followed, without
     the GIL; returns (path, errno) of the directories that could not be opened or read
-    (their entries are left out)."""
+    (their entries are left out). helper: a second thread lists directories beside this
+    one: -1 while the layers' passes running leave a CPU to it, 0 never, 1 always (the
+    same index either way; only the order entries are added in differs)."""
 
 # The bytes a tree holds (twin: analyzer._treeusage_py), from the one walk (_csrc/walk.c)
 # that walk_index uses too.

@@ -545,9 +545,10 @@ cdef class PathIndex:
         return pi_unexpected(self.live())
 
 
-def walk_index(PathIndex index not None, int dir_fd):
-    """Add dir_fd's directory ("") and everything below it, without the GIL; returns
-    (path, errno) of the directories that could not be opened or read."""
+def walk_index(PathIndex index not None, int dir_fd, int helper=-1):
+    """Add dir_fd's directory ("") and everything below it, without the GIL (beside a
+    helper thread as helper says: see _fastdigest.pyi); returns (path, errno) of the
+    directories that could not be opened or read."""
     cdef pi_index *ix = index.live()
     cdef wk_errors errors
     cdef int rc
@@ -556,7 +557,7 @@ def walk_index(PathIndex index not None, int dir_fd):
     memset(&errors, 0, sizeof(errors))
     index.busy = True
     with nogil:
-        rc = pi_walk(ix, dir_fd, &errors)
+        rc = pi_walk(ix, dir_fd, &errors, helper)
     index.busy = False
     try:
         if rc > 0:

@@ -64,9 +64,10 @@ class PathIndex:
         return len(self._entries) - len(self._expected)
 
 
-def walk_index(index: PathIndex, dir_fd: int) -> list[tuple[bytes, int]]:
+def walk_index(index: PathIndex, dir_fd: int, helper: int = -1) -> list[tuple[bytes, int]]:
     """Add dir_fd's directory ("") and everything below it (_walk_py.walk); returns
-    (path, errno) of the directories that could not be opened or read."""
+    (path, errno) of the directories that could not be opened or read. helper (the native
+    walk's second thread) changes nothing here."""
     errors: list[tuple[bytes, int]] = []
     for path, st in walk(dir_fd, b"", errors):
         index.add(path, (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_dev, st.st_ino,

@@ -293,6 +293,52 @@ def test_walk_native_and_twin_agree(tree):
         assert native.get(path) == twin.get(path)
 
 
+@pytest.fixture(scope="module")
+def wide_tree(tmp_path_factory):
+    """Many directories for two walkers to share, nested, and one directory bigger than a
+    walker reports at once (walk.c BATCH_MAX: 4 MiB of lstat and names, ~26,000 entries),
+    which it reports in parts, holding the lock to the end."""
+    top = tmp_path_factory.mktemp("wide")
+    build_tree(top / "tree", top / "outside")
+    for d in range(60):
+        sub = top / "tree" / f"d{d:02d}" / f"e{d % 7}"
+        sub.mkdir(parents=True)
+        for i in range(d):
+            (sub.parent / f"f{i}").write_bytes(b"x" * i)
+        os.symlink("..", sub / "up")
+    (top / "tree" / "big").mkdir()
+    big = os.open(top / "tree" / "big", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i in range(30_000):
+            os.close(os.open(f"n{i:05d}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=big))
+    finally:
+        os.close(big)
+    (top / "tree" / "big" / "inner").mkdir()
+    return top / "tree"
+
+
+@pytest.mark.parametrize("helper", [0, 1])
+def test_walk_with_or_without_a_helper_thread_agrees_with_the_twin(wide_tree, helper):
+    want = tree_paths(wide_tree)
+    fd = os.open(wide_tree, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for portable in (False, True):
+            _fastdigest.set_portable(portable)
+            ix = _fastdigest.PathIndex(KEY)
+            try:
+                assert _fastdigest.walk_index(ix, fd, helper) == []
+            finally:
+                _fastdigest.set_portable(False)
+            assert len(ix) == len(want)
+            for path, fs in want.items():
+                assert ix.get(path) == fs, path
+        twin = _pathindex_py.PathIndex(KEY)
+        assert _pathindex_py.walk_index(twin, fd, helper) == []
+        assert len(twin) == len(want)
+    finally:
+        os.close(fd)
+
+
 def test_walk_adds_to_what_is_there(backend, tree):
     ix = backend.PathIndex(KEY)
     ix.add(b"", (7,) * 8)
@@ -404,9 +450,9 @@ def drop_root():
         os.setuid(65534)
 
 
-def outcome(backend, fd):
+def outcome(backend, fd, helper=-1):
     ix = backend.PathIndex(KEY)
-    errors = sorted(backend.walk_index(ix, fd))
+    errors = sorted(backend.walk_index(ix, fd, helper))
     return errors, len(ix), ix
 
 
@@ -422,11 +468,12 @@ def test_unreadable_directories(tree):
     def walks():
         drop_root()
         found = {}
-        for name, backend, names in (("twin", _pathindex_py, False),
-                                     ("native", _fastdigest, False),
-                                     ("native-names", _fastdigest, True)):
+        for name, backend, names, helper in (("twin", _pathindex_py, False, 0),
+                                             ("native", _fastdigest, False, 0),
+                                             ("native-names", _fastdigest, True, 0),
+                                             ("native-helper", _fastdigest, False, 1)):
             _fastdigest.set_portable(names)
-            errors, count, ix = outcome(backend, fd)
+            errors, count, ix = outcome(backend, fd, helper)
             if name == "twin":
                 paths = list(ix._entries)
             found[name] = (errors, count, {p: ix.get(p) for p in paths})
@@ -442,6 +489,7 @@ def test_unreadable_directories(tree):
     assert found["twin"][0] == want
     assert found["native"] == found["twin"]
     assert found["native-names"] == found["twin"]
+    assert found["native-helper"] == found["twin"]
     entries = found["twin"][2]
     assert b"locked" in entries and b"noexec" in entries
     assert not any(p.startswith((b"locked/", b"noexec/")) for p in entries)

@@ -41,6 +41,11 @@ int fd_start_helper(pthread_t *thread, pthread_mutex_t *lock, pthread_cond_t *co
 void fd_end_helper(pthread_t thread, pthread_mutex_t *lock, pthread_cond_t *cond, int *done);
 /* The CPUs this process may run on (taskset, a container's cpuset), not all there are. */
 extern long fd_cpus;
+/* A layer's pass that takes a helper thread when a CPU is free for it (a walk, a tar-split
+ * scan) begins: 1 while the passes running now, this one among them, leave a CPU to each
+ * one's helper (verify -j 2 on two CPUs: none), else 0. Each ends with fd_pass_end. */
+int fd_pass_begin(void);
+void fd_pass_end(void);
 
 #ifdef FD_X86
 int fd_x86_detect_sha_ni(void);

@@ -75,6 +75,17 @@ static long page_size;
  * thread has to be scheduled in between. */
 long fd_cpus;
 static int hashing;        /* threads in hash_by_mapping, atomically */
+static long passes;        /* in fd_pass_begin .. fd_pass_end, atomically */
+
+int fd_pass_begin(void)
+{
+    return __atomic_add_fetch(&passes, 1, __ATOMIC_RELAXED) * 2 <= fd_cpus;
+}
+
+void fd_pass_end(void)
+{
+    __atomic_sub_fetch(&passes, 1, __ATOMIC_RELAXED);
+}
 
 /* Other faults go to whoever handled SIGBUS before; with nobody, the default action. */
 static void on_sigbus(int sig, siginfo_t *info, void *context)

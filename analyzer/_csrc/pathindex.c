@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "fastdigest.h"
+#include "fd_internal.h"
 #include "mem.h"
 #include "walk.h"
 
@@ -291,8 +292,11 @@ static void undo_to(void *ctx, uint64_t mark)
     undo_entries(ctx, (uint32_t)mark);
 }
 
-int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors)
+int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors, int helper)
 {
     wk_visitor v = {ix, add_entry, mark_entries, undo_to};
-    return wk_walk(dir_fd, (const uint8_t *)"", 0, &v, errors);
+    int free_cpu = fd_pass_begin();
+    int rc = wk_walk(dir_fd, (const uint8_t *)"", 0, &v, errors, helper < 0 ? free_cpu : helper);
+    fd_pass_end();
+    return rc;
 }

@@ -71,9 +71,11 @@ int pi_expected(const pi_index *ix, const uint8_t *path, size_t len);
 
 /* Adds "" with fstat(dir_fd), then every entry below it with its lstat, as wk_walk
  * (walk.c) finds them: links never followed, a directory that cannot be read appended
- * to *errors (which must start zeroed) with none of its entries.
+ * to *errors (which must start zeroed) with none of its entries. helper: wk_walk's
+ * second thread, -1 when the layers' passes running leave a CPU to it (fd_pass_begin),
+ * 0 never, 1 always.
  * Returns 0; the errno of fstat(dir_fd) (nothing added); or -ENOMEM / -EOVERFLOW as
  * pi_add does, when the walk stopped (what it added stays). */
-int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors);
+int pi_walk(pi_index *ix, int dir_fd, wk_errors *errors, int helper);
 
 #endif

@@ -440,9 +440,6 @@ struct ts_ahead {
  * futex call and a trip through the scheduler on each side, more than a file. */
 #define AHEAD_BATCH (TS_AHEAD_SLOTS / 4)
 
-/* Scans in ts_scan_lines now, atomically: each wants a CPU of its own. */
-static long scanning;
-
 static void wake_if(ts_ahead *a, int *waits)
 {
     if (LOAD(*waits) && __atomic_exchange_n(waits, 0, __ATOMIC_SEQ_CST)) {
@@ -581,12 +578,11 @@ static ts_ahead *ahead_of(ts_scan *s)
     return s->ahead = a;
 }
 
-/* Whether the scan may have a reader: as s->readahead says, or while the scans running
- * now (this one among them) leave a CPU free for each one's reader. */
-static int may_read_ahead(const ts_scan *s)
+/* Whether the scan may have a reader: as s->readahead says, or while the layers' passes
+ * running now leave a CPU free for each one's helper (free_cpu, fd_pass_begin's). */
+static int may_read_ahead(const ts_scan *s, int free_cpu)
 {
-    return s->readahead > 0 || (s->readahead < 0 && __atomic_load_n(&scanning, __ATOMIC_RELAXED)
-                                                    * 2 <= fd_cpus);
+    return s->readahead > 0 || (s->readahead < 0 && free_cpu);
 }
 
 /* Sets the reader going through buf[pos, len): 1, or 0 when it could not start. */
@@ -797,12 +793,14 @@ static int segment(ts_scan *s, const ts_line *l)
  * started (once AHEAD_BATCH file entries in a row were sound: waking it costs more than a
  * few files, and a layer of many directories has few files between its directories'
  * entries, which the scan leaves to its caller). */
-static int scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos, int *ahead)
+static int scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos, int *ahead,
+                      int free_cpu)
 {
     ts_line l;
     uint64_t files = 0;      /* file entries so far, as the reader counts them once started */
     /* the reader starts at once when asked for always (the tests' and the fuzzer's) */
-    uint64_t start = !may_read_ahead(s) ? UINT64_MAX : s->readahead > 0 ? 0 : AHEAD_BATCH;
+    uint64_t start = !may_read_ahead(s, free_cpu) ? UINT64_MAX
+                     : s->readahead > 0 ? 0 : AHEAD_BATCH;
     int done;
     while (*pos < len) {
         const uint8_t *p = buf + *pos;
@@ -841,11 +839,10 @@ static int scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos, i
 int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
 {
     int rc, ahead = 0;
-    __atomic_add_fetch(&scanning, 1, __ATOMIC_RELAXED);
-    rc = scan_lines(s, buf, len, pos, &ahead);
+    rc = scan_lines(s, buf, len, pos, &ahead, fd_pass_begin());
     if (ahead)
         ahead_stop(s->ahead);
-    __atomic_sub_fetch(&scanning, 1, __ATOMIC_RELAXED);
+    fd_pass_end();
     return rc;
 }
 

@@ -326,7 +326,7 @@ int tu_walk(tu_table *t, int dir_fd, const uint8_t *top, size_t len, wk_errors *
 {
     struct walk_into w = {t, t->n, NULL, 0, 0};
     wk_visitor v = {&w, add_entry, mark_inodes, undo_inodes};
-    int rc = wk_walk(dir_fd, top, len, &v, errors);
+    int rc = wk_walk(dir_fd, top, len, &v, errors, 0);
     fd_mem.free(w.seen);
     return rc;
 }

@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fd_internal.h"
 #include "mem.h"
 #include "safeopen.h"
 
@@ -38,14 +40,60 @@ static int append(buffer *b, const void *p, size_t n)
     return 0;
 }
 
+struct crew;
+
 struct walk {
     const wk_visitor *v;
     int dir_fd;
     int oflags;                /* O_NOATIME goes after the first EPERM: it needs ownership */
-    buffer pending;            /* directories to list: each path, then its length */
+    buffer *pending;           /* directories to list: each path, then its length (own or
+                                * the crew's) */
+    buffer own;                /* the pending directories of a walker alone */
     buffer path;               /* the directory being listed (then '/' and a name) */
+    /* The directory's entries not reported yet, each its lstat, its name's length, its
+     * name: reported together, the visitor is called (under the crew's lock) once a
+     * directory rather than once an entry. */
+    buffer batch;
     wk_errors *errors;
+    struct crew *crew;         /* NULL: this thread walks alone */
+    /* Once part of the directory is reported (a batch past BATCH_MAX), this walker holds
+     * the crew's lock until the directory ends, so that what it reported since mark and
+     * queued since queued is its own, to take back if the listing fails. */
+    int holding;
+    uint64_t mark;
+    size_t queued;
 };
+
+/* Two walkers of one tree, this thread and a helper, sharing the pending directories;
+ * each lists a directory of its own (lstat-ing its entries, most of a walk's time) and
+ * reports it under the lock. */
+struct crew {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t moved;
+    buffer pending;
+    int busy;                  /* walkers listing a directory */
+    int waiting;               /* walkers waiting for a directory to list */
+    int rc;                    /* -errno once a walker stopped the walk */
+    int done;                  /* fd_end_helper's: the helper ends by itself */
+    struct walk helper;
+};
+
+/* A batch this big is reported before its directory ends: memory stays bounded by a
+ * directory's first entries, however many it holds. */
+#define BATCH_MAX (4u << 20)
+
+static void lock(struct walk *w)
+{
+    if (w->crew)
+        pthread_mutex_lock(&w->crew->lock);
+}
+
+static void unlock(struct walk *w)
+{
+    if (w->crew)
+        pthread_mutex_unlock(&w->crew->lock);
+}
 
 static int push(buffer *pending, const uint8_t *path, size_t len)
 {
@@ -58,7 +106,7 @@ static int push(buffer *pending, const uint8_t *path, size_t len)
 static int pop(struct walk *w)
 {
     size_t len;
-    buffer *p = &w->pending;
+    buffer *p = w->pending;
     memcpy(&len, p->data + p->len - sizeof len, sizeof len);
     p->len -= sizeof len + len;
     w->path.len = 0;
@@ -121,22 +169,51 @@ static int open_dir(struct walk *w)
     return fd;
 }
 
-/* Reports the entry name of the directory at w->path (its first prefix bytes), queueing
- * it if it is a directory itself: 0, an errno that spoils the directory, or -errno. */
+/* Reports the batch's entries, the children of the directory at w->path (its first
+ * prefix bytes), queueing the directories among them: 0 or -errno. The first time in a
+ * directory it takes the crew's lock, held until the directory ends (list_dir). */
+static int report(struct walk *w, size_t prefix)
+{
+    size_t at = 0, n;
+    struct stat st;
+    int rc = 0;
+    if (!w->holding) {
+        lock(w);
+        w->holding = 1;
+        w->mark = w->v->mark ? w->v->mark(w->v->ctx) : 0;
+        w->queued = w->pending->len;
+    }
+    while (at < w->batch.len && rc >= 0) {
+        memcpy(&st, w->batch.data + at, sizeof st);
+        memcpy(&n, w->batch.data + at + sizeof st, sizeof n);
+        at += sizeof st + sizeof n;
+        w->path.len = prefix;
+        if ((prefix && append(&w->path, "/", 1) < 0) || append(&w->path, w->batch.data + at, n) < 0)
+            rc = -ENOMEM;
+        else
+            rc = w->v->entry(w->v->ctx, w->path.data, w->path.len, &st);
+        if (rc >= 0 && S_ISDIR(st.st_mode))
+            rc = push(w->pending, w->path.data, w->path.len);
+        at += n;
+    }
+    w->batch.len = 0;
+    w->path.len = prefix;
+    return rc;
+}
+
+/* Adds the entry name of the directory at w->path (its first prefix bytes) to the batch:
+ * 0, an errno that spoils the directory, or -errno. */
 static int add_child(struct walk *w, int fd, const char *name, size_t prefix)
 {
     struct stat st;
-    int rc;
+    size_t n = strlen(name);
     if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         /* Gone since readdir (a live host): it is not there, as if listed a moment later. */
         return errno == ENOENT ? 0 : errno;
-    w->path.len = prefix;
-    if ((prefix && append(&w->path, "/", 1) < 0) || append(&w->path, name, strlen(name)) < 0)
+    if (append(&w->batch, &st, sizeof st) < 0 || append(&w->batch, &n, sizeof n) < 0
+            || append(&w->batch, name, n) < 0)
         return -ENOMEM;
-    rc = w->v->entry(w->v->ctx, w->path.data, w->path.len, &st);
-    if (rc < 0)
-        return rc;
-    return S_ISDIR(st.st_mode) ? push(&w->pending, w->path.data, w->path.len) : 0;
+    return w->batch.len > BATCH_MAX ? report(w, prefix) : 0;
 }
 
 /* Lists the directory at w->path: 0, the errno that stopped it, or -errno. */
@@ -198,19 +275,82 @@ static int add_error(wk_errors *e, const uint8_t *path, size_t len, int err)
     return 0;
 }
 
-/* A directory that fails part way leaves none of its entries, neither reported (the
- * visitor takes them back) nor queued. */
+/* Lists the directory at w->path and reports its entries. A directory that fails part
+ * way leaves none of them, neither reported (the visitor takes them back) nor queued. */
 static int list_dir(struct walk *w)
 {
-    uint64_t mark = w->v->mark ? w->v->mark(w->v->ctx) : 0;
-    size_t queued = w->pending.len;
-    int rc = read_dir(w);
-    if (rc <= 0)
-        return rc;
-    if (w->v->undo)
-        w->v->undo(w->v->ctx, mark);
-    w->pending.len = queued;
-    return add_error(w->errors, w->path.data, w->path.len, rc);
+    int rc;
+    w->batch.len = 0;
+    w->holding = 0;
+    rc = read_dir(w);
+    if (rc == 0) {
+        rc = report(w, w->path.len);
+    } else if (rc > 0) {
+        if (w->holding) {
+            if (w->v->undo)
+                w->v->undo(w->v->ctx, w->mark);
+            w->pending->len = w->queued;
+        } else {
+            lock(w);
+            w->holding = 1;
+        }
+        rc = add_error(w->errors, w->path.data, w->path.len, rc);
+    }
+    if (w->holding)
+        unlock(w);
+    w->holding = 0;
+    return rc;
+}
+
+/* Lists pending directories until none is left that a walker could still add to, or
+ * the walk stops: 0 or -errno. Alone, a walker just goes through its own. */
+static int run(struct walk *w)
+{
+    struct crew *c = w->crew;
+    int rc = 0;
+    lock(w);
+    for (;;) {
+        while (c && c->rc >= 0 && !w->pending->len && c->busy) {
+            c->waiting++;
+            pthread_cond_wait(&c->moved, &c->lock);
+            c->waiting--;
+        }
+        if ((c && c->rc < 0) || !w->pending->len)
+            break;
+        rc = pop(w);
+        if (rc >= 0) {
+            if (c)
+                c->busy++;
+            unlock(w);
+            rc = list_dir(w);
+            lock(w);
+            if (c)
+                c->busy--;
+        }
+        if (c && (rc < 0 || w->pending->len || !c->busy)) {
+            if (rc < 0)
+                c->rc = rc;
+            if (c->waiting)
+                pthread_cond_broadcast(&c->moved);
+        }
+        if (rc < 0)
+            break;
+    }
+    unlock(w);
+    return rc;
+}
+
+static void *helper_run(void *arg)
+{
+    run(arg);              /* its error is the crew's */
+    return NULL;
+}
+
+static void free_walk(struct walk *w)
+{
+    fd_mem.free(w->own.data);
+    fd_mem.free(w->path.data);
+    fd_mem.free(w->batch.data);
 }
 
 /* A top other than "": 0 when absent, an errno when it cannot be looked up, or 1 with
@@ -267,26 +407,42 @@ static int start(struct walk *w, const uint8_t *top, size_t len)
     if (rc < 0)
         return rc;
     /* dir_fd is listed whatever it is: not a directory, that is its error. */
-    return !len || S_ISDIR(st.st_mode) ? push(&w->pending, top, len) : 0;
+    return !len || S_ISDIR(st.st_mode) ? push(w->pending, top, len) : 0;
 }
 
 int wk_walk(int dir_fd, const uint8_t *top, size_t top_len, const wk_visitor *v,
-            wk_errors *errors)
+            wk_errors *errors, int helper)
 {
-    struct walk w = {v, dir_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME,
-                     {NULL, 0, 0}, {NULL, 0, 0}, errors};
-    int rc = start(&w, top, top_len);
+    struct walk w = {v, dir_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME};
+    struct crew *c = helper ? fd_mem.calloc(1, sizeof *c) : NULL;
+    int rc;
+    w.errors = errors;
+    w.pending = c ? &c->pending : &w.own;
+    rc = start(&w, top, top_len);
     if (rc > 0 && !top_len) {
-        fd_mem.free(w.path.data);
+        free_walk(&w);
+        fd_mem.free(c);
         return rc;             /* dir_fd itself: the caller's error */
     }
-    while (rc >= 0 && w.pending.len) {
-        rc = pop(&w);
-        if (rc >= 0)
-            rc = list_dir(&w);
+    if (rc >= 0 && c) {
+        c->helper = w;         /* the same tree, buffers of its own */
+        c->helper.path = c->helper.own = c->helper.batch = (buffer){NULL, 0, 0};
+        c->helper.crew = w.crew = c;
+        if (!fd_start_helper(&c->thread, &c->lock, &c->moved, helper_run, &c->helper))
+            w.crew = c->helper.crew = NULL;   /* alone, through the crew's pending */
     }
-    fd_mem.free(w.pending.data);
-    fd_mem.free(w.path.data);
+    if (rc >= 0)
+        rc = run(&w);
+    if (w.crew) {
+        fd_end_helper(c->thread, &c->lock, &c->moved, &c->done);
+        if (rc >= 0)
+            rc = c->rc;
+        free_walk(&c->helper);
+    }
+    if (c)
+        fd_mem.free(c->pending.data);
+    fd_mem.free(c);
+    free_walk(&w);
     return rc < 0 ? rc : 0;
 }
 

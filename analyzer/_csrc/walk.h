@@ -5,9 +5,11 @@
  * lstat; links are never followed and only directories are ever opened (O_DIRECTORY,
  * by safeopen.c's policy), each from the top fd with openat2 (RESOLVE_BENEATH |
  * RESOLVE_NO_SYMLINKS), in pieces when its path is too long for one call, or one name at
- * a time without openat2; at most two fds are open at once however deep the tree.
+ * a time without openat2; at most two fds are open at once however deep the tree (two
+ * for each walker, with a helper thread).
  *
- * Twin: analyzer/_walk_py.py. Nothing here needs Python; a walk belongs to one thread.
+ * Twin: analyzer/_walk_py.py. Nothing here needs Python; a walk belongs to the thread
+ * that called it (and to its helper, which ends before it returns).
  */
 #ifndef ANALYZER_WALK_H
 #define ANALYZER_WALK_H
@@ -52,6 +54,10 @@ void wk_setup(int portable);
 
 /* Walks the tree at top (len bytes, relative to dir_fd; "" is dir_fd itself).
  *
+ * helper != 0: a second thread walks beside this one (if it can start), each listing a
+ * directory of its own; the visitor is still called by one of them at a time (under a
+ * lock, a directory's entries together), and not after wk_walk returns.
+ *
  * "" reports itself with fstat(dir_fd) and is listed through a dup of dir_fd, left
  * rewound. Any other top is looked up beneath dir_fd without following a link (a ".."
  * or a leading '/' is EXDEV, as openat2 says of a way out): absent, nothing is reported;
@@ -62,6 +68,6 @@ void wk_setup(int portable);
  * Returns 0; the errno of fstat(dir_fd) for top "" (nothing reported); or -errno when
  * the visitor or memory stopped the walk. */
 int wk_walk(int dir_fd, const uint8_t *top, size_t top_len, const wk_visitor *v,
-            wk_errors *errors);
+            wk_errors *errors, int helper);
 
 #endif

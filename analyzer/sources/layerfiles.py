@@ -128,7 +128,8 @@ class LayerFiles:
                                               hard_links=driver == "overlay")
         self.tar_split_path = layout.ImageRoot(driver).layer(layer.chain_id, layout.TAR_SPLIT)
         self.rebuilds_stream = True
-        # The native scan's reader thread (nativeio.TarSplitScan): -1, while a CPU is free.
+        # The helper threads of the native walk (walk_index) and scan's reader
+        # (nativeio.TarSplitScan): -1 while a CPU is free, 0 never, 1 always.
         self.readahead = -1
 
     def tar_split(self, sha: digest.Sha256 | None = None
@@ -194,7 +195,8 @@ class LayerFiles:
         index = self._index = PathIndex(self._key)
         if files.has_fd:
             # A directory gone since its parent was listed (a live host) is simply gone.
-            errors = [e for e in walk_index(index, files.fileno()) if e[1] != errno.ENOENT]
+            errors = [e for e in walk_index(index, files.fileno(), self.readahead)
+                      if e[1] != errno.ENOENT]
             if errors:
                 path, err = errors[0]
                 raise EvidenceError(f"{self.diff_path}/{os.fsdecode(path)}",
