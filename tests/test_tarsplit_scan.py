@@ -157,6 +157,30 @@ def test_more_files_than_the_reader_thread_runs_ahead(tmp_path):
     assert sound == len(files) - 5
 
 
+def test_a_reader_started_at_once_after_a_long_run(tmp_path):
+    """Each directory's entry is the caller's, so the scan is called again for each: after
+    a call whose reader went AHEAD_BATCH files or more, the next one's reader starts at
+    once (on two CPUs, readahead -1), and after a short run it waits again. Directories of
+    many files and of one or two, damage just after the reader's start, in each way the
+    same verdict as the scan alone and as the Python reader."""
+    counts = [40, 30, 1, 2, 25, 3, 40]
+    files = {f"d{d}/f{i:02d}": os.urandom(300 + i) for d, n in enumerate(counts)
+             for i in range(n)}
+    layer = write_layer(tmp_path, files)
+    diff = tmp_path / diff_dir("overlay2", CACHE_ID)
+    for name in ("d1/f00", "d1/f01", "d4/f00", "d6/f17"):
+        data = (diff / name).read_bytes()
+        (diff / name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    os.chmod(diff / "d2/f00", 0o600)
+    auto, sound = judge(tmp_path, layer, True, readahead=-1)
+    with_scan, sound_always = both(tmp_path, layer)
+    assert auto == with_scan
+    assert sound == sound_always == len(files) - 5
+    assert sorted((b.path, b.reason) for b in auto.bad_files) == [
+        ("d1/f00", "changed"), ("d1/f01", "changed"), ("d2/f00", "metadata"),
+        ("d4/f00", "changed"), ("d6/f17", "changed")]
+
+
 def test_files_in_many_directories_in_turn(tmp_path):
     """The scan keeps the directory of the last file open for the next: files at the
     top, in directories and deep below, in turn, are judged all the same."""

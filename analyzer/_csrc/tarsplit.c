@@ -791,8 +791,9 @@ static int segment(ts_scan *s, const ts_line *l)
 
 /* The lines of buf[*pos, len), as ts_scan_lines; *ahead says whether the reader was
  * started (once AHEAD_BATCH file entries in a row were sound: waking it costs more than a
- * few files, and a layer of many directories has few files between its directories'
- * entries, which the scan leaves to its caller). */
+ * few files, and a layer of many directories may have few files between its directories'
+ * entries, which the scan leaves to its caller; at once when the last call's reader went
+ * that far, as it does between the directories of a layer that has many files in each). */
 static int scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos, int *ahead,
                       int free_cpu)
 {
@@ -800,7 +801,7 @@ static int scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos, i
     uint64_t files = 0;      /* file entries so far, as the reader counts them once started */
     /* the reader starts at once when asked for always (the tests' and the fuzzer's) */
     uint64_t start = !may_read_ahead(s, free_cpu) ? UINT64_MAX
-                     : s->readahead > 0 ? 0 : AHEAD_BATCH;
+                     : s->readahead > 0 || s->warm ? 0 : AHEAD_BATCH;
     int done;
     while (*pos < len) {
         const uint8_t *p = buf + *pos;
@@ -840,6 +841,7 @@ int ts_scan_lines(ts_scan *s, const uint8_t *buf, size_t len, size_t *pos)
 {
     int rc, ahead = 0;
     rc = scan_lines(s, buf, len, pos, &ahead, fd_pass_begin());
+    s->warm = ahead && LOAD(s->ahead->taken) >= AHEAD_BATCH;
     if (ahead)
         ahead_stop(s->ahead);
     fd_pass_end();

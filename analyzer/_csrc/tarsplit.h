@@ -83,6 +83,7 @@ typedef struct {
      * ancestors need no marking again while they are its. */
     ts_dir parent, marked;
     ts_ahead *ahead;         /* the reader thread, made at its first use */
+    int warm;                /* the last call's reader went AHEAD_BATCH files or more */
     uint8_t buf[TS_SMALL_FILE + 1];
     /* what the fast path did: bytes fed to sha, of them file content, members judged */
     uint64_t hashed, content, files;
