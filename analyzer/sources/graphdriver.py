@@ -15,8 +15,10 @@ container/container.go (FromDisk).
 from __future__ import annotations
 
 import dataclasses
+import queue
 import re
-from typing import Any, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 import orjson
 
@@ -36,6 +38,7 @@ from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
 
 KIND = "graphdriver"
+T = TypeVar("T")
 
 # Each image's name, config (digest and decoded document, or why it was not read) and
 # metadata files (Loader.image_files).
@@ -43,6 +46,8 @@ _ImageFiles = tuple[list[str], list["tuple[str, Any] | EvidenceError | None"],
                     list[list["str | None | EvidenceError"]]]
 # What an image's own files make of it: what loading it warns of first, the image
 # (None if its files refuse it), and what it warns of once its layers are found.
+# The names of a batch of the layer store's records, and what reading their files gave.
+_LayerBatch = tuple[list[str], list["bytes | None | EvidenceError"]]
 _ImageRecord = tuple[list[Diagnostic], "Image | None", list[Diagnostic]]
 # The reference store's file, and what reading it gave in order: a warning of the file or
 # a repository, or an entry (its key, the image ID it names, and its Reference or why it
@@ -271,17 +276,16 @@ class _Loader:
             source=rel), after
 
     # -- layer store ------------------------------------------------------------------
-    def layer_names(self) -> list[str]:
-        """The layer store's records, by the name of their directory."""
+    def layer_batches(self) -> Iterator[_LayerBatch]:
+        """The layer store's records, by the name of their directory, and what reading
+        their files (LAYER_FILES) gave, batch by batch."""
         # "-removing" orphans and tmp dirs: skipped by dockerd.
-        return [n for n in self.root.listdir(self.paths.layers) or () if is_hex64(n)]
+        names = [n for n in self.root.listdir(self.paths.layers) or () if is_hex64(n)]
+        for i in range(0, len(names), _LAYER_BATCH):
+            batch = names[i:i + _LAYER_BATCH]
+            yield batch, self._read_raw(self.paths.layer, batch, layout.LAYER_FILES)
 
-    def layer_files(self, names: list[str]) -> list[bytes | None | EvidenceError]:
-        """What reading these records' files (LAYER_FILES) gave."""
-        return self._read_raw(self.paths.layer, names, layout.LAYER_FILES)
-
-    def layers(self, batches: Iterable[tuple[list[str], list[bytes | None | EvidenceError]]]
-               ) -> dict[ChainID, Layer]:
+    def layers(self, batches: Iterable[_LayerBatch]) -> dict[ChainID, Layer]:
         """The layer store from its records' names and files, batch by batch (a batch
         is judged while the next one is read)."""
         out: dict[ChainID, Layer] = {}
@@ -533,25 +537,44 @@ def _decoded(data: bytes) -> tuple[str, Any]:
 _LAYER_BATCH = 4096
 
 
+def _made_beside(pool: ThreadPoolExecutor, items: Callable[[], Iterable[T]]) -> Iterator[T]:
+    """What items() yields, made in pool's thread from now on, each handed over as soon
+    as it is made; what stopped it, if anything, is raised after the last."""
+    handed: queue.SimpleQueue = queue.SimpleQueue()
+    end = object()
+
+    def make() -> None:
+        try:
+            for item in items():
+                handed.put(item)
+        finally:
+            handed.put(end)
+
+    made = pool.submit(make)
+
+    def take() -> Iterator[T]:
+        while (item := handed.get()) is not end:
+            yield item
+        made.result()
+    return take()
+
+
 def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:
     """Build the model from ``image/<driver>/`` and ``containers/``."""
     loader = _Loader(root, driver)
-    names = loader.layer_names()
     if root.reads_beside:
-        # The layer store's files (35,000 layers: 140,000 of them) are read without the
-        # GIL, batch by batch in a second thread, while this one makes what it can of
-        # the image and reference stores before the layer store is known, then judges
-        # each batch read: on two CPUs the reads hide most of the Python. The warnings
-        # come as dockerd loads the stores: layers, images, references.
-        from concurrent.futures import ThreadPoolExecutor
-        batches = [names[i:i + _LAYER_BATCH] for i in range(0, len(names), _LAYER_BATCH)]
+        # The layer store's files (35,000 layers: 140,000 of them) are listed and read
+        # without the GIL, batch by batch in a second thread, while this one makes what
+        # it can of the image and reference stores before the layer store is known,
+        # then judges each batch read: on two CPUs the reads hide most of the Python.
+        # The warnings come as dockerd loads the stores: layers, images, references.
         with ThreadPoolExecutor(1) as pool:
-            pending = [pool.submit(loader.layer_files, batch) for batch in batches]
+            batches = _made_beside(pool, loader.layer_batches)
             image_records = loader.image_records(loader.image_files())
             reference_entries = loader.reference_entries()
-            layers = loader.layers((b, p.result()) for b, p in zip(batches, pending))
+            layers = loader.layers(batches)
     else:
-        layers = loader.layers([(names, loader.layer_files(names))])
+        layers = loader.layers(loader.layer_batches())
         image_records = loader.image_records(loader.image_files())
         reference_entries = loader.reference_entries()
     images = loader.images(layers, image_records)
