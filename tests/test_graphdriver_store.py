@@ -69,3 +69,17 @@ def test_beside_in_batches_or_whole_the_same_store_and_warnings(damaged, monkeyp
         ["mongo:gone", "mongo:num"]
     assert "mongo:BAD TAG: invalid reference format" in messages
     assert any(m.startswith("notmongo:x: ") for m in messages)
+
+
+def test_made_beside_hands_over_each_item_then_what_stopped_the_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def items():
+        yield from (1, 2)
+        raise graphdriver.EvidenceError("image/overlay2/layerdb/sha256", "cannot be read")
+
+    with ThreadPoolExecutor(1) as pool:
+        got = graphdriver._made_beside(pool, items)
+        assert [next(got), next(got)] == [1, 2]
+        with pytest.raises(graphdriver.EvidenceError, match="cannot be read"):
+            next(got)
