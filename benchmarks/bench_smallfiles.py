@@ -125,10 +125,13 @@ def verify(root: Path, readahead: int = -1) -> int:
     return result.files_checked
 
 
-# A process of its own reports its peak RSS (start-up included).
-_PEAK = ("import resource, sys; sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r}); "
+# A process of its own reports its peak RSS (start-up included): its VmHWM, the high-water
+# mark of its own memory since exec. Not ru_maxrss, which Linux carries across fork and
+# exec: a child started by this process (a million paths listed, verify run in it) had
+# this one's peak, hundreds of megabytes, whatever it used itself.
+_PEAK = ("import sys; sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r}); "
          "import bench_smallfiles as b; {call}; "
-         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+         "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))")
 
 
 def peak_rss_mb(root: Path, run: bool) -> float:
