@@ -30,9 +30,17 @@ def kind_of(head: bytes) -> str:
     return "tar"
 
 
-def _gzip_member():
-    # ISA-L's inflate: 567 MB/s of output per CPU second on real layers here, zlib-ng
-    # 509, the stdlib's zlib 250 (benchmarks/bench_archive_verify.py).
+# What a gzip member's inflater raises on damage.
+GzipError = isal_zlib.error
+
+
+def gzip_member():
+    """An inflater of one gzip member, checked to its trailer (decompress, eof,
+    unused_data, unconsumed_tail as zlib's). ISA-L's inflate: 567 MB/s of output per CPU
+    second on real layers here, zlib-ng 509, the stdlib's zlib 250
+    (benchmarks/bench_archive_verify.py); a tar-split, 16 MB of JSON lines, inflates in
+    6 ms against zlib's 14. Like Go's gzip.Reader (and unlike zlib) it takes a header
+    with reserved flag bits set."""
     return isal_zlib.decompressobj(wbits=31)
 
 
@@ -206,7 +214,7 @@ def push_decoder(head: bytes) -> tuple[str, Frames | Plain]:
     """The kind of a stream that begins with ``head`` and a decoder to push it through."""
     kind = kind_of(head)
     if kind == "gzip":
-        return kind, Frames(_gzip_member, bounded=True)
+        return kind, Frames(gzip_member, bounded=True)
     if kind == "zstd":
         return kind, Frames(_zstd_frame, bounded=False)
     return kind, Plain()

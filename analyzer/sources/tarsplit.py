@@ -25,11 +25,11 @@ import binascii
 import os
 import posixpath
 import struct
-import zlib
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, NoReturn, Protocol
 
 import orjson
 
+from ..compression import GzipError, gzip_member
 from ..pathindex import PathIndex
 from ..digest import crc64_iso
 from ..errors import MalformedError
@@ -77,14 +77,14 @@ def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
     Members follow one another in a loop, never by recursion: the evidence decides how
     many there are (a megabyte holds fifty thousand empty ones).
     """
-    d = zlib.decompressobj(wbits=31)
+    d = gzip_member()
     started = False
 
     def feed(chunk: bytes) -> Iterator[bytes]:
         nonlocal d, started
         while chunk:
             if d.eof:
-                d = zlib.decompressobj(wbits=31)    # another member follows
+                d = gzip_member()                   # another member follows
             started = True
             out = d.decompress(chunk, _INFLATE_STEP)
             if out:
@@ -100,7 +100,7 @@ def _inflate(chunks: Iterable[bytes], source: str) -> Iterator[bytes]:
             if not out:
                 break
             yield out
-    except zlib.error as exc:
+    except GzipError as exc:
         raise MalformedError(source, f"not valid gzip: {exc}") from None
     if not started:
         raise MalformedError(source, "empty file, not gzip")
