@@ -175,6 +175,22 @@ def test_multistream_gzip():
     assert reassemble(gz, tar) == tar
 
 
+def test_gzip_header_as_go_reads_it():
+    """Go's gzip.Reader checks a header's magic, method and (when flagged) its CRC-16,
+    not its reserved flag bits: a tar-split whose header sets them reads as any other;
+    one whose header CRC is wrong is damage."""
+    entries = disassemble(make_tar())
+    good = pack(entries)
+    reserved = bytearray(good)
+    reserved[3] |= 0xE0
+    assert list(iter_runs([bytes(reserved)], "t")) == list(iter_runs([good], "t"))
+    header = good[:3] + bytes([good[3] | 0x02]) + good[4:10]
+    crc16 = (zlib.crc32(header) & 0xFFFF).to_bytes(2, "little")
+    assert list(iter_runs([header + crc16 + good[10:]], "t")) == list(iter_runs([good], "t"))
+    bad_crc16 = bytes([crc16[0] ^ 1, crc16[1]])
+    assert "gzip" in _bad(header + bad_crc16 + good[10:])
+
+
 def _bad(entries: list[dict] | bytes) -> str:
     data = entries if isinstance(entries, bytes) else pack(entries)
     with pytest.raises(MalformedError) as info:
