@@ -7,6 +7,11 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings, strategies as st
 
 from tests.oracle import record
 from tests.oracle.daemon import AddressPool, Daemon
@@ -55,6 +60,66 @@ def test_two_fields_of_one_json_line_rendered_a_second_apart():
     assert _row_by_row(want, [at_17, at_18])[0] == want
     wrong = row.format(s=19) + "\n"
     assert _row_by_row(wrong, [at_17, at_18])[0] != wrong
+
+
+def _uptimes(starts: list[float], t: float) -> str:
+    """`docker ps`'s table at ``t`` for containers started at ``starts``: one cell each
+    that only grows with time, as every time-dependent cell does."""
+    return "ID   STATUS\n" + "".join(f"c{n}   Up {int(t - s)} seconds\n"
+                                     for n, s in enumerate(starts))
+
+
+def _every_candidate(want: str, starts: list[float], times: list[float]) -> bool:
+    """The verdict of running analyze at each candidate time: one output as Docker's, or
+    each of Docker's cells printed so at one of them."""
+    outputs = [(_uptimes(starts, t), "", 0) for t in times]
+    return (want, "", 0) in outputs or _row_by_row(want, list(dict.fromkeys(outputs)))[0] == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(t_before=st.floats(1e9, 2e9), took=st.floats(0, 15),
+       starts=st.lists(st.floats(1, 100), min_size=1, max_size=6),
+       seen=st.lists(st.floats(0, 1), min_size=6, max_size=6), off=st.integers(-1, 1))
+def test_the_candidate_times_are_judged_as_if_each_was_run(t_before, took, starts, seen, off):
+    """match_over_time runs analyze at a few candidate times (bisection where outputs
+    differ) and passes exactly when running it at every candidate would have: Docker's
+    rows rendered at instants inside the command (one row perhaps a second off)."""
+    t_after = t_before + took
+    starts = [t_before - s for s in starts]
+    rows = [_uptimes([s], t_before + took * f).split("\n")[1] for s, f in zip(starts, seen)]
+    if off:     # a cell a second off the command's end: printed by some candidate, or not
+        rows[0] = f"c0   Up {int(t_after - starts[0]) + off} seconds"
+    want = "ID   STATUS\n" + "".join(f"{r}\n" for r in rows)
+    runs = []
+
+    def run_analyze(root, as_of, args):
+        runs.append(as_of)
+        return _uptimes(starts, as_of), "", 0
+
+    entry = {"t_before": t_before, "t_after": t_after, "stdout": want}
+    with mock.patch.object(record, "run_analyze", run_analyze):
+        try:
+            record.match_over_time(Path("/nonexistent"), entry, ["ps"],
+                                   lambda out, err, rc: None if out == want else "differs")
+            passed = True
+        except pytest.fail.Exception:
+            passed = False
+    assert passed == _every_candidate(want, starts, record.time_candidates(t_before, t_after))
+    assert len(runs) == len(set(runs))
+
+
+def test_an_output_that_does_not_change_over_the_command_is_run_once():
+    runs = []
+
+    def run_analyze(root, as_of, args):
+        runs.append(as_of)
+        return "CONTAINER ID   IMAGE\n", "", 0
+
+    entry = {"t_before": 1e9 + 0.3, "t_after": 1e9 + 9.6, "stdout": "CONTAINER ID   IMAGE\n"}
+    with mock.patch.object(record, "run_analyze", run_analyze):
+        record.match_over_time(Path("/nonexistent"), entry, ["ps"],
+                               lambda out, err, rc: None if out == entry["stdout"] else "x")
+    assert runs == [1e9 + 9.6]
 
 
 def _bridges_in(network) -> list[str]:
