@@ -10,10 +10,11 @@ CPU (user + system: the machine may be shared): the bare loop (``open``, ``read`
 ``hashlib.sha256``, ``close`` per file: it reads what verify reads, and judges nothing),
 and verify_layer with the native tar-split scan (what ``analyze verify -j 1`` spends on
 the layer past start-up: the walk, tar-split, every file's content, metadata and xattrs,
-the diff ID; its scan's reader thread reads the files ahead where a second CPU is free),
-the same without that thread, and the native floor (benchmarks/smallfloor.c: the walk's
-lstat and each file's open, fstat, read, listxattr and close, which no safe reader can
-skip; no parsing or hashing, one thread), whose ratio to the bare loop bounds what one
+the diff ID; where a second CPU is free, a helper thread lists directories beside the
+walk's and the scan's reader thread reads the files ahead), the same without those
+threads, and the native floor (benchmarks/smallfloor.c: the walk's lstat and each file's
+open, fstat, read, listxattr and close, which no safe reader can skip; no parsing or
+hashing, one thread), whose ratio to the bare loop bounds what one
 thread of verify can reach. Then the peak RSS of a process that verifies the layer, over
 that of one that only starts (both import the analyzer), per file. Targets: verify >=
 1.0x the bare loop; < 200 MB at 1,000,000 files (judged with --files 1000000; --size 0 keeps the disk use to inodes). --ci: 5,000 files.
@@ -106,8 +107,8 @@ def floor(exe: Path, root: Path) -> tuple[float, float]:
 
 
 def verify(root: Path, readahead: int = -1) -> int:
-    """verify_layer on the layer (the scan's reader thread as readahead says: -1 as verify
-    has it, 0 never); returns the members checked."""
+    """verify_layer on the layer (the walk's helper and the scan's reader thread as
+    readahead says: -1 as verify has it, 0 never); returns the members checked."""
     from analyzer.engines.verify import verify_layer
     from analyzer.sources.evidence import open_root
     from analyzer.sources.layerfiles import LayerFiles
@@ -179,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(files)} files of {args.size} B, page-cached, median of {args.repeat}")
     print(f"  bare Python loop      {wall_b:8.3f} s wall {cpu_b:8.3f} s CPU")
     print(f"  verify -j 1 (layer)   {wall_v:8.3f} s wall {cpu_v:8.3f} s CPU")
-    print(f"  the same, no reader   {wall_a:8.3f} s wall {cpu_a:8.3f} s CPU")
+    print(f"  the same, no helpers  {wall_a:8.3f} s wall {cpu_a:8.3f} s CPU")
     print(f"  native floor          {wall_f:8.3f} s wall {cpu_f:8.3f} s CPU")
     print(f"verify / bare loop = {wall_b / wall_v:.2f} wall, {cpu_b / cpu_v:.2f} CPU "
-          f"(target >= {TARGET_RATIO}); without the reader thread {wall_b / wall_a:.2f} wall")
+          f"(target >= {TARGET_RATIO}); without helper threads {wall_b / wall_a:.2f} wall")
     print(f"floor / bare loop = {wall_b / wall_f:.2f} wall, {cpu_b / cpu_f:.2f} CPU "
           "(the most verify could reach)")
     print(f"peak RSS: {rss_verify:.0f} MB verifying, {rss_idle:.0f} MB started: "
