@@ -123,12 +123,12 @@ def verify_threads(paths: list[Path]) -> None:
 
 def with_inflater(make: Callable[[], object], run: Callable[[], None]) -> Callable[[], None]:
     def go() -> None:
-        saved = compression._gzip_member
-        compression._gzip_member = make
+        saved = compression.gzip_member
+        compression.gzip_member = make
         try:
             run()
         finally:
-            compression._gzip_member = saved
+            compression.gzip_member = saved
     return go
 
 
