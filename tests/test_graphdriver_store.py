@@ -1,7 +1,6 @@
-"""The graph-driver store read as dockerd loads it, however the reads are split: the
-layer store read beside in batches (each judged while the next is read) or whole, the
-image and reference stores made before the layer store is known or after, give the same
-model and the same warnings in the same order (layers, images, references)."""
+"""The graph-driver store read as dockerd loads it, whether the layer store's files are
+read in a thread beside the image configs' or after them: the same model and the same
+warnings in the same order (layers, images, references)."""
 from __future__ import annotations
 
 import json
@@ -48,14 +47,13 @@ def damaged(tmp_path_factory) -> Path:
 
 
 def _read(root: Path, beside: bool, monkeypatch) -> graphdriver.Store:
-    monkeypatch.setattr(graphdriver, "_LAYER_BATCH", 2)
     evidence = open_root(str(root))
     assert isinstance(evidence, DirectoryRoot)
     monkeypatch.setattr(evidence, "reads_beside", beside)
     return graphdriver.read_graphdriver_store(evidence, "overlay2")
 
 
-def test_beside_in_batches_or_whole_the_same_store_and_warnings(damaged, monkeypatch):
+def test_beside_or_after_the_same_store_and_warnings(damaged, monkeypatch):
     beside, whole = _read(damaged, True, monkeypatch), _read(damaged, False, monkeypatch)
     assert beside == whole
     kinds = [d.source.split("/")[2] for d in beside.diagnostics]
@@ -69,17 +67,3 @@ def test_beside_in_batches_or_whole_the_same_store_and_warnings(damaged, monkeyp
         ["mongo:gone", "mongo:num"]
     assert "mongo:BAD TAG: invalid reference format" in messages
     assert any(m.startswith("notmongo:x: ") for m in messages)
-
-
-def test_made_beside_hands_over_each_item_then_what_stopped_the_thread():
-    from concurrent.futures import ThreadPoolExecutor
-
-    def items():
-        yield from (1, 2)
-        raise graphdriver.EvidenceError("image/overlay2/layerdb/sha256", "cannot be read")
-
-    with ThreadPoolExecutor(1) as pool:
-        got = graphdriver._made_beside(pool, items)
-        assert [next(got), next(got)] == [1, 2]
-        with pytest.raises(graphdriver.EvidenceError, match="cannot be read"):
-            next(got)

@@ -15,10 +15,8 @@ container/container.go (FromDisk).
 from __future__ import annotations
 
 import dataclasses
-import queue
 import re
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 import orjson
 
@@ -38,22 +36,11 @@ from .drivers import DRIVERS
 from .evidence import JSON_LIMIT, EvidenceRoot
 
 KIND = "graphdriver"
-T = TypeVar("T")
 
 # Each image's name, config (digest and decoded document, or why it was not read) and
 # metadata files (Loader.image_files).
 _ImageFiles = tuple[list[str], list["tuple[str, Any] | EvidenceError | None"],
                     list[list["str | None | EvidenceError"]]]
-# What an image's own files make of it: what loading it warns of first, the image
-# (None if its files refuse it), and what it warns of once its layers are found.
-# The names of a batch of the layer store's records, and what reading their files gave.
-_LayerBatch = tuple[list[str], list["bytes | None | EvidenceError"]]
-_ImageRecord = tuple[list[Diagnostic], "Image | None", list[Diagnostic]]
-# The reference store's file, and what reading it gave in order: a warning of the file or
-# a repository, or an entry (its key, the image ID it names, and its Reference or why it
-# does not parse; None when the ID is not a string).
-_ReferenceEntry = tuple[str, object, "Reference | Diagnostic | None"]
-_ReferenceEntries = tuple[str, list["Diagnostic | _ReferenceEntry"]]
 
 
 # Files that hold a directory's name: dockerd joins their bytes to a path whatever they
@@ -95,31 +82,33 @@ class _Loader:
         return None if data is None else data.decode("utf-8", "replace").strip()
 
     # -- reference store ---------------------------------------------------------------
-    def reference_entries(self, rel: str | None = None,
-                          ids: Mapping[str, ImageID] | None = None) -> _ReferenceEntries:
+    def references(self, images: dict[ImageID, Image], rel: str | None = None,
+                   ids: Mapping[str, ImageID] | None = None) -> tuple[Reference, ...]:
         """The reference store (or ``rel``, a pre-1.10 ``repositories-<driver>`` whose
-        IDs ``ids`` translates), each entry parsed before the image store is known."""
+        IDs ``ids`` translates)."""
         rel = rel or self.paths.repositories_json
         try:
             data = self.root.read(rel, JSON_LIMIT)
         except EvidenceError as exc:
-            return rel, [Diagnostic(exc.path, exc.reason)]
+            self.warn(exc.path, exc.reason)
+            return ()
         if data is None:
-            return rel, []
+            return ()
         try:
             doc = orjson.loads(data)
             unmarshal.check(doc, mobytypes.REPOSITORIES)
         except orjson.JSONDecodeError as exc:
-            return rel, [Diagnostic(rel, f"not valid JSON: {exc}")]
+            self.warn(rel, f"not valid JSON: {exc}")
+            return ()
         except unmarshal.Mismatch as exc:
-            return rel, [Diagnostic(rel, f"{exc}; no references read")]
+            self.warn(rel, f"{exc}; no references read")
+            return ()
         # Go: a null document unmarshals to the zero store, with no references.
         repos = (doc or {}).get("Repositories") or {}
-        out: list[Diagnostic | _ReferenceEntry] = []
+        out: list[Reference] = []
         for name, entries in repos.items():
             if not isinstance(entries, dict):
-                out.append(Diagnostic(rel, f"repository {name!r} is not an object",
-                                      "repository", name))
+                self.warn(rel, f"repository {name!r} is not an object", "repository", name)
                 continue
             for key, image_id in entries.items():
                 if ids is not None:
@@ -127,35 +116,16 @@ class _Loader:
                     key = f"{name}{'@' if is_digest(key) else ':'}{key}"
                     image_id = ids.get(image_id) or image_id if isinstance(image_id, str) \
                         else image_id
-                made: Reference | Diagnostic | None = None
-                if isinstance(image_id, str):
-                    try:
-                        made = refs.store_reference(name, key, ImageID(image_id))
-                    except AnalyzerError as exc:
-                        made = Diagnostic(rel, f"{key}: {exc}", "reference", key)
-                out.append((key, image_id, made))
-        return rel, out
-
-    def references(self, images: dict[ImageID, Image], entries: _ReferenceEntries
-                   ) -> tuple[Reference, ...]:
-        """The references dockerd loads: those whose entry parses and names an image
-        in the image store; what is wrong with the others is warned of in turn."""
-        rel, items = entries
-        out: list[Reference] = []
-        for item in items:
-            if isinstance(item, Diagnostic):
-                self.diagnostics.append(item)
-                continue
-            key, image_id, made = item
-            if made is None or image_id not in images:
-                # moby: reference/store.go — references to missing images are kept
-                # in the file but resolve to nothing; the daemon drops them on load.
-                self.warn(rel, f"{key} names an image not in the image store: {image_id}",
-                          "reference", key)
-            elif isinstance(made, Diagnostic):
-                self.diagnostics.append(made)
-            else:
-                out.append(made)
+                if not isinstance(image_id, str) or image_id not in images:
+                    # moby: reference/store.go — references to missing images are kept
+                    # in the file but resolve to nothing; the daemon drops them on load.
+                    self.warn(rel, f"{key} names an image not in the image store: {image_id}",
+                              "reference", key)
+                    continue
+                try:
+                    out.append(refs.store_reference(name, key, ImageID(image_id)))
+                except AnalyzerError as exc:
+                    self.warn(rel, f"{key}: {exc}", "reference", key)
         return tuple(out)
 
     def top_chain(self, diff_ids: tuple[DiffID, ...]) -> ChainID | None:
@@ -181,24 +151,20 @@ class _Loader:
         metadata = self._read_files(self.paths.image_metadata, names, layout.IMAGE_METADATA_FILES)
         return names, [_decoded(data) if type(data) is bytes else data for data in configs], metadata
 
-    def image_records(self, files: _ImageFiles) -> list[_ImageRecord]:
-        """What each image's own files make of it, before the layer store is known."""
-        return [self.image_record(*record) for record in zip(*files)]
-
-    def images(self, layers: dict[ChainID, Layer], records: list[_ImageRecord]
-               ) -> dict[ImageID, Image]:
+    def images(self, layers: dict[ChainID, Layer], files: _ImageFiles) -> dict[ImageID, Image]:
+        names, configs, metadata = files
         out: dict[ImageID, Image] = {}
-        for before, img, after in records:
-            self.diagnostics += before
-            if img is None:
-                continue
-            if img.top_layer is not None and img.top_layer not in layers:
-                # moby: image/store.go restore — images whose chain is missing are not loaded.
-                self.warn(img.source, f"layer chain {img.top_layer} is missing from the layer "
-                                      "store; image skipped", "image", img.id)
-                continue
-            self.diagnostics += after
-            out[img.id] = img
+        for hexid, data, meta in zip(names, configs, metadata):
+            rel = self.paths.image_config(hexid)
+            # image/store.go restore reads parent and lastUpdated, and goes on without them.
+            if self._unread(meta, "not used", "image", f"sha256:{hexid}"):
+                meta = [None if isinstance(m, EvidenceError) else m for m in meta]
+            if isinstance(data, EvidenceError):
+                self.warn(data.path, data.reason)
+            elif data is not None:
+                img = self.image(hexid, rel, *data, meta, layers)
+                if img is not None:
+                    out[img.id] = img
         for cycle in parent_cycles({i: img.parent for i, img in out.items()}):
             # The images are sound (their IDs hash their configs); their metadata is not.
             for image_id in cycle:
@@ -221,86 +187,75 @@ class _Loader:
         # Each directory's path once, its files' below it (the layer store has 35,000).
         return self.root.read_files([f"{base}/{n}" for base in map(path, dirs) for n in names])
 
-    @staticmethod
-    def _unread(files: list[str | None | EvidenceError]) -> EvidenceError | None:
-        """The first file of a record that could not be read (absent is not unread):
-        moby's layer store fails to load a layer or mount when one cannot be."""
+    def _unread(self, files: list[str | None | EvidenceError], cost: str, kind: str,
+                id: str) -> bool:
+        """Whether a file of the record could not be read; the first one is warned of,
+        with what it costs. moby's layer store fails to load a layer or mount when one
+        of its files cannot be read (other than absent)."""
         for err in files:               # a loop, not a generator: 45,000 records at scale
             if isinstance(err, EvidenceError):
-                return err
-        return None
+                self.warn(err.path, f"{err.reason}; {cost}", kind, id)
+                return True
+        return False
 
-    def image_record(self, hexid: str, config: tuple[str, Any] | EvidenceError | None,
-                     meta: list[str | None | EvidenceError]) -> _ImageRecord:
-        """An image from its config's digest and what decoding it gave (_decoded), and
-        its metadata; what is wrong with them is kept, to be warned of in turn."""
+    def image(self, hexid: str, rel: str, digest: str, config: Any, meta: list[str | None],
+              layers: dict[ChainID, Layer]) -> Image | None:
+        """An image from its config's digest and what decoding it gave (_decoded)."""
         image_id = ImageID("sha256:" + hexid)
-        rel = self.paths.image_config(hexid)
-        before: list[Diagnostic] = []
-        # image/store.go restore reads parent and lastUpdated, and goes on without them.
-        if (err := self._unread(meta)) is not None:
-            before.append(Diagnostic(err.path, f"{err.reason}; not used", "image", image_id))
-            meta = [None if isinstance(m, EvidenceError) else m for m in meta]
-        if config is None:
-            return before, None, []
-        if isinstance(config, EvidenceError):
-            before.append(Diagnostic(config.path, config.reason))
-            return before, None, []
-        digest, doc = config
-        refused = None
         if digest != image_id:
             # moby: image/fs.go get — "failed to verify image"; the daemon skips it.
-            refused = f"config digest mismatch: want={image_id} got={digest}"
-        elif isinstance(doc, orjson.JSONDecodeError):
-            refused = f"config is not valid image JSON: {doc}"
-        elif isinstance(doc, unmarshal.Mismatch):
+            self.warn(rel, f"config digest mismatch: want={image_id} got={digest}",
+                      "image", image_id)
+            return None
+        if isinstance(config, orjson.JSONDecodeError):
+            self.warn(rel, f"config is not valid image JSON: {config}", "image", image_id)
+            return None
+        if isinstance(config, unmarshal.Mismatch):
             # moby: image/store.go restore — an image whose config does not decode is skipped.
-            refused = f"{doc}; image skipped"
-        if refused is not None:
-            before.append(Diagnostic(rel, refused, "image", image_id))
-            return before, None, []
-        doc = doc or {}                 # Go: null unmarshals to the zero value
-        diff_ids: tuple[DiffID, ...] = tuple((doc.get("rootfs") or {}).get("diff_ids") or ())
-        after: list[Diagnostic] = []
+            self.warn(rel, f"{config}; image skipped", "image", image_id)
+            return None
+        config = config or {}           # Go: null unmarshals to the zero value
+        diff_ids: tuple[DiffID, ...] = tuple((config.get("rootfs") or {}).get("diff_ids") or ())
+        top = self.top_chain(diff_ids)
+        if top is not None and top not in layers:
+            # moby: image/store.go restore — images whose chain is missing are not loaded.
+            self.warn(rel, f"layer chain {top} is missing from the layer store; image skipped",
+                      "image", image_id)
+            return None
         parent_raw, last_updated = meta
         parent = ImageID(parent_raw) if parent_raw else None
         if parent is not None and not is_digest(parent):
-            after.append(Diagnostic(self.paths.image_metadata(hexid, "parent"),
-                                    f"not an image ID: {parent_raw!r}", "image", image_id))
+            self.warn(self.paths.image_metadata(hexid, "parent"),
+                      f"not an image ID: {parent_raw!r}", "image", image_id)
             parent = None
-        created = doc.get("created")
-        return before, Image(
-            id=image_id, config=doc, diff_ids=diff_ids, top_layer=self.top_chain(diff_ids),
-            parent=parent, created=created if isinstance(created, str) else None,
+        created = config.get("created")
+        return Image(
+            id=image_id, config=config, diff_ids=diff_ids, top_layer=top, parent=parent,
+            created=created if isinstance(created, str) else None,
             created_ns=created_unix_ns(created), last_updated=last_updated or None,
-            source=rel), after
+            source=rel)
 
     # -- layer store ------------------------------------------------------------------
-    def layer_batches(self) -> Iterator[_LayerBatch]:
-        """The layer store's records, by the name of their directory, and what reading
-        their files (LAYER_FILES) gave, batch by batch."""
+    def layer_files(self) -> tuple[list[str], list[bytes | None | EvidenceError]]:
+        """Each layer's name, and what reading its files (LAYER_FILES) gave."""
         # "-removing" orphans and tmp dirs: skipped by dockerd.
         names = [n for n in self.root.listdir(self.paths.layers) or () if is_hex64(n)]
-        for i in range(0, len(names), _LAYER_BATCH):
-            batch = names[i:i + _LAYER_BATCH]
-            yield batch, self._read_raw(self.paths.layer, batch, layout.LAYER_FILES)
+        return names, self._read_raw(self.paths.layer, names, layout.LAYER_FILES)
 
-    def layers(self, batches: Iterable[_LayerBatch]) -> dict[ChainID, Layer]:
-        """The layer store from its records' names and files, batch by batch (a batch
-        is judged while the next one is read)."""
+    def layers(self, names: list[str], got: list[bytes | None | EvidenceError]
+               ) -> dict[ChainID, Layer]:
         out: dict[ChainID, Layer] = {}
         k = len(layout.LAYER_FILES)
-        for names, got in batches:
-            # Most records are plain (layerrecords): taken as they stand, natively
-            # checked; self.layer reasons about the others, and warns.
-            for i, (hexid, plain) in enumerate(zip(names, plain_layers(names, got))):
-                if plain is None:
-                    layer = self.layer(hexid, texts(got[i * k:i * k + k], layout.LAYER_FILES))
-                    if layer is None:
-                        continue
-                else:
-                    layer = self.plain_layer(hexid, *plain)
-                out[layer.chain_id] = layer
+        # Most records are plain (layerrecords): taken as they stand, natively checked;
+        # self.layer reasons about the others, and warns.
+        for i, (hexid, plain) in enumerate(zip(names, plain_layers(names, got))):
+            if plain is None:
+                layer = self.layer(hexid, texts(got[i * k:i * k + k], layout.LAYER_FILES))
+                if layer is None:
+                    continue
+            else:
+                layer = self.plain_layer(hexid, *plain)
+            out[layer.chain_id] = layer
         self._drop_cycles(out)
         for layer in out.values():
             if layer.parent is not None and layer.parent not in out:
@@ -341,8 +296,7 @@ class _Loader:
     def layer(self, hexid: str, files: list[str | None | EvidenceError]) -> Layer | None:
         rel = self.paths.layer(hexid)
         chain_id = ChainID("sha256:" + hexid)
-        if (err := self._unread(files)) is not None:
-            self.warn(err.path, f"{err.reason}; layer skipped", "layer", chain_id)
+        if self._unread(files, "layer skipped", "layer", chain_id):
             return None
         diff, size, cache_id, parent = files
         if not diff or not is_digest(diff):
@@ -390,8 +344,7 @@ class _Loader:
         files_of = self._read_files(self.paths.mount, names, layout.MOUNT_FILES)
         for name, files in zip(names, files_of):
             rel = self.paths.mount(name)
-            if (err := self._unread(files)) is not None:
-                self.warn(err.path, f"{err.reason}; mount skipped", "container", name)
+            if self._unread(files, "mount skipped", "container", name):
                 continue
             mount_id, init_id, parent = files
             if not mount_id:
@@ -532,53 +485,23 @@ def _decoded(data: bytes) -> tuple[str, Any]:
     return digest_of(data), config
 
 
-# Layer records read in one native call: small enough that judging the last one read
-# is a short tail, big enough that the reads (split over the CPUs) stay one call each.
-_LAYER_BATCH = 4096
-
-
-def _made_beside(pool: ThreadPoolExecutor, items: Callable[[], Iterable[T]]) -> Iterator[T]:
-    """What items() yields, made in pool's thread from now on, each handed over as soon
-    as it is made; what stopped it, if anything, is raised after the last."""
-    handed: queue.SimpleQueue = queue.SimpleQueue()
-    end = object()
-
-    def make() -> None:
-        try:
-            for item in items():
-                handed.put(item)
-        finally:
-            handed.put(end)
-
-    made = pool.submit(make)
-
-    def take() -> Iterator[T]:
-        while (item := handed.get()) is not end:
-            yield item
-        made.result()
-    return take()
-
-
 def read_graphdriver_store(root: EvidenceRoot, driver: str) -> Store:
     """Build the model from ``image/<driver>/`` and ``containers/``."""
     loader = _Loader(root, driver)
     if root.reads_beside:
-        # The layer store's files (35,000 layers: 140,000 of them) are listed and read
-        # without the GIL, batch by batch in a second thread, while this one makes what
-        # it can of the image and reference stores before the layer store is known,
-        # then judges each batch read: on two CPUs the reads hide most of the Python.
-        # The warnings come as dockerd loads the stores: layers, images, references.
+        # The layer store's files (35,000 layers: 140,000 of them) are read without the
+        # GIL while this thread reads and decodes the image configs: on two CPUs the
+        # reads hide most of the decoding. Nothing is warned of before both are done.
+        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(1) as pool:
-            batches = _made_beside(pool, loader.layer_batches)
-            image_records = loader.image_records(loader.image_files())
-            reference_entries = loader.reference_entries()
-            layers = loader.layers(batches)
+            pending = pool.submit(loader.layer_files)
+            image_files = loader.image_files()
+            layer_files = pending.result()
     else:
-        layers = loader.layers(loader.layer_batches())
-        image_records = loader.image_records(loader.image_files())
-        reference_entries = loader.reference_entries()
-    images = loader.images(layers, image_records)
-    references = loader.references(images, reference_entries)
+        layer_files, image_files = loader.layer_files(), loader.image_files()
+    layers = loader.layers(*layer_files)
+    images = loader.images(layers, image_files)
+    references = loader.references(images)
     containers, mounts, volumes = loader.containers(), loader.mounts(), loader.volumes()
     if driver == "aufs":
         from . import aufslayers

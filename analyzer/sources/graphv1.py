@@ -100,8 +100,8 @@ class _Migration(_Loader):
                 self.read_v1(v1_id)
         for v1_id in self.v1:
             self.migrate(v1_id)
-        references = self.references(self.images, self.reference_entries(
-            layout.repositories_v1(self.driver), self.ids))
+        references = self.references(self.images, layout.repositories_v1(self.driver),
+                                     self.ids)
         containers, mounts = self.migrate_containers()
         if self.driver == "aufs":
             self.diagnostics += aufslayers.check(self.root, self.layers, mounts)
