@@ -26,6 +26,7 @@ sys.path.insert(0, REPO)
 
 from tests.oracle.build import ImageSpec, busybox_layer, save_archive, synthetic_layer  # noqa: E402
 from tests.oracle.daemon import DOCKER, JUDGES, Daemon  # noqa: E402
+from compiled import compile_analyzer  # noqa: E402
 
 JUDGE = JUDGES["dockerd28-containerd"]
 
@@ -94,6 +95,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--ci", action="store_true", help="small size (100 images), for CI")
     args = ap.parse_args()
+    compile_analyzer()
     if args.ci:
         args.images = 100
     work = tempfile.mkdtemp(prefix="bench-c8d-")

@@ -32,6 +32,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
 
 import synthroot  # noqa: E402
+from compiled import compile_analyzer  # noqa: E402
 
 RUNS = 5
 TARGET = 1.2
@@ -104,6 +105,7 @@ def main() -> None:
     ap.add_argument("--keep", metavar="DIR", help="build the root here, or reuse it")
     ap.add_argument("--no-daemon", action="store_true")
     args = ap.parse_args()
+    compile_analyzer()
     images = 1_000 if args.ci else args.images
     work = args.keep or tempfile.mkdtemp(prefix="bench-ls-")
     root = os.path.join(work, "root")

@@ -32,6 +32,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
 
 import synthroot  # noqa: E402
+from compiled import compile_analyzer  # noqa: E402
 
 RUNS = 5
 TARGET_PRUNE = 1.5
@@ -97,6 +98,7 @@ def main() -> int:
     ap.add_argument("--keep", metavar="DIR", help="build the root here, or reuse it")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
+    compile_analyzer()
     images = 600 if args.ci else args.images
     work = args.keep or tempfile.mkdtemp(prefix="bench-reclaim-")
     root = os.path.join(work, "root")

@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_digest import cpu_model, openssl_sha256_mb_s  # noqa: E402
+from compiled import compile_analyzer  # noqa: E402
 
 MB = 1_000_000
 FILE_MAX = 64 * 1024 * 1024
@@ -384,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", action="store_true", help="a small run: 128 MB, 10,000 files")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
+    compile_analyzer()
     size = (128 if args.ci else args.size_mb) * MB
     nfiles = 10_000 if args.ci else args.files
 
